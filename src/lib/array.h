@@ -8,6 +8,11 @@
 #define COLUMBA_ARRAY_H
 
 #define ARRAY(type) struct { pool_t pool; type *v; unsigned int count, alloc; }
+/* Named array types, for passing arrays to functions:
+     ARRAY_DEFINE_TYPE(string, const char *);
+     void f(ARRAY_TYPE(string) *arr); */
+#define ARRAY_DEFINE_TYPE(name, type) \
+	struct array_##name { pool_t pool; type *v; unsigned int count, alloc; }
 #define ARRAY_TYPE(name) struct array_##name
 
 void *array_grow_(pool_t pool, void *v, unsigned int *alloc,
