@@ -19,9 +19,9 @@ BUILD = os.environ.get("COLUMBA_BUILD", os.path.join(TOP, "build"))
 
 
 def columba_binary():
-    for rel in ("src/columba", "columba"):
+    for rel in ("src/columba/columba",):
         path = os.path.join(BUILD, rel)
-        if os.access(path, os.X_OK):
+        if os.path.isfile(path) and os.access(path, os.X_OK):
             return path
     raise RuntimeError("columba binary not found under %s (run make)" % BUILD)
 

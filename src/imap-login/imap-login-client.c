@@ -279,7 +279,7 @@ static void imap_login_client_input(struct login_client *client)
 						"Command line too long");
 			return;
 		}
-		if (len == 0)
+		if (len == 0 && iclient->skip_tag == NULL)
 			continue; /* empty lines are ignored, as Dovecot does */
 		bool cont;
 		T_BEGIN {

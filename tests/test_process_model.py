@@ -1,0 +1,191 @@
+"""The master and its service processes: privileges, supervision, reload,
+shutdown, and configuration errors at start-up."""
+import imaplib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import ColumbaServer, columba_binary, free_port, wait_port
+
+ROOT = os.geteuid() == 0
+
+
+def proc_status(pid):
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            fields[k] = v.split()
+    return fields
+
+
+def wait_children(server, services, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = server.children()
+        if all(s in kids.values() for s in services):
+            return kids
+        time.sleep(0.05)
+    raise AssertionError("children: %r\n%s" % (server.children(), server.log()))
+
+
+def greeting(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        return s.makefile("rb").readline()
+
+
+def test_services_started(columba):
+    kids = wait_children(columba, ["imap-login", "auth", "mail"])
+    assert sorted(kids.values()) == ["auth", "imap-login", "mail"]
+
+
+@pytest.mark.skipif(not ROOT, reason="privilege separation needs root")
+def test_login_process_is_unprivileged_and_chrooted(columba):
+    wait_children(columba, ["imap-login"])
+    greeting(columba.imap_port)  # it has finished initialising
+    login_uid = pwd.getpwnam("columbanull").pw_uid
+    mail_uid = pwd.getpwnam("columba").pw_uid
+    for pid, service in columba.children().items():
+        st = proc_status(pid)
+        uids = [int(x) for x in st["Uid"]]
+        if service == "imap-login":
+            assert uids == [login_uid] * 4
+            assert os.readlink("/proc/%d/root" % pid) == \
+                os.path.join(columba.base_dir, "login")
+            # the chroot holds no files, only sockets if any
+            for entry in os.listdir(os.path.join(columba.base_dir, "login")):
+                mode = os.lstat(os.path.join(columba.base_dir, "login",
+                                             entry)).st_mode
+                assert (mode & 0o170000) == 0o140000, entry
+        else:
+            assert uids == [mail_uid] * 4
+            assert os.readlink("/proc/%d/root" % pid) == "/"
+    # no capabilities left in any child
+    for pid in columba.children():
+        assert int(proc_status(pid)["CapEff"][0], 16) == 0
+
+
+def test_killed_child_is_restarted(columba):
+    kids = wait_children(columba, ["imap-login"])
+    old = [p for p, s in kids.items() if s == "imap-login"][0]
+    os.kill(old, signal.SIGKILL)
+    assert columba.wait_log("service(imap-login): child %d killed with "
+                            "signal 9" % old)
+    kids = wait_children(columba, ["imap-login"])
+    new = [p for p, s in kids.items() if s == "imap-login"]
+    assert new and old not in new
+    assert wait_port(columba.imap_port)
+    assert greeting(columba.imap_port).startswith(b"* OK ")
+
+
+def test_crash_loop_backs_off(columba):
+    # kill the auth process repeatedly: restarts must slow down
+    for _ in range(4):
+        kids = wait_children(columba, ["auth"])
+        pid = [p for p, s in kids.items() if s == "auth"][0]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while pid in columba.children() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert columba.wait_log("processes keep dying soon after start")
+
+
+def test_reload_keeps_sessions_and_applies_new_config(columba):
+    imap = imaplib.IMAP4("127.0.0.1", columba.imap_port)
+    old_login = columba.child_pids("imap-login")
+    new_port = free_port()
+    with open(columba.config_path) as f:
+        text = f.read()
+    text = text.replace("port = %d" % columba.imap_port, "port = %d" % new_port)
+    text += 'login_greeting = "Reloaded ready."\n'
+    columba.write_config(text)
+    columba.proc.send_signal(signal.SIGHUP)
+    assert columba.wait_log("Configuration reloaded (generation 2)")
+    assert wait_port(new_port)
+    assert b"Reloaded ready." in greeting(new_port)
+    # the session opened before the reload continues on the old process
+    assert imap.noop()[0] == "OK"
+    assert imap.logout()[0] == "BYE"
+    # the old generation retires once its sessions are gone
+    deadline = time.monotonic() + 10
+    while any(p in columba.children() for p in old_login):
+        assert time.monotonic() < deadline, columba.log()
+        time.sleep(0.05)
+    # the old port is closed
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", columba.imap_port), timeout=2)
+    # imaps was unchanged: its socket was kept
+    assert wait_port(columba.imaps_port)
+
+
+def test_reload_with_bad_config_keeps_running(columba):
+    with open(columba.config_path, "a") as f:
+        f.write("no_such_setting = 1\n")
+    columba.proc.send_signal(signal.SIGHUP)
+    assert columba.wait_log("Reload failed, keeping the running configuration")
+    assert "Unknown setting: no_such_setting" in columba.log()
+    assert greeting(columba.imap_port).startswith(b"* OK ")
+
+
+def test_graceful_shutdown_says_bye(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba).start()
+    s = socket.create_connection(("127.0.0.1", server.imap_port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    t0 = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - t0 < 5
+    assert f.readline() == b"* BYE Server shutting down.\r\n"
+    assert f.read() == b""
+    log = server.log()
+    assert "shutting down" in log and "Columba stopped" in log
+    assert not os.path.exists(os.path.join(server.base_dir, "master.pid"))
+    # nothing is left behind
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.imap_port), timeout=2)
+
+
+def test_sigint_stops_like_sigterm(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba).start()
+    assert server.stop(signal.SIGINT) == 0
+
+
+def test_second_master_refuses_to_start(columba):
+    p = subprocess.run([columba_binary(), "-F", "-c", columba.config_path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=20)
+    assert p.returncode != 0
+    assert "already running" in columba.log() + p.stdout.decode()
+
+
+def test_port_in_use_is_a_clear_error(tmpdir_columba):
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server = ColumbaServer(tmpdir_columba)
+    blocker.bind(("127.0.0.1", server.imap_port))
+    blocker.listen()
+    try:
+        server.start(wait=False)
+        rc = server.proc.wait(20)
+        assert rc == 89
+        log = server.log()
+        assert "inet_listener imap" in log and "in use" in log, log
+    finally:
+        blocker.close()
+
+
+def test_stop_and_reload_commands(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba).start()
+    p = subprocess.run([columba_binary(), "reload", "-c", server.config_path],
+                       timeout=20)
+    assert p.returncode == 0
+    assert server.wait_log("reloading configuration")
+    p = subprocess.run([columba_binary(), "stop", "-c", server.config_path],
+                       timeout=20)
+    assert p.returncode == 0
+    assert server.proc.wait(20) == 0
