@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 
 /* A process that dies sooner than this after starting counts as a quick
    death: the next restart waits, doubling up to the maximum. */
@@ -215,6 +216,21 @@ static void child_setup_fds(int ipc_fd, int config_fd,
 	close_range((unsigned int)(MASTER_CHANNEL_FD + count), ~0U, 0);
 }
 
+/* In the forked child: enough fds for client_limit connections (each may
+   need two: the client and, later, a proxy or relay socket). Root may raise
+   the hard limit; others get up to theirs. */
+static void child_set_fd_limit(const struct master_service *service)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)service->set->client_limit * 2 + 128;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max < want && geteuid() == 0)
+		rl.rlim_max = want;
+	rl.rlim_cur = I_MIN(want, rl.rlim_max);
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static void master_process_start(struct master_service *service)
 {
 	int fds[2];
@@ -246,6 +262,7 @@ static void master_process_start(struct master_service *service)
 		const char *listeners = listeners_env(service);
 
 		close(fds[0]);
+		child_set_fd_limit(service);
 		child_setup_fds(fds[1], service->gen->config_fd, service);
 		ioloop_reset_signals_for_exec();
 		signal(SIGPIPE, SIG_DFL);
