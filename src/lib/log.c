@@ -5,6 +5,7 @@
 #include <time.h>
 
 static char log_prefix[128];
+static char log_timestamp_format[64] = "%Y-%m-%d %H:%M:%S ";
 static bool log_debug;
 static int log_fd = STDERR_FILENO;
 static log_handler_t *log_handler;
@@ -54,7 +55,16 @@ int log_open_path(const char *path, const char **error_r)
 	return 0;
 }
 
-void i_logv(enum log_type type, const char *fmt, va_list args)
+void log_set_timestamp_format(const char *format)
+{
+	snprintf(log_timestamp_format, sizeof(log_timestamp_format), "%s",
+		 format == NULL ? "%Y-%m-%d %H:%M:%S " : format);
+}
+
+static void i_logv_full(enum log_type type, const char *extra_prefix,
+			const char *fmt, va_list args) ATTR_FORMAT(3, 0);
+static void i_logv_full(enum log_type type, const char *extra_prefix,
+			const char *fmt, va_list args)
 {
 	if (type == LOG_TYPE_DEBUG && !log_debug)
 		return;
@@ -64,9 +74,9 @@ void i_logv(enum log_type type, const char *fmt, va_list args)
 	struct tm tm;
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
-	size_t pos = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
-	int n = snprintf(line + pos, sizeof(line) - pos, ".%03ld %s%s: ",
-			 (long)(tv.tv_usec / 1000), log_prefix,
+	size_t pos = strftime(line, sizeof(line) / 2, log_timestamp_format, &tm);
+	int n = snprintf(line + pos, sizeof(line) - pos, "%s%s%s: ",
+			 log_prefix, extra_prefix == NULL ? "" : extra_prefix,
 			 log_type_names[type]);
 	if (n > 0)
 		pos += (size_t)n;
@@ -90,6 +100,20 @@ void i_logv(enum log_type type, const char *fmt, va_list args)
 		(void)ret;
 	}
 	errno = saved_errno;
+}
+
+void i_logv(enum log_type type, const char *fmt, va_list args)
+{
+	i_logv_full(type, NULL, fmt, args);
+}
+
+void i_log_prefixed(enum log_type type, const char *prefix, const char *fmt,
+		    ...)
+{
+	va_list args;
+	va_start(args, fmt);
+	i_logv_full(type, prefix, fmt, args);
+	va_end(args);
 }
 
 void i_log(enum log_type type, const char *fmt, ...)

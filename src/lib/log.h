@@ -32,7 +32,15 @@ int log_get_fd(void);
 void log_set_handler(log_handler_t *handler, void *context);
 const char *log_type_name(enum log_type type);
 
+/* strftime() format of the time stamp starting each line (log_timestamp);
+   NULL restores the default "%Y-%m-%d %H:%M:%S ". */
+void log_set_timestamp_format(const char *format);
+
 void i_log(enum log_type type, const char *fmt, ...) ATTR_FORMAT(2, 3);
+/* Like i_log() with a prefix of the caller's (an event's: "imap(bob): ")
+   after the process prefix and before the level. */
+void i_log_prefixed(enum log_type type, const char *prefix, const char *fmt,
+		    ...) ATTR_FORMAT(3, 4);
 void i_logv(enum log_type type, const char *fmt, va_list args)
 	ATTR_FORMAT(2, 0);
 void i_debug(const char *fmt, ...) ATTR_FORMAT(1, 2);

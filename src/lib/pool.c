@@ -247,7 +247,10 @@ char *p_strdup_vprintf(pool_t pool, const char *fmt, va_list args)
 {
 	va_list args2;
 	va_copy(args2, args);
-	int len = vsnprintf(NULL, 0, fmt, args2);
+	/* a one-byte buffer rather than NULL: gcc's sanitizer builds
+	   reject a NULL destination */
+	char probe[1];
+	int len = vsnprintf(probe, sizeof(probe), fmt, args2);
 	va_end(args2);
 	if (len < 0)
 		i_panic("p_strdup_vprintf(%s): vsnprintf failed", fmt);

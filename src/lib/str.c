@@ -120,7 +120,10 @@ void str_vprintfa(string_t *str, const char *fmt, va_list args)
 {
 	va_list args2;
 	va_copy(args2, args);
-	int len = vsnprintf(NULL, 0, fmt, args2);
+	/* a one-byte buffer rather than NULL: gcc's sanitizer builds
+	   reject a NULL destination */
+	char probe[1];
+	int len = vsnprintf(probe, sizeof(probe), fmt, args2);
 	va_end(args2);
 	if (len < 0)
 		i_panic("str_printfa(%s): vsnprintf failed", fmt);
