@@ -189,3 +189,79 @@ def test_stop_and_reload_commands(tmpdir_columba):
                        timeout=20)
     assert p.returncode == 0
     assert server.proc.wait(20) == 0
+
+
+def test_service_count_replaces_process(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba, extra_config=(
+        "service imap-login {\n  service_count = 2\n}\n")).start()
+    try:
+        first = wait_children(server, ["imap-login"])
+        first_pid = [p for p, s in first.items() if s == "imap-login"][0]
+        conns = []
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", server.imap_port),
+                                         timeout=10)
+            assert s.makefile("rb").readline().startswith(b"* OK")
+            conns.append(s)
+        # the first process served its two clients: a new one takes over
+        deadline = time.monotonic() + 10
+        while len(server.child_pids("imap-login")) < 2:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        assert greeting(server.imap_port).startswith(b"* OK")
+        for s in conns:
+            s.close()
+        deadline = time.monotonic() + 10
+        while first_pid in server.children():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        log = server.log()
+        assert "Error" not in log and "keep dying" not in log, log
+    finally:
+        assert server.stop() == 0
+
+
+def test_ssl_without_certificate_is_refused(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba, ssl=False)
+    with open(server.config_path) as f:
+        text = f.read().replace("ssl = no", "ssl = yes")
+    server.write_config(text)
+    server.start(wait=False)
+    assert server.proc.wait(20) == 89
+    assert "ssl_cert and ssl_key are not set" in server.log()
+
+
+def test_broken_certificate_is_refused(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba)
+    with open(server.key, "w") as f:
+        f.write("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    server.start(wait=False)
+    assert server.proc.wait(20) == 89
+    assert "ssl_key" in server.log()
+
+
+@pytest.mark.skipif("asan" in os.environ.get("COLUMBA_BUILD", ""),
+                    reason="vsz_limit is not applied in sanitizer builds")
+def test_vsz_limit_applied(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba, extra_config=(
+        "service imap-login {\n  vsz_limit = 300M\n}\n")).start()
+    try:
+        pid = wait_children(server, ["imap-login"])
+        pid = server.child_pids("imap-login")[0]
+        with open("/proc/%d/limits" % pid) as f:
+            line = [l for l in f if l.startswith("Max address space")][0]
+        assert line.split()[3] == str(300 * 1024 * 1024), line
+    finally:
+        assert server.stop() == 0
+
+
+def test_log_timestamp_format(tmpdir_columba):
+    server = ColumbaServer(tmpdir_columba, extra_config=(
+        'log_timestamp = "[%Y] "\n')).start()
+    try:
+        greeting(server.imap_port)
+    finally:
+        assert server.stop() == 0
+    year = time.strftime("%Y")
+    lines = [l for l in server.log().splitlines() if l]
+    assert lines and all(l.startswith("[%s] " % year) for l in lines), lines

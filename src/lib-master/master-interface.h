@@ -32,6 +32,11 @@ enum master_msg_type {
 	/* master → child: server shutting down: stop accepting, end sessions
 	   politely (e.g. IMAP BYE), exit. payload: none */
 	MASTER_MSG_SHUTDOWN = 4,
+	/* child → master: this process has served service_count clients
+	   and stopped accepting; it exits when its clients are gone. The
+	   master starts a replacement now and treats the exit as expected.
+	   payload: none */
+	MASTER_MSG_DONE_ACCEPTING = 5,
 };
 
 #endif

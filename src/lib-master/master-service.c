@@ -31,6 +31,8 @@ struct master_service {
 	struct signal_watch *sig_term, *sig_int, *sig_hup;
 
 	unsigned int client_limit, client_count;
+	/* clients served since start, for service_count */
+	unsigned int clients_served;
 	bool accepting, stopping, shutting_down, full;
 	bool ready;
 };
@@ -167,6 +169,7 @@ static void master_msg_input(struct ipc *ipc, struct ipc_msg *msg,
 		break;
 	case MASTER_MSG_READY:
 	case MASTER_MSG_STATUS:
+	case MASTER_MSG_DONE_ACCEPTING:
 	default:
 		ipc_protocol_violation(ipc, "unexpected message type %u",
 				       msg->type);
@@ -290,6 +293,7 @@ master_service_init(const char *name,
 	if (service->config == NULL)
 		i_fatal("Invalid configuration from the master: %s", error);
 	service->set = config_get_root(service->config);
+	log_set_timestamp_format(service->set->log_timestamp);
 	service->service_set = columba_settings_find_service(service->set, name);
 	if (service->service_set == NULL)
 		i_fatal("No service %s in the configuration", name);
@@ -402,6 +406,18 @@ bool master_service_is_stopping(struct master_service *service)
 void master_service_client_connected(struct master_service *service)
 {
 	service->client_count++;
+	service->clients_served++;
+	if (service->service_set->service_count > 0 &&
+	    service->clients_served >= service->service_set->service_count &&
+	    !service->stopping) {
+		/* served our share: a fresh process takes over */
+		if (service->master_ipc != NULL) {
+			ipc_send(service->master_ipc, MASTER_MSG_DONE_ACCEPTING,
+				 NULL, 0);
+		}
+		service->stopping = true;
+		master_service_close_listeners(service);
+	}
 	if (service->client_limit > 0 &&
 	    service->client_count >= service->client_limit) {
 		service->full = true;

@@ -42,7 +42,9 @@ char *p_strdup_printf(pool_t pool, const char *fmt, ...) ATTR_FORMAT(2, 3);
 char *p_strdup_vprintf(pool_t pool, const char *fmt, va_list args)
 	ATTR_FORMAT(2, 0);
 
-/* Data stack. */
+/* Data stack. Memory from it must not be grown from a deeper frame than
+   the one it was allocated in (T_END of the deeper frame would reclaim the
+   growth): buffers check this and panic. */
 extern pool_t pool_datastack;
 unsigned int t_push(void);
 void t_pop(unsigned int *frame_id);

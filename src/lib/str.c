@@ -6,12 +6,16 @@ void buffer_init(buffer_t *buf, pool_t pool)
 {
 	memset(buf, 0, sizeof(*buf));
 	buf->pool = pool;
+	if (pool == pool_datastack)
+		buf->t_frame = t_depth();
 }
 
 buffer_t *buffer_create(pool_t pool, size_t init_size)
 {
 	buffer_t *buf = p_new(pool, buffer_t, 1);
 	buf->pool = pool;
+	if (pool == pool_datastack)
+		buf->t_frame = t_depth();
 	if (init_size > 0) {
 		buf->data = p_malloc(pool, init_size);
 		buf->alloc = init_size;
@@ -40,6 +44,12 @@ void *buffer_get_space(buffer_t *buf, size_t size)
 	/* +1 keeps room for str_c()'s NUL */
 	size_t need = size_add(size_add(buf->used, size), 1);
 	if (need > buf->alloc) {
+		if (unlikely(buf->pool == pool_datastack &&
+			     t_depth() > buf->t_frame)) {
+			i_panic("data stack buffer from frame %u grown inside "
+				"frame %u: allocate it from another pool",
+				buf->t_frame, t_depth());
+		}
 		size_t n = buf->alloc < 32 ? 32 : buf->alloc;
 		while (n < need)
 			n = size_mul(n, 2);

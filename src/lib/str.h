@@ -10,6 +10,10 @@ typedef struct buffer {
 	pool_t pool;
 	unsigned char *data;
 	size_t used, alloc;
+	/* data stack buffers: the frame they belong to. Growing one from a
+	   deeper frame would hand out memory that frame's T_END reclaims, so
+	   it panics instead. */
+	unsigned int t_frame;
 } buffer_t;
 typedef buffer_t string_t;
 

@@ -34,6 +34,21 @@ static void test_buffer_lazy(void)
 	test_end();
 }
 
+static void test_str_datastack_frames(void)
+{
+	test_begin("data stack string grows in its own frame");
+	string_t *s = t_str_new(8);
+	T_BEGIN {
+		/* appending within capacity from an inner frame is fine */
+		str_append(s, "abc");
+	} T_END;
+	for (int i = 0; i < 1000; i++)
+		str_append(s, "0123456789");
+	test_assert(str_len(s) == 10003);
+	test_assert(memcmp(str_c(s), "abc0123", 7) == 0);
+	test_end();
+}
+
 test_func_t *const test_str_tests[] = {
-	test_str_basic, test_buffer_lazy, NULL
+	test_str_basic, test_buffer_lazy, test_str_datastack_frames, NULL
 };

@@ -180,7 +180,6 @@ static int bind_inet(struct master_service *service,
 			}
 		}
 		l->ssl = iset->ssl;
-		l->haproxy = iset->haproxy;
 		l->refcount++;
 		array_push(&service->listeners, l);
 	}

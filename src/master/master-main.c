@@ -5,6 +5,7 @@
 #include "ioloop.h"
 #include "config.h"
 #include "restrict-access.h"
+#include "tls.h"
 #include "master.h"
 #include "columba-config.h"
 #include <fcntl.h>
@@ -66,10 +67,73 @@ static int config_memfd(const struct config *config, const char **error_r)
 
 /* The services this version runs. Others may be configured (their
    settings exist for later versions) but no process is started for them. */
-static bool service_is_runnable(const char *name)
+static bool protocol_enabled(const struct columba_settings *set,
+			     const char *protocol)
 {
-	return strcmp(name, "imap-login") == 0 || strcmp(name, "auth") == 0 ||
-		strcmp(name, "mail") == 0;
+	for (const char *const *p = set->protocols; *p != NULL; p++) {
+		if (strcmp(*p, protocol) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool service_is_runnable(const struct columba_settings *set,
+				const char *name)
+{
+	if (strcmp(name, "imap-login") == 0)
+		return protocol_enabled(set, "imap");
+	return strcmp(name, "auth") == 0 || strcmp(name, "mail") == 0;
+}
+
+/* Catch TLS mistakes at start-up or reload, in the master, rather than as
+   a crash loop of login processes: build the contexts they will build. */
+static int check_tls_settings(const struct columba_settings *set,
+			      const char **error_r)
+{
+	const struct ssl_settings *ssl = &set->ssl;
+	if (strcmp(ssl->ssl, "no") == 0)
+		return 0;
+	if (ssl->ssl_cert[0] == '\0' || ssl->ssl_key[0] == '\0') {
+		*error_r = t_strdup_printf("ssl = %s but ssl_cert and ssl_key are "
+			"not set (give them, e.g. ssl_cert = </path/cert.pem, "
+			"or set ssl = no)", ssl->ssl);
+		return -1;
+	}
+	ARRAY(struct tls_sni_cert) sni;
+	array_init(&sni, pool_datastack, 4);
+	struct local_name_settings *const *ln;
+	array_foreach(&set->local_names, ln) {
+		for (const char *const *name = (*ln)->names; *name != NULL; name++) {
+			struct tls_sni_cert *cert = array_append_space(&sni);
+			cert->hostname = *name;
+			cert->cert_pem = (*ln)->ssl.ssl_cert;
+			cert->key_pem = (*ln)->ssl.ssl_key;
+		}
+	}
+	struct tls_settings tset = {
+		.cert_pem = ssl->ssl_cert,
+		.key_pem = ssl->ssl_key,
+		.key_password = ssl->ssl_key_password[0] == '\0' ? NULL :
+			ssl->ssl_key_password,
+		.ca_pem = ssl->ssl_ca[0] == '\0' ? NULL : ssl->ssl_ca,
+		.min_protocol = ssl->ssl_min_protocol,
+		.cipher_list = ssl->ssl_cipher_list[0] == '\0' ? NULL :
+			ssl->ssl_cipher_list,
+		.ciphersuites = ssl->ssl_cipher_suites[0] == '\0' ? NULL :
+			ssl->ssl_cipher_suites,
+		.prefer_server_ciphers = ssl->ssl_prefer_server_ciphers,
+		.verify_client_cert = ssl->ssl_verify_client_cert,
+		.sni_certs = sni.v,
+		.sni_certs_count = array_count(&sni),
+	};
+	const char *error;
+	struct tls_context *ctx = tls_context_create_server(&tset, &error);
+	if (ctx == NULL) {
+		*error_r = t_strdup_printf("TLS: %s", error);
+		return -1;
+	}
+	tls_context_unref(&ctx);
+	return 0;
 }
 
 static int service_resolve_user(struct master_service *service,
@@ -136,10 +200,12 @@ generation_create(struct config *config, const char **error_r)
 	gen->set = config_get_root(config);
 	gen->config_fd = -1;
 	array_init(&gen->services, system_pool, 8);
+	if (check_tls_settings(gen->set, error_r) < 0)
+		goto fail;
 
 	struct service_settings *const *sset;
 	array_foreach(&gen->set->services, sset) {
-		if (!service_is_runnable((*sset)->name))
+		if (!service_is_runnable(gen->set, (*sset)->name))
 			continue;
 		struct master_service *service = i_new(struct master_service, 1);
 		service->gen = gen;
@@ -373,6 +439,7 @@ int master_main(int argc, char *argv[])
 	if (config == NULL)
 		i_fatal("%s", error);
 	const struct columba_settings *set = config_get_root(config);
+	log_set_timestamp_format(set->log_timestamp);
 
 	if (set->log_path[0] != '\0') {
 		if (log_open_path(set->log_path, &error) < 0)

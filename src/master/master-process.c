@@ -50,7 +50,8 @@ static void process_unlink(struct master_process *process)
 	if (process->next != NULL)
 		process->next->prev = process->prev;
 	all_process_count--;
-	process->service->process_count--;
+	if (!process->counted_out)
+		process->service->process_count--;
 }
 
 static void process_kill(struct master_process *process, int signo)
@@ -77,6 +78,16 @@ static void process_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
 		process->full = ipc_read_bool(&r);
 		if (ipc_reader_finish(&r, &error) < 0)
 			ipc_protocol_violation(ipc, "STATUS: %s", error);
+		break;
+	case MASTER_MSG_DONE_ACCEPTING:
+		if (!process->retiring) {
+			process->retiring = true;
+			/* keep the service's capacity: a replacement starts
+			   while this one finishes its clients */
+			process->service->process_count--;
+			process->counted_out = true;
+			master_service_start_processes(process->service);
+		}
 		break;
 	case MASTER_MSG_STOP_ACCEPTING:
 	case MASTER_MSG_SHUTDOWN:
@@ -216,6 +227,26 @@ static void child_setup_fds(int ipc_fd, int config_fd,
 	close_range((unsigned int)(MASTER_CHANNEL_FD + count), ~0U, 0);
 }
 
+/* In the forked child: the address-space limit of vsz_limit. Sanitizer
+   builds reserve terabytes of shadow memory up front, so the limit would
+   only make them fail to start. */
+static void child_set_vsz_limit(const struct master_service *service)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	(void)service;
+#else
+	if (service->set->vsz_limit == 0)
+		return;
+	struct rlimit rl = {
+		.rlim_cur = (rlim_t)service->set->vsz_limit,
+		.rlim_max = (rlim_t)service->set->vsz_limit,
+	};
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		i_error("service(%s): setrlimit(RLIMIT_AS, %llu) failed: %m",
+			service->name, (unsigned long long)service->set->vsz_limit);
+#endif
+}
+
 /* In the forked child: enough fds for client_limit connections (each may
    need two: the client and, later, a proxy or relay socket). Root may raise
    the hard limit; others get up to theirs. */
@@ -263,6 +294,7 @@ static void master_process_start(struct master_service *service)
 
 		close(fds[0]);
 		child_set_fd_limit(service);
+		child_set_vsz_limit(service);
 		child_setup_fds(fds[1], service->gen->config_fd, service);
 		ioloop_reset_signals_for_exec();
 		signal(SIGPIPE, SIG_DFL);

@@ -26,7 +26,7 @@ struct master_listener {
 	char *key;
 	/* the inet_listener's name, or the unix socket's path as configured */
 	char *name;
-	bool ssl, haproxy;
+	bool ssl;
 	struct ip_addr ip;
 	in_port_t port;
 	char *path;
@@ -73,6 +73,8 @@ struct master_process {
 	uint64_t started_msecs;
 	unsigned int client_count;
 	bool ready, full, retiring, killed;
+	/* no longer counted in service->process_count (replaced early) */
+	bool counted_out;
 };
 
 /* master-listener.c */

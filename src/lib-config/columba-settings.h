@@ -1,0 +1,125 @@
+/* Columba's settings: the structs the daemons read after the configuration
+   is parsed, and their definition tables (columba-settings.c). To add
+   settings, add fields here and entries to the matching table there; the
+   parser needs no change. Values are validated before a daemon sees them. */
+#ifndef COLUMBA_SETTINGS_H
+#define COLUMBA_SETTINGS_H
+
+#include "config-types.h"
+
+/* Top-level ssl_* settings; a local_name section carries its own copy,
+   starting from the top-level values. */
+struct ssl_settings {
+	/* "yes", "no" or "required" (no plaintext authentication). */
+	const char *ssl;
+	/* PEM text (normally read with `ssl_cert = </path`). */
+	const char *ssl_cert;
+	const char *ssl_key;
+	const char *ssl_key_password;
+	const char *ssl_ca;
+	bool ssl_verify_client_cert;
+	/* "TLSv1", "TLSv1.1", "TLSv1.2" or "TLSv1.3". */
+	const char *ssl_min_protocol;
+	/* OpenSSL cipher list (TLSv1.2 and older) and TLSv1.3 suites. */
+	const char *ssl_cipher_list;
+	const char *ssl_cipher_suites;
+	bool ssl_prefer_server_ciphers;
+};
+
+/* local_name NAMES { ... }: TLS settings chosen by SNI. */
+struct local_name_settings {
+	/* NAMES as written: one host name or several separated by spaces. */
+	const char *name;
+	/* Derived: the names one by one ("*.example.com" allowed). */
+	const char *const *names;
+	struct ssl_settings ssl;
+};
+
+/* inet_listener NAME { ... } inside a service. */
+struct inet_listener_settings {
+	const char *name;
+	/* Empty: the top-level listen addresses. */
+	const char *const *address;
+	/* 0 disables the listener. */
+	unsigned int port;
+	/* Implicit TLS from the first byte (imaps). */
+	bool ssl;
+};
+
+/* unix_listener PATH { ... } inside a service. */
+struct unix_listener_settings {
+	/* Relative paths are under base_dir. */
+	const char *path;
+	unsigned int mode;
+	/* Owner of the socket; "" = the user running the master. */
+	const char *user;
+	const char *group;
+};
+
+/* service NAME { ... }: one kind of process the master runs. */
+struct service_settings {
+	/* imap-login, auth or mail. */
+	const char *name;
+	unsigned int process_limit;
+	unsigned int process_min_avail;
+	unsigned int client_limit;
+	/* Clients a process serves before it exits; 0 = unlimited. */
+	unsigned int service_count;
+	/* "" = default_internal_user (default_login_user for imap-login,
+	   whose built-in default says so explicitly). */
+	const char *user;
+	const char *group;
+	/* Relative paths are under base_dir; "" = no chroot. */
+	const char *chroot;
+	/* Bytes of address space; 0 = unlimited. */
+	uint64_t vsz_limit;
+	ARRAY(struct inet_listener_settings *) inet_listeners;
+	ARRAY(struct unix_listener_settings *) unix_listeners;
+};
+
+struct columba_settings {
+	const char *const *protocols;
+	const char *const *listen;
+	const char *base_dir;
+	const char *state_dir;
+	/* "" = stderr. */
+	const char *log_path;
+	/* strftime() format prefixed to log lines. */
+	const char *log_timestamp;
+	/* NAME or NAME=value items passed on to child processes. */
+	const char *const *import_environment;
+	const char *default_internal_user;
+	const char *default_internal_group;
+	const char *default_login_user;
+	/* Seconds a stopping master waits for sessions to end. */
+	unsigned int shutdown_timeout;
+	const char *login_greeting;
+
+	struct ssl_settings ssl;
+	ARRAY(struct local_name_settings *) local_names;
+	ARRAY(struct service_settings *) services;
+};
+
+/* The definition of struct columba_settings (the default root of
+   config_parse_*()), and the built-in sections in configuration syntax,
+   applied before the admin's files. */
+extern const struct config_section_def columba_settings_root_def;
+extern const char columba_settings_builtin_config[];
+
+/* The service named name, or NULL. */
+const struct service_settings *
+columba_settings_find_service(const struct columba_settings *set,
+			      const char *name);
+/* The local_name section whose names include host (exact, or "*.d.tld"
+   matching one label), or NULL. Case-insensitive. */
+const struct local_name_settings *
+columba_settings_find_local_name(const struct columba_settings *set,
+				 const char *host);
+/* The environment to give a child process: NAME=value items as they are,
+   NAME items with the value of NAME in this process's environment (left
+   out when unset). NULL-terminated, allocated from pool. */
+const char *const *
+columba_settings_child_environment(const struct columba_settings *set,
+				   pool_t pool);
+
+#endif
