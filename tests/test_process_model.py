@@ -97,7 +97,7 @@ def test_crash_loop_backs_off(columba):
 
 def test_reload_keeps_sessions_and_applies_new_config(columba):
     imap = imaplib.IMAP4("127.0.0.1", columba.imap_port)
-    old_login = columba.child_pids("imap-login")
+    old_children = list(wait_children(columba, ["imap-login", "auth", "mail"]))
     new_port = free_port()
     with open(columba.config_path) as f:
         text = f.read()
@@ -113,10 +113,11 @@ def test_reload_keeps_sessions_and_applies_new_config(columba):
     assert imap.logout()[0] == "BYE"
     # the old generation retires once its sessions are gone
     deadline = time.monotonic() + 10
-    while any(p in columba.children() for p in old_login):
+    while any(p in columba.children() for p in old_children):
         assert time.monotonic() < deadline, columba.log()
         time.sleep(0.05)
-    # the old port is closed
+    # the old port is closed once no process of the old generation is left
+    time.sleep(0.2)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", columba.imap_port), timeout=2)
     # imaps was unchanged: its socket was kept

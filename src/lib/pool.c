@@ -57,7 +57,13 @@ char *i_strdup(const char *str)
 
 char *i_strndup(const char *str, size_t max_len)
 {
-	return xcheck(strndup(str, max_len), 1);
+	/* memchr, not strndup: str need not be NUL-terminated within
+	   max_len, and strict sanitizer string checks hold strndup to that */
+	const char *nul = memchr(str, '\0', max_len);
+	size_t len = nul == NULL ? max_len : (size_t)(nul - str);
+	char *ret = i_malloc(size_add(len, 1));
+	memcpy(ret, str, len);
+	return ret;
 }
 
 char *i_strdup_vprintf(const char *fmt, va_list args)
@@ -229,7 +235,8 @@ char *p_strdup(pool_t pool, const char *str)
 char *p_strndup(pool_t pool, const void *str, size_t max_len)
 {
 	const char *s = str;
-	size_t len = strnlen(s, max_len);
+	const char *nul = memchr(s, '\0', max_len);
+	size_t len = nul == NULL ? max_len : (size_t)(nul - s);
 	char *ret = p_malloc(pool, size_add(len, 1));
 	memcpy(ret, s, len);
 	return ret;

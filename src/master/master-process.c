@@ -291,6 +291,19 @@ static void master_process_start(struct master_service *service)
 			.chroot_dir = service->chroot_dir,
 		};
 		const char *listeners = listeners_env(service);
+#if defined(__SANITIZE_ADDRESS__)
+		/* Sanitizer builds (the test suite): children keep the
+		   sanitizer options, and a chrooted child cannot run
+		   LeakSanitizer (it reads /proc at exit), so it skips only
+		   that. */
+		const char *asan_opts = getenv("ASAN_OPTIONS");
+		const char *ubsan_opts = getenv("UBSAN_OPTIONS");
+		asan_opts = t_strdup_printf("%s%s%s",
+			asan_opts == NULL ? "" : asan_opts,
+			asan_opts == NULL ? "" : ":",
+			service->chroot_dir != NULL ? "detect_leaks=0" : "");
+		ubsan_opts = t_strdup(ubsan_opts);
+#endif
 
 		close(fds[0]);
 		child_set_fd_limit(service);
@@ -307,6 +320,12 @@ static void master_process_start(struct master_service *service)
 		setenv(MASTER_ENV_GENERATION,
 		       t_strdup_printf("%u", service->gen->id), 1);
 		restrict_access_set_env(&rset);
+#if defined(__SANITIZE_ADDRESS__)
+		if (asan_opts[0] != '\0')
+			setenv("ASAN_OPTIONS", asan_opts, 1);
+		if (ubsan_opts != NULL)
+			setenv("UBSAN_OPTIONS", ubsan_opts, 1);
+#endif
 
 		char *argv[] = { (char *)"columba", (char *)"service",
 				 (char *)service->name, NULL };
@@ -377,9 +396,19 @@ void master_generation_retire(struct master_generation *gen)
 		else
 			process_kill(p, SIGTERM);
 	}
+	/* The retiring processes hold their own copies of the listening
+	   sockets until they close them; the master needs the generation's
+	   no longer, so a port the new configuration dropped closes now,
+	   not when the last old session ends. */
 	struct master_service **service;
-	array_foreach(&gen->services, service)
+	array_foreach(&gen->services, service) {
+		struct master_listener **l;
 		timeout_remove(&(*service)->to_restart);
+		array_foreach(&(*service)->listeners, l)
+			master_listener_unref(l);
+		array_clear(&(*service)->listeners);
+	}
+	master_listeners_close_unused();
 }
 
 void master_processes_shutdown(void)
