@@ -40,8 +40,10 @@ check-plain: build
 check-asan: build-asan
 	@scripts/check.sh $(BUILD_ASAN)
 
+# The prefix is compiled in (default config path), so set it and rebuild.
 install: build
-	meson configure $(BUILD) --prefix=$(PREFIX) >/dev/null
+	meson configure $(BUILD) --prefix=$(abspath $(PREFIX)) >/dev/null
+	ninja -C $(BUILD)
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
 
 clean:
