@@ -1,0 +1,146 @@
+/* Encoding of the login -> mail hand-off message with the IPC payload
+   encoder: fixed field order, every length checked on decode. */
+#include "lib.h"
+#include "ipc.h"
+#include "login-handoff.h"
+
+/* Bumped whenever the layout changes, so a mail process from an older
+   build rejects a newer login's message instead of misreading it (both
+   can run side by side during an upgrade). */
+#define LOGIN_HANDOFF_VERSION 1
+#define LOGIN_HANDOFF_MAX_FIELDS 1000
+
+static void put_ip(buffer_t *dest, const struct ip_addr *ip, in_port_t port)
+{
+	ipc_put_u8(dest, IPADDR_IS_V4(ip) ? 4 : (IPADDR_IS_V6(ip) ? 6 : 0));
+	if (IPADDR_IS_V4(ip))
+		ipc_put_blob(dest, &ip->u.ip4, sizeof(ip->u.ip4));
+	else if (IPADDR_IS_V6(ip))
+		ipc_put_blob(dest, &ip->u.ip6, sizeof(ip->u.ip6));
+	ipc_put_u16(dest, port);
+}
+
+static bool read_ip(struct ipc_reader *r, struct ip_addr *ip_r,
+		    in_port_t *port_r)
+{
+	memset(ip_r, 0, sizeof(*ip_r));
+	uint8_t family = ipc_read_u8(r);
+	const void *data;
+	size_t size = 0;
+	switch (family) {
+	case 0:
+		break;
+	case 4:
+		data = ipc_read_blob(r, &size);
+		if (data == NULL || size != sizeof(ip_r->u.ip4))
+			return false;
+		ip_r->family = AF_INET;
+		memcpy(&ip_r->u.ip4, data, size);
+		break;
+	case 6:
+		data = ipc_read_blob(r, &size);
+		if (data == NULL || size != sizeof(ip_r->u.ip6))
+			return false;
+		ip_r->family = AF_INET6;
+		memcpy(&ip_r->u.ip6, data, size);
+		break;
+	default:
+		return false;
+	}
+	*port_r = ipc_read_u16(r);
+	return !ipc_reader_failed(r);
+}
+
+void login_handoff_encode(const struct login_handoff *h, buffer_t *dest)
+{
+	ipc_put_u8(dest, LOGIN_HANDOFF_VERSION);
+	ipc_put_str(dest, h->protocol);
+	ipc_put_str(dest, h->username);
+	ipc_put_str(dest, h->session_id);
+	put_ip(dest, &h->remote_ip, h->remote_port);
+	put_ip(dest, &h->local_ip, h->local_port);
+	ipc_put_u32(dest, h->flags);
+	ipc_put_str(dest, h->tls_info == NULL ? "" : h->tls_info);
+	ipc_put_str(dest, h->tag == NULL ? "" : h->tag);
+	unsigned int count = h->auth_fields == NULL ? 0 :
+		str_array_length(h->auth_fields);
+	i_assert(count <= LOGIN_HANDOFF_MAX_FIELDS);
+	ipc_put_u32(dest, count);
+	for (unsigned int i = 0; i < count; i++)
+		ipc_put_str(dest, h->auth_fields[i]);
+	i_assert(h->preread_size <= LOGIN_HANDOFF_MAX_PREREAD);
+	ipc_put_blob(dest, h->preread, h->preread_size);
+}
+
+static const char *read_string(struct ipc_reader *r, pool_t pool, bool *nul_r)
+{
+	size_t len;
+	const char *str = ipc_read_str(r, &len);
+	if (str == NULL)
+		return "";
+	/* a NUL inside would make the C string shorter than the field:
+	   nothing legitimate carries one */
+	if (strlen(str) != len)
+		*nul_r = true;
+	return p_strndup(pool, str, len);
+}
+
+int login_handoff_decode(const void *data, size_t size, pool_t pool,
+			 struct login_handoff *h, const char **error_r)
+{
+	struct ipc_reader r;
+	bool nul = false;
+	memset(h, 0, sizeof(*h));
+	ipc_reader_init(&r, data, size);
+
+	uint8_t version = ipc_read_u8(&r);
+	if (!ipc_reader_failed(&r) && version != LOGIN_HANDOFF_VERSION) {
+		*error_r = t_strdup_printf("unsupported hand-off version %u",
+					   version);
+		return -1;
+	}
+	h->protocol = read_string(&r, pool, &nul);
+	h->username = read_string(&r, pool, &nul);
+	h->session_id = read_string(&r, pool, &nul);
+	if (!read_ip(&r, &h->remote_ip, &h->remote_port) ||
+	    !read_ip(&r, &h->local_ip, &h->local_port)) {
+		*error_r = "invalid address";
+		return -1;
+	}
+	h->flags = ipc_read_u32(&r);
+	h->tls_info = read_string(&r, pool, &nul);
+	h->tag = read_string(&r, pool, &nul);
+	uint32_t count = ipc_read_u32(&r);
+	if (ipc_reader_failed(&r) || count > LOGIN_HANDOFF_MAX_FIELDS) {
+		*error_r = "truncated message or too many fields";
+		return -1;
+	}
+	const char **fields = p_new(pool, const char *, count + 1);
+	for (uint32_t i = 0; i < count; i++)
+		fields[i] = read_string(&r, pool, &nul);
+	h->auth_fields = fields;
+	size_t preread_size = 0;
+	const void *preread = ipc_read_blob(&r, &preread_size);
+	if (ipc_reader_finish(&r, error_r) < 0)
+		return -1;
+	if (nul) {
+		*error_r = "NUL inside a string field";
+		return -1;
+	}
+	if ((h->flags & ~LOGIN_HANDOFF_FLAGS_KNOWN) != 0) {
+		*error_r = t_strdup_printf("unknown flags 0x%x", h->flags);
+		return -1;
+	}
+	if (preread_size > LOGIN_HANDOFF_MAX_PREREAD) {
+		*error_r = "pre-read input too large";
+		return -1;
+	}
+	if (h->username[0] == '\0') {
+		*error_r = "empty user name";
+		return -1;
+	}
+	h->preread = p_memdup(pool, preread == NULL ? "" : preread,
+			      preread_size);
+	h->preread_size = preread_size;
+	return 0;
+}
