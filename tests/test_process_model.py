@@ -266,3 +266,29 @@ def test_log_timestamp_format(tmpdir_columba):
     year = time.strftime("%Y")
     lines = [l for l in server.log().splitlines() if l]
     assert lines and all(l.startswith("[%s] " % year) for l in lines), lines
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to become another user")
+def test_started_as_ordinary_user_everything_runs_as_it(tmpdir_columba):
+    """Development mode: no privilege changes, no chroot, one identity."""
+    user = pwd.getpwnam("columba")
+    server = ColumbaServer(tmpdir_columba)
+    for path in (server.dir, server.base_dir):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    os.chown(server.key, user.pw_uid, user.pw_gid)
+    server.proc = subprocess.Popen(
+        ["setpriv", "--reuid=%d" % user.pw_uid, "--regid=%d" % user.pw_gid,
+         "--clear-groups", columba_binary(), "-F", "-c", server.config_path],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert wait_port(server.imap_port), server.log()
+        # setpriv execs columba: the master is server.proc's pid
+        kids = wait_children(server, ["imap-login", "auth", "mail"])
+        assert "as an unprivileged user" in server.log()
+        for pid in list(kids) + [server.proc.pid]:
+            st = proc_status(pid)
+            assert [int(x) for x in st["Uid"]] == [user.pw_uid] * 4
+            assert os.readlink("/proc/%d/root" % pid) == "/"
+        assert greeting(server.imap_port).startswith(b"* OK")
+    finally:
+        assert server.stop() == 0
