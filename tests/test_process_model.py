@@ -50,7 +50,14 @@ def test_login_process_is_unprivileged_and_chrooted(columba):
     greeting(columba.imap_port)  # it has finished initialising
     login_uid = pwd.getpwnam("columbanull").pw_uid
     mail_uid = pwd.getpwnam("columba").pw_uid
-    for pid, service in columba.children().items():
+    kids = wait_children(columba, ["imap-login", "auth", "mail"])
+    # a child runs as root until it has initialised (slow under ASan):
+    # wait for each to drop its privileges
+    deadline = time.monotonic() + 15
+    while any(int(proc_status(p)["Uid"][0]) == 0 for p in kids):
+        assert time.monotonic() < deadline, "a child kept root privileges"
+        time.sleep(0.05)
+    for pid, service in kids.items():
         st = proc_status(pid)
         uids = [int(x) for x in st["Uid"]]
         if service == "imap-login":
