@@ -7,6 +7,7 @@
 #include "event.h"
 #include "config.h"
 #include "master-service.h"
+#include "master-tls.h"
 #include "login-common.h"
 
 struct login_globals login_globals;
@@ -183,41 +184,10 @@ static void login_stop(bool shutdown, void *context ATTR_UNUSED)
 
 static struct tls_context *login_tls_init(const struct columba_settings *set)
 {
-	const struct ssl_settings *ssl = &set->ssl;
-	if (strcmp(ssl->ssl, "no") == 0)
-		return NULL;
-
-	ARRAY(struct tls_sni_cert) sni;
-	array_init(&sni, pool_datastack, 4);
-	struct local_name_settings *const *ln;
-	array_foreach(&set->local_names, ln) {
-		for (const char *const *name = (*ln)->names; *name != NULL; name++) {
-			struct tls_sni_cert *cert = array_append_space(&sni);
-			cert->hostname = *name;
-			cert->cert_pem = (*ln)->ssl.ssl_cert;
-			cert->key_pem = (*ln)->ssl.ssl_key;
-		}
-	}
-	struct tls_settings tset = {
-		.cert_pem = ssl->ssl_cert,
-		.key_pem = ssl->ssl_key,
-		.key_password = ssl->ssl_key_password[0] == '\0' ? NULL :
-			ssl->ssl_key_password,
-		.ca_pem = ssl->ssl_ca[0] == '\0' ? NULL : ssl->ssl_ca,
-		.min_protocol = ssl->ssl_min_protocol,
-		.cipher_list = ssl->ssl_cipher_list[0] == '\0' ? NULL :
-			ssl->ssl_cipher_list,
-		.ciphersuites = ssl->ssl_cipher_suites[0] == '\0' ? NULL :
-			ssl->ssl_cipher_suites,
-		.prefer_server_ciphers = ssl->ssl_prefer_server_ciphers,
-		.verify_client_cert = ssl->ssl_verify_client_cert,
-		.sni_certs = sni.v,
-		.sni_certs_count = array_count(&sni),
-	};
 	const char *error;
-	struct tls_context *ctx = tls_context_create_server(&tset, &error);
-	if (ctx == NULL)
-		i_fatal("TLS: %s", error);
+	struct tls_context *ctx = master_tls_context_create(set, &error);
+	if (ctx == NULL && error != NULL)
+		i_fatal("%s", error);
 	return ctx;
 }
 

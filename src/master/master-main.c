@@ -6,6 +6,7 @@
 #include "config.h"
 #include "restrict-access.h"
 #include "tls.h"
+#include "master-tls.h"
 #include "master.h"
 #include "columba-config.h"
 #include <fcntl.h>
@@ -86,52 +87,13 @@ static bool service_is_runnable(const struct columba_settings *set,
 }
 
 /* Catch TLS mistakes at start-up or reload, in the master, rather than as
-   a crash loop of login processes: build the contexts they will build. */
+   a crash loop of login processes: build the context they will build. */
 static int check_tls_settings(const struct columba_settings *set,
 			      const char **error_r)
 {
-	const struct ssl_settings *ssl = &set->ssl;
-	if (strcmp(ssl->ssl, "no") == 0)
-		return 0;
-	if (ssl->ssl_cert[0] == '\0' || ssl->ssl_key[0] == '\0') {
-		*error_r = t_strdup_printf("ssl = %s but ssl_cert and ssl_key are "
-			"not set (give them, e.g. ssl_cert = </path/cert.pem, "
-			"or set ssl = no)", ssl->ssl);
-		return -1;
-	}
-	ARRAY(struct tls_sni_cert) sni;
-	array_init(&sni, pool_datastack, 4);
-	struct local_name_settings *const *ln;
-	array_foreach(&set->local_names, ln) {
-		for (const char *const *name = (*ln)->names; *name != NULL; name++) {
-			struct tls_sni_cert *cert = array_append_space(&sni);
-			cert->hostname = *name;
-			cert->cert_pem = (*ln)->ssl.ssl_cert;
-			cert->key_pem = (*ln)->ssl.ssl_key;
-		}
-	}
-	struct tls_settings tset = {
-		.cert_pem = ssl->ssl_cert,
-		.key_pem = ssl->ssl_key,
-		.key_password = ssl->ssl_key_password[0] == '\0' ? NULL :
-			ssl->ssl_key_password,
-		.ca_pem = ssl->ssl_ca[0] == '\0' ? NULL : ssl->ssl_ca,
-		.min_protocol = ssl->ssl_min_protocol,
-		.cipher_list = ssl->ssl_cipher_list[0] == '\0' ? NULL :
-			ssl->ssl_cipher_list,
-		.ciphersuites = ssl->ssl_cipher_suites[0] == '\0' ? NULL :
-			ssl->ssl_cipher_suites,
-		.prefer_server_ciphers = ssl->ssl_prefer_server_ciphers,
-		.verify_client_cert = ssl->ssl_verify_client_cert,
-		.sni_certs = sni.v,
-		.sni_certs_count = array_count(&sni),
-	};
-	const char *error;
-	struct tls_context *ctx = tls_context_create_server(&tset, &error);
-	if (ctx == NULL) {
-		*error_r = t_strdup_printf("TLS: %s", error);
-		return -1;
-	}
+	struct tls_context *ctx = master_tls_context_create(set, error_r);
+	if (ctx == NULL)
+		return *error_r == NULL ? 0 : -1;
 	tls_context_unref(&ctx);
 	return 0;
 }
