@@ -83,7 +83,7 @@ int base64_decode(const void *_src, size_t src_size, buffer_t *dest,
 		return -1;
 	}
 	for (size_t i = 0; i < src_size; i += 4) {
-		unsigned char v[4];
+		unsigned char v[4] = { 0, 0, 0, 0 };
 		unsigned int pad = 0;
 		bool last = i + 4 == src_size;
 
