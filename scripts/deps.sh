@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config meson ninja-build libssl-dev openssl
-python3 python3-pytest ca-certificates"
+python3 python3-pytest ca-certificates libicu-dev"
 
 missing=""
 for p in $PACKAGES; do
