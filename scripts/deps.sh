@@ -4,7 +4,8 @@
 set -eu
 
 PACKAGES="gcc make pkg-config meson ninja-build libssl-dev openssl
-python3 python3-pytest ca-certificates libicu-dev"
+python3 python3-pytest ca-certificates libicu-dev libsqlite3-dev sqlite3
+libcrypt-dev libsodium-dev dovecot-core argon2 whois zstd"
 
 missing=""
 for p in $PACKAGES; do

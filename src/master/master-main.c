@@ -343,6 +343,7 @@ static void usage(void)
 		"Usage: columba [-F] [-c CONFIG]      start the server\n"
 		"       columba config [-n] [-c CONFIG]\n"
 		"       columba stop | reload [-c CONFIG]\n"
+		"       columba pw [-s SCHEME] [-p PASSWORD] [-r ROUNDS] [-t HASH] [-l]\n"
 		"       columba --version\n");
 	exit(64);
 }
