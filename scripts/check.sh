@@ -44,6 +44,11 @@ for t in json.load(sys.stdin):
 		out="$log_dir/$label-unit-$name.log"
 		timeout 600 $cmd >"$out" 2>&1
 		rc=$?
+		if [ $rc -eq 77 ]; then
+			# the automake/meson convention for "skipped"
+			tail -n 1 "$out" | sed "s/^/  $name: skipped: /"
+			continue
+		fi
 		tail -n 1 "$out" | sed "s/^/  $name: /"
 		count_line "$out"
 		if [ $rc -ne 0 ] && ! grep -qE '^[0-9]+ passed, [1-9][0-9]* failed' "$out"; then
