@@ -249,6 +249,39 @@ static const struct config_section_def service_section_def = {
 	.check = service_settings_check,
 };
 
+/* --- passdb { ... } and userdb { ... } --- */
+
+static const char *const auth_mechanism_values[] = {
+	"plain", "login", "cram-md5", "scram-sha-1", "scram-sha-1-plus",
+	"scram-sha-256", "scram-sha-256-plus", "external", "anonymous", NULL
+};
+static const char *const auth_db_driver_values[] = {
+	"passwd-file", "static", NULL
+};
+
+static const struct config_setting_def auth_db_setting_defs[] = {
+	CONFIG_DEF_ENUM(struct auth_db_settings, driver, "passwd-file",
+			auth_db_driver_values),
+	CONFIG_DEF_STR(struct auth_db_settings, args, NULL),
+	CONFIG_DEF_END
+};
+
+static const struct config_section_def passdb_section_def = {
+	.name = "passdb",
+	.struct_size = sizeof(struct auth_db_settings),
+	.settings = auth_db_setting_defs,
+	.name_offset = offsetof(struct auth_db_settings, name),
+	.ordered = true,
+};
+
+static const struct config_section_def userdb_section_def = {
+	.name = "userdb",
+	.struct_size = sizeof(struct auth_db_settings),
+	.settings = auth_db_setting_defs,
+	.name_offset = offsetof(struct auth_db_settings, name),
+	.ordered = true,
+};
+
 /* --- the top level --- */
 
 #undef DEF
@@ -269,6 +302,18 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(STR, default_login_user, "columbanull"),
 	DEF(TIME, shutdown_timeout, "30 secs"),
 	DEF(STR, login_greeting, "Columba ready."),
+	CONFIG_DEF_LIST(struct columba_settings, auth_mechanisms, "plain",
+			auth_mechanism_values),
+	DEF(STR, auth_username_format, "%Lu"),
+	DEF(STR, auth_default_realm, NULL),
+	DEF(TIME, auth_failure_delay, "2 secs"),
+	DEF(BOOL, disable_plaintext_auth, "yes"),
+	DEF(STR, auth_anonymous_username, "anonymous"),
+	DEF(UINT, auth_worker_max_count, "4"),
+	CONFIG_DEF_SECTION_LIST("passdb", struct columba_settings,
+				passdbs, &passdb_section_def),
+	CONFIG_DEF_SECTION_LIST("userdb", struct columba_settings,
+				userdbs, &userdb_section_def),
 	CONFIG_DEF_GROUP(struct columba_settings, ssl, &ssl_section_def),
 	CONFIG_DEF_SECTION_LIST("local_name", struct columba_settings,
 				local_names, &local_name_section_def),
@@ -318,6 +363,11 @@ static int columba_settings_check(void *_set, pool_t pool ATTR_UNUSED,
 			return -1;
 		}
 	}
+	if (set->auth_worker_max_count == 0) {
+		*key_r = "auth_worker_max_count";
+		*error_r = "Invalid value for auth_worker_max_count: 0 (expected at least 1)";
+		return -1;
+	}
 	/* the greeting goes out on the wire inside one protocol line */
 	for (const char *p = set->login_greeting; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
@@ -355,6 +405,18 @@ const char columba_settings_builtin_config[] =
 "service auth {\n"
 "  user = $default_internal_user\n"
 "  process_limit = 1\n"
+"  vsz_limit = 1G\n"
+"  unix_listener auth-client {\n"
+"    mode = 0600\n"
+"  }\n"
+"  unix_listener login/auth {\n"
+"    mode = 0600\n"
+"    user = $default_login_user\n"
+"  }\n"
+"  unix_listener auth-userdb {\n"
+"    mode = 0600\n"
+"    user = $default_internal_user\n"
+"  }\n"
 "}\n"
 "service mail {\n"
 "}\n";

@@ -77,6 +77,18 @@ struct service_settings {
 	ARRAY(struct unix_listener_settings *) unix_listeners;
 };
 
+/* passdb { driver = ...; args = ... } and userdb { ... }: Dovecot 2.3
+   writes them without a name and tries them in order; a name (2.4's
+   style) is allowed too. */
+struct auth_db_settings {
+	/* "" for an unnamed section */
+	const char *name;
+	/* "passwd-file" or "static" */
+	const char *driver;
+	/* the driver's own arguments, as Dovecot's */
+	const char *args;
+};
+
 struct columba_settings {
 	const char *const *protocols;
 	const char *const *listen;
@@ -94,6 +106,19 @@ struct columba_settings {
 	/* Seconds a stopping master waits for sessions to end. */
 	unsigned int shutdown_timeout;
 	const char *login_greeting;
+
+	/* The auth process (Dovecot's names and meanings, except
+	   auth_worker_max_count: here the threads that hash passwords). */
+	const char *const *auth_mechanisms;
+	const char *auth_username_format;
+	const char *auth_default_realm;
+	/* Seconds a failed authentication waits before its answer. */
+	unsigned int auth_failure_delay;
+	bool disable_plaintext_auth;
+	const char *auth_anonymous_username;
+	unsigned int auth_worker_max_count;
+	ARRAY(struct auth_db_settings *) passdbs;
+	ARRAY(struct auth_db_settings *) userdbs;
 
 	struct ssl_settings ssl;
 	ARRAY(struct local_name_settings *) local_names;

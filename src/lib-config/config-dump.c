@@ -63,6 +63,10 @@ static int config_instance_cmp(const void *p1, const void *p2)
 
 	if (ret != 0)
 		return ret;
+	/* passdb and userdb are tried in the order they were written */
+	if (a->def->ordered)
+		return a->list_index < b->list_index ? -1 :
+			a->list_index > b->list_index;
 	return strcmp(a->name == NULL ? "" : a->name,
 		      b->name == NULL ? "" : b->name);
 }

@@ -36,6 +36,8 @@ struct config_instance {
 	const char *decl_file;
 	unsigned int decl_line;
 	bool builtin_created;
+	/* SECTION_LIST elements: position in the parent's list */
+	unsigned int list_index;
 	/* a group that started as a copy of the parent's: dumps show only
 	   what differs from it */
 	bool inherited;

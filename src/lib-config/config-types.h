@@ -94,6 +94,12 @@ struct config_section_def {
 	   of the same group instead of the defaults (Dovecot-style filters:
 	   local_name sections override only what they set). */
 	bool inherit;
+	/* SECTION_LIST only: the name is optional and the entries keep the
+	   order they were written in (Dovecot 2.3 writes passdb { ... } and
+	   userdb { ... } without names, and tries them in order). A section
+	   without a name is always a new entry; one with a name changes the
+	   earlier entry of that name, as elsewhere (Dovecot 2.4's style). */
+	bool ordered;
 	config_check_func_t *check;
 };
 

@@ -418,6 +418,7 @@ config_list_find(struct config_instance *owner,
 
 	array_foreach(&owner->list, child) {
 		if ((*child)->parent_def == def &&
+		    (*child)->name != NULL &&
 		    strcmp((*child)->name, name) == 0)
 			return *child;
 	}
@@ -451,21 +452,26 @@ static int config_apply_section(struct config_apply_ctx *ctx,
 	} else {
 		const struct config_section_def *sdef = def->section;
 
-		if (*node->value == '\0') {
+		bool unnamed = *node->value == '\0';
+
+		if (unnamed && !sdef->ordered) {
 			return config_node_error(ctx, node,
 				"Section %s needs a name (expected %s NAME { ... })",
 				node->key, node->key);
 		}
-		if (sdef->known_names != NULL &&
+		if (!unnamed && sdef->known_names != NULL &&
 		    !config_name_is_known(sdef->known_names, node->value))
 			return config_unknown_name(ctx, node, sdef->known_names);
-		child = config_list_find(owner, def, node->value);
+		child = unnamed ? NULL :
+			config_list_find(owner, def, node->value);
 		if (child == NULL) {
 			child = config_instance_new(cfg, sdef, def, owner, NULL);
-			child->name = p_strdup(cfg->pool, node->value);
+			child->name = unnamed ? NULL :
+				p_strdup(cfg->pool, node->value);
+			child->list_index = array_count(&owner->list);
 			child->builtin_created = ctx->builtin;
 			*(const char **)PTR_OFFSET(child->set, sdef->name_offset) =
-				child->name;
+				child->name != NULL ? child->name : "";
 			if (sdef->inherit)
 				config_inherit(child);
 			array_push(&owner->list, child);
@@ -727,6 +733,8 @@ const char *config_lookup(const struct config *cfg, const char *path)
 		struct config_instance *const *child, *best = NULL;
 		size_t best_len = 0;
 		array_foreach(&owner->list, child) {
+			if ((*child)->name == NULL)
+				continue;
 			size_t len = strlen((*child)->name);
 			if ((*child)->parent_def == def &&
 			    strncmp(rest, (*child)->name, len) == 0 &&

@@ -88,7 +88,28 @@ static void test_settings_defaults(void)
 	test_assert(auth != NULL && auth->process_limit == 1);
 	test_assert_strcmp(auth->user, "columba");
 	test_assert(array_count(&auth->inet_listeners) == 0);
-	test_assert(array_count(&auth->unix_listeners) == 0);
+	test_assert(array_count(&auth->unix_listeners) == 3);
+	if (array_count(&auth->unix_listeners) == 3) {
+		struct unix_listener_settings *const *ul =
+			array_idx(&auth->unix_listeners, 0);
+		test_assert_strcmp(ul[0]->path, "auth-client");
+		test_assert(ul[0]->mode == 0600 && *ul[0]->user == '\0');
+		test_assert_strcmp(ul[1]->path, "login/auth");
+		test_assert_strcmp(ul[1]->user, "columbanull");
+		test_assert_strcmp(ul[2]->path, "auth-userdb");
+		test_assert_strcmp(ul[2]->user, "columba");
+	}
+	test_assert(set->auth_mechanisms[0] != NULL &&
+		    strcmp(set->auth_mechanisms[0], "plain") == 0 &&
+		    set->auth_mechanisms[1] == NULL);
+	test_assert_strcmp(set->auth_username_format, "%Lu");
+	test_assert_strcmp(set->auth_default_realm, "");
+	test_assert(set->auth_failure_delay == 2);
+	test_assert(set->disable_plaintext_auth);
+	test_assert_strcmp(set->auth_anonymous_username, "anonymous");
+	test_assert(set->auth_worker_max_count == 4);
+	test_assert(array_count(&set->passdbs) == 0);
+	test_assert(array_count(&set->userdbs) == 0);
 
 	const struct service_settings *mail =
 		columba_settings_find_service(set, "mail");
@@ -222,6 +243,92 @@ static void test_settings_local_name(void)
 	test_assert_strcmp(config_lookup(cfg, "local_name/imap.example.org/ssl_min_protocol"),
 			   "TLSv1.1");
 	config_free(&cfg);
+	test_end();
+}
+
+static void test_settings_auth_dbs(void)
+{
+	test_begin("config passdb and userdb sections");
+	const char *error;
+	/* Dovecot 2.3 style: unnamed and repeated; 2.4 style: named */
+	const char *text =
+		"passdb {\n"
+		"  driver = passwd-file\n"
+		"  args = scheme=CRYPT /etc/a.passwd\n"
+		"}\n"
+		"passdb {\n"
+		"  driver = static\n"
+		"  args = password=x\n"
+		"}\n"
+		"userdb main {\n"
+		"  args = /etc/u\n"
+		"}\n"
+		"userdb {\n"
+		"  driver = static\n"
+		"  args = uid=vmail gid=vmail home=/home/%u\n"
+		"}\n"
+		"userdb main {\n"
+		"  driver = passwd-file\n"
+		"}\n"
+		"auth_mechanisms = plain login cram-md5 scram-sha-256\n";
+	struct config *cfg = test_config_parse(text, &error);
+	test_assert(cfg != NULL);
+	if (cfg == NULL) {
+		test_fail("%s", error);
+		test_end();
+		return;
+	}
+	const struct columba_settings *set = config_get_root(cfg);
+	test_assert(array_count(&set->passdbs) == 2);
+	test_assert(array_count(&set->userdbs) == 2);
+	if (array_count(&set->passdbs) == 2 &&
+	    array_count(&set->userdbs) == 2) {
+		struct auth_db_settings *const *p = array_idx(&set->passdbs, 0);
+		struct auth_db_settings *const *u = array_idx(&set->userdbs, 0);
+		test_assert_strcmp(p[0]->name, "");
+		test_assert_strcmp(p[0]->driver, "passwd-file");
+		test_assert_strcmp(p[0]->args, "scheme=CRYPT /etc/a.passwd");
+		test_assert_strcmp(p[1]->driver, "static");
+		/* the second "userdb main" changed the first */
+		test_assert_strcmp(u[0]->name, "main");
+		test_assert_strcmp(u[0]->driver, "passwd-file");
+		test_assert_strcmp(u[0]->args, "/etc/u");
+		test_assert_strcmp(u[1]->name, "");
+		test_assert_strcmp(u[1]->driver, "static");
+	}
+	test_assert(str_array_length(set->auth_mechanisms) == 4);
+
+	/* the dump keeps the order and the missing names, and parses back
+	   to the same dump */
+	string_t *out = t_str_new(4096);
+	config_dump(cfg, out, true);
+	const char *dump = t_strdup(str_c(out));
+	const char *p1 = strstr(dump, "passdb {\n  args = scheme=CRYPT");
+	const char *p2 = strstr(dump, "passdb {\n  args = password=x\n  driver = static\n}\n");
+	const char *u1 = strstr(dump, "userdb main {\n  args = /etc/u\n");
+	const char *u2 = strstr(dump, "userdb {\n  args = uid=vmail");
+	test_assert(p1 != NULL && p2 != NULL && p1 < p2);
+	test_assert(u1 != NULL && u2 != NULL && u1 < u2);
+	config_free(&cfg);
+	cfg = test_config_parse(dump, &error);
+	test_assert(cfg != NULL);
+	if (cfg != NULL) {
+		str_truncate(out, 0);
+		config_dump(cfg, out, true);
+		test_assert_strcmp(str_c(out), dump);
+		config_free(&cfg);
+	}
+
+	/* other sections still need their name */
+	test_assert(test_config_parse("service {\n}\n", &error) == NULL);
+	test_assert(strstr(error, "Section service needs a name") != NULL);
+	test_assert(test_config_parse("passdb {\n  driver = ldap\n}\n",
+				      &error) == NULL);
+	test_assert(strstr(error, "Invalid value for driver: ldap") != NULL);
+	test_assert(test_config_parse("auth_mechanisms = plain digest-md5\n",
+				      &error) == NULL);
+	test_assert(test_config_parse("auth_worker_max_count = 0\n",
+				      &error) == NULL);
 	test_end();
 }
 
@@ -600,6 +707,7 @@ test_func_t *const test_config_settings_tests[] = {
 	test_settings_defaults,
 	test_settings_merge,
 	test_settings_local_name,
+	test_settings_auth_dbs,
 	test_settings_errors,
 	test_settings_file_errors,
 	test_settings_lookup,

@@ -1,0 +1,104 @@
+/* The auth process's shared state (auth.h): what the configuration's
+   passdb, userdb and auth_* settings become at startup. */
+#include "lib.h"
+#include "worker.h"
+#include "columba-settings.h"
+#include "sasl-server.h"
+#include "passdb.h"
+#include "userdb.h"
+#include "auth.h"
+
+#include <strings.h>
+#include <openssl/rand.h>
+
+/* Password checks waiting for a thread; beyond this a request fails
+   (temp) rather than queueing without bound under a flood. */
+#define AUTH_WORKER_MAX_QUEUE 4096
+
+struct auth *auth = NULL;
+
+static void auth_init_mechs(const struct columba_settings *set)
+{
+	array_init(&auth->mechs, system_pool, 8);
+	for (unsigned int i = 0; set->auth_mechanisms[i] != NULL; i++) {
+		const char *name = set->auth_mechanisms[i];
+		const struct sasl_server_mech *mech =
+			sasl_server_mech_find(name);
+
+		i_assert(mech != NULL); /* the setting's values are known */
+		if ((sasl_server_mech_get_flags(mech) &
+		     SASL_MECH_FLAG_CHANNEL_BINDING) != 0) {
+			/* the auth protocol does not carry the client's TLS
+			   channel binding data (yet) */
+			i_warning("auth_mechanisms: %s needs TLS channel binding, which auth clients cannot pass on: not offered",
+				  sasl_server_mech_get_name(mech));
+			continue;
+		}
+		array_push(&auth->mechs, mech);
+	}
+}
+
+void auth_init(struct master_service *service,
+	       const struct columba_settings *set)
+{
+	struct auth_db_settings *const *db;
+	unsigned char rnd[16];
+	const char *error;
+
+	auth = i_new(struct auth, 1);
+	auth->service = service;
+	auth->set = set;
+	array_init(&auth->passdbs, system_pool, 2);
+	array_init(&auth->userdbs, system_pool, 2);
+
+	array_foreach(&set->passdbs, db) {
+		struct passdb *passdb;
+		if (passdb_create((*db)->driver, (*db)->args, &passdb,
+				  &error) < 0)
+			i_fatal("%s", error);
+		array_push(&auth->passdbs, passdb);
+	}
+	array_foreach(&set->userdbs, db) {
+		struct userdb *userdb;
+		if (userdb_create((*db)->driver, (*db)->args, &userdb,
+				  &error) < 0)
+			i_fatal("%s", error);
+		array_push(&auth->userdbs, userdb);
+	}
+	auth_init_mechs(set);
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		i_fatal("RAND_bytes() failed");
+	for (unsigned int i = 0; i < sizeof(rnd); i++)
+		snprintf(auth->cookie + i * 2, 3, "%02x", rnd[i]);
+	auth->workers = worker_pool_create(set->auth_worker_max_count,
+					   AUTH_WORKER_MAX_QUEUE);
+}
+
+void auth_deinit(void)
+{
+	struct passdb **passdb;
+	struct userdb **userdb;
+
+	/* every request is gone: no job's done callback is left to run */
+	worker_pool_destroy(&auth->workers);
+	array_foreach(&auth->passdbs, passdb)
+		passdb_destroy(passdb);
+	array_foreach(&auth->userdbs, userdb)
+		userdb_destroy(userdb);
+	array_free(&auth->passdbs);
+	array_free(&auth->userdbs);
+	array_free(&auth->mechs);
+	i_free(auth);
+}
+
+const struct sasl_server_mech *auth_find_mech(const char *name)
+{
+	const struct sasl_server_mech *const *mech;
+
+	array_foreach(&auth->mechs, mech) {
+		if (strcasecmp(sasl_server_mech_get_name(*mech), name) == 0)
+			return *mech;
+	}
+	return NULL;
+}
