@@ -1,0 +1,154 @@
+/* Internals shared by the index's source files: the index and
+   transaction structs, the cached-statement helpers and the pieces the
+   files call in each other. */
+#ifndef COLUMBA_MAIL_INDEX_PRIVATE_H
+#define COLUMBA_MAIL_INDEX_PRIVATE_H
+
+#include "mail-index.h"
+#include <sqlite3.h>
+
+struct hash_table;
+
+#define MAIL_INDEX_DEFAULT_BUSY_TIMEOUT_MSECS 10000
+#define MAIL_INDEX_DEFAULT_RESERVATION_STEAL_SECS 60
+#define MAIL_INDEX_NAMESPACE_PRIVATE_ID 1
+
+struct mail_index_reservation {
+	struct mail_index *index;
+	struct mail_index_reservation *prev, *next;
+	int64_t id;
+	uint32_t mailbox_id;
+	uint32_t uid1, uid2;
+	uint32_t uidvalidity;
+	/* the transaction that deleted the reservation row (its commit makes
+	   the reservation used up; its rollback brings the row back) */
+	struct mail_index_transaction *claimed_by;
+	bool used;
+};
+
+struct mail_index_tx_mailbox {
+	uint32_t mailbox_id;
+	uint64_t modseq;
+	/* change-log ranges, written at commit */
+	ARRAY_TYPE(seq_range) appends, flags, expunges;
+};
+
+struct mail_index_transaction {
+	struct mail_index *index;
+	pool_t pool;
+	ARRAY(struct mail_index_tx_mailbox *) mailboxes;
+	ARRAY(struct mail_index_reservation *) claimed;
+	/* mailbox-level change-log entries: type, mailbox id */
+	ARRAY(struct mail_index_change) mailbox_changes;
+};
+
+struct mail_index {
+	char *path, *notify_path;
+	sqlite3 *db;
+	struct event *event;
+	struct mail_error_state error;
+	unsigned int busy_timeout_msecs;
+	/* what the busy handler waits now (0 while not waiting at all) */
+	unsigned int busy_wait_msecs;
+	unsigned int reservation_steal_secs;
+
+	/* prepared statements by the address of their SQL text */
+	struct hash_table *stmts;
+	struct mail_index_namespace ns;
+
+	/* the open write transaction, if any */
+	struct mail_index_transaction *t;
+	/* nesting of read snapshots (BEGIN DEFERRED) */
+	unsigned int read_depth;
+	/* identifies this process to other processes' stale-reservation
+	   checks: "boot-id:pid:start-time" */
+	char *owner;
+	struct mail_index_reservation *reservations;
+	/* the notify file, opened on the first commit */
+	int notify_fd;
+	/* inotify for mail_index_wait_change(), made on first use */
+	int wait_fd;
+};
+
+/* The cached prepared statement for sql (a string literal: its address is
+   the key), reset and with bindings cleared. NULL with the error set if
+   it cannot be prepared. */
+sqlite3_stmt *mail_index_stmt(struct mail_index *index, const char *sql);
+/* sqlite3_step(): 1 for a row, 0 when done (the statement is reset), -1
+   with the error set (the statement is reset). what names the operation
+   in the internal error. */
+int mail_index_step(struct mail_index *index, sqlite3_stmt *stmt,
+		    const char *what);
+/* Run SQL without results. */
+int mail_index_exec(struct mail_index *index, const char *sql);
+/* Set the index error from an SQLite result code. Returns -1. */
+int mail_index_set_sqlite_error(struct mail_index *index, int rc,
+				const char *what);
+int mail_index_set_error(struct mail_index *index, enum mail_error error,
+			 const char *user_text);
+int mail_index_set_internal_error(struct mail_index *index,
+				  enum mail_error error, const char *fmt, ...)
+	ATTR_FORMAT(3, 4);
+/* Text column as a pool string ("" for NULL). */
+const char *mail_index_column_str(pool_t pool, sqlite3_stmt *stmt, int col);
+
+/* A consistent snapshot for several reads: nests, and inside a write
+   transaction does nothing. */
+int mail_index_read_begin(struct mail_index *index);
+void mail_index_read_end(struct mail_index *index);
+
+/* Wait up to msecs for another process's lock (0: fail at once). */
+void mail_index_set_busy_timeout(struct mail_index *index, unsigned int msecs);
+bool mail_index_owner_is_alive(struct mail_index *index, const char *owner);
+
+/* Schema (mail-index-schema.c): create or migrate. */
+int mail_index_schema_init(struct mail_index *index, const char **error_r);
+
+/* Register the SQL functions search uses (mail-index-search.c). */
+int mail_index_search_init(struct mail_index *index, const char **error_r);
+
+
+/* The transaction's modseq for mailbox_id, allocating it on first use
+   (bumps the mailbox's HIGHESTMODSEQ). Returns 0 on error. */
+uint64_t mail_index_tx_modseq(struct mail_index_transaction *t,
+			      uint32_t mailbox_id);
+struct mail_index_tx_mailbox *
+mail_index_tx_mailbox(struct mail_index_transaction *t, uint32_t mailbox_id);
+void mail_index_tx_mailbox_change(struct mail_index_transaction *t,
+				  uint32_t mailbox_id,
+				  enum mail_index_change_type type);
+/* Announce a commit to watchers (mail-index-notify.c). */
+void mail_index_notify_changed(struct mail_index *index);
+
+/* Keywords (mail-index-keywords.c). The mailbox's keyword names indexed
+   by their bit, from pool. */
+int mail_index_keywords_load(struct mail_index *index, uint32_t mailbox_id,
+			     pool_t pool, ARRAY_TYPE(mail_string) *names);
+/* The bitmap of keywords (defining missing ones when create). Returns 0,
+   or -1 (LIMIT for too many keywords, PARAMS for a bad name). */
+int mail_index_keywords_to_bitmap(struct mail_index *index,
+				  uint32_t mailbox_id,
+				  const char *const *keywords, bool create,
+				  buffer_t *bitmap);
+/* The names for a bitmap, NULL-terminated (NULL if none). */
+const char *const *
+mail_index_keywords_from_bitmap(pool_t pool,
+				const ARRAY_TYPE(mail_string) *names,
+				const void *bitmap, size_t size);
+/* Drop trailing zero bytes. */
+void mail_index_bitmap_trim(buffer_t *bitmap);
+bool mail_index_keyword_is_valid(const char *keyword);
+
+/* Reservations (mail-index-reserve.c). */
+int mail_index_reservation_claim(struct mail_index_transaction *t,
+				 struct mail_index_reservation *res);
+/* 1 if no lower pending reservation blocks uid in mailbox_id, 0 if one
+   does, -1 on error. Drops stale ones. */
+int mail_index_reservations_check_order(struct mail_index_transaction *t,
+					uint32_t mailbox_id, uint32_t uid);
+void mail_index_reservations_tx_end(struct mail_index_transaction *t,
+				    bool committed);
+void mail_index_reservations_free_all(struct mail_index *index);
+const char *mail_index_owner_id(void);
+
+#endif

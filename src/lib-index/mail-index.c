@@ -1,0 +1,640 @@
+/* Opening the per-user index database, the SQLite plumbing every part of
+   the index shares (cached statements, error mapping, snapshots) and
+   write transactions with their per-mailbox modseq and change log. */
+#include "lib.h"
+#include "hash.h"
+#include "event.h"
+#include "mail-index-private.h"
+#include <fcntl.h>
+#include <strings.h>
+#include <sys/random.h>
+
+static const struct {
+	enum mail_flags flag;
+	const char *name;
+} mail_flag_names[] = {
+	{ MAIL_ANSWERED, "\\Answered" },
+	{ MAIL_FLAGGED, "\\Flagged" },
+	{ MAIL_DELETED, "\\Deleted" },
+	{ MAIL_SEEN, "\\Seen" },
+	{ MAIL_DRAFT, "\\Draft" },
+};
+
+static const struct {
+	enum mail_special_use use;
+	const char *name;
+} mail_special_use_names[] = {
+	{ MAIL_SPECIAL_USE_ALL, "\\All" },
+	{ MAIL_SPECIAL_USE_ARCHIVE, "\\Archive" },
+	{ MAIL_SPECIAL_USE_DRAFTS, "\\Drafts" },
+	{ MAIL_SPECIAL_USE_FLAGGED, "\\Flagged" },
+	{ MAIL_SPECIAL_USE_JUNK, "\\Junk" },
+	{ MAIL_SPECIAL_USE_SENT, "\\Sent" },
+	{ MAIL_SPECIAL_USE_TRASH, "\\Trash" },
+	{ MAIL_SPECIAL_USE_IMPORTANT, "\\Important" },
+};
+
+const char *mail_flags_to_str(enum mail_flags flags)
+{
+	string_t *str = t_str_new(64);
+
+	for (unsigned int i = 0; i < N_ELEMENTS(mail_flag_names); i++) {
+		if ((flags & mail_flag_names[i].flag) == 0)
+			continue;
+		if (str_len(str) > 0)
+			str_append_c(str, ' ');
+		str_append(str, mail_flag_names[i].name);
+	}
+	return str_c(str);
+}
+
+enum mail_flags mail_flag_parse(const char *name)
+{
+	for (unsigned int i = 0; i < N_ELEMENTS(mail_flag_names); i++) {
+		if (strcasecmp(name, mail_flag_names[i].name) == 0)
+			return mail_flag_names[i].flag;
+	}
+	return 0;
+}
+
+const char *mail_special_use_to_str(enum mail_special_use use)
+{
+	string_t *str = t_str_new(64);
+
+	for (unsigned int i = 0; i < N_ELEMENTS(mail_special_use_names); i++) {
+		if ((use & mail_special_use_names[i].use) == 0)
+			continue;
+		if (str_len(str) > 0)
+			str_append_c(str, ' ');
+		str_append(str, mail_special_use_names[i].name);
+	}
+	return str_c(str);
+}
+
+int mail_special_use_parse(const char *str, enum mail_special_use *use_r)
+{
+	const char *const *names = t_strsplit_spaces(str, " ");
+	enum mail_special_use use = 0;
+
+	for (; *names != NULL; names++) {
+		unsigned int i;
+		for (i = 0; i < N_ELEMENTS(mail_special_use_names); i++) {
+			if (strcasecmp(*names, mail_special_use_names[i].name) == 0)
+				break;
+		}
+		if (i == N_ELEMENTS(mail_special_use_names))
+			return -1;
+		use |= mail_special_use_names[i].use;
+	}
+	*use_r = use;
+	return 0;
+}
+
+void mail_index_generate_guid(char guid_r[MAIL_INDEX_MAILBOX_GUID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[MAIL_INDEX_MAILBOX_GUID_LEN / 2];
+	size_t pos = 0;
+
+	while (pos < sizeof(raw)) {
+		ssize_t ret = getrandom(raw + pos, sizeof(raw) - pos, 0);
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			i_fatal("getrandom() failed: %m");
+		}
+		pos += (size_t)ret;
+	}
+	for (unsigned int i = 0; i < sizeof(raw); i++) {
+		guid_r[i * 2] = hex[raw[i] >> 4];
+		guid_r[i * 2 + 1] = hex[raw[i] & 0xf];
+	}
+	guid_r[MAIL_INDEX_MAILBOX_GUID_LEN] = '\0';
+}
+
+/* --- errors --- */
+
+int mail_index_set_error(struct mail_index *index, enum mail_error error,
+			 const char *user_text)
+{
+	mail_error_set(&index->error, error, user_text);
+	return -1;
+}
+
+int mail_index_set_internal_error(struct mail_index *index,
+				  enum mail_error error, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	const char *text = p_strdup_vprintf(pool_datastack, fmt, args);
+	va_end(args);
+	mail_error_set_internal(&index->error, error, index->event,
+				t_strdup_printf("%s (index %s)", text,
+						index->path));
+	return -1;
+}
+
+int mail_index_set_sqlite_error(struct mail_index *index, int rc,
+				const char *what)
+{
+	enum mail_error error;
+
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		error = MAIL_ERROR_NOQUOTA;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		error = MAIL_ERROR_INUSE;
+		break;
+	default:
+		error = MAIL_ERROR_TEMP;
+		break;
+	}
+	return mail_index_set_internal_error(index, error, "%s: %s (%s)",
+		what, sqlite3_errmsg(index->db), sqlite3_errstr(rc));
+}
+
+enum mail_error mail_index_get_last_error(struct mail_index *index,
+					  const char **user_text_r,
+					  const char **internal_text_r)
+{
+	return mail_error_get(&index->error, user_text_r, internal_text_r);
+}
+
+struct mail_error_state *mail_index_get_error_state(struct mail_index *index)
+{
+	return &index->error;
+}
+
+/* --- statements --- */
+
+sqlite3_stmt *mail_index_stmt(struct mail_index *index, const char *sql)
+{
+	sqlite3_stmt *stmt = hash_table_lookup(index->stmts, sql);
+
+	if (stmt != NULL) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+		return stmt;
+	}
+	int ret = sqlite3_prepare_v3(index->db, sql, -1,
+				     SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+	if (ret != SQLITE_OK) {
+		mail_index_set_sqlite_error(index, ret,
+			t_strdup_printf("prepare(%s)", sql));
+		return NULL;
+	}
+	hash_table_insert(index->stmts, (void *)sql, stmt);
+	return stmt;
+}
+
+int mail_index_step(struct mail_index *index, sqlite3_stmt *stmt,
+		    const char *what)
+{
+	int ret = sqlite3_step(stmt);
+
+	if (ret == SQLITE_ROW)
+		return 1;
+	if (ret == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	/* sqlite3_reset() returns the error again; the message stays */
+	mail_index_set_sqlite_error(index, ret, what);
+	sqlite3_reset(stmt);
+	return -1;
+}
+
+int mail_index_exec(struct mail_index *index, const char *sql)
+{
+	int ret = sqlite3_exec(index->db, sql, NULL, NULL, NULL);
+
+	if (ret != SQLITE_OK) {
+		return mail_index_set_sqlite_error(index, ret,
+			t_strdup_printf("exec(%.60s)", sql));
+	}
+	return 0;
+}
+
+const char *mail_index_column_str(pool_t pool, sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *text = sqlite3_column_text(stmt, col);
+
+	if (text == NULL)
+		return "";
+	return p_strndup(pool, text, (size_t)sqlite3_column_bytes(stmt, col));
+}
+
+int mail_index_read_begin(struct mail_index *index)
+{
+	if (index->t != NULL)
+		return 0;
+	if (index->read_depth == 0 && mail_index_exec(index, "BEGIN") < 0)
+		return -1;
+	index->read_depth++;
+	return 0;
+}
+
+void mail_index_read_end(struct mail_index *index)
+{
+	if (index->t != NULL)
+		return;
+	i_assert(index->read_depth > 0);
+	if (--index->read_depth == 0) {
+		/* a read-only transaction: COMMIT cannot lose anything */
+		(void)sqlite3_exec(index->db, "COMMIT", NULL, NULL, NULL);
+	}
+}
+
+/* --- open/close --- */
+
+/* SQLite's own busy handler sleeps 1, 2, 5 ... up to 100 ms between
+   tries: with many writers on one index a waiter often sleeps long after
+   the lock is free. Commits hold the lock for about one fsync (a few ms),
+   so poll every 250 us instead, up to the timeout. */
+static int mail_index_busy_handler(void *context, int count)
+{
+	struct mail_index *index = context;
+	uint64_t waited_usecs = (uint64_t)count * 250;
+
+	if (waited_usecs >= (uint64_t)index->busy_wait_msecs * 1000)
+		return 0;
+	usleep(250);
+	return 1;
+}
+
+void mail_index_set_busy_timeout(struct mail_index *index,
+				 unsigned int msecs)
+{
+	index->busy_wait_msecs = msecs;
+	if (msecs == 0)
+		sqlite3_busy_handler(index->db, NULL, NULL);
+	else
+		sqlite3_busy_handler(index->db, mail_index_busy_handler, index);
+}
+
+static int mail_index_open_db(struct mail_index *index, const char **error_r)
+{
+	int ret = sqlite3_open_v2(index->path, &index->db,
+				  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				  SQLITE_OPEN_NOMUTEX, NULL);
+	if (ret != SQLITE_OK) {
+		*error_r = t_strdup_printf("sqlite3_open(%s) failed: %s",
+			index->path, index->db == NULL ? sqlite3_errstr(ret) :
+			sqlite3_errmsg(index->db));
+		return -1;
+	}
+	sqlite3_extended_result_codes(index->db, 1);
+	mail_index_set_busy_timeout(index, index->busy_timeout_msecs);
+
+	/* WAL: readers never block the writer nor each other, and a commit
+	   is one append + fsync. synchronous=FULL makes that fsync happen on
+	   every commit: an acknowledged change survives a power failure.
+	   mmap: warm reads copy nothing out of the page cache. */
+	static const char *const pragmas[] = {
+		"PRAGMA journal_mode = WAL",
+		"PRAGMA synchronous = FULL",
+		"PRAGMA foreign_keys = ON",
+		"PRAGMA mmap_size = 268435456",
+		"PRAGMA cache_size = -16000",
+	};
+	for (unsigned int i = 0; i < N_ELEMENTS(pragmas); i++) {
+		char *errmsg = NULL;
+		ret = sqlite3_exec(index->db, pragmas[i], NULL, NULL, &errmsg);
+		if (ret != SQLITE_OK) {
+			*error_r = t_strdup_printf("%s: %s failed: %s",
+				index->path, pragmas[i],
+				errmsg != NULL ? errmsg : sqlite3_errstr(ret));
+			sqlite3_free(errmsg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int mail_index_open(const struct mail_index_settings *set,
+		    struct mail_index **index_r, const char **error_r)
+{
+	struct mail_index *index = i_new(struct mail_index, 1);
+
+	index->path = i_strdup(set->path);
+	index->notify_path = i_strdup_printf("%s-notify", set->path);
+	index->notify_fd = -1;
+	index->wait_fd = -1;
+	index->busy_timeout_msecs = set->busy_timeout_msecs != 0 ?
+		set->busy_timeout_msecs : MAIL_INDEX_DEFAULT_BUSY_TIMEOUT_MSECS;
+	index->reservation_steal_secs = set->reservation_steal_secs != 0 ?
+		set->reservation_steal_secs :
+		MAIL_INDEX_DEFAULT_RESERVATION_STEAL_SECS;
+	index->event = event_create(set->event_parent);
+	event_set_category(index->event, "index");
+	event_add_str(index->event, "index", set->path);
+	index->stmts = hash_table_create_direct(system_pool, 64);
+	index->owner = i_strdup(mail_index_owner_id());
+	index->ns.id = MAIL_INDEX_NAMESPACE_PRIVATE_ID;
+	index->ns.prefix = "";
+	index->ns.separator = MAIL_INDEX_HIERARCHY_SEP;
+	index->ns.type = "private";
+
+	if (mail_index_open_db(index, error_r) < 0 ||
+	    mail_index_schema_init(index, error_r) < 0 ||
+	    mail_index_search_init(index, error_r) < 0) {
+		mail_index_close(&index);
+		return -1;
+	}
+	mail_error_clear(&index->error);
+	*index_r = index;
+	return 0;
+}
+
+void mail_index_close(struct mail_index **_index)
+{
+	struct mail_index *index = *_index;
+	struct hash_iterate iter;
+	void *key, *value;
+
+	if (index == NULL)
+		return;
+	*_index = NULL;
+
+	if (index->t != NULL) {
+		struct mail_index_transaction *t = index->t;
+		mail_index_transaction_rollback(&t);
+	}
+	mail_index_reservations_free_all(index);
+	hash_table_iterate_init(index->stmts, &iter);
+	while (hash_table_iterate(&iter, &key, &value))
+		sqlite3_finalize(value);
+	hash_table_destroy(&index->stmts);
+	if (index->db != NULL)
+		(void)sqlite3_close(index->db);
+	if (index->notify_fd != -1)
+		(void)close(index->notify_fd);
+	if (index->wait_fd != -1)
+		(void)close(index->wait_fd);
+	mail_error_clear(&index->error);
+	event_unref(&index->event);
+	i_free(index->owner);
+	i_free(index->notify_path);
+	i_free(index->path);
+	i_free(index);
+}
+
+const char *mail_index_get_path(const struct mail_index *index)
+{
+	return index->path;
+}
+
+struct event *mail_index_get_event(struct mail_index *index)
+{
+	return index->event;
+}
+
+const struct mail_index_namespace *
+mail_index_get_namespaces(struct mail_index *index, unsigned int *count_r)
+{
+	*count_r = 1;
+	return &index->ns;
+}
+
+/* --- transactions --- */
+
+int mail_index_transaction_begin(struct mail_index *index,
+				 struct mail_index_transaction **t_r)
+{
+	i_assert(index->t == NULL);
+	i_assert(index->read_depth == 0);
+
+	if (mail_index_exec(index, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	pool_t pool = pool_alloconly_create("mail index transaction", 1024);
+	struct mail_index_transaction *t =
+		p_new(pool, struct mail_index_transaction, 1);
+	t->index = index;
+	t->pool = pool;
+	array_init(&t->mailboxes, pool, 4);
+	array_init(&t->claimed, pool, 4);
+	array_init(&t->mailbox_changes, pool, 4);
+	index->t = t;
+	*t_r = t;
+	return 0;
+}
+
+struct mail_index_tx_mailbox *
+mail_index_tx_mailbox(struct mail_index_transaction *t, uint32_t mailbox_id)
+{
+	struct mail_index_tx_mailbox **boxp, *box;
+
+	array_foreach(&t->mailboxes, boxp) {
+		if ((*boxp)->mailbox_id == mailbox_id)
+			return *boxp;
+	}
+	box = p_new(t->pool, struct mail_index_tx_mailbox, 1);
+	box->mailbox_id = mailbox_id;
+	array_init(&box->appends, t->pool, 4);
+	array_init(&box->flags, t->pool, 4);
+	array_init(&box->expunges, t->pool, 4);
+	array_push(&t->mailboxes, box);
+	return box;
+}
+
+uint64_t mail_index_tx_modseq(struct mail_index_transaction *t,
+			      uint32_t mailbox_id)
+{
+	struct mail_index *index = t->index;
+	struct mail_index_tx_mailbox *box = mail_index_tx_mailbox(t, mailbox_id);
+
+	if (box->modseq != 0)
+		return box->modseq;
+	sqlite3_stmt *stmt = mail_index_stmt(index,
+		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 "
+		"WHERE id = ?1 RETURNING highestmodseq");
+	if (stmt == NULL)
+		return 0;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	int ret = mail_index_step(index, stmt, "modseq");
+	if (ret <= 0) {
+		if (ret == 0) {
+			mail_index_set_error(index, MAIL_ERROR_NOTFOUND,
+					     "Mailbox doesn't exist.");
+		}
+		return 0;
+	}
+	box->modseq = (uint64_t)sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return box->modseq;
+}
+
+uint64_t mail_index_transaction_get_modseq(struct mail_index_transaction *t,
+					   uint32_t mailbox_id)
+{
+	struct mail_index_tx_mailbox *const *boxp;
+
+	array_foreach(&t->mailboxes, boxp) {
+		if ((*boxp)->mailbox_id == mailbox_id)
+			return (*boxp)->modseq;
+	}
+	return 0;
+}
+
+void mail_index_tx_mailbox_change(struct mail_index_transaction *t,
+				  uint32_t mailbox_id,
+				  enum mail_index_change_type type)
+{
+	struct mail_index_change *change = array_append_space(&t->mailbox_changes);
+
+	change->mailbox_id = mailbox_id;
+	change->type = type;
+}
+
+static int mail_index_tx_log_ranges(struct mail_index_transaction *t,
+				    const struct mail_index_tx_mailbox *box,
+				    enum mail_index_change_type type,
+				    const ARRAY_TYPE(seq_range) *ranges)
+{
+	const struct seq_range *r;
+
+	array_foreach(ranges, r) {
+		sqlite3_stmt *stmt = mail_index_stmt(t->index,
+			"INSERT INTO changes (mailbox_id, modseq, type, uid1, uid2) "
+			"VALUES (?1, ?2, ?3, ?4, ?5)");
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, box->mailbox_id);
+		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)box->modseq);
+		sqlite3_bind_int(stmt, 3, type);
+		sqlite3_bind_int64(stmt, 4, r->seq1);
+		sqlite3_bind_int64(stmt, 5, r->seq2);
+		if (mail_index_step(t->index, stmt, "change log") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Write the change log of the transaction: message changes as UID ranges
+   with the mailbox's new modseq, mailbox-level changes after them. */
+static int mail_index_tx_write_changes(struct mail_index_transaction *t)
+{
+	struct mail_index_tx_mailbox *const *boxp;
+	const struct mail_index_change *change;
+
+	array_foreach(&t->mailboxes, boxp) {
+		const struct mail_index_tx_mailbox *box = *boxp;
+		if (box->modseq == 0)
+			continue;
+		if (mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_APPEND,
+					     &box->appends) < 0 ||
+		    mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_FLAGS,
+					     &box->flags) < 0 ||
+		    mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_EXPUNGE,
+					     &box->expunges) < 0)
+			return -1;
+	}
+	array_foreach(&t->mailbox_changes, change) {
+		sqlite3_stmt *stmt = mail_index_stmt(t->index,
+			"INSERT INTO changes (mailbox_id, modseq, type) "
+			"VALUES (?1, coalesce((SELECT highestmodseq FROM mailboxes "
+			"WHERE id = ?1), 0), ?2)");
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, change->mailbox_id);
+		sqlite3_bind_int(stmt, 2, change->type);
+		if (mail_index_step(t->index, stmt, "change log") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void mail_index_transaction_free(struct mail_index_transaction *t)
+{
+	t->index->t = NULL;
+	pool_unref(&t->pool);
+}
+
+int mail_index_transaction_commit(struct mail_index_transaction **_t)
+{
+	struct mail_index_transaction *t = *_t;
+	struct mail_index *index = t->index;
+	bool changed = array_count(&t->mailboxes) > 0 ||
+		array_count(&t->mailbox_changes) > 0;
+
+	*_t = NULL;
+	if (mail_index_tx_write_changes(t) < 0 ||
+	    mail_index_exec(index, "COMMIT") < 0) {
+		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
+		mail_index_reservations_tx_end(t, false);
+		mail_index_transaction_free(t);
+		return -1;
+	}
+	mail_index_reservations_tx_end(t, true);
+	mail_index_transaction_free(t);
+	if (changed)
+		mail_index_notify_changed(index);
+	return 0;
+}
+
+void mail_index_transaction_rollback(struct mail_index_transaction **_t)
+{
+	struct mail_index_transaction *t = *_t;
+
+	*_t = NULL;
+	(void)sqlite3_exec(t->index->db, "ROLLBACK", NULL, NULL, NULL);
+	mail_index_reservations_tx_end(t, false);
+	mail_index_transaction_free(t);
+}
+
+/* --- blob deletions --- */
+
+int mail_index_blob_deletions_get(struct mail_index *index,
+				  unsigned int limit, pool_t pool,
+				  ARRAY_TYPE(mail_string) *keys)
+{
+	sqlite3_stmt *stmt = mail_index_stmt(index,
+		"SELECT blob_key FROM blob_deletions ORDER BY queued LIMIT ?1");
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, limit == 0 ? -1 : (sqlite3_int64)limit);
+	while ((ret = mail_index_step(index, stmt, "blob deletions")) > 0) {
+		const char *key = mail_index_column_str(pool, stmt, 0);
+		array_push(keys, key);
+	}
+	return ret;
+}
+
+int mail_index_blob_deletions_done(struct mail_index *index,
+				   const char *const *keys, unsigned int count)
+{
+	bool own_tx = index->t == NULL;
+
+	if (count == 0)
+		return 0;
+	/* no fsync needed: losing this only makes a delete run twice */
+	if (own_tx && (mail_index_exec(index, "PRAGMA synchronous = NORMAL") < 0 ||
+		       mail_index_exec(index, "BEGIN IMMEDIATE") < 0))
+		goto failed;
+	for (unsigned int i = 0; i < count; i++) {
+		sqlite3_stmt *stmt = mail_index_stmt(index,
+			"DELETE FROM blob_deletions WHERE blob_key = ?1");
+		if (stmt == NULL)
+			goto failed;
+		sqlite3_bind_text(stmt, 1, keys[i], -1, SQLITE_STATIC);
+		if (mail_index_step(index, stmt, "blob deletions") < 0)
+			goto failed;
+	}
+	if (own_tx && mail_index_exec(index, "COMMIT") < 0)
+		goto failed;
+	if (own_tx)
+		(void)mail_index_exec(index, "PRAGMA synchronous = FULL");
+	return 0;
+failed:
+	if (own_tx) {
+		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
+		(void)sqlite3_exec(index->db, "PRAGMA synchronous = FULL",
+				   NULL, NULL, NULL);
+	}
+	return -1;
+}

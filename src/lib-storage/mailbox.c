@@ -1,0 +1,400 @@
+/* An open mailbox and its view: the messages as the session last saw
+   them, numbered by sequence, brought up to date by mailbox_sync() from
+   the index's changes since the view's modseq (EXPUNGE, EXISTS and FETCH
+   FLAGS for IMAP; the expunged UIDs for QRESYNC's VANISHED). Flag
+   changes, expunges, search and record fetches go through here too. */
+#include "lib.h"
+#include "event.h"
+#include "mail-storage-private.h"
+
+int mailbox_open(struct mail_user *user, const char *name,
+		 struct mailbox **box_r)
+{
+	struct mail_index_mailbox ibox;
+	struct mail_index_select sel;
+	pool_t pool;
+	int ret;
+
+	ret = mail_index_mailbox_lookup(user->index, name, pool_datastack, &ibox);
+	if (ret <= 0)
+		return mail_user_set_index_error(user);
+	if (ibox.noselect) {
+		return mail_user_set_error(user, MAIL_ERROR_NOTPOSSIBLE,
+			"Mailbox isn't selectable.");
+	}
+	pool = pool_alloconly_create("mailbox", 1024);
+	struct mailbox *box = p_new(pool, struct mailbox, 1);
+	box->user = user;
+	box->pool = pool;
+	box->id = ibox.id;
+	box->name = p_strdup(pool, ibox.name);
+	box->guid = p_strdup(pool, ibox.guid);
+	box->view_pool = pool_alloconly_create("mailbox view", 16 * 1024);
+	array_init(&box->pending_expunges, pool, 4);
+
+	ret = mail_index_mailbox_select(user->index, box->id, box->view_pool,
+					&sel);
+	if (ret <= 0) {
+		mail_user_set_index_error(user);
+		pool_unref(&box->view_pool);
+		pool_unref(&pool);
+		return -1;
+	}
+	box->uidvalidity = sel.uidvalidity;
+	box->uidnext = sel.uidnext;
+	box->highestmodseq = sel.highestmodseq;
+	/* the array lives in view_pool, which is never cleared while open */
+	box->view = sel.messages;
+	user->open_mailboxes++;
+	*box_r = box;
+	return 0;
+}
+
+void mailbox_close(struct mailbox **_box)
+{
+	struct mailbox *box = *_box;
+
+	if (box == NULL)
+		return;
+	*_box = NULL;
+	mail_index_notify_deinit(&box->notify);
+	box->user->open_mailboxes--;
+	pool_unref(&box->view_pool);
+	pool_unref(&box->pool);
+}
+
+struct mail_user *mailbox_get_user(struct mailbox *box)
+{
+	return box->user;
+}
+
+uint32_t mailbox_get_id(const struct mailbox *box)
+{
+	return box->id;
+}
+
+const char *mailbox_get_name(const struct mailbox *box)
+{
+	return box->name;
+}
+
+const char *mailbox_get_guid(const struct mailbox *box)
+{
+	return box->guid;
+}
+
+uint32_t mailbox_get_messages_count(const struct mailbox *box)
+{
+	return array_count(&box->view);
+}
+
+uint32_t mailbox_get_uidvalidity(const struct mailbox *box)
+{
+	return box->uidvalidity;
+}
+
+uint32_t mailbox_get_uidnext(const struct mailbox *box)
+{
+	return box->uidnext;
+}
+
+uint64_t mailbox_get_highestmodseq(const struct mailbox *box)
+{
+	return box->highestmodseq;
+}
+
+const struct mail_index_flags_rec *
+mailbox_get_message(const struct mailbox *box, uint32_t seq)
+{
+	if (seq == 0 || seq > array_count(&box->view))
+		return NULL;
+	return &box->view.v[seq - 1];
+}
+
+uint32_t mailbox_seq_to_uid(const struct mailbox *box, uint32_t seq)
+{
+	const struct mail_index_flags_rec *rec = mailbox_get_message(box, seq);
+
+	return rec == NULL ? 0 : rec->uid;
+}
+
+/* Index of the first view record with uid >= uid. */
+static unsigned int view_lower_bound(const struct mailbox *box, uint32_t uid)
+{
+	unsigned int lo = 0, hi = array_count(&box->view);
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+		if (box->view.v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+uint32_t mailbox_uid_to_seq(const struct mailbox *box, uint32_t uid)
+{
+	unsigned int idx = view_lower_bound(box, uid);
+
+	if (idx < array_count(&box->view) && box->view.v[idx].uid == uid)
+		return idx + 1;
+	return 0;
+}
+
+void mailbox_seqs_to_uids(const struct mailbox *box,
+			  const ARRAY_TYPE(seq_range) *seqs,
+			  ARRAY_TYPE(seq_range) *uids)
+{
+	const struct seq_range *r;
+	uint32_t count = array_count(&box->view);
+
+	array_foreach(seqs, r) {
+		for (uint32_t seq = r->seq1; seq <= r->seq2 && seq <= count; seq++)
+			seq_range_array_add(uids, box->view.v[seq - 1].uid);
+	}
+}
+
+void mailbox_uids_to_seqs(const struct mailbox *box,
+			  const ARRAY_TYPE(seq_range) *uids,
+			  ARRAY_TYPE(seq_range) *seqs)
+{
+	const struct seq_range *r;
+
+	array_foreach(uids, r) {
+		unsigned int idx = view_lower_bound(box, r->seq1);
+		for (; idx < array_count(&box->view) &&
+		       box->view.v[idx].uid <= r->seq2; idx++)
+			seq_range_array_add(seqs, idx + 1);
+	}
+}
+
+/* --- sync --- */
+
+static void sync_apply_expunges(struct mailbox *box,
+				const ARRAY_TYPE(seq_range) *expunged,
+				struct mailbox_sync_result *result)
+{
+	unsigned int i, j, count = array_count(&box->view);
+
+	/* events from the end, so each EXPUNGE's number is the one the
+	   client has right before it (no renumbering between responses) */
+	for (i = count; i-- > 0;) {
+		uint32_t uid = box->view.v[i].uid;
+		if (!seq_range_exists(expunged, uid))
+			continue;
+		struct mailbox_sync_event *ev = array_append_space(&result->events);
+		ev->type = MAILBOX_SYNC_EVENT_EXPUNGE;
+		ev->seq = i + 1;
+		ev->uid = uid;
+		seq_range_array_add(&result->expunged_uids, uid);
+	}
+	/* then drop them in one pass */
+	for (i = j = 0; i < count; i++) {
+		if (!seq_range_exists(expunged, box->view.v[i].uid))
+			box->view.v[j++] = box->view.v[i];
+	}
+	box->view.count = j;
+}
+
+static const char *const *keywords_dup(pool_t pool, const char *const *kws)
+{
+	if (kws == NULL)
+		return NULL;
+	unsigned int count = str_array_length(kws);
+	const char **copy = p_new(pool, const char *, count + 1);
+	for (unsigned int i = 0; i < count; i++)
+		copy[i] = p_strdup(pool, kws[i]);
+	return copy;
+}
+
+int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
+		 pool_t pool, struct mailbox_sync_result *result_r)
+{
+	struct mail_index_mailbox_changes changes;
+	const struct mail_index_record *rec;
+	int ret;
+
+	memset(result_r, 0, sizeof(*result_r));
+	array_init(&result_r->events, pool, 8);
+	array_init(&result_r->expunged_uids, pool, 4);
+
+	ret = mail_index_mailbox_get_changes(box->user->index, box->id,
+					     box->highestmodseq,
+					     pool_datastack, &changes);
+	if (ret < 0)
+		return mail_user_set_index_error(box->user);
+	if (ret == 0 || changes.uidvalidity != box->uidvalidity) {
+		result_r->mailbox_gone = true;
+		result_r->messages_count = array_count(&box->view);
+		return 0;
+	}
+
+	/* expunges: now, or kept for a later sync */
+	seq_range_array_merge(&box->pending_expunges, &changes.expunged);
+	if ((flags & MAILBOX_SYNC_FLAG_NO_EXPUNGES) == 0 &&
+	    array_count(&box->pending_expunges) > 0) {
+		sync_apply_expunges(box, &box->pending_expunges, result_r);
+		array_clear(&box->pending_expunges);
+	}
+
+	uint32_t old_count = array_count(&box->view);
+	array_foreach(&changes.records, rec) {
+		unsigned int idx = view_lower_bound(box, rec->uid);
+		if (idx < array_count(&box->view) &&
+		    box->view.v[idx].uid == rec->uid) {
+			struct mail_index_flags_rec *v = &box->view.v[idx];
+			if (v->modseq == rec->modseq)
+				continue;
+			v->flags = rec->flags;
+			v->modseq = rec->modseq;
+			v->keywords = keywords_dup(box->view_pool, rec->keywords);
+			struct mailbox_sync_event *ev =
+				array_append_space(&result_r->events);
+			ev->type = MAILBOX_SYNC_EVENT_FLAGS;
+			ev->seq = idx + 1;
+			ev->uid = rec->uid;
+			ev->flags = rec->flags;
+			ev->keywords = keywords_dup(pool, rec->keywords);
+			ev->modseq = rec->modseq;
+		} else if (idx == array_count(&box->view)) {
+			/* new: UIDs only ever grow, so it goes at the end */
+			struct mail_index_flags_rec *v = array_append_space(&box->view);
+			v->uid = rec->uid;
+			v->flags = rec->flags;
+			v->modseq = rec->modseq;
+			v->keywords = keywords_dup(box->view_pool, rec->keywords);
+		} else if (!seq_range_exists(&box->pending_expunges, rec->uid)) {
+			/* a UID below the view's newest that the view does
+			   not have: the index broke the UID order */
+			e_error(box->user->event,
+				"Mailbox %s: UID %u appeared below UID %u",
+				box->name, rec->uid,
+				box->view.v[array_count(&box->view) - 1].uid);
+		}
+	}
+	box->highestmodseq = changes.highestmodseq;
+	box->uidnext = changes.uidnext;
+	result_r->messages_count = array_count(&box->view);
+	result_r->exists_changed = array_count(&box->view) != old_count;
+	return 0;
+}
+
+int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
+			   void *context)
+{
+	const char *error;
+
+	if (callback == NULL) {
+		mail_index_notify_deinit(&box->notify);
+		return 0;
+	}
+	box->notify_callback = callback;
+	box->notify_context = context;
+	if (box->notify != NULL)
+		return 0;
+	if (mail_index_notify_init(box->user->index, callback, context,
+				   &box->notify, &error) < 0) {
+		return mail_user_set_internal_error(box->user, MAIL_ERROR_TEMP,
+			"Change notification for %s: %s", box->name, error);
+	}
+	return 0;
+}
+
+/* --- flags, expunge, search, records --- */
+
+int mailbox_update_flags(struct mailbox *box,
+			 const ARRAY_TYPE(seq_range) *uids,
+			 const struct mail_index_flag_update *update,
+			 ARRAY_TYPE(seq_range) *modified_r,
+			 ARRAY_TYPE(seq_range) *changed_r)
+{
+	struct mail_index_transaction *t;
+
+	if (mail_index_transaction_begin(box->user->index, &t) < 0)
+		return mail_user_set_index_error(box->user);
+	if (mail_index_update_flags(t, box->id, uids, update, modified_r,
+				    changed_r) < 0) {
+		mail_index_transaction_rollback(&t);
+		return mail_user_set_index_error(box->user);
+	}
+	if (mail_index_transaction_commit(&t) < 0)
+		return mail_user_set_index_error(box->user);
+	return 0;
+}
+
+int mailbox_expunge(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
+		    bool only_deleted, ARRAY_TYPE(seq_range) *expunged_r)
+{
+	struct mail_index_transaction *t;
+	ARRAY_TYPE(seq_range) all;
+	unsigned int deleted;
+
+	if (uids == NULL) {
+		array_init(&all, pool_datastack, 1);
+		seq_range_array_add_range(&all, 1, UINT32_MAX);
+		uids = &all;
+	}
+	if (mail_index_transaction_begin(box->user->index, &t) < 0)
+		return mail_user_set_index_error(box->user);
+	if (mail_index_expunge(t, box->id, uids, only_deleted, expunged_r) < 0) {
+		mail_index_transaction_rollback(&t);
+		return mail_user_set_index_error(box->user);
+	}
+	if (mail_index_transaction_commit(&t) < 0)
+		return mail_user_set_index_error(box->user);
+	/* before the blobs go: they held the highest UIDs */
+	mail_user_write_uidnext(box->user, box->id);
+	/* the index no longer points at the blobs: delete them now; what
+	   fails stays queued for the next purge */
+	if (mail_user_purge_blobs(box->user, &deleted) < 0) {
+		/* logged; what is left stays queued */
+	}
+	return 0;
+}
+
+int mailbox_search(struct mailbox *box,
+		   const struct mail_index_search_arg *args,
+		   ARRAY_TYPE(mail_uid) *uids_r, uint64_t *highest_modseq_r)
+{
+	if (mail_index_search(box->user->index, box->id, args, uids_r,
+			      highest_modseq_r) < 0)
+		return mail_user_set_index_error(box->user);
+	return 0;
+}
+
+int mailbox_fetch_records(struct mailbox *box,
+			  const ARRAY_TYPE(seq_range) *uids,
+			  enum mail_index_fetch_fields fields, pool_t pool,
+			  ARRAY_TYPE(mail_index_record) *records)
+{
+	struct mail_index_record *rec;
+	unsigned int first = array_count(records);
+
+	if (mail_index_fetch(box->user->index, box->id, uids, fields, pool,
+			     records) < 0)
+		return mail_user_set_index_error(box->user);
+	if ((fields & MAIL_INDEX_FETCH_CACHE) == 0)
+		return 0;
+	for (unsigned int i = first; i < array_count(records); i++) {
+		rec = &records->v[i];
+		if (rec->envelope != NULL && rec->bodystructure != NULL &&
+		    rec->parts != NULL)
+			continue;
+		/* not cached (an index rebuilt from blobs): parse the
+		   message once and keep the result */
+		ARRAY_TYPE(mail_index_record) one;
+		ARRAY_TYPE(seq_range) uid;
+		struct message_part *root;
+		array_init(&one, pool, 1);
+		array_init(&uid, pool_datastack, 1);
+		seq_range_array_add(&uid, rec->uid);
+		if (mail_fill_cache(box, rec->uid, rec->blob_key, pool, &root) < 0 ||
+		    mail_index_fetch(box->user->index, box->id, &uid, fields,
+				     pool, &one) < 0)
+			return -1;
+		if (array_count(&one) == 1)
+			*rec = one.v[0];
+	}
+	return 0;
+}

@@ -1,0 +1,174 @@
+/* Tests for the mailbox view: sequence numbers and UIDs, syncing changes
+   another session made (EXISTS, EXPUNGE in order, FLAGS), holding
+   expunges back, the mailbox going away, and IDLE notification. */
+#include "test-lib-storage.h"
+#include "ioloop.h"
+
+static const char *msg = "Subject: s\n\nbody\n";
+
+static const char *events_str(const struct mailbox_sync_result *res)
+{
+	string_t *str = t_str_new(128);
+	const struct mailbox_sync_event *ev;
+
+	array_foreach(&res->events, ev) {
+		if (str_len(str) > 0)
+			str_append_c(str, ' ');
+		if (ev->type == MAILBOX_SYNC_EVENT_EXPUNGE)
+			str_printfa(str, "X%u", ev->seq);
+		else
+			str_printfa(str, "F%u=%u", ev->seq, (unsigned int)ev->flags);
+	}
+	if (res->exists_changed)
+		str_printfa(str, "%sE%u", str_len(str) > 0 ? " " : "",
+			    res->messages_count);
+	return str_c(str);
+}
+
+static const char *sync_str(struct mailbox *box, enum mailbox_sync_flags flags)
+{
+	struct mailbox_sync_result res;
+
+	if (mailbox_sync(box, flags, pool_datastack, &res) < 0)
+		return "(error)";
+	if (res.mailbox_gone)
+		return "(gone)";
+	return events_str(&res);
+}
+
+static void test_sync_two_sessions(void)
+{
+	const char *home;
+	struct mail_user *user1 = test_user_init(&home);
+	/* a second process's session: its own index connection */
+	struct mail_user *user2 = test_user_init_home(home);
+	struct mailbox *box1, *box2;
+
+	test_begin("sync: changes of another session");
+	test_assert(mail_user_mailbox_create(user1, "INBOX", 0) == 0);
+	test_assert(mailbox_open(user1, "INBOX", &box1) == 0);
+	for (unsigned int i = 0; i < 5; i++)
+		test_save(box1, msg, 0, NULL);
+	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
+	test_assert(mailbox_get_messages_count(box2) == 5);
+	test_assert(mailbox_seq_to_uid(box2, 3) == 3);
+	test_assert(mailbox_uid_to_seq(box2, 5) == 5);
+	test_assert(mailbox_seq_to_uid(box2, 6) == 0);
+	test_assert_strcmp(sync_str(box2, 0), "");
+
+	/* session 1: new messages, flags, expunges */
+	test_save(box1, msg, 0, NULL);
+	struct mail_index_flag_update upd = {
+		.type = MAIL_INDEX_MODIFY_ADD, .flags = MAIL_SEEN,
+	};
+	ARRAY_TYPE(seq_range) uids;
+	array_init(&uids, pool_datastack, 4);
+	seq_range_array_add(&uids, 4);
+	seq_range_array_add(&uids, 5);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	array_clear(&uids);
+	seq_range_array_add(&uids, 2);
+	seq_range_array_add(&uids, 3);
+	test_assert(mailbox_expunge(box1, &uids, false, NULL) == 0);
+
+	/* session 2 holds the expunges back during a FETCH... */
+	test_assert_strcmp(sync_str(box2, MAILBOX_SYNC_FLAG_NO_EXPUNGES),
+			   "F4=8 F5=8 E6");
+	test_assert(mailbox_get_messages_count(box2) == 6);
+	/* ...and reports them after, highest first: 3 then 2 */
+	struct mailbox_sync_result res;
+	test_assert(mailbox_sync(box2, 0, pool_datastack, &res) == 0);
+	/* EXPUNGE alone: the client counts down itself, no EXISTS */
+	test_assert_strcmp(events_str(&res), "X3 X2");
+	test_assert(seq_range_count(&res.expunged_uids) == 2);
+	test_assert(mailbox_get_messages_count(box2) == 4);
+	test_assert(mailbox_seq_to_uid(box2, 2) == 4);
+	test_assert(mailbox_uid_to_seq(box2, 6) == 4);
+	test_assert(mailbox_uid_to_seq(box2, 2) == 0);
+	const struct mail_index_flags_rec *rec = mailbox_get_message(box2, 3);
+	test_assert(rec != NULL && rec->uid == 5 && rec->flags == MAIL_SEEN);
+	test_assert(mailbox_get_highestmodseq(box2) == mailbox_get_highestmodseq(box1) ||
+		    mailbox_get_highestmodseq(box2) > 1);
+
+	/* seq <-> uid sets */
+	ARRAY_TYPE(seq_range) seqs, out;
+	array_init(&seqs, pool_datastack, 4);
+	array_init(&out, pool_datastack, 4);
+	seq_range_array_add_range(&seqs, 2, 10);
+	mailbox_seqs_to_uids(box2, &seqs, &out);
+	test_assert(seq_range_count(&out) == 3 && seq_range_exists(&out, 4) &&
+		    seq_range_exists(&out, 6));
+	array_clear(&seqs);
+	mailbox_uids_to_seqs(box2, &out, &seqs);
+	test_assert(seq_range_count(&seqs) == 3 && seq_range_exists(&seqs, 2) &&
+		    seq_range_exists(&seqs, 4));
+
+	/* session 1's view was opened empty and never synced: it learns
+	   of the four messages there are now, nothing of the two that came
+	   and went */
+	test_assert_strcmp(sync_str(box1, 0), "E4");
+	test_assert(mailbox_get_uidnext(box1) == 7);
+
+	/* search maps to the view's UIDs */
+	ARRAY_TYPE(mail_uid) found;
+	array_init(&found, pool_datastack, 4);
+	struct mail_index_search_arg arg = { .type = MAIL_INDEX_SEARCH_FLAGS,
+		.value.flags = MAIL_SEEN };
+	test_assert(mailbox_search(box2, &arg, &found, NULL) == 0);
+	test_assert(array_count(&found) == 2 && found.v[0] == 4 && found.v[1] == 5);
+
+	/* the mailbox goes away */
+	mailbox_close(&box1);
+	test_assert(mail_user_mailbox_rename(user1, "INBOX", "Renamed") == 0);
+	test_assert(mail_user_mailbox_delete(user1, "Renamed") == 0);
+	test_assert_strcmp(sync_str(box2, 0), "(gone)");
+	mailbox_close(&box2);
+	mail_user_deinit(&user2);
+	mail_user_deinit(&user1);
+	test_end();
+}
+
+struct idle_ctx {
+	unsigned int notified;
+};
+
+static void idle_callback(void *context)
+{
+	struct idle_ctx *ctx = context;
+	ctx->notified++;
+}
+
+static void test_sync_notify(void)
+{
+	struct ioloop *ioloop = ioloop_create();
+	const char *home;
+	struct mail_user *user1 = test_user_init(&home);
+	struct mail_user *user2 = test_user_init_home(home);
+	struct mailbox *box1, *box2;
+	struct idle_ctx ctx = { 0 };
+
+	test_begin("sync: IDLE notification, then sync");
+	test_assert(mail_user_mailbox_create(user1, "INBOX", 0) == 0);
+	test_assert(mailbox_open(user1, "INBOX", &box1) == 0);
+	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
+	test_assert(mailbox_notify_changes(box2, idle_callback, &ctx) == 0);
+	test_save(box1, msg, 0, NULL);
+	uint64_t end = ioloop_msecs_monotonic() + 5000;
+	while (ctx.notified == 0 && ioloop_msecs_monotonic() < end)
+		ioloop_run_once(ioloop, 100);
+	test_assert(ctx.notified > 0);
+	test_assert_strcmp(sync_str(box2, 0), "E1");
+	test_assert(mailbox_notify_changes(box2, NULL, NULL) == 0);
+	mailbox_close(&box1);
+	mailbox_close(&box2);
+	mail_user_deinit(&user2);
+	mail_user_deinit(&user1);
+	ioloop_destroy(&ioloop);
+	test_end();
+}
+
+test_func_t *const test_mailbox_sync_tests[] = {
+	test_sync_two_sessions,
+	test_sync_notify,
+	NULL
+};
