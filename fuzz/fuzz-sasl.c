@@ -4,15 +4,13 @@
    client instead of the server, bit 1: the connection offers channel
    binding, bit 2: no initial response), then the messages, separated by
    "\n--\n". Whatever the bytes, each side must end in success or a failure
-   with a reason, never crash, leak or read out of bounds. Built with
-   -DFUZZ_SASL_REPLAY it replays files (or directories of files) given as
-   arguments instead, so the corpus runs as a unit test. */
+   with a reason, never crash, leak or read out of bounds. Linked with fuzz-replay.c instead of libFuzzer it replays
+   files (or directories of them), so the corpus runs as a unit test. */
 #include "lib.h"
 #include "sasl-client.h"
 #include "sasl-scram.h"
 #include "sasl-server.h"
 
-#include <dirent.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -229,53 +227,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} T_END;
 	return 0;
 }
-
-#ifdef FUZZ_SASL_REPLAY
-static unsigned int fuzz_replay_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		i_fatal("fopen(%s) failed: %m", path);
-	string_t *buf = str_new(system_pool, 4096);
-	char block[4096];
-	size_t n;
-	while ((n = fread(block, 1, sizeof(block), f)) > 0)
-		str_append_data(buf, block, n);
-	fclose(f);
-	(void)LLVMFuzzerTestOneInput(buf->data, str_len(buf));
-	str_free(&buf);
-	return 1;
-}
-
-static unsigned int fuzz_replay(const char *path)
-{
-	DIR *dir = opendir(path);
-	if (dir == NULL)
-		return fuzz_replay_file(path);
-
-	unsigned int count = 0;
-	struct dirent *d;
-	while ((d = readdir(dir)) != NULL) {
-		if (d->d_name[0] == '.')
-			continue;
-		char *file = i_strdup_printf("%s/%s", path, d->d_name);
-		count += fuzz_replay(file);
-		free(file);
-	}
-	closedir(dir);
-	return count;
-}
-
-int main(int argc, char *argv[])
-{
-	unsigned int count = 0;
-
-	for (int i = 1; i < argc; i++)
-		count += fuzz_replay(argv[i]);
-	/* a bad input aborts before this point, so every one replayed passed */
-	printf("%u inputs replayed, %u exchanges succeeded\n", count,
-	       fuzz_successes);
-	printf("%u passed, %u failed\n", count, count > 0 ? 0U : 1U);
-	return count > 0 ? 0 : 1;
-}
-#endif
