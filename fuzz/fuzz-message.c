@@ -1,9 +1,9 @@
 /* libFuzzer target for the message parser and the header decoders. For
    any input: the parse must account for every byte, give the same tree
    whole and in pieces, and ENVELOPE/BODYSTRUCTURE must be writable; the
-   decoders must not crash on the same bytes. Built with
-   -DFUZZ_MESSAGE_REPLAY it replays files (or directories of files) given as
-   arguments instead, so the seed corpus runs as a unit test. */
+   decoders must not crash on the same bytes. Linked with fuzz-replay.c
+   instead of libFuzzer it replays files (or directories of them), so the
+   seed corpus runs as a unit test. */
 #include "lib.h"
 #include "message-parser.h"
 #include "message-part-data.h"

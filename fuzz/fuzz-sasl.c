@@ -4,8 +4,9 @@
    client instead of the server, bit 1: the connection offers channel
    binding, bit 2: no initial response), then the messages, separated by
    "\n--\n". Whatever the bytes, each side must end in success or a failure
-   with a reason, never crash, leak or read out of bounds. Linked with fuzz-replay.c instead of libFuzzer it replays
-   files (or directories of them), so the corpus runs as a unit test. */
+   with a reason, never crash, leak or read out of bounds. Linked with
+   fuzz-replay.c instead of libFuzzer it replays files (or directories of
+   them), so the corpus runs as a unit test. */
 #include "lib.h"
 #include "sasl-client.h"
 #include "sasl-scram.h"
