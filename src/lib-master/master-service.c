@@ -94,6 +94,13 @@ static void listener_accept(void *context)
 			return;
 		}
 		conn.fd = fd;
+		if (l->type == MASTER_LISTENER_INET) {
+			/* Replies are corked per callback, so Nagle saves
+			   nothing; with TLS it would hold the record after the
+			   handshake (session tickets, then the greeting) until
+			   the client's delayed ACK, ~40 ms per connection. */
+			(void)net_set_nodelay(fd, true);
+		}
 		if (service->callbacks.accept == NULL) {
 			close(fd);
 			continue;
