@@ -7,7 +7,8 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build build-asan run check check-plain check-asan install clean
+.PHONY: all deps build build-asan run check check-plain check-asan install clean \
+	bench
 
 all: build
 
@@ -45,6 +46,11 @@ install: build
 	meson configure $(BUILD) --prefix=$(abspath $(PREFIX)) >/dev/null
 	ninja -C $(BUILD)
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
+
+# Columba and Dovecot side by side; BENCH_OPTS=--quick for a short run
+# (docs/performance.md). Builds in its own directory, build-bench/.
+bench:
+	@bench/run $(BENCH_OPTS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
