@@ -120,6 +120,15 @@ struct columba_settings {
 	ARRAY(struct auth_db_settings *) passdbs;
 	ARRAY(struct auth_db_settings *) userdbs;
 
+	/* Where each user's mail lives (src/mail/mail-user-setup.h):
+	   userdb's home= wins over mail_home; "~" in the others is the
+	   home. NULL mail_home = STATE_DIR/home/%Lu. */
+	const char *mail_home;
+	const char *mail_index_path;
+	/* DRIVER:ARGS, e.g. "posix:~/blobs" */
+	const char *mail_blob_store;
+	const char *mail_blob_prefix;
+
 	struct ssl_settings ssl;
 	ARRAY(struct local_name_settings *) local_names;
 	ARRAY(struct service_settings *) services;

@@ -1,0 +1,44 @@
+/* What the mail process gives a protocol when a session starts, and the
+   entry points each post-login protocol implements. The mail process
+   (mail-main.c, mail-handoff.c) accepts a hand-off from a login process,
+   looks the user up in userdb, opens their storage, then calls the
+   protocol's *_session_start(). */
+#ifndef COLUMBA_MAIL_SESSION_H
+#define COLUMBA_MAIL_SESSION_H
+
+#include "login-handoff.h"
+
+struct mail_user;
+struct master_service;
+
+struct mail_session_start {
+	struct master_service *service;
+	/* protocol, username (canonical, as userdb returned it), session
+	   id, addresses, TLS flags, the login command's tag, pre-read
+	   input: everything the login process sent */
+	const struct login_handoff *handoff;
+	/* userdb fields, NULL-terminated "key=value" */
+	const char *const *userdb_fields;
+	/* the user's storage, opened; the session owns it from now on and
+	   deinits it when it ends */
+	struct mail_user *user;
+	/* the client's socket, or the login process's relay when
+	   LOGIN_HANDOFF_FLAG_RELAY; the session owns it. For a
+	   stdin/stdout session (columba imap -u USER) fd_in != fd_out. */
+	int fd_in, fd_out;
+	/* send the tagged OK for the login command (handoff->tag) before
+	   anything else; false for a PREAUTH session, which greets with
+	   "* PREAUTH" instead */
+	bool send_login_reply;
+};
+
+/* IMAP (src/imap). The call takes ownership of user and the fds whatever
+   happens: on an early failure it logs, closes them and returns. The
+   session counts itself with master_service_client_connected() /
+   _disconnected() when service != NULL. */
+void imap_session_start(const struct mail_session_start *start);
+/* The process is stopping: every IMAP session says "* BYE" and ends
+   (shutdown) or ends when idle (reload). */
+void imap_sessions_stop(bool shutdown);
+
+#endif

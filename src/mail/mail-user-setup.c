@@ -1,0 +1,170 @@
+/* Per-user storage locations from settings and userdb. */
+#include "lib.h"
+#include "str.h"
+#include "columba-settings.h"
+#include "auth-vars.h"
+#include "mail-storage.h"
+#include "mail-user-setup.h"
+#include <sys/stat.h>
+
+static const char *
+userdb_field(const char *const *fields, const char *key)
+{
+	size_t len = strlen(key);
+
+	if (fields == NULL)
+		return NULL;
+	for (unsigned int i = 0; fields[i] != NULL; i++) {
+		if (strncmp(fields[i], key, len) == 0 && fields[i][len] == '=')
+			return fields[i] + len + 1;
+	}
+	return NULL;
+}
+
+/* "~" and "~/x" are relative to home */
+static const char *home_expand(const char *path, const char *home)
+{
+	if (path[0] == '~' && (path[1] == '/' || path[1] == '\0'))
+		return t_strdup_printf("%s%s", home, path + 1);
+	return path;
+}
+
+static int expand_setting(const char *name, const char *template,
+			  const struct auth_vars *vars, const char *home,
+			  const char **result_r, const char **error_r)
+{
+	const char *error;
+
+	if (auth_vars_expand_path(template, vars, result_r, &error) < 0) {
+		*error_r = t_strdup_printf("%s: %s", name, error);
+		return -1;
+	}
+	*result_r = home_expand(*result_r, home);
+	return 0;
+}
+
+int mail_user_paths_get(const struct columba_settings *set,
+			const char *username, const char *const *userdb_fields,
+			struct mail_user_paths *paths_r, const char **error_r)
+{
+	struct auth_vars vars = { .user = username, .service = NULL };
+	const char *home, *value, *blob_store, *prefix;
+
+	memset(paths_r, 0, sizeof(*paths_r));
+	home = userdb_field(userdb_fields, "home");
+	if (home == NULL || home[0] == '\0') {
+		const char *template = set->mail_home;
+
+		if (template == NULL || template[0] == '\0')
+			template = t_strdup_printf("%s/home/%%Lu",
+						   set->state_dir);
+		if (expand_setting("mail_home", template, &vars, "", &home,
+				   error_r) < 0)
+			return -1;
+	}
+	if (home[0] != '/') {
+		*error_r = t_strdup_printf(
+			"Home directory is not an absolute path: %s",
+			str_sanitize(home, 200));
+		return -1;
+	}
+	paths_r->home = home;
+
+	value = userdb_field(userdb_fields, "mail_index_path");
+	if (value == NULL)
+		value = set->mail_index_path;
+	if (expand_setting("mail_index_path", value, &vars, home,
+			   &paths_r->index_path, error_r) < 0)
+		return -1;
+	if (paths_r->index_path[0] != '/') {
+		*error_r = t_strdup_printf(
+			"mail_index_path is not an absolute path: %s",
+			str_sanitize(paths_r->index_path, 200));
+		return -1;
+	}
+
+	blob_store = userdb_field(userdb_fields, "mail_blob_store");
+	if (blob_store == NULL)
+		blob_store = set->mail_blob_store;
+	/* the driver's arguments are a path for posix: "posix:~/blobs" */
+	const char *colon = strchr(blob_store, ':');
+	if (colon == NULL) {
+		*error_r = t_strdup_printf(
+			"mail_blob_store: Invalid value %s (expected DRIVER:ARGS)",
+			str_sanitize(blob_store, 200));
+		return -1;
+	}
+	if (expand_setting("mail_blob_store", colon + 1, &vars, home, &value,
+			   error_r) < 0)
+		return -1;
+	paths_r->blob_spec = t_strdup_printf("%.*s:%s",
+		(int)(colon - blob_store), blob_store, value);
+
+	prefix = userdb_field(userdb_fields, "mail_blob_prefix");
+	if (prefix == NULL)
+		prefix = set->mail_blob_prefix;
+	if (auth_vars_expand_path(prefix, &vars, &paths_r->blob_prefix,
+				  &value) < 0) {
+		*error_r = t_strdup_printf("mail_blob_prefix: %s", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_parents(const char *path, mode_t mode, const char **error_r)
+{
+	struct stat st;
+
+	if (mkdir(path, mode) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+		*error_r = t_strdup_printf("%s exists and is not a directory",
+					   path);
+		return -1;
+	}
+	if (errno != ENOENT) {
+		*error_r = t_strdup_printf("mkdir(%s) failed: %m", path);
+		return -1;
+	}
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL || slash == path) {
+		*error_r = t_strdup_printf("mkdir(%s) failed: %m", path);
+		return -1;
+	}
+	if (mkdir_parents(t_strndup(path, (size_t)(slash - path)), mode, error_r) < 0)
+		return -1;
+	if (mkdir(path, mode) < 0 && errno != EEXIST) {
+		*error_r = t_strdup_printf("mkdir(%s) failed: %m", path);
+		return -1;
+	}
+	return 0;
+}
+
+int mail_user_setup(const struct columba_settings *set, const char *username,
+		    const char *const *userdb_fields, struct event *event_parent,
+		    struct mail_user **user_r, const char **error_r)
+{
+	struct mail_user_paths paths;
+
+	if (mail_user_paths_get(set, username, userdb_fields, &paths,
+				error_r) < 0)
+		return -1;
+	if (mkdir_parents(paths.home, 0700, error_r) < 0)
+		return -1;
+	/* absolute, checked above */
+	const char *index_dir = t_strndup(paths.index_path,
+		(size_t)(strrchr(paths.index_path, '/') - paths.index_path));
+	if (index_dir[0] != '\0' && mkdir_parents(index_dir, 0700, error_r) < 0)
+		return -1;
+
+	struct mail_user_settings user_set = {
+		.username = username,
+		.index_path = paths.index_path,
+		.blob_spec = paths.blob_spec,
+		.blob_prefix = paths.blob_prefix,
+		.event_parent = event_parent,
+	};
+	return mail_user_init(&user_set, user_r, error_r);
+}
