@@ -166,5 +166,32 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 		.blob_prefix = paths.blob_prefix,
 		.event_parent = event_parent,
 	};
-	return mail_user_init(&user_set, user_r, error_r);
+	struct mail_user *user;
+	if (mail_user_init(&user_set, &user, error_r) < 0)
+		return -1;
+
+	/* every user has an INBOX (RFC 9051 §5.1): create it on first use
+	   rather than make every protocol handle its absence */
+	struct mail_index_mailbox box;
+	int ret = mail_index_mailbox_lookup(mail_user_get_index(user), "INBOX",
+					    pool_datastack, &box);
+	if (ret == 0 && mail_user_mailbox_create(user, "INBOX",
+						 0) < 0) {
+		const char *user_text, *internal_text;
+		enum mail_error error = mail_user_get_last_error(
+			user, &user_text, &internal_text);
+		/* another session of the same user created it meanwhile */
+		ret = error == MAIL_ERROR_EXISTS ? 1 : -1;
+		if (ret < 0)
+			*error_r = t_strdup_printf("Creating INBOX failed: %s",
+						   internal_text);
+	} else if (ret < 0) {
+		*error_r = "Looking up INBOX failed";
+	}
+	if (ret < 0) {
+		mail_user_deinit(&user);
+		return -1;
+	}
+	*user_r = user;
+	return 0;
 }
