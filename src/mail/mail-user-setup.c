@@ -51,6 +51,14 @@ int mail_user_paths_get(const struct columba_settings *set,
 	const char *home, *value, *blob_store, *prefix;
 
 	memset(paths_r, 0, sizeof(*paths_r));
+	/* auth_vars_expand_path() would make these harmless but not
+	   distinct: ".." would share its parent with every user */
+	if (username[0] == '\0' || strcmp(username, ".") == 0 ||
+	    strcmp(username, "..") == 0 || strchr(username, '/') != NULL) {
+		*error_r = t_strdup_printf("User name %s cannot name a mail directory",
+					   str_sanitize(username, 100));
+		return -1;
+	}
 	home = userdb_field(userdb_fields, "home");
 	if (home == NULL || home[0] == '\0') {
 		const char *template = set->mail_home;

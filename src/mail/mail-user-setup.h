@@ -19,10 +19,11 @@ struct mail_user_paths {
 	const char *blob_prefix;
 };
 
-/* Work out the paths (on the data stack). The user name goes into
-   paths with '/' cut and "." / ".." emptied, so it cannot lead outside
-   the directory the setting names. Returns 0, or -1 with *error_r
-   (bad template, no home). */
+/* Work out the paths (on the data stack). A user name that is empty,
+   "." or ".." or holds '/' is refused, and values put into paths have
+   '/' cut and "." / ".." emptied (auth_vars_expand_path()), so no name
+   leads outside the directory the setting names. Returns 0, or -1 with
+   *error_r (bad name, bad template, home not absolute). */
 int mail_user_paths_get(const struct columba_settings *set,
 			const char *username, const char *const *userdb_fields,
 			struct mail_user_paths *paths_r, const char **error_r)

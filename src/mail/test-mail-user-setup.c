@@ -78,11 +78,16 @@ static void test_paths_hostile_names(void)
 	const char *error;
 
 	test_assert(mail_user_paths_get(set, "../../etc", NULL, &paths,
+					&error) < 0);
+	test_assert(mail_user_paths_get(set, "..", NULL, &paths, &error) < 0);
+	test_assert(mail_user_paths_get(set, "", NULL, &paths, &error) < 0);
+	/* a domain part that is ".." is emptied, not followed */
+	config_free(&cfg);
+	cfg = test_config("mail_home = /srv/mail/%d/%n\n");
+	set = config_get_root(cfg);
+	test_assert(mail_user_paths_get(set, "bob@..", NULL, &paths,
 					&error) == 0);
-	test_assert(strstr(paths.home, "..") == NULL);
-	test_assert(str_begins(paths.home, "/srv/mail/"));
-	test_assert(mail_user_paths_get(set, "..", NULL, &paths, &error) == 0);
-	test_assert_strcmp(paths.home, "/srv/mail/");
+	test_assert_strcmp(paths.home, "/srv/mail//bob");
 	config_free(&cfg);
 	test_end();
 }
