@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "columba-config.h"
 #include "columba-settings.h"
+#include "net.h"
 
 #include <ctype.h>
 #include <strings.h>
@@ -302,6 +303,9 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(STR, default_login_user, "columbanull"),
 	DEF(TIME, shutdown_timeout, "30 secs"),
 	DEF(STR, login_greeting, "Columba ready."),
+	CONFIG_DEF_LIST(struct columba_settings, login_trusted_networks, NULL,
+			NULL),
+	DEF(UINT, mail_max_userip_connections, "10"),
 	CONFIG_DEF_LIST(struct columba_settings, auth_mechanisms, "plain",
 			auth_mechanism_values),
 	DEF(STR, auth_username_format, "%Lu"),
@@ -372,6 +376,18 @@ static int columba_settings_check(void *_set, pool_t pool ATTR_UNUSED,
 		*error_r = "Invalid value for auth_worker_max_count: 0 (expected at least 1)";
 		return -1;
 	}
+	for (unsigned int i = 0; set->login_trusted_networks[i] != NULL; i++) {
+		struct ip_addr ip;
+		unsigned int bits;
+		if (net_parse_range(set->login_trusted_networks[i], &ip,
+				    &bits) < 0) {
+			*key_r = "login_trusted_networks";
+			*error_r = t_strdup_printf(
+				"Invalid value for login_trusted_networks: %s (expected IP or IP/bits networks)",
+				str_sanitize(set->login_trusted_networks[i], 200));
+			return -1;
+		}
+	}
 	/* the greeting goes out on the wire inside one protocol line */
 	for (const char *p = set->login_greeting; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
@@ -423,6 +439,10 @@ const char columba_settings_builtin_config[] =
 "  }\n"
 "}\n"
 "service mail {\n"
+"  unix_listener login/mail {\n"
+"    mode = 0600\n"
+"    user = $default_login_user\n"
+"  }\n"
 "}\n";
 
 const struct service_settings *

@@ -106,6 +106,12 @@ struct columba_settings {
 	/* Seconds a stopping master waits for sessions to end. */
 	unsigned int shutdown_timeout;
 	const char *login_greeting;
+	/* Networks (CIDR) whose clients count as secured for the plaintext
+	   policy (Dovecot's login_trusted_networks). */
+	const char *const *login_trusted_networks;
+	/* Sessions of one user from one IP at once, per mail process
+	   (0 = no limit). */
+	unsigned int mail_max_userip_connections;
 
 	/* The auth process (Dovecot's names and meanings, except
 	   auth_worker_max_count: here the threads that hash passwords). */

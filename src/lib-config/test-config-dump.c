@@ -21,10 +21,12 @@ static const char test_default_dump[] =
 	"log_path = \n"
 	"log_timestamp = \"%b %d %H:%M:%S \"\n"
 	"login_greeting = Columba ready.\n"
+	"login_trusted_networks = \n"
 	"mail_blob_prefix = mail\n"
 	"mail_blob_store = posix:~/blobs\n"
 	"mail_home = \n"
 	"mail_index_path = ~/index.db\n"
+	"mail_max_userip_connections = 10\n"
 	"protocols = imap\n"
 	"shutdown_timeout = 30 secs\n"
 	"ssl = yes\n"
@@ -92,6 +94,11 @@ static const char test_default_dump[] =
 	"  service_count = 0\n"
 	"  user = \n"
 	"  vsz_limit = 256M\n"
+	"  unix_listener login/mail {\n"
+	"    group = \n"
+	"    mode = 0600\n"
+	"    user = columbanull\n"
+	"  }\n"
 	"}\n";
 
 static const char *test_dump(const struct config *cfg,

@@ -116,7 +116,7 @@ static void test_settings_defaults(void)
 	test_assert(mail != NULL && *mail->user == '\0');
 	test_assert(mail->process_limit == 100 && *mail->chroot == '\0');
 	test_assert(array_count(&mail->inet_listeners) == 0);
-	test_assert(array_count(&mail->unix_listeners) == 0);
+	test_assert(array_count(&mail->unix_listeners) == 1); /* login/mail */
 	test_assert(columba_settings_find_service(set, "admin") == NULL);
 	test_assert(columba_settings_find_service(set, "indexer") == NULL);
 	test_assert(columba_settings_find_service(set, "pop3-login") == NULL);
@@ -178,7 +178,7 @@ static void test_settings_merge(void)
 	const struct service_settings *mail =
 		columba_settings_find_service(set, "mail");
 	test_assert(mail->process_limit == 20 && mail->client_limit == 50);
-	test_assert(array_count(&mail->unix_listeners) == 1);
+	test_assert(array_count(&mail->unix_listeners) == 2);
 	const struct unix_listener_settings *ul =
 		test_unix_listener(mail, "/var/spool/postfix/private/x");
 	test_assert(ul != NULL && ul->mode == 0660);
