@@ -144,3 +144,44 @@ int login_handoff_decode(const void *data, size_t size, pool_t pool,
 	h->preread_size = preread_size;
 	return 0;
 }
+
+void login_handoff_reply_encode(const struct login_handoff_reply *reply,
+				buffer_t *dest)
+{
+	ipc_put_u8(dest, LOGIN_HANDOFF_VERSION);
+	ipc_put_u8(dest, (uint8_t)reply->status);
+	ipc_put_str(dest, reply->reason == NULL ? "" : reply->reason);
+}
+
+int login_handoff_reply_decode(const void *data, size_t size,
+			       struct login_handoff_reply *reply_r,
+			       const char **error_r)
+{
+	struct ipc_reader r;
+	size_t len;
+
+	memset(reply_r, 0, sizeof(*reply_r));
+	ipc_reader_init(&r, data, size);
+	uint8_t version = ipc_read_u8(&r);
+	uint8_t status = ipc_read_u8(&r);
+	reply_r->reason = ipc_read_str(&r, &len);
+	if (ipc_reader_finish(&r, error_r) < 0)
+		return -1;
+	if (version != LOGIN_HANDOFF_VERSION) {
+		*error_r = t_strdup_printf("unsupported hand-off version %u",
+					   version);
+		return -1;
+	}
+	if (status > LOGIN_HANDOFF_STATUS_MAX) {
+		*error_r = t_strdup_printf("unknown status %u", status);
+		return -1;
+	}
+	/* the reason goes to a client inside one protocol line */
+	if (strlen(reply_r->reason) != len ||
+	    strpbrk(reply_r->reason, "\r\n") != NULL) {
+		*error_r = "control characters in the reason";
+		return -1;
+	}
+	reply_r->status = status;
+	return 0;
+}

@@ -60,4 +60,32 @@ int login_handoff_decode(const void *data, size_t size, pool_t pool,
 			 struct login_handoff *handoff_r, const char **error_r)
 	ATTR_WARN_UNUSED;
 
+/* The mail process's answer on the same IPC socket, one per hand-off. */
+#define LOGIN_HANDOFF_REPLY_MSG_TYPE 2
+
+enum login_handoff_status {
+	/* The session started: the mail process owns the client now. */
+	LOGIN_HANDOFF_STATUS_ACCEPTED = 0,
+	/* Temporary failure (userdb, storage): the login process answers
+	   the client itself (IMAP NO [UNAVAILABLE]). */
+	LOGIN_HANDOFF_STATUS_TEMPFAIL = 1,
+	/* A limit was hit (mail_max_userip_connections): IMAP NO [LIMIT]. */
+	LOGIN_HANDOFF_STATUS_LIMIT = 2,
+};
+#define LOGIN_HANDOFF_STATUS_MAX LOGIN_HANDOFF_STATUS_LIMIT
+
+struct login_handoff_reply {
+	enum login_handoff_status status;
+	/* text for the client (without a response code), "" when
+	   accepted */
+	const char *reason;
+};
+
+void login_handoff_reply_encode(const struct login_handoff_reply *reply,
+				buffer_t *dest);
+/* Strings point into data. Returns 0, or -1 with *error_r. */
+int login_handoff_reply_decode(const void *data, size_t size,
+			       struct login_handoff_reply *reply_r,
+			       const char **error_r) ATTR_WARN_UNUSED;
+
 #endif

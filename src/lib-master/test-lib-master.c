@@ -262,12 +262,44 @@ static void test_restrict_access_env(void)
 	test_end();
 }
 
+static void test_handoff_reply(void)
+{
+	struct login_handoff_reply reply = {
+		.status = LOGIN_HANDOFF_STATUS_LIMIT, .reason = "Too many",
+	}, d;
+	const char *error;
+
+	test_begin("login hand-off reply encode/decode");
+	buffer_t *buf = t_str_new(64);
+	login_handoff_reply_encode(&reply, buf);
+	test_assert(login_handoff_reply_decode(buf->data, buf->used, &d,
+					       &error) == 0);
+	test_assert(d.status == LOGIN_HANDOFF_STATUS_LIMIT);
+	test_assert_strcmp(d.reason, "Too many");
+	for (size_t i = 0; i < buf->used; i++)
+		test_assert_idx(login_handoff_reply_decode(buf->data, i, &d,
+							   &error) < 0, i);
+	/* unknown status, CR in the reason */
+	buffer_t *bad = t_str_new(64);
+	buffer_append(bad, buf->data, buf->used);
+	((unsigned char *)bad->data)[1] = 9;
+	test_assert(login_handoff_reply_decode(bad->data, bad->used, &d,
+					       &error) < 0);
+	buffer_set_used_size(bad, 0);
+	reply.reason = "a\r\nb";
+	login_handoff_reply_encode(&reply, bad);
+	test_assert(login_handoff_reply_decode(bad->data, bad->used, &d,
+					       &error) < 0);
+	test_end();
+}
+
 int main(void)
 {
 	static test_func_t *const tests[] = {
 		test_handoff_roundtrip,
 		test_handoff_rejects_bad_fields,
 		test_handoff_over_ipc,
+		test_handoff_reply,
 		test_restrict_access_env,
 		NULL
 	};
