@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sys/mman.h>
 
 /* libsodium refuses Argon2i below 3 passes; Dovecot applies the floor to
    both variants. */
@@ -71,6 +72,30 @@ static bool argon2_is_wellformed(const char *str, size_t len)
 		argon2_skip(&p, end, argon2_is_b64) && p == end;
 }
 
+/* Whether the m= KiB the hash needs can be mapped now (the way libsodium
+   allocates it). The hash is well-formed. */
+static bool argon2_memory_available(const char *str, size_t len)
+{
+	const char *m = memmem(str, len, "m=", 2);
+	unsigned long long kib = 0;
+
+	i_assert(m != NULL);
+	for (m += 2; isdigit((unsigned char)*m); m++) {
+		kib = kib * 10 + (unsigned long long)(*m - '0');
+		if (kib > (SIZE_MAX >> 10))
+			return false;
+	}
+	size_t bytes = (size_t)kib << 10;
+	if (bytes == 0)
+		return true;
+	void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return false;
+	(void)munmap(mem, bytes);
+	return true;
+}
+
 int password_argon2_verify(const char *plaintext,
 			   const struct password_params *params ATTR_UNUSED,
 			   const unsigned char *raw, size_t size,
@@ -84,10 +109,21 @@ int password_argon2_verify(const char *plaintext,
 
 	char *str = i_strndup((const char *)raw, size);
 	/* either variant verifies under either name, as in Dovecot */
-	int ret = crypto_pwhash_str_verify(str, plaintext,
-					   strlen(plaintext)) == 0 ? 1 : 0;
+	int ret = crypto_pwhash_str_verify(str, plaintext, strlen(plaintext));
 	free(str);
-	return ret;
+	if (ret == 0)
+		return 1;
+	/* libsodium answers -1 (errno EINVAL) both to a wrong password and
+	   to a hash it could not compute because the m= memory could not be
+	   allocated. The second must not look like a wrong password, or a
+	   user whose hash needs more memory than the process may take could
+	   never log in and no one would know why: when the memory cannot be
+	   mapped now either, it is an error. */
+	if (!argon2_memory_available((const char *)raw, size)) {
+		*error_r = "Argon2: out of memory computing the hash (its m= is more than the process may allocate)";
+		return -1;
+	}
+	return 0;
 }
 
 static int argon2_generate(const char *plaintext, unsigned long long passes,

@@ -21,7 +21,8 @@ struct password_params {
 };
 
 /* Check plaintext against the decoded hash (raw, size: not
-   NUL-terminated). Returns 1 match, 0 mismatch, -1 malformed. */
+   NUL-terminated). Returns 1 match, 0 mismatch, -1 when the hash cannot
+   be checked: malformed, or the check itself failed (out of memory). */
 typedef int password_verify_func_t(const char *plaintext,
 				   const struct password_params *params,
 				   const unsigned char *raw, size_t size,

@@ -34,7 +34,8 @@
    error). user is the login name, needed only by DIGEST-MD5 (may be
    NULL otherwise). Returns 1 on a match, 0 on a mismatch, -1 with
    *error_r (static text) when the hash cannot be checked: unknown
-   scheme, malformed data, a scheme that needs the user name without it.
+   scheme, malformed data, a scheme that needs the user name without it,
+   a check that failed (Argon2 out of memory).
    Comparisons take constant time. Blocks (see above). */
 int password_verify_default(const char *plaintext, const char *hash,
 			    const char *default_scheme, const char *user,

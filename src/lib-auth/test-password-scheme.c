@@ -8,6 +8,8 @@
 #include "password-scheme.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 struct kat {
 	const char *hash;
@@ -626,6 +628,47 @@ static void test_password_threads(void)
 	test_end();
 }
 
+/* An Argon2 hash whose m= is more than the process may allocate: the
+   check must fail as an error (the auth process answers a temporary
+   failure and logs it), not as a wrong password. Runs in a child whose
+   address space is limited; AddressSanitizer cannot run under such a
+   limit (its shadow memory is a huge reservation), so it is skipped
+   there. */
+static void test_password_argon2_oom(void)
+{
+	/* m=2 GiB, as a hash made on a bigger machine could say */
+	static const char hash[] = "{ARGON2ID}$argon2id$v=19$m=2097152,t=3,p=1$c29tZXNhbHRzb21lc2FsdA$zPWqisMAxK7MeeFoPn4hFRR4SMmT7ZmHsPAtoLcEHR4";
+
+	test_begin("password schemes: Argon2 out of memory is an error, not a mismatch");
+#if defined(__SANITIZE_ADDRESS__)
+	/* see above */
+#else
+	pid_t pid = fork();
+	if (pid == 0) {
+		const struct rlimit rl = {
+			.rlim_cur = 512ULL * 1024 * 1024,
+			.rlim_max = 512ULL * 1024 * 1024,
+		};
+		const char *error = NULL;
+		if (setrlimit(RLIMIT_AS, &rl) < 0)
+			_exit(10);
+		int ret = password_verify("secret", hash, NULL, &error);
+		if (ret < 0 && error != NULL &&
+		    strstr(error, "out of memory") != NULL)
+			_exit(0);
+		_exit(ret == 0 ? 1 : 2);
+	}
+	int status;
+	test_assert(pid > 0 && waitpid(pid, &status, 0) == pid);
+	test_assert(WIFEXITED(status));
+	test_assert(WEXITSTATUS(status) == 0);
+#endif
+	/* a real mismatch is still a mismatch */
+	const char *error;
+	test_assert(password_verify("wrong", "{ARGON2ID}$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHRzb21lc2FsdA$zPWqisMAxK7MeeFoPn4hFRR4SMmT7ZmHsPAtoLcEHR4", NULL, &error) == 0);
+	test_end();
+}
+
 test_func_t *const test_password_scheme_tests[] = {
 	test_password_known_answers,
 	test_password_default_scheme,
@@ -638,5 +681,6 @@ test_func_t *const test_password_scheme_tests[] = {
 	test_password_scram_credentials,
 	test_password_cram_md5_context,
 	test_password_threads,
+	test_password_argon2_oom,
 	NULL
 };
