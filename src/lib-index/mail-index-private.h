@@ -68,6 +68,12 @@ struct mail_index {
 	int notify_fd;
 	/* inotify for mail_index_wait_change(), made on first use */
 	int wait_fd;
+	/* group WAL sync across processes (mail-index-durable.c); when
+	   it could not be set up, commits sync themselves (FULL) */
+	struct mail_index_durable *durable;
+	/* the PRAGMA that restores the index's synchronous level after a
+	   statement that lowered it */
+	const char *synchronous_sql;
 };
 
 /* The cached prepared statement for sql (a string literal: its address is
@@ -100,6 +106,28 @@ void mail_index_read_end(struct mail_index *index);
 /* Wait up to msecs for another process's lock (0: fail at once). */
 void mail_index_set_busy_timeout(struct mail_index *index, unsigned int msecs);
 bool mail_index_owner_is_alive(struct mail_index *index, const char *owner);
+
+/* Group WAL sync (mail-index-durable.c). init maps "<index>-sync";
+   -1 with *error_r if it cannot (the index then commits with
+   synchronous=FULL). */
+int mail_index_durable_init(struct mail_index *index, const char **error_r);
+void mail_index_durable_deinit(struct mail_index *index);
+bool mail_index_durable_is_grouped(struct mail_index *index);
+/* Make everything this process wrote to the WAL durable, sharing the
+   fdatasync() with other processes. Blocks for about one disk sync.
+   Returns 0, or -1 with the error set (flock/open failure). Exits the
+   process if fdatasync() itself fails. */
+int mail_index_durable_sync(struct mail_index *index);
+/* Around a write COMMIT: mark this process as a writer whose commit may
+   be visible before it is synced (for readers). */
+void mail_index_durable_commit_begin(struct mail_index *index);
+void mail_index_durable_commit_end(struct mail_index *index);
+/* After reading a snapshot: if some writer's commit may be visible but
+   not yet synced, sync it before anything read is reported. Cheap when
+   no writer is between its COMMIT and its sync. */
+int mail_index_reader_durable(struct mail_index *index);
+/* Tickets taken so far by every process (tests). */
+uint64_t mail_index_durable_get_requested(struct mail_index *index);
 
 /* Schema (mail-index-schema.c): create or migrate. */
 int mail_index_schema_init(struct mail_index *index, const char **error_r);

@@ -140,7 +140,7 @@ int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 	int64_t id = sqlite3_last_insert_rowid(index->db);
 	if (mail_index_exec(index, "COMMIT") < 0)
 		goto rollback;
-	(void)mail_index_exec(index, "PRAGMA synchronous = FULL");
+	(void)mail_index_exec(index, index->synchronous_sql);
 
 	struct mail_index_reservation *res = i_new(struct mail_index_reservation, 1);
 	res->index = index;
@@ -159,8 +159,7 @@ int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 rollback:
 	(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
 failed:
-	(void)sqlite3_exec(index->db, "PRAGMA synchronous = FULL",
-			   NULL, NULL, NULL);
+	(void)sqlite3_exec(index->db, index->synchronous_sql, NULL, NULL, NULL);
 	return -1;
 }
 

@@ -229,6 +229,9 @@ int mail_index_schema_init(struct mail_index *index, const char **error_r)
 	}
 	if (mail_index_exec(index, "COMMIT") < 0)
 		goto rollback;
+	if (mail_index_durable_is_grouped(index) &&
+	    mail_index_durable_sync(index) < 0)
+		goto failed;
 	return 0;
 
 rollback:

@@ -172,8 +172,7 @@ static void select_write_snapshot(struct mail_index *index,
 		(void)sqlite3_exec(index->db, ok ? "COMMIT" : "ROLLBACK",
 				   NULL, NULL, NULL);
 	}
-	(void)sqlite3_exec(index->db, "PRAGMA synchronous = FULL",
-			   NULL, NULL, NULL);
+	(void)sqlite3_exec(index->db, index->synchronous_sql, NULL, NULL, NULL);
 	mail_index_set_busy_timeout(index, index->busy_timeout_msecs);
 	mail_error_clear(&index->error);
 	buffer_free(&buf);

@@ -245,6 +245,13 @@ void mail_index_read_end(struct mail_index *index)
 	if (--index->read_depth == 0) {
 		/* a read-only transaction: COMMIT cannot lose anything */
 		(void)sqlite3_exec(index->db, "COMMIT", NULL, NULL, NULL);
+		/* nothing read may be reported before it is durable */
+		if (mail_index_reader_durable(index) < 0) {
+			e_error(index->event, "%s",
+				index->error.internal_text != NULL ?
+				index->error.internal_text : "sync failed");
+			mail_error_clear(&index->error);
+		}
 	}
 }
 
@@ -290,12 +297,23 @@ static int mail_index_open_db(struct mail_index *index, const char **error_r)
 	mail_index_set_busy_timeout(index, index->busy_timeout_msecs);
 
 	/* WAL: readers never block the writer nor each other, and a commit
-	   is one append + fsync. synchronous=FULL makes that fsync happen on
-	   every commit: an acknowledged change survives a power failure.
+	   is one append + fsync. With the group sync (mail-index-durable.c)
+	   the commit runs at synchronous=NORMAL and the fsync follows outside
+	   the write lock, shared with other processes' commits; without it
+	   synchronous=FULL fsyncs every commit under the lock. Either way an
+	   acknowledged change survives a power failure.
 	   mmap: warm reads copy nothing out of the page cache. */
-	static const char *const pragmas[] = {
+	const char *durable_error;
+	if (mail_index_durable_init(index, &durable_error) < 0) {
+		e_warning(index->event, "Group WAL sync unavailable, "
+			  "committing with synchronous=FULL: %s", durable_error);
+		mail_index_durable_deinit(index);
+	}
+	index->synchronous_sql = mail_index_durable_is_grouped(index) ?
+		"PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL";
+	const char *const pragmas[] = {
 		"PRAGMA journal_mode = WAL",
-		"PRAGMA synchronous = FULL",
+		index->synchronous_sql,
 		"PRAGMA foreign_keys = ON",
 		"PRAGMA mmap_size = 268435456",
 		"PRAGMA cache_size = -16000",
@@ -323,6 +341,7 @@ int mail_index_open(const struct mail_index_settings *set,
 	index->notify_path = i_strdup_printf("%s-notify", set->path);
 	index->notify_fd = -1;
 	index->wait_fd = -1;
+	index->synchronous_sql = "PRAGMA synchronous = FULL";
 	index->busy_timeout_msecs = set->busy_timeout_msecs != 0 ?
 		set->busy_timeout_msecs : MAIL_INDEX_DEFAULT_BUSY_TIMEOUT_MSECS;
 	index->reservation_steal_secs = set->reservation_steal_secs != 0 ?
@@ -374,6 +393,7 @@ void mail_index_close(struct mail_index **_index)
 		(void)close(index->notify_fd);
 	if (index->wait_fd != -1)
 		(void)close(index->wait_fd);
+	mail_index_durable_deinit(index);
 	mail_error_clear(&index->error);
 	event_unref(&index->event);
 	i_free(index->owner);
@@ -561,17 +581,38 @@ int mail_index_transaction_commit(struct mail_index_transaction **_t)
 		array_count(&t->mailbox_changes) > 0;
 
 	*_t = NULL;
+	bool grouped = mail_index_durable_is_grouped(index);
+	if (grouped)
+		mail_index_durable_commit_begin(index);
 	if (mail_index_tx_write_changes(t) < 0 ||
 	    mail_index_exec(index, "COMMIT") < 0) {
 		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
+		if (grouped)
+			mail_index_durable_commit_end(index);
 		mail_index_reservations_tx_end(t, false);
 		mail_index_transaction_free(t);
 		return -1;
 	}
-	mail_index_reservations_tx_end(t, true);
-	mail_index_transaction_free(t);
+	/* Wake other processes now, not after the sync: a writer waiting
+	   for our reservation can commit while we sync, and share the next
+	   sync; a reader that sees our rows syncs them before reporting
+	   them (mail_index_reader_durable()). */
 	if (changed)
 		mail_index_notify_changed(index);
+	if (grouped) {
+		/* The rows are committed (visible) but maybe not on disk.
+		   Failing here and letting the caller delete blobs the
+		   committed rows point to would be worse than stopping:
+		   the process exits, nothing is acknowledged, and the next
+		   sync by anyone covers these frames. */
+		if (mail_index_durable_sync(index) < 0) {
+			i_fatal("Syncing the index's WAL failed: %s",
+				index->error.internal_text);
+		}
+		mail_index_durable_commit_end(index);
+	}
+	mail_index_reservations_tx_end(t, true);
+	mail_index_transaction_free(t);
 	return 0;
 }
 
@@ -628,12 +669,12 @@ int mail_index_blob_deletions_done(struct mail_index *index,
 	if (own_tx && mail_index_exec(index, "COMMIT") < 0)
 		goto failed;
 	if (own_tx)
-		(void)mail_index_exec(index, "PRAGMA synchronous = FULL");
+		(void)mail_index_exec(index, index->synchronous_sql);
 	return 0;
 failed:
 	if (own_tx) {
 		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)sqlite3_exec(index->db, "PRAGMA synchronous = FULL",
+		(void)sqlite3_exec(index->db, index->synchronous_sql,
 				   NULL, NULL, NULL);
 	}
 	return -1;

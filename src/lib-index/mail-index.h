@@ -110,6 +110,15 @@ enum mail_error mail_index_get_last_error(struct mail_index *index,
 					  const char **internal_text_r);
 struct mail_error_state *mail_index_get_error_state(struct mail_index *index);
 
+/* Durability of commits. Commits made by several processes at once share
+   one fdatasync() of the WAL, done outside the write lock
+   (mail-index-durable.c); a commit returns only once it is on disk.
+   fsyncs_r gets how many WAL syncs this index handle did itself, joined_r
+   how many of its commits another process's sync covered (benchmarks,
+   tests). Both 0 when the index runs with synchronous=FULL instead. */
+void mail_index_get_durable_stats(struct mail_index *index,
+				  uint64_t *fsyncs_r, uint64_t *joined_r);
+
 /* --- namespaces --- */
 
 struct mail_index_namespace {

@@ -6,11 +6,15 @@
 #include "lib.h"
 #include "ioloop.h"
 #include "mail-storage.h"
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 static const char *bench_msg;
+/* per writer: WAL syncs it did, and commits another process's sync
+   covered (shared with the forked writers) */
+static uint64_t (*bench_sync_stats)[2];
 
 static double now_secs(void)
 {
@@ -47,7 +51,8 @@ static void bench_prepare(const char *home)
 	mail_user_deinit(&user);
 }
 
-static int bench_writer(const char *home, unsigned int count)
+static int bench_writer(const char *home, unsigned int count,
+			unsigned int writer)
 {
 	struct mail_user *user = bench_user(home);
 	struct mailbox *box;
@@ -65,6 +70,9 @@ static int bench_writer(const char *home, unsigned int count)
 		    mailbox_transaction_commit_sync(&t, pool_datastack, &result) < 0)
 			i_fatal("save failed");
 	} T_END;
+	mail_index_get_durable_stats(mail_user_get_index(user),
+				     &bench_sync_stats[writer][0],
+				     &bench_sync_stats[writer][1]);
 	mailbox_close(&box);
 	mail_user_deinit(&user);
 	return 0;
@@ -86,7 +94,7 @@ static void bench_processes(const char *dir, unsigned int writers,
 		pids[w] = fork();
 		if (pids[w] == 0) {
 			_exit(bench_writer(t_strdup_printf("%s/%s-%u-%u", dir,
-				label, writers, separate_users ? w : 0), count));
+				label, writers, separate_users ? w : 0), count, w));
 		}
 	}
 	for (unsigned int w = 0; w < writers; w++) {
@@ -96,11 +104,16 @@ static void bench_processes(const char *dir, unsigned int writers,
 			i_fatal("writer failed");
 	}
 	double secs = now_secs() - start;
-	printf("%2u writer process%s, %s: %5u messages in %.2f s = %6.0f msg/s\n",
+	uint64_t syncs = 0;
+	for (unsigned int w = 0; w < writers; w++)
+		syncs += bench_sync_stats[w][0];
+	printf("%2u writer process%s, %s: %5u messages in %.2f s = %6.0f msg/s"
+	       " (%.2f WAL syncs/msg)\n",
 	       writers, writers == 1 ? "  " : "es",
 	       writers == 1 ? "one user        " :
 	       separate_users ? "one user each   " : "same user, INBOX",
-	       writers * count, secs, (double)(writers * count) / secs);
+	       writers * count, secs, (double)(writers * count) / secs,
+	       (double)syncs / (writers * count));
 }
 
 struct async_bench {
@@ -168,6 +181,11 @@ int main(int argc, char *argv[])
 	if (argc > 2 && str_to_uint(argv[2], &count) < 0)
 		i_fatal("bad count");
 	(void)mkdir(dir, 0700);
+	bench_sync_stats = mmap(NULL, 64 * sizeof(*bench_sync_stats),
+				PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (bench_sync_stats == MAP_FAILED)
+		i_fatal("mmap() failed: %m");
 
 	/* a typical small message: ~4 KB */
 	string_t *msg = t_str_new(5000);

@@ -1,0 +1,318 @@
+/* Group fsync of the index's WAL across processes. The database runs
+   with synchronous=NORMAL, so SQLite's COMMIT only writes the WAL frames
+   (page cache) and releases the write lock at once; the commit is then
+   made durable here, outside the lock, by an fdatasync() of the WAL file
+   shared between every process that committed meanwhile:
+
+     ticket = ++shared.requested        (after our COMMIT returned)
+     flock(sync file, LOCK_EX)
+     if shared.synced < ticket:         (nobody synced since our commit)
+         upto = shared.requested
+         fdatasync(WAL)                 covers every commit with a ticket
+         shared.synced = max(synced, upto)   <= upto: each took its ticket
+     unlock                             after its frames were written
+
+   While one process waits for the disk, the others' commits pile up
+   behind the lock, and the next fdatasync() covers them all: N
+   concurrent writers pay about one fsync per disk round trip instead of
+   one each, and none holds SQLite's write lock while the disk works.
+
+   Why this is as durable as synchronous=FULL: an fdatasync() of the WAL
+   inode writes every frame in it, including the commit frame of each
+   ticket it covers; recovery replays valid frames up to the last commit
+   frame. Checkpoints at NORMAL still sync the WAL before copying it into
+   the database and the database after (SQLite's checkpoint sync flags do
+   not depend on the commit level), so a commit leaves the WAL only for a
+   synced database file. A WAL restart writes a new header (synced by
+   SQLite, with new salts) and frames after it; our fdatasync() covers the
+   header too.
+
+   Readers: between its COMMIT and its fdatasync() a writer's rows are
+   visible to other processes. A session that reported such a row (a new
+   UID) and then saw it vanish in a power failure could see the UID
+   reused. So a writer marks itself in a slot of the shared file before
+   COMMIT and clears it after the sync, and a reader that finished a
+   snapshot while a live writer's slot is set joins the next group sync
+   before returning (mail_index_reader_durable(): one pass over a small
+   array of atomics when no writer is between the two). A slot left by a
+   killed writer is cleared by the first reader that finds the pid gone.
+
+   When the shared file cannot be set up the index falls back to
+   synchronous=FULL (each COMMIT fsyncs under the lock, as before). */
+#include "lib.h"
+#include "mail-index-private.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#define MAIL_INDEX_SYNC_MAGIC 0x436f6c53594e4331ULL /* "ColSYNC1" */
+#define MAIL_INDEX_SYNC_SLOTS 256
+
+struct mail_index_sync_shared {
+	uint64_t magic;
+	_Atomic uint64_t requested;
+	_Atomic uint64_t synced;
+	/* writers between COMMIT and their sync that found no free slot */
+	_Atomic uint32_t overflow;
+	uint32_t unused;
+	/* pids of writers between COMMIT and their sync, 0 = free */
+	_Atomic int32_t slots[MAIL_INDEX_SYNC_SLOTS];
+};
+
+struct mail_index_durable {
+	char *sync_path, *wal_path;
+	int sync_fd, wal_fd;
+	ino_t wal_ino;
+	struct mail_index_sync_shared *shared;
+	/* the slot this process holds during a commit, -1 = none, -2 =
+	   the overflow counter */
+	int slot;
+	/* statistics for tests and benchmarks */
+	uint64_t fsyncs, joined;
+};
+
+/* Map "<index>-sync", creating it. The file is fixed-size; a fresh one is
+   all zeroes, and the first process to map it stamps the magic. */
+static int mail_index_durable_map(struct mail_index_durable *dur,
+				  const char **error_r)
+{
+	struct stat st;
+
+	dur->sync_fd = open(dur->sync_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (dur->sync_fd == -1) {
+		*error_r = t_strdup_printf("open(%s) failed: %m", dur->sync_path);
+		return -1;
+	}
+	if (fstat(dur->sync_fd, &st) < 0) {
+		*error_r = t_strdup_printf("fstat(%s) failed: %m", dur->sync_path);
+		return -1;
+	}
+	if ((size_t)st.st_size < sizeof(struct mail_index_sync_shared) &&
+	    ftruncate(dur->sync_fd, sizeof(struct mail_index_sync_shared)) < 0) {
+		*error_r = t_strdup_printf("ftruncate(%s) failed: %m",
+					   dur->sync_path);
+		return -1;
+	}
+	void *map = mmap(NULL, sizeof(struct mail_index_sync_shared),
+			 PROT_READ | PROT_WRITE, MAP_SHARED, dur->sync_fd, 0);
+	if (map == MAP_FAILED) {
+		*error_r = t_strdup_printf("mmap(%s) failed: %m", dur->sync_path);
+		return -1;
+	}
+	dur->shared = map;
+	/* the counters start at 0 whoever stamps first; a file of another
+	   layout is reset (nothing in it outlives the processes using it,
+	   except stale slots, which readers clear) */
+	if (dur->shared->magic != MAIL_INDEX_SYNC_MAGIC) {
+		if (flock(dur->sync_fd, LOCK_EX) == 0) {
+			if (dur->shared->magic != MAIL_INDEX_SYNC_MAGIC) {
+				memset(map, 0, sizeof(struct mail_index_sync_shared));
+				dur->shared->magic = MAIL_INDEX_SYNC_MAGIC;
+			}
+			(void)flock(dur->sync_fd, LOCK_UN);
+		}
+	}
+	return 0;
+}
+
+int mail_index_durable_init(struct mail_index *index, const char **error_r)
+{
+	struct mail_index_durable *dur = i_new(struct mail_index_durable, 1);
+
+	dur->sync_path = i_strdup_printf("%s-sync", index->path);
+	dur->wal_path = i_strdup_printf("%s-wal", index->path);
+	dur->sync_fd = -1;
+	dur->wal_fd = -1;
+	dur->slot = -1;
+	index->durable = dur;
+	if (mail_index_durable_map(dur, error_r) < 0)
+		return -1;
+	return 0;
+}
+
+void mail_index_durable_deinit(struct mail_index *index)
+{
+	struct mail_index_durable *dur = index->durable;
+
+	if (dur == NULL)
+		return;
+	index->durable = NULL;
+	if (dur->shared != NULL)
+		(void)munmap(dur->shared, sizeof(*dur->shared));
+	if (dur->sync_fd != -1)
+		(void)close(dur->sync_fd);
+	if (dur->wal_fd != -1)
+		(void)close(dur->wal_fd);
+	i_free(dur->sync_path);
+	i_free(dur->wal_path);
+	i_free(dur);
+}
+
+bool mail_index_durable_is_grouped(struct mail_index *index)
+{
+	return index->durable != NULL && index->durable->shared != NULL;
+}
+
+/* The WAL file as it is now: SQLite keeps one inode while any connection
+   is open (ours is), but look again if it was replaced. */
+static int mail_index_durable_wal_fd(struct mail_index *index)
+{
+	struct mail_index_durable *dur = index->durable;
+	struct stat st;
+
+	if (stat(dur->wal_path, &st) < 0) {
+		if (errno != ENOENT) {
+			return mail_index_set_internal_error(index,
+				MAIL_ERROR_TEMP, "stat(%s) failed: %m",
+				dur->wal_path);
+		}
+		/* no WAL: everything was checkpointed into the (synced)
+		   database file */
+		return -2;
+	}
+	if (dur->wal_fd != -1 && st.st_ino == dur->wal_ino)
+		return dur->wal_fd;
+	if (dur->wal_fd != -1)
+		(void)close(dur->wal_fd);
+	dur->wal_fd = open(dur->wal_path, O_RDWR | O_CLOEXEC);
+	if (dur->wal_fd == -1) {
+		if (errno == ENOENT)
+			return -2;
+		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"open(%s) failed: %m", dur->wal_path);
+	}
+	if (fstat(dur->wal_fd, &st) < 0) {
+		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"fstat(%s) failed: %m", dur->wal_path);
+	}
+	dur->wal_ino = st.st_ino;
+	return dur->wal_fd;
+}
+
+int mail_index_durable_sync(struct mail_index *index)
+{
+	struct mail_index_durable *dur = index->durable;
+	struct mail_index_sync_shared *shared = dur->shared;
+	int ret = 0;
+
+	i_assert(shared != NULL);
+	uint64_t ticket = atomic_fetch_add(&shared->requested, 1) + 1;
+	while (flock(dur->sync_fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			return mail_index_set_internal_error(index,
+				MAIL_ERROR_TEMP, "flock(%s) failed: %m",
+				dur->sync_path);
+		}
+	}
+	if (atomic_load(&shared->synced) >= ticket) {
+		/* another process's sync started after our ticket */
+		dur->joined++;
+	} else {
+		uint64_t upto = atomic_load(&shared->requested);
+		int fd = mail_index_durable_wal_fd(index);
+		if (fd == -1)
+			ret = -1;
+		else if (fd >= 0 && fdatasync(fd) < 0) {
+			/* After a failed fsync the kernel may have dropped
+			   the dirty pages: whether committed rows reach the
+			   disk is unknowable, and carrying on would
+			   acknowledge them. Stop, as PostgreSQL does; the
+			   store stays consistent (blobs were synced first),
+			   and nothing unacknowledged is lost that a client
+			   did not expect to resend. */
+			i_fatal("fdatasync(%s) failed: %m", dur->wal_path);
+		} else {
+			dur->fsyncs++;
+			uint64_t cur = atomic_load(&shared->synced);
+			while (cur < upto &&
+			       !atomic_compare_exchange_weak(&shared->synced,
+							     &cur, upto)) ;
+		}
+	}
+	(void)flock(dur->sync_fd, LOCK_UN);
+	return ret;
+}
+
+void mail_index_durable_commit_begin(struct mail_index *index)
+{
+	struct mail_index_durable *dur = index->durable;
+	int32_t pid = (int32_t)getpid();
+	/* start at a pid-dependent slot: concurrent writers rarely collide */
+	unsigned int start = (unsigned int)pid % MAIL_INDEX_SYNC_SLOTS;
+
+	i_assert(dur->slot == -1);
+	for (unsigned int i = 0; i < MAIL_INDEX_SYNC_SLOTS; i++) {
+		unsigned int n = (start + i) % MAIL_INDEX_SYNC_SLOTS;
+		int32_t expected = 0;
+		if (atomic_compare_exchange_strong(&dur->shared->slots[n],
+						   &expected, pid)) {
+			dur->slot = (int)n;
+			return;
+		}
+	}
+	atomic_fetch_add(&dur->shared->overflow, 1);
+	dur->slot = -2;
+}
+
+void mail_index_durable_commit_end(struct mail_index *index)
+{
+	struct mail_index_durable *dur = index->durable;
+
+	if (dur->slot == -2)
+		atomic_fetch_sub(&dur->shared->overflow, 1);
+	else if (dur->slot >= 0)
+		atomic_store(&dur->shared->slots[dur->slot], 0);
+	dur->slot = -1;
+}
+
+/* Whether a writer may have a commit visible but not yet synced. */
+static bool mail_index_durable_pending(struct mail_index *index)
+{
+	struct mail_index_sync_shared *shared = index->durable->shared;
+	int32_t self = (int32_t)getpid();
+	bool pending = atomic_load(&shared->overflow) > 0;
+
+	for (unsigned int i = 0; i < MAIL_INDEX_SYNC_SLOTS; i++) {
+		int32_t pid = atomic_load_explicit(&shared->slots[i],
+						   memory_order_acquire);
+		if (pid == 0 || pid == self)
+			continue;
+		if (kill(pid, 0) < 0 && errno == ESRCH) {
+			/* died between its COMMIT and its sync: whatever it
+			   wrote is synced by the next group sync anyway */
+			int32_t expected = pid;
+			(void)atomic_compare_exchange_strong(&shared->slots[i],
+							     &expected, 0);
+		}
+		pending = true;
+	}
+	return pending;
+}
+
+int mail_index_reader_durable(struct mail_index *index)
+{
+	if (!mail_index_durable_is_grouped(index) ||
+	    !mail_index_durable_pending(index))
+		return 0;
+	return mail_index_durable_sync(index);
+}
+
+uint64_t mail_index_durable_get_requested(struct mail_index *index)
+{
+	return index->durable == NULL ? 0 :
+		atomic_load(&index->durable->shared->requested);
+}
+
+void mail_index_get_durable_stats(struct mail_index *index,
+				  uint64_t *fsyncs_r, uint64_t *joined_r)
+{
+	if (index->durable == NULL) {
+		*fsyncs_r = *joined_r = 0;
+		return;
+	}
+	*fsyncs_r = index->durable->fsyncs;
+	*joined_r = index->durable->joined;
+}
