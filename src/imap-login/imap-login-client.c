@@ -1,15 +1,20 @@
-/* IMAP before authentication: the greeting, CAPABILITY, NOOP, STARTTLS and
-   LOGOUT. LOGIN and AUTHENTICATE are refused until an authentication
-   back-end exists, and the capabilities say so (LOGINDISABLED, no AUTH=).
-   Commands are read as lines; a command that ends in a literal is rejected
-   before the literal is sent (synchronising) or after skipping it
-   (non-synchronising), so no literal is ever buffered. */
+/* IMAP before authentication: the greeting, CAPABILITY, NOOP, STARTTLS,
+   ID, LOGOUT, and the login commands LOGIN and AUTHENTICATE (their own
+   files), which go through the auth process and end in the hand-off to
+   a mail process. Commands are read as lines with a length limit. A LOGIN
+   whose arguments are literals is collected into one bounded buffer
+   (each literal at most IMAP_LOGIN_MAX_ARG_LITERAL bytes; "+ OK" only
+   for synchronising ones); any other command that ends in a literal is
+   rejected before the literal is sent (synchronising) or after skipping
+   it (non-synchronising), so no unbounded input is ever buffered. */
 #include "lib.h"
 #include "ioloop.h"
 #include "conn.h"
 #include "event.h"
 #include "config.h"
-#include "login-common.h"
+#include "str.h"
+#include "auth-client.h"
+#include "imap-login-client.h"
 #include "imap-login.h"
 #include <ctype.h>
 #include <strings.h>
@@ -19,14 +24,6 @@
 #define IMAP_LOGIN_MAX_LINE_LENGTH (64 * 1024)
 /* Largest non-synchronising literal skipped before giving up. */
 #define IMAP_LOGIN_MAX_SKIPPED_LITERAL (64 * 1024)
-
-struct imap_login_client {
-	struct login_client common;
-	/* bytes of a non-synchronising literal still to skip */
-	uint64_t skip_literal;
-	/* the command being skipped continues after the literal */
-	char *skip_tag;
-};
 
 /* Commands of the authenticated and selected states (RFC 9051 and the
    extensions): refused here with a clearer text than unknown ones. */
@@ -40,15 +37,21 @@ static const char *const imap_post_login_commands[] = {
 	NULL
 };
 
-static const char *imap_login_capability(struct login_client *client)
+const char *imap_login_capability(struct login_client *client)
 {
-	string_t *str = t_str_new(64);
-	str_append(str, "IMAP4rev1");
+	string_t *str = t_str_new(128);
+	str_append(str, "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+");
 	if (login_client_can_starttls(client))
 		str_append(str, " STARTTLS");
-	/* no authentication back-end yet: say so rather than let clients
-	   try and fail */
-	str_append(str, " LOGINDISABLED");
+	unsigned int count;
+	const struct auth_client_mech *mechs =
+		auth_client_get_mechs(login_globals.auth_client, &count);
+	for (unsigned int i = 0; i < count; i++) {
+		if (login_client_mech_usable(client, mechs[i].name))
+			str_printfa(str, " AUTH=%s", mechs[i].name);
+	}
+	if (!login_client_plaintext_allowed(client))
+		str_append(str, " LOGINDISABLED");
 	return str_c(str);
 }
 
@@ -105,18 +108,74 @@ static int imap_line_literal(const char *line, size_t len, uint64_t *size_r,
 	return 1;
 }
 
-static void imap_reply(struct login_client *client, const char *tag,
-		       const char *text)
+void imap_login_reply(struct login_client *client, const char *tag,
+		      const char *text)
 {
 	conn_printf(client->conn, "%s %s\r\n", tag, text);
 }
 
-/* Returns false if the client was disconnected. */
-static bool imap_bad(struct login_client *client, const char *tag,
-		     const char *text)
+bool imap_login_bad(struct login_client *client, const char *tag,
+		    const char *text)
 {
 	conn_printf(client->conn, "%s BAD %s\r\n", tag, text);
 	return !login_client_bad_command(client);
+}
+
+int imap_login_parse_astring(const unsigned char *data, size_t size,
+			     size_t *pos, string_t *dest)
+{
+	size_t i = *pos;
+
+	if (i >= size)
+		return -1;
+	if (data[i] == '"') {
+		for (i++; i < size && data[i] != '"'; i++) {
+			if (data[i] == '\\') {
+				if (++i == size ||
+				    (data[i] != '\\' && data[i] != '"'))
+					return -1;
+			} else if (data[i] == '\r' || data[i] == '\n' ||
+				   data[i] == '\0' || data[i] >= 0x80) {
+				return -1;
+			}
+			str_append_c(dest, (char)data[i]);
+		}
+		if (i == size)
+			return -1;
+		*pos = i + 1;
+		return 0;
+	}
+	if (data[i] == '{') {
+		uint64_t len = 0;
+		size_t start = ++i;
+		for (; i < size && data[i] >= '0' && data[i] <= '9'; i++) {
+			len = len * 10 + (data[i] - '0');
+			if (len > IMAP_LOGIN_MAX_ARG_LITERAL)
+				return -1;
+		}
+		if (i == start)
+			return -1;
+		if (i < size && (data[i] == '+' || data[i] == '-'))
+			i++;
+		if (i + 3 > size || data[i] != '}' || data[i + 1] != '\r' ||
+		    data[i + 2] != '\n')
+			return -1;
+		i += 3;
+		if (size - i < len)
+			return -1;
+		str_append_data(dest, data + i, (size_t)len);
+		*pos = i + (size_t)len;
+		return 0;
+	}
+	size_t start = i;
+	/* ASTRING-CHAR: ATOM-CHAR or resp-specials */
+	while (i < size && (imap_is_atom_char(data[i]) || data[i] == ']'))
+		i++;
+	if (i == start)
+		return -1;
+	str_append_data(dest, data + start, i - start);
+	*pos = i;
+	return 0;
 }
 
 static bool str_in_list(const char *const *list, const char *str)
@@ -139,30 +198,30 @@ static bool imap_login_command(struct imap_login_client *iclient,
 
 	if (strcasecmp(cmd, "CAPABILITY") == 0) {
 		if (!no_args)
-			return imap_bad(client, tag, "Unexpected arguments.");
+			return imap_login_bad(client, tag, "Unexpected arguments.");
 		conn_printf(client->conn, "* CAPABILITY %s\r\n",
 			    imap_login_capability(client));
-		imap_reply(client, tag, "OK Pre-login capabilities listed, "
+		imap_login_reply(client, tag, "OK Pre-login capabilities listed, "
 			   "post-login capabilities have more.");
 	} else if (strcasecmp(cmd, "NOOP") == 0) {
 		if (!no_args)
-			return imap_bad(client, tag, "Unexpected arguments.");
-		imap_reply(client, tag, "OK NOOP completed.");
+			return imap_login_bad(client, tag, "Unexpected arguments.");
+		imap_login_reply(client, tag, "OK NOOP completed.");
 	} else if (strcasecmp(cmd, "LOGOUT") == 0) {
 		if (!no_args)
-			return imap_bad(client, tag, "Unexpected arguments.");
+			return imap_login_bad(client, tag, "Unexpected arguments.");
 		conn_write_str(client->conn, "* BYE Logging out\r\n");
-		imap_reply(client, tag, "OK Logout completed.");
+		imap_login_reply(client, tag, "OK Logout completed.");
 		login_client_disconnect(client, NULL, "Logged out");
 		return false;
 	} else if (strcasecmp(cmd, "STARTTLS") == 0) {
 		if (!no_args)
-			return imap_bad(client, tag, "Unexpected arguments.");
+			return imap_login_bad(client, tag, "Unexpected arguments.");
 		if (client->implicit_tls || conn_is_tls(client->conn))
-			return imap_bad(client, tag, "TLS is already active.");
+			return imap_login_bad(client, tag, "TLS is already active.");
 		if (!login_client_can_starttls(client))
-			return imap_bad(client, tag, "TLS support isn't enabled.");
-		imap_reply(client, tag, "OK Begin TLS negotiation now.");
+			return imap_login_bad(client, tag, "TLS support isn't enabled.");
+		imap_login_reply(client, tag, "OK Begin TLS negotiation now.");
 		if (login_client_starttls(client) < 0) {
 			login_client_disconnect(client, NULL, "STARTTLS failed");
 			return false;
@@ -170,20 +229,96 @@ static bool imap_login_command(struct imap_login_client *iclient,
 		/* anything pipelined after STARTTLS was discarded by the
 		   conn; the handshake comes next */
 		return false;
+	} else if (strcasecmp(cmd, "ID") == 0) {
+		if (has_literal)
+			return imap_login_bad(client, tag, "Literals are not "
+					      "accepted in ID before "
+					      "authentication.");
+		return imap_login_cmd_id(iclient, tag, args);
 	} else if (strcasecmp(cmd, "LOGIN") == 0) {
-		imap_reply(client, tag, "NO [UNAVAILABLE] Authentication is not "
-			   "available on this server yet (LOGINDISABLED).");
+		return imap_login_cmd_login(iclient, tag,
+			(const unsigned char *)args, args == NULL ? 0 :
+			strlen(args));
 	} else if (strcasecmp(cmd, "AUTHENTICATE") == 0) {
-		if (args == NULL)
-			return imap_bad(client, tag, "Missing SASL mechanism.");
-		imap_reply(client, tag, "NO Unsupported authentication mechanism.");
+		if (has_literal)
+			return imap_login_bad(client, tag, "Invalid AUTHENTICATE "
+					      "arguments.");
+		return imap_login_cmd_authenticate(iclient, tag, args);
 	} else if (str_in_list(imap_post_login_commands, cmd)) {
-		return imap_bad(client, tag, "Command is not valid before "
+		return imap_login_bad(client, tag, "Command is not valid before "
 				"authentication.");
 	} else {
-		return imap_bad(client, tag, "Unknown command.");
+		return imap_login_bad(client, tag, "Unknown command.");
 	}
 	return true;
+}
+
+static void imap_login_cmd_buf_free(struct imap_login_client *iclient)
+{
+	if (iclient->cmd_buf == NULL)
+		return;
+	safe_memset(str_c_modifiable(iclient->cmd_buf), 0,
+		    str_len(iclient->cmd_buf));
+	buffer_free(&iclient->cmd_buf);
+	iclient->cmd_literal_left = 0;
+}
+
+/* A LOGIN line ended in a literal: accept it into cmd_buf, or refuse. */
+static bool imap_login_literal_begin(struct imap_login_client *iclient,
+				     uint64_t size, bool sync)
+{
+	struct login_client *client = &iclient->common;
+
+	if (size > IMAP_LOGIN_MAX_ARG_LITERAL ||
+	    str_len(iclient->cmd_buf) + size > IMAP_LOGIN_MAX_LINE_LENGTH) {
+		const char *buf = str_c(iclient->cmd_buf);
+		const char *tag = t_strndup(buf, strcspn(buf, " "));
+		imap_login_cmd_buf_free(iclient);
+		if (sync)
+			return imap_login_bad(client, tag, "Literal too large.");
+		if (size > IMAP_LOGIN_MAX_SKIPPED_LITERAL) {
+			login_client_disconnect(client, "Literal too large.",
+						"Literal too large before "
+						"authentication");
+			return false;
+		}
+		iclient->skip_literal = size;
+		iclient->skip_tag = i_strdup(tag);
+		return true;
+	}
+	iclient->cmd_literal_left = size;
+	if (sync)
+		conn_write_str(client->conn, "+ OK\r\n");
+	return true;
+}
+
+/* The next line of a LOGIN being collected. */
+static bool imap_login_cmd_buf_line(struct imap_login_client *iclient,
+				    const char *line, size_t len, int lit,
+				    uint64_t literal_size, bool literal_sync)
+{
+	str_append_data(iclient->cmd_buf, line, len);
+	if (lit > 0) {
+		str_append(iclient->cmd_buf, "\r\n");
+		return imap_login_literal_begin(iclient, literal_size,
+						literal_sync);
+	}
+	/* complete: "tag LOGIN args" */
+	const unsigned char *data = buffer_data(iclient->cmd_buf);
+	size_t size = str_len(iclient->cmd_buf);
+	const unsigned char *sp1 = memchr(data, ' ', size);
+	i_assert(sp1 != NULL);
+	const unsigned char *sp2 = memchr(sp1 + 1, ' ', size - (sp1 + 1 - data));
+	const char *tag = t_strndup(data, (size_t)(sp1 - data));
+	bool ret;
+	if (sp2 == NULL) {
+		ret = imap_login_bad(&iclient->common, tag, "Invalid arguments.");
+	} else {
+		size_t pos = (size_t)(sp2 + 1 - data);
+		ret = imap_login_cmd_login(iclient, tag, data + pos, size - pos);
+	}
+	imap_login_cmd_buf_free(iclient);
+	return ret;
 }
 
 /* Parse "tag SP command [SP args]". Returns false if the client is gone. */
@@ -195,11 +330,15 @@ static bool imap_login_line(struct imap_login_client *iclient, char *line,
 	bool literal_sync = false;
 
 	if (memchr(line, '\0', len) != NULL)
-		return imap_bad(client, "*", "NUL characters are not allowed.");
+		return imap_login_bad(client, "*", "NUL characters are not allowed.");
 	int lit = imap_line_literal(line, len, &literal_size, &literal_sync);
 	if (lit < 0)
-		return imap_bad(client, "*", "Invalid literal size.");
+		return imap_login_bad(client, "*", "Invalid literal size.");
 
+	if (iclient->cmd_buf != NULL) {
+		return imap_login_cmd_buf_line(iclient, line, len, lit,
+					       literal_size, literal_sync);
+	}
 	if (iclient->skip_tag != NULL) {
 		/* continuation of a command whose literal we skipped: it is
 		   rejected as a whole when its last line arrives */
@@ -210,7 +349,7 @@ static bool imap_login_line(struct imap_login_client *iclient, char *line,
 		}
 		char *tag = iclient->skip_tag;
 		iclient->skip_tag = NULL;
-		bool ret = imap_bad(client, tag, "Literals are not accepted "
+		bool ret = imap_login_bad(client, tag, "Literals are not accepted "
 				    "before authentication.");
 		free(tag);
 		return ret;
@@ -220,17 +359,24 @@ static bool imap_login_line(struct imap_login_client *iclient, char *line,
 	while (i < len && imap_is_tag_char((unsigned char)line[i]))
 		i++;
 	if (i == 0 || i == len || line[i] != ' ')
-		return imap_bad(client, "*", "Error in IMAP command: invalid tag.");
+		return imap_login_bad(client, "*", "Error in IMAP command: invalid tag.");
 	const char *tag = t_strndup(line, i);
 	size_t cmd_start = ++i;
 	while (i < len && imap_is_atom_char((unsigned char)line[i]))
 		i++;
 	if (i == cmd_start || (i < len && line[i] != ' '))
-		return imap_bad(client, tag, "Error in IMAP command: invalid "
+		return imap_login_bad(client, tag, "Error in IMAP command: invalid "
 				"command name.");
 	const char *cmd = t_strndup(line + cmd_start, i - cmd_start);
 	const char *args = i < len ? t_strndup(line + i + 1, len - i - 1) : NULL;
 
+	if (lit > 0 && strcasecmp(cmd, "LOGIN") == 0) {
+		iclient->cmd_buf = str_new(system_pool, 256);
+		str_append_data(iclient->cmd_buf, line, len);
+		str_append(iclient->cmd_buf, "\r\n");
+		return imap_login_literal_begin(iclient, literal_size,
+						literal_sync);
+	}
 	if (lit > 0 && literal_sync) {
 		/* Reject now: without a "+" continuation the client does not
 		   send the literal (RFC 9051 §7.5). */
@@ -256,6 +402,19 @@ static void imap_login_client_input(struct login_client *client)
 	struct imap_login_client *iclient = (struct imap_login_client *)client;
 
 	while (!client->destroyed) {
+		if (iclient->cmd_literal_left > 0) {
+			const unsigned char *data;
+			size_t size;
+			if (conn_input_peek(client->conn, &data, &size) <= 0 ||
+			    size == 0)
+				return;
+			size_t n = (size_t)I_MIN((uint64_t)size,
+						 iclient->cmd_literal_left);
+			str_append_data(iclient->cmd_buf, data, n);
+			conn_input_skip(client->conn, n);
+			iclient->cmd_literal_left -= n;
+			continue;
+		}
 		if (iclient->skip_literal > 0) {
 			const unsigned char *data;
 			size_t size;
@@ -279,9 +438,19 @@ static void imap_login_client_input(struct login_client *client)
 						"Command line too long");
 			return;
 		}
-		if (len == 0 && iclient->skip_tag == NULL)
-			continue; /* empty lines are ignored, as Dovecot does */
 		bool cont;
+		if (iclient->authenticating) {
+			T_BEGIN {
+				cont = imap_login_authenticate_line(iclient,
+					t_strndup(line, len));
+			} T_END;
+			if (!cont)
+				return;
+			continue;
+		}
+		if (len == 0 && iclient->skip_tag == NULL &&
+		    iclient->cmd_buf == NULL)
+			continue; /* empty lines are ignored, as Dovecot does */
 		T_BEGIN {
 			char *copy = t_malloc(len + 1);
 			memcpy(copy, line, len);
@@ -296,6 +465,7 @@ static void imap_login_client_destroy(struct login_client *client)
 {
 	struct imap_login_client *iclient = (struct imap_login_client *)client;
 	i_free(iclient->skip_tag);
+	imap_login_cmd_buf_free(iclient);
 }
 
 static const struct login_protocol imap_login_protocol = {
@@ -306,6 +476,9 @@ static const struct login_protocol imap_login_protocol = {
 	.client_input = imap_login_client_input,
 	.client_bye = imap_login_client_bye,
 	.client_destroy = imap_login_client_destroy,
+	.auth_challenge = imap_login_auth_challenge,
+	.auth_failed = imap_login_auth_failed,
+	.service = "imap",
 };
 
 int imap_login_main(void)

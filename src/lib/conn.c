@@ -158,6 +158,13 @@ static void conn_idle_timer_start(struct conn *conn)
 	}
 }
 
+void conn_set_settings(struct conn *conn, const struct conn_settings *set)
+{
+	conn->set = set;
+	if (!conn->handshake_timer && !conn->closed)
+		conn_idle_timer_start(conn);
+}
+
 static void conn_progress(struct conn *conn)
 {
 	if (conn->to_idle != NULL && !conn->handshake_timer)

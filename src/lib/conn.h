@@ -127,6 +127,13 @@ bool conn_is_disconnected(const struct conn *conn);
 int conn_detach(struct conn **conn, int *fd_r, buffer_t *input_r,
 		const char **error_r) ATTR_WARN_UNUSED;
 
+/* Switch to other settings (a login client that becomes a relay after
+   authentication: no idle timeout, its own back-pressure). The idle timer
+   restarts with the new timeout unless a TLS handshake is running. set
+   must outlive the conn, and a smaller input_max_size than what is
+   buffered only stops reading until it is consumed. */
+void conn_set_settings(struct conn *conn, const struct conn_settings *set);
+
 void *conn_get_context(const struct conn *conn);
 void conn_set_context(struct conn *conn, void *context);
 int conn_get_fd(const struct conn *conn);

@@ -8,7 +8,14 @@
 #include "config.h"
 #include "master-service.h"
 #include "master-tls.h"
+#include "str.h"
+#include "base64.h"
+#include "restrict-access.h"
+#include "auth-client.h"
 #include "login-common.h"
+
+#include <sys/random.h>
+#include <unistd.h>
 
 struct login_globals login_globals;
 static const struct login_protocol *login_protocol;
@@ -20,7 +27,17 @@ static void login_client_destroy(struct login_client *client);
 static void client_conn_input(struct conn *conn)
 {
 	struct login_client *client = conn_get_context(conn);
-	login_protocol->client_input(client);
+	if (client->relay != NULL)
+		login_relay_client_input(client);
+	else
+		login_protocol->client_input(client);
+}
+
+static void client_conn_output_drained(struct conn *conn)
+{
+	struct login_client *client = conn_get_context(conn);
+	if (client->relay != NULL)
+		login_relay_client_output_drained(client);
 }
 
 static void client_conn_disconnected(struct conn *conn, const char *reason)
@@ -38,6 +55,7 @@ static void client_conn_tls_handshaked(struct conn *conn)
 {
 	struct login_client *client = conn_get_context(conn);
 	client->tls = true;
+	client->secured = true;
 	e_debug(client->event, "TLS established: %s",
 		tls_conn_get_security_string(conn_get_tls(conn)));
 }
@@ -46,7 +64,35 @@ static const struct conn_vfuncs login_conn_vfuncs = {
 	.input = client_conn_input,
 	.disconnected = client_conn_disconnected,
 	.tls_handshaked = client_conn_tls_handshaked,
+	.output_drained = client_conn_output_drained,
 };
+
+/* Dovecot's session ids: random bytes in base64, unique enough to find
+   one session's lines across processes. */
+static void login_session_id_generate(char dest[24])
+{
+	unsigned char rand[12];
+
+	if (getrandom(rand, sizeof(rand), 0) != sizeof(rand))
+		i_fatal("getrandom() failed: %m");
+	const char *b64 = t_base64_encode(rand, sizeof(rand));
+	i_assert(strlen(b64) < 24);
+	strcpy(dest, b64);
+}
+
+static bool login_client_is_trusted(const struct login_client *client)
+{
+	const char *const *nets = login_globals.set->login_trusted_networks;
+
+	for (; *nets != NULL; nets++) {
+		struct ip_addr net_ip;
+		unsigned int bits;
+		if (net_parse_range(*nets, &net_ip, &bits) == 0 &&
+		    net_is_in_network(&client->remote_ip, &net_ip, bits))
+			return true;
+	}
+	return false;
+}
 
 static void login_accept(struct master_service_connection *mconn,
 			 void *context ATTR_UNUSED)
@@ -70,6 +116,12 @@ static void login_accept(struct master_service_connection *mconn,
 	client->local_port = mconn->local_port;
 	client->created = ioloop_time;
 	client->implicit_tls = mconn->listener->ssl;
+	login_session_id_generate(client->session_id);
+	client->trusted = login_client_is_trusted(client);
+	/* Dovecot 2.3's rule: TLS, a trusted network, or a client on this
+	   very host (its address is ours, e.g. 127.0.0.1 -> 127.0.0.1) */
+	client->secured = client->implicit_tls || client->trusted ||
+		net_ip_compare(&client->remote_ip, &client->local_ip);
 
 	client->event = event_create(NULL);
 	event_set_category(client->event, proto->name);
@@ -77,6 +129,7 @@ static void login_accept(struct master_service_connection *mconn,
 	event_add_int(client->event, "remote_port", client->remote_port);
 	event_add_str(client->event, "local_ip", net_ip2addr(&client->local_ip));
 	event_add_int(client->event, "local_port", client->local_port);
+	event_add_str(client->event, "session", client->session_id);
 
 	client->conn = conn_create(mconn->fd, &login_conn_set,
 				   &login_conn_vfuncs, client);
@@ -133,20 +186,62 @@ void login_client_disconnect(struct login_client *client,
 {
 	if (client->destroyed)
 		return;
+	if (client->relay != NULL || client->conn == NULL) {
+		/* logged in: the session belongs to the mail process,
+		   which says goodbye and logs the logout */
+		e_debug(client->event, "Relayed session ended: %s", log_reason);
+		login_client_destroy(client);
+		return;
+	}
 	if (bye_reason != NULL && client->protocol->client_bye != NULL)
 		client->protocol->client_bye(client, bye_reason);
 
 	/* Dovecot's format, which log parsers (fail2ban filters...)
 	   already understand */
+	const char *auth_info;
+	long secs = (long)(ioloop_time - client->created);
+	if (client->auth_attempts == 0) {
+		auth_info = t_strdup_printf("no auth attempts in %ld secs", secs);
+	} else if (login_auth_in_progress(client)) {
+		auth_info = t_strdup_printf(
+			"client didn't finish SASL auth, waited %ld secs",
+			(long)(ioloop_time - client->auth_started));
+	} else {
+		auth_info = t_strdup_printf("auth failed, %u attempts in %ld secs",
+					    client->auth_attempts, secs);
+	}
 	e_info(client->event,
-	       "Disconnected: %s (no auth attempts in %ld secs): user=<>, "
-	       "rip=%s, lip=%s%s", log_reason,
-	       (long)(ioloop_time - client->created),
+	       "Disconnected: %s (%s): user=<%s>, %s%srip=%s, lip=%s%s, "
+	       "session=<%s>", log_reason, auth_info,
+	       client->auth_user == NULL ? "" :
+	       str_sanitize(client->auth_user, 80),
+	       client->auth_mech == NULL ? "" : "method=",
+	       client->auth_mech == NULL ? "" :
+	       t_strdup_printf("%s, ", client->auth_mech),
 	       net_ip2addr(&client->remote_ip), net_ip2addr(&client->local_ip),
-	       conn_is_tls(client->conn) ? ", TLS" : "");
+	       conn_is_tls(client->conn) ? ", TLS" : "", client->session_id);
 	event_add_str(client->event, "reason", log_reason);
 	event_emit(client->event, "login_client_disconnected");
 	login_client_destroy(client);
+}
+
+void login_client_handed_off(struct login_client *client)
+{
+	i_assert(client->conn == NULL);
+	login_client_destroy(client);
+}
+
+void login_client_reattach(struct login_client *client, int fd,
+			   const void *input, size_t size)
+{
+	i_assert(client->conn == NULL);
+	client->conn = conn_create(fd, &login_conn_set, &login_conn_vfuncs,
+				   client);
+	conn_set_name(client->conn, t_strdup_printf("%s-login %s",
+		client->protocol->name, net_ipport2str(&client->remote_ip,
+						       client->remote_port)));
+	if (size > 0)
+		conn_input_push(client->conn, input, size);
 }
 
 static void login_client_destroy(struct login_client *client)
@@ -159,6 +254,7 @@ static void login_client_destroy(struct login_client *client)
 	if (client->next != NULL)
 		client->next->prev = client->prev;
 
+	login_auth_client_destroy(client);
 	if (client->protocol->client_destroy != NULL)
 		client->protocol->client_destroy(client);
 	conn_destroy(&client->conn);
@@ -211,12 +307,36 @@ int login_main(const struct login_protocol *protocol)
 	   initialisation reads files: all before the chroot */
 	login_globals.tls_ctx = login_tls_init(login_globals.set);
 
+	/* The sockets live in base_dir/login, which is the chroot when
+	   the master runs as root; as seen from inside it they are
+	   "/auth" and "/mail". */
+	struct restrict_access_settings ra;
+	restrict_access_get_env(&ra);
+	const char *auth_path = t_strdup_printf("%s/login/auth",
+						login_globals.set->base_dir);
+	const char *mail_path = t_strdup_printf("%s/login/mail",
+						login_globals.set->base_dir);
+	if (ra.chroot_dir != NULL && geteuid() == 0) {
+		size_t len = strlen(ra.chroot_dir);
+		if (strncmp(auth_path, ra.chroot_dir, len) == 0 &&
+		    auth_path[len] == '/')
+			auth_path += len;
+		if (strncmp(mail_path, ra.chroot_dir, len) == 0 &&
+		    mail_path[len] == '/')
+			mail_path += len;
+	}
+	login_globals.mail_socket_path = i_strdup(mail_path);
+	auth_path = t_strdup(auth_path);
+
 	master_service_init_finish(login_globals.service);
+	login_auth_init(auth_path);
 	master_service_run(login_globals.service);
 
 	while (login_clients != NULL)
 		login_client_disconnect(login_clients, "Server shutting down.",
 					"Server shutting down");
+	login_auth_deinit();
+	free((char *)login_globals.mail_socket_path);
 	tls_context_unref(&login_globals.tls_ctx);
 	master_service_deinit(&login_globals.service);
 	return 0;
