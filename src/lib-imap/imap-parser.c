@@ -800,13 +800,15 @@ void imap_parser_literal_done(struct imap_parser *parser)
 	parser->state = STATE_ARG_START;
 }
 
-void imap_parser_drop_args(struct imap_parser *parser)
+bool imap_parser_drop_args(struct imap_parser *parser)
 {
-	i_assert(parser->stack.count == 1);
 	i_assert(!parser->temp_eols);
+	if (parser->stack.count != 1)
+		return false;
 	array_clear(&parser->root);
 	parser->arg_count = 0;
 	parser->need_sep = true;
+	return true;
 }
 
 /* Does the remembered end of the line hold a literal header? Returns its

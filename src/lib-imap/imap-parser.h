@@ -123,10 +123,11 @@ imap_parser_read_args(struct imap_parser *parser, const unsigned char *data,
 /* Streaming mode: the caller has consumed the literal's bytes. The next
    read_args() continues after it. */
 void imap_parser_literal_done(struct imap_parser *parser);
-/* Streaming mode, at depth 0 after imap_parser_literal_done(): forget the
-   arguments returned so far, so a MULTIAPPEND of many messages does not
-   grow memory: the next read_args() returns only what follows. */
-void imap_parser_drop_args(struct imap_parser *parser);
+/* Streaming mode, after imap_parser_literal_done(): forget the arguments
+   returned so far, so a MULTIAPPEND of many messages does not grow
+   memory: the next read_args() returns only what follows. Only at the top
+   level: inside a list (CATENATE) it does nothing and returns false. */
+bool imap_parser_drop_args(struct imap_parser *parser);
 
 /* After an error: consume up to and including the end of the line.
    Returns 1 when done, 0 if more input is needed. */

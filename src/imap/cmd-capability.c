@@ -1,0 +1,15 @@
+/* CAPABILITY (RFC 9051 §6.1.1). */
+#include "lib.h"
+#include "imap-common.h"
+
+bool cmd_capability(struct client_command_context *cmd)
+{
+	if (!IMAP_ARG_IS_EOL(&cmd->args[0])) {
+		client_send_command_error(cmd, "CAPABILITY takes no arguments.");
+		return true;
+	}
+	client_send_linef(cmd->client, "* CAPABILITY %s",
+			  imap_capability_string());
+	client_send_tagline(cmd, "OK Capability completed.");
+	return true;
+}

@@ -1,0 +1,42 @@
+/* The capability table. Add a line when an extension is complete (every
+   command and response it defines works), not before: clients trust
+   this list. */
+#include "lib.h"
+#include "imap-common.h"
+
+static const char *const imap_capabilities[] = {
+	"IMAP4rev1",
+	"LITERAL+",
+	"ENABLE",
+	"ID",
+	"IDLE",
+	"NAMESPACE",
+	"UNSELECT",
+	NULL
+};
+
+const char *imap_capability_string(void)
+{
+	static char *str = NULL;
+
+	if (str == NULL) {
+		string_t *s = str_new(system_pool, 256);
+		for (unsigned int i = 0; imap_capabilities[i] != NULL; i++) {
+			if (i > 0)
+				str_append_c(s, ' ');
+			str_append(s, imap_capabilities[i]);
+		}
+		str = i_strdup(str_c(s));
+		str_free(&s);
+	}
+	return str;
+}
+
+bool imap_capability_has(const char *name)
+{
+	for (unsigned int i = 0; imap_capabilities[i] != NULL; i++) {
+		if (strcasecmp(imap_capabilities[i], name) == 0)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,748 @@
+/* The IMAP session core: reads commands from the connection with the
+   lib-imap parser, runs them one at a time in the order they came,
+   answers protocol errors, and ends the session (LOGOUT, disconnect,
+   autologout, shutdown). Memory held by an idle session is the client
+   struct, its conn and the storage handles: the per-command pool and the
+   parser's token buffer exist only while a command is read or runs. */
+#include "lib.h"
+#include "ioloop.h"
+#include "conn.h"
+#include "event.h"
+#include "master-service.h"
+#include "imap-common.h"
+#include "imap-utf7.h"
+
+/* RFC 9051 §5.4: at least 30 minutes */
+#define CLIENT_AUTOLOGOUT_MSECS (30 * 60 * 1000)
+/* the first block of a command's pool: enough for most commands' args */
+#define CLIENT_COMMAND_POOL_SIZE 1024
+#define CLIENT_MAX_BAD_COMMANDS 20
+#define CLIENT_MAX_LINE_SIZE (64 * 1024)
+/* IDLE's DONE and such */
+#define CLIENT_MAX_CMD_LINE 1024
+
+enum client_input_state {
+	INPUT_NONE = 0,
+	INPUT_TAG,
+	INPUT_NAME,
+	INPUT_UID_NAME,
+	INPUT_ARGS,
+	INPUT_SKIP,
+	INPUT_RUNNING,
+};
+
+static struct client *clients;
+
+static void client_input(struct conn *conn);
+static void client_conn_disconnected(struct conn *conn, const char *reason);
+static void client_output_drained(struct conn *conn);
+
+static const struct conn_settings client_conn_set = {
+	.name = "imap",
+	.idle_timeout_msecs = CLIENT_AUTOLOGOUT_MSECS,
+};
+static const struct conn_vfuncs client_conn_vfuncs = {
+	.input = client_input,
+	.disconnected = client_conn_disconnected,
+	.output_drained = client_output_drained,
+};
+
+struct client *client_get_list(void)
+{
+	return clients;
+}
+
+struct client *client_create(struct master_service *service, int fd,
+			     struct mail_user *user, const char *username,
+			     const char *session_id)
+{
+	pool_t pool = pool_alloconly_create("imap client", 512);
+	struct client *client = p_new(pool, struct client, 1);
+
+	client->pool = pool;
+	client->service = service;
+	client->user = user;
+	client->username = p_strdup(pool, username);
+	client->session_id = p_strdup(pool, session_id);
+	client->event = event_create(mail_user_get_event(user));
+	event_set_category(client->event, "imap");
+	event_add_str(client->event, "user", username);
+	event_add_str(client->event, "session", session_id);
+	event_set_append_log_prefix(client->event,
+		session_id[0] == '\0' ? t_strdup_printf("imap(%s): ", username) :
+		t_strdup_printf("imap(%s)<%s>: ", username, session_id));
+	client->conn = conn_create(fd, &client_conn_set, &client_conn_vfuncs,
+				   client);
+	conn_set_name(client->conn, event_get_log_prefix(client->event));
+
+	struct imap_parser_settings pset = {
+		.max_line_size = CLIENT_MAX_LINE_SIZE,
+		.max_stream_literal_size = IMAP_APPEND_MAX_SIZE,
+	};
+	client->parser = imap_parser_create(&pset);
+
+	client->next = clients;
+	if (clients != NULL)
+		clients->prev = client;
+	clients = client;
+	if (service != NULL)
+		master_service_client_connected(service);
+	return client;
+}
+
+static void client_command_free(struct client_command_context **_cmd)
+{
+	struct client_command_context *cmd = *_cmd;
+	struct client *client = cmd->client;
+
+	*_cmd = NULL;
+	if (client->cmd == cmd)
+		client->cmd = NULL;
+	client->input_state = INPUT_NONE;
+	/* the parser's token buffer and stack go back to the heap */
+	imap_parser_reset(client->parser, NULL);
+	pool_unref(&cmd->pool);
+}
+
+void client_destroy(struct client **_client, const char *reason)
+{
+	struct client *client = *_client;
+
+	*_client = NULL;
+	if (client->destroyed)
+		return;
+	client->destroyed = true;
+
+	if (client->cmd != NULL) {
+		struct client_command_context *cmd = client->cmd;
+		if (cmd->running && cmd->cancel != NULL)
+			cmd->cancel(cmd);
+		client_command_free(&cmd);
+	}
+	e_info(client->event, "Disconnected: %s in=%llu out=%llu", reason,
+	       (unsigned long long)conn_get_bytes_in(client->conn),
+	       (unsigned long long)conn_get_bytes_out(client->conn));
+	client_mailbox_close(client);
+	imap_parser_destroy(&client->parser);
+	conn_destroy(&client->conn);
+	mail_user_deinit(&client->user);
+
+	if (client->prev != NULL)
+		client->prev->next = client->next;
+	else
+		clients = client->next;
+	if (client->next != NULL)
+		client->next->prev = client->prev;
+	if (client->service != NULL)
+		master_service_client_disconnected(client->service);
+	event_unref(&client->event);
+	pool_unref(&client->pool);
+}
+
+void client_disconnect_with_bye(struct client *client, const char *text,
+				const char *log_reason)
+{
+	if (client->disconnecting)
+		return;
+	client_send_linef(client, "* BYE %s", text);
+	client->disconnecting = true;
+	conn_disconnect(client->conn, log_reason);
+}
+
+static void client_conn_disconnected(struct conn *conn, const char *reason)
+{
+	struct client *client = conn_get_context(conn);
+
+	if (strcmp(reason, "Idle timeout") == 0) {
+		client_send_line(client, "* BYE Disconnected for inactivity.");
+		reason = "Autologged out";
+	} else if (strcmp(reason, "Connection closed") == 0 &&
+		   client->cmd != NULL && client->cmd->running) {
+		reason = t_strdup_printf("Connection closed (%s running)",
+					 client->cmd->name);
+	}
+	client_destroy(&client, reason);
+}
+
+void client_input_push(struct client *client, const void *data, size_t size)
+{
+	if (size > 0)
+		conn_input_push(client->conn, data, size);
+}
+
+/* --- output --- */
+
+void client_send_line(struct client *client, const char *line)
+{
+	conn_write_str(client->conn, line);
+	conn_write(client->conn, "\r\n", 2);
+}
+
+void client_send_linef(struct client *client, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	T_BEGIN {
+		client_send_line(client, p_strdup_vprintf(pool_datastack, fmt, args));
+	} T_END;
+	va_end(args);
+}
+
+void client_send_raw(struct client *client, const void *data, size_t size)
+{
+	conn_write(client->conn, data, size);
+}
+
+bool client_output_is_full(struct client *client)
+{
+	return conn_output_is_full(client->conn);
+}
+
+void client_send_tagline(struct client_command_context *cmd,
+			 const char *line)
+{
+	struct client *client = cmd->client;
+
+	i_assert(!cmd->tagline_sent);
+	cmd->tagline_sent = true;
+	if (client->mailbox != NULL &&
+	    (strncmp(line, "OK", 2) == 0 || strncmp(line, "NO", 2) == 0)) {
+		bool no_expunges = !cmd->uid && cmd->command != NULL &&
+			(cmd->command->flags & COMMAND_FLAG_NO_EXPUNGES) != 0;
+		imap_sync_send(client, no_expunges);
+	}
+	T_BEGIN {
+		client_send_line(client, t_strdup_printf("%s %s", cmd->tag,
+							 line));
+	} T_END;
+}
+
+void client_send_command_error(struct client_command_context *cmd,
+			       const char *text)
+{
+	struct client *client = cmd->client;
+
+	if (text == NULL)
+		text = "Error in IMAP command received by server.";
+	client_send_tagline(cmd, t_strdup_printf("BAD %s", text));
+	if (++client->bad_counter >= CLIENT_MAX_BAD_COMMANDS) {
+		client_disconnect_with_bye(client,
+			"Too many invalid IMAP commands.",
+			"Too many invalid IMAP commands");
+	}
+}
+
+const char *client_storage_error_line(struct client *client)
+{
+	const char *text, *code;
+	enum mail_error error = mail_user_get_last_error(client->user, &text,
+							 NULL);
+
+	if (error == MAIL_ERROR_NONE) {
+		error = MAIL_ERROR_TEMP;
+		text = MAIL_ERRSTR_INTERNAL;
+	}
+	code = mail_error_imap_code(error);
+	if (text == NULL || text[0] == '\0')
+		text = MAIL_ERRSTR_INTERNAL;
+	return code == NULL ? t_strdup_printf("NO %s", text) :
+		t_strdup_printf("NO [%s] %s", code, text);
+}
+
+void client_send_storage_error(struct client_command_context *cmd)
+{
+	client_send_tagline(cmd, client_storage_error_line(cmd->client));
+}
+
+/* --- commands --- */
+
+static void client_command_finish(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+
+	if (!cmd->tagline_sent) {
+		e_error(client->event, "BUG: %s finished without a reply",
+			cmd->name);
+		client_send_tagline(cmd, "NO [SERVERBUG] Internal error.");
+	}
+	if (client->skip_line_after_cmd) {
+		/* keep the parser's error state for skip_line() */
+		client->skip_line_after_cmd = false;
+		client->cmd = NULL;
+		pool_unref(&cmd->pool);
+		client->input_state = INPUT_SKIP;
+	} else {
+		client_command_free(&cmd);
+	}
+	if (client->disconnect_after_cmd) {
+		if (client->disconnect_bye != NULL)
+			client_send_linef(client, "* BYE %s",
+					  client->disconnect_bye);
+		client->disconnecting = true;
+		conn_disconnect(client->conn, client->disconnect_reason);
+		return;
+	}
+	/* pipelined input that waited is processed again from the ioloop */
+	conn_set_input_paused(client->conn, false);
+}
+
+/* Run cmd->func once and handle its result. */
+static void client_command_call(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+	bool finished;
+
+	cmd->wants_input = false;
+	T_BEGIN {
+		finished = cmd->func(cmd);
+	} T_END;
+	if (client->destroyed)
+		return;
+	if (finished) {
+		client_command_finish(cmd);
+		return;
+	}
+	/* waiting: for output to drain, for input it asked for, or for an
+	   asynchronous callback */
+	conn_set_input_paused(client->conn, !cmd->wants_input);
+}
+
+void client_command_wait_input(struct client_command_context *cmd)
+{
+	cmd->wants_input = true;
+}
+
+void client_command_resume(struct client_command_context *cmd)
+{
+	if (cmd->client->destroyed)
+		return;
+	client_command_call(cmd);
+}
+
+static void client_output_drained(struct conn *conn)
+{
+	struct client *client = conn_get_context(conn);
+	struct client_command_context *cmd = client->cmd;
+
+	if (cmd != NULL && cmd->running && !cmd->wants_input &&
+	    client->input_state == INPUT_RUNNING)
+		client_command_call(cmd);
+}
+
+static void client_command_start(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+
+	client->input_state = INPUT_RUNNING;
+	cmd->running = true;
+	if ((cmd->command->flags & COMMAND_FLAG_SELECTED) != 0 &&
+	    client->mailbox == NULL) {
+		client_send_command_error(cmd, "No mailbox selected.");
+		client_command_finish(cmd);
+		return;
+	}
+	cmd->func = cmd->command->func;
+	client_command_call(cmd);
+}
+
+static enum imap_parser_flags
+client_parser_flags(struct client *client, const struct command *command)
+{
+	enum imap_parser_flags flags = 0;
+
+	if ((command->flags & COMMAND_FLAG_LITERAL_STREAM) != 0)
+		flags |= IMAP_PARSE_FLAG_LITERAL_STREAM;
+	if ((command->flags & COMMAND_FLAG_LITERAL8) != 0)
+		flags |= IMAP_PARSE_FLAG_LITERAL8;
+	if ((command->flags & COMMAND_FLAG_FETCH_BRACKETS) != 0)
+		flags |= IMAP_PARSE_FLAG_FETCH_BRACKETS;
+	if ((client->enabled & (CLIENT_ENABLED_UTF8_ACCEPT |
+				CLIENT_ENABLED_IMAP4REV2)) != 0)
+		flags |= IMAP_PARSE_FLAG_UTF8;
+	return flags;
+}
+
+/* A parse error in the command line: BAD (or NO [TOOBIG]) and skip the
+   rest of the line, or close the connection when the stream cannot be
+   resynchronised. */
+static void client_parse_error(struct client *client,
+			       struct client_command_context *cmd)
+{
+	bool fatal;
+	const char *code;
+	const char *error = imap_parser_get_error(client->parser, &fatal,
+						  &code);
+
+	if (cmd->tag == NULL) {
+		client_send_linef(client, "* BAD %s", error);
+		client->bad_counter++;
+	} else if (code != NULL && cmd->command != NULL &&
+		   (cmd->command->flags & COMMAND_FLAG_LITERAL_STREAM) != 0) {
+		cmd->tagline_sent = true;
+		client_send_linef(client, "%s NO [%s] %s", cmd->tag, code,
+				  error);
+	} else {
+		cmd->tagline_sent = true;
+		client_send_linef(client, "%s BAD %s", cmd->tag, error);
+		client->bad_counter++;
+	}
+	if (fatal) {
+		e_info(client->event, "Protocol error: %s", error);
+		client_disconnect_with_bye(client, error, t_strdup_printf(
+			"Protocol error: %s", error));
+		return;
+	}
+	if (client->bad_counter >= CLIENT_MAX_BAD_COMMANDS) {
+		client_disconnect_with_bye(client,
+			"Too many invalid IMAP commands.",
+			"Too many invalid IMAP commands");
+		return;
+	}
+	client->input_state = INPUT_SKIP;
+}
+
+static void client_skip_done(struct client *client)
+{
+	if (client->cmd != NULL) {
+		struct client_command_context *cmd = client->cmd;
+		client_command_free(&cmd);
+	} else {
+		client->input_state = INPUT_NONE;
+		imap_parser_reset(client->parser, NULL);
+	}
+}
+
+/* Parse what input there is. Returns the bytes consumed; stops when a
+   command starts running. */
+static size_t client_parse_input(struct client *client,
+				 const unsigned char *data, size_t size)
+{
+	struct client_command_context *cmd = client->cmd;
+	const struct imap_arg *args;
+	const char *word;
+	size_t pos = 0, consumed;
+	enum imap_parser_ret ret;
+
+	while (pos < size && !client->disconnecting) {
+		switch (client->input_state) {
+		case INPUT_NONE: {
+			/* stray line ends between commands are ignored */
+			if (data[pos] == '\r' || data[pos] == '\n') {
+				pos++;
+				continue;
+			}
+			pool_t pool = pool_alloconly_create("imap command",
+						CLIENT_COMMAND_POOL_SIZE);
+			cmd = p_new(pool, struct client_command_context, 1);
+			cmd->pool = pool;
+			cmd->client = client;
+			client->cmd = cmd;
+			imap_parser_reset(client->parser, pool);
+			client->input_state = INPUT_TAG;
+			continue;
+		}
+		case INPUT_TAG:
+		case INPUT_NAME:
+		case INPUT_UID_NAME:
+			ret = imap_parser_read_word(client->parser, data + pos,
+				size - pos, client->input_state == INPUT_TAG,
+				&consumed, &word);
+			pos += consumed;
+			if (ret == IMAP_PARSER_RET_MORE)
+				return pos;
+			if (ret == IMAP_PARSER_RET_ERROR) {
+				client_parse_error(client, cmd);
+				continue;
+			}
+			if (client->input_state == INPUT_TAG) {
+				cmd->tag = word;
+				client->input_state = INPUT_NAME;
+				if (imap_parser_at_eol(client->parser)) {
+					client_send_linef(client,
+						"%s BAD Missing command name.",
+						cmd->tag);
+					cmd->tagline_sent = true;
+					client->bad_counter++;
+					client->input_state = INPUT_SKIP;
+				}
+				continue;
+			}
+			if (client->input_state == INPUT_NAME &&
+			    strcasecmp(word, "UID") == 0 &&
+			    !imap_parser_at_eol(client->parser)) {
+				cmd->uid = true;
+				client->input_state = INPUT_UID_NAME;
+				continue;
+			}
+			cmd->command = command_find(word);
+			if (cmd->command == NULL ||
+			    (cmd->uid &&
+			     (cmd->command->flags & COMMAND_FLAG_UID) == 0)) {
+				cmd->command = NULL;
+				cmd->tagline_sent = true;
+				client_send_linef(client, "%s BAD Unknown command.",
+						  cmd->tag);
+				client->input_state = INPUT_SKIP;
+				if (++client->bad_counter >=
+				    CLIENT_MAX_BAD_COMMANDS) {
+					client_disconnect_with_bye(client,
+						"Too many invalid IMAP commands.",
+						"Too many invalid IMAP commands");
+				}
+				continue;
+			}
+			cmd->name = cmd->command->name;
+			imap_parser_set_flags(client->parser,
+				client_parser_flags(client, cmd->command));
+			client->input_state = INPUT_ARGS;
+			continue;
+		case INPUT_ARGS:
+			ret = imap_parser_read_args(client->parser, data + pos,
+						    size - pos, &consumed, &args);
+			pos += consumed;
+			switch (ret) {
+			case IMAP_PARSER_RET_MORE:
+				return pos;
+			case IMAP_PARSER_RET_CONTINUE:
+				client_send_line(client, "+ OK");
+				continue;
+			case IMAP_PARSER_RET_ERROR:
+				client_parse_error(client, cmd);
+				continue;
+			case IMAP_PARSER_RET_DONE:
+			case IMAP_PARSER_RET_LITERAL:
+				cmd->args = args;
+				cmd->literal_pending =
+					ret == IMAP_PARSER_RET_LITERAL;
+				client_command_start(cmd);
+				return pos;
+			}
+			i_unreached();
+		case INPUT_SKIP: {
+			int r = imap_parser_skip_line(client->parser, data + pos,
+						      size - pos, &consumed);
+			pos += consumed;
+			if (r == 0)
+				return pos;
+			client_skip_done(client);
+			cmd = NULL;
+			continue;
+		}
+		case INPUT_RUNNING:
+			return pos;
+		}
+	}
+	/* a word or an error at the end of the line may leave the command
+	   finished without more bytes to come */
+	if (client->input_state == INPUT_SKIP &&
+	    imap_parser_skip_line(client->parser, data, 0, &consumed) == 1)
+		client_skip_done(client);
+	return pos;
+}
+
+static void client_input(struct conn *conn)
+{
+	struct client *client = conn_get_context(conn);
+	const unsigned char *data;
+	size_t size;
+
+	while (!client->destroyed && !client->disconnecting) {
+		struct client_command_context *cmd = client->cmd;
+
+		if (cmd != NULL && client->input_state == INPUT_RUNNING) {
+			if (!cmd->wants_input) {
+				conn_set_input_paused(conn, true);
+				return;
+			}
+			size_t before = conn_input_buffered_size(conn);
+			client_command_call(cmd);
+			if (client->destroyed || client->cmd == cmd ||
+			    conn_input_buffered_size(conn) == before)
+				return;
+			continue;
+		}
+		if (conn_input_peek(conn, &data, &size) <= 0)
+			return;
+		size_t consumed = client_parse_input(client, data, size);
+		if (client->destroyed)
+			return;
+		conn_input_skip(conn, consumed);
+		if (consumed == 0 && client->input_state != INPUT_RUNNING)
+			return;
+	}
+}
+
+/* --- literal streaming and command input --- */
+
+void client_command_literal_begin(struct client_command_context *cmd,
+				  uint64_t size, bool sync)
+{
+	cmd->literal_left = size;
+	if (sync)
+		client_send_line(cmd->client, "+ OK");
+}
+
+size_t client_command_literal_read(struct client_command_context *cmd,
+				   const unsigned char **data_r)
+{
+	size_t size;
+
+	if (cmd->literal_left == 0 ||
+	    conn_input_peek(cmd->client->conn, data_r, &size) <= 0)
+		return 0;
+	return (size_t)I_MIN((uint64_t)size, cmd->literal_left);
+}
+
+void client_command_literal_skip(struct client_command_context *cmd,
+				 size_t size)
+{
+	i_assert(size <= cmd->literal_left);
+	conn_input_skip(cmd->client->conn, size);
+	cmd->literal_left -= size;
+}
+
+int client_command_read_more_args(struct client_command_context *cmd,
+				  const struct imap_arg **args_r)
+{
+	struct client *client = cmd->client;
+	const unsigned char *data;
+	size_t size, consumed;
+
+	i_assert(cmd->literal_left == 0);
+	if (cmd->literal_pending) {
+		cmd->literal_pending = false;
+		imap_parser_literal_done(client->parser);
+		/* MULTIAPPEND: what came before the literal is the handler's
+		   now; keep the parser's memory flat */
+		(void)imap_parser_drop_args(client->parser);
+	}
+	for (;;) {
+		if (conn_input_peek(client->conn, &data, &size) <= 0)
+			return 0;
+		enum imap_parser_ret ret =
+			imap_parser_read_args(client->parser, data, size,
+					      &consumed, args_r);
+		conn_input_skip(client->conn, consumed);
+		switch (ret) {
+		case IMAP_PARSER_RET_MORE:
+			continue;
+		case IMAP_PARSER_RET_CONTINUE:
+			client_send_line(client, "+ OK");
+			continue;
+		case IMAP_PARSER_RET_DONE:
+			cmd->args = *args_r;
+			return 1;
+		case IMAP_PARSER_RET_LITERAL:
+			cmd->literal_pending = true;
+			cmd->args = *args_r;
+			return 1;
+		case IMAP_PARSER_RET_ERROR: {
+			bool fatal;
+			const char *code, *error =
+				imap_parser_get_error(client->parser, &fatal,
+						      &code);
+			/* the rest of this line belongs to a command we
+			   are abandoning: after a streamed literal the
+			   client has nothing pending but the line end */
+			if (code != NULL)
+				client_send_tagline(cmd, t_strdup_printf(
+					"NO [%s] %s", code, error));
+			else
+				client_send_command_error(cmd, error);
+			if (fatal) {
+				client_disconnect_with_bye(client, error,
+					t_strdup_printf("Protocol error: %s",
+							error));
+			} else {
+				/* the rest of the line is skipped once the
+				   command has ended */
+				client->skip_line_after_cmd = true;
+			}
+			return -1;
+		}
+		}
+	}
+}
+
+int client_command_read_line(struct client_command_context *cmd,
+			     const char **line_r)
+{
+	struct client *client = cmd->client;
+	size_t len;
+	int ret = conn_read_line(client->conn, CLIENT_MAX_CMD_LINE, line_r,
+				 &len);
+
+	if (ret < 0) {
+		client_disconnect_with_bye(client, "Too long line.",
+					   "Too long line");
+	}
+	return ret;
+}
+
+/* --- mailbox names --- */
+
+int client_mailbox_name_to_storage(struct client *client, const char *name,
+				   const char **storage_name_r,
+				   const char **error_r)
+{
+	if (strcasecmp(name, "INBOX") == 0) {
+		*storage_name_r = "INBOX";
+		return 0;
+	}
+	if (name[0] == '\0') {
+		*error_r = "Empty mailbox name.";
+		return -1;
+	}
+	if ((client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0) {
+		if (!imap_utf8_is_valid(name, strlen(name))) {
+			*error_r = "Mailbox name is not valid UTF-8.";
+			return -1;
+		}
+		*storage_name_r = name;
+	} else {
+		string_t *dest = t_str_new(strlen(name) + 16);
+		if (imap_utf7_to_utf8(name, dest) < 0) {
+			*error_r = "Mailbox name is not valid mUTF-7.";
+			return -1;
+		}
+		*storage_name_r = str_c(dest);
+	}
+	/* "INBOX/child" keeps INBOX's canonical case */
+	if (strncasecmp(*storage_name_r, "INBOX/", 6) == 0) {
+		*storage_name_r = t_strdup_printf("INBOX%s",
+						  *storage_name_r + 5);
+	}
+	return 0;
+}
+
+const char *client_mailbox_name_to_imap(struct client *client,
+					const char *storage_name)
+{
+	if ((client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0)
+		return storage_name;
+	string_t *dest = t_str_new(strlen(storage_name) + 16);
+	if (imap_utf8_to_utf7(storage_name, dest) < 0) {
+		/* storage names are validated UTF-8; this cannot happen,
+		   but never send 8-bit to a client that did not ask */
+		return "INBOX";
+	}
+	return str_c(dest);
+}
+
+void client_mailbox_close(struct client *client)
+{
+	char **kw;
+
+	if (client->mailbox == NULL)
+		return;
+	if (mailbox_notify_changes(client->mailbox, NULL, NULL) < 0) {
+		/* nothing to undo: the mailbox is closed next anyway */
+	}
+	mailbox_close(&client->mailbox);
+	array_foreach(&client->keywords, kw)
+		i_free(*kw);
+	array_free(&client->keywords);
+	client->messages_count = 0;
+	client->mailbox_readonly = false;
+}

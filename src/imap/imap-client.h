@@ -1,0 +1,155 @@
+/* One post-login IMAP session: its connection, user, selected mailbox,
+   enabled extensions and the command being run. See imap-commands.h for
+   how commands use this API. */
+#ifndef COLUMBA_IMAP_CLIENT_H
+#define COLUMBA_IMAP_CLIENT_H
+
+#include "imap-commands.h"
+#include "mail-storage.h"
+
+struct conn;
+struct master_service;
+struct timeout;
+
+/* ENABLE (RFC 5161) state */
+enum client_enabled {
+	CLIENT_ENABLED_CONDSTORE = 0x01,
+	/* implies CONDSTORE */
+	CLIENT_ENABLED_QRESYNC = 0x02,
+	CLIENT_ENABLED_UTF8_ACCEPT = 0x04,
+	CLIENT_ENABLED_IMAP4REV2 = 0x08,
+};
+
+struct client_command_context {
+	struct client *client;
+	/* freed when the command ends; starts small */
+	pool_t pool;
+	const char *tag;
+	/* as in the table (upper case), without "UID " */
+	const char *name;
+	const struct command *command;
+	bool uid;
+	/* the parsed arguments (EOL-terminated) */
+	const struct imap_arg *args;
+	/* what the core calls (again); starts as command->func */
+	command_func_t *func;
+	/* the handler's state */
+	void *context;
+	/* called if the session ends while the command waits */
+	void (*cancel)(struct client_command_context *cmd);
+
+	/* internal to the core */
+	bool wants_input:1;
+	bool tagline_sent:1;
+	bool running:1;
+	/* the parser stopped at a literal (streaming) */
+	bool literal_pending:1;
+	uint64_t literal_left;
+};
+
+struct client {
+	struct client *prev, *next;
+	struct conn *conn;
+	struct master_service *service;
+	struct mail_user *user;
+	const char *username;
+	const char *session_id;
+	struct event *event;
+	pool_t pool;
+
+	/* the selected mailbox (NULL: authenticated state) */
+	struct mailbox *mailbox;
+	bool mailbox_readonly;
+	/* keywords the client has been told about in FLAGS (for new ones
+	   a sync sends FLAGS again) */
+	ARRAY(char *) keywords;
+	/* message count the client knows (for EXISTS) */
+	uint32_t messages_count;
+
+	enum client_enabled enabled;
+
+	struct imap_parser *parser;
+	/* the command being read or run (one at a time) */
+	struct client_command_context *cmd;
+	/* reading state of the next command */
+	unsigned int input_state;
+	unsigned int bad_counter;
+
+	bool destroyed:1;
+	bool disconnecting:1;
+	bool logged_out:1;
+	/* end the session when the running command finishes (LOGOUT,
+	   shutdown/reload): "* BYE" is sent then, with this text */
+	bool disconnect_after_cmd:1;
+	/* a command ended in the middle of its line: skip the rest */
+	bool skip_line_after_cmd:1;
+	const char *disconnect_bye, *disconnect_reason;
+};
+
+/* The session takes the user and the connected conn's fd. */
+struct client *client_create(struct master_service *service, int fd,
+			     struct mail_user *user, const char *username,
+			     const char *session_id);
+/* Log reason, close, free. *client = NULL. */
+void client_destroy(struct client **client, const char *reason);
+/* Say "* BYE text" and end the session once output is flushed. */
+void client_disconnect_with_bye(struct client *client, const char *text,
+				const char *log_reason);
+/* Feed bytes that arrived before the session (the login process's
+   pre-read input). */
+void client_input_push(struct client *client, const void *data, size_t size);
+struct client *client_get_list(void);
+
+/* --- output --- */
+void client_send_line(struct client *client, const char *line);
+void client_send_linef(struct client *client, const char *fmt, ...)
+	ATTR_FORMAT(2, 3);
+/* Raw bytes (a literal's data), no CRLF added. */
+void client_send_raw(struct client *client, const void *data, size_t size);
+/* "tag line": for "OK ..." and "NO ..." the selected mailbox's pending
+   changes are sent first. Exactly once per command. */
+void client_send_tagline(struct client_command_context *cmd,
+			 const char *line);
+/* "tag BAD text" (and counts towards the too-many-errors limit). */
+void client_send_command_error(struct client_command_context *cmd,
+			       const char *text);
+/* "tag NO [CODE] text" from mail_user_get_last_error(). */
+void client_send_storage_error(struct client_command_context *cmd);
+/* "NO [CODE] text" of the user's last storage error, without the tag
+   (for commands that report per-item errors). */
+const char *client_storage_error_line(struct client *client);
+/* Producers of long replies stop while this is true (back-pressure). */
+bool client_output_is_full(struct client *client);
+
+/* --- command life cycle (imap-commands.h) --- */
+void client_command_wait_input(struct client_command_context *cmd);
+void client_command_resume(struct client_command_context *cmd);
+/* Streamed literals (imap-commands.h, 5.). */
+void client_command_literal_begin(struct client_command_context *cmd,
+				  uint64_t size, bool sync);
+size_t client_command_literal_read(struct client_command_context *cmd,
+				   const unsigned char **data_r);
+void client_command_literal_skip(struct client_command_context *cmd,
+				 size_t size);
+int client_command_read_more_args(struct client_command_context *cmd,
+				  const struct imap_arg **args_r);
+/* Read one input line for a command waiting for input (IDLE's DONE).
+   Returns 1 with the line (no CRLF), 0 if none is complete yet, -1 if
+   it is too long (the session has been disconnected). */
+int client_command_read_line(struct client_command_context *cmd,
+			     const char **line_r);
+
+/* --- mailbox state --- */
+/* Close the selected mailbox (if any) and forget its state. */
+void client_mailbox_close(struct client *client);
+/* The client's name (modified UTF-7 unless UTF8=ACCEPT; "inbox" in any
+   case is INBOX) to the storage's UTF-8 name. Returns 0, or -1 with
+   *error_r for a BAD/NO reply. */
+int client_mailbox_name_to_storage(struct client *client, const char *name,
+				   const char **storage_name_r,
+				   const char **error_r) ATTR_WARN_UNUSED;
+/* The storage's name as the client must see it (data stack). */
+const char *client_mailbox_name_to_imap(struct client *client,
+					const char *storage_name);
+
+#endif

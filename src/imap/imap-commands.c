@@ -1,0 +1,29 @@
+/* The command table. Adding a command: its file, its declaration in
+   imap-commands.h, one line here (alphabetical), one in meson.build. */
+#include "lib.h"
+#include "imap-common.h"
+
+static const struct command imap_commands[] = {
+	{ "CAPABILITY", cmd_capability, COMMAND_FLAG_ANY_STATE },
+	{ "CHECK", cmd_check, COMMAND_FLAG_SELECTED },
+	{ "CLOSE", cmd_close, COMMAND_FLAG_SELECTED },
+	{ "ENABLE", cmd_enable, 0 },
+	{ "EXAMINE", cmd_examine, 0 },
+	{ "ID", cmd_id, COMMAND_FLAG_ANY_STATE },
+	{ "IDLE", cmd_idle, 0 },
+	{ "LOGOUT", cmd_logout, COMMAND_FLAG_ANY_STATE },
+	{ "NAMESPACE", cmd_namespace, 0 },
+	{ "NOOP", cmd_noop, COMMAND_FLAG_ANY_STATE },
+	{ "SELECT", cmd_select, 0 },
+	{ "STARTTLS", cmd_starttls, COMMAND_FLAG_ANY_STATE },
+	{ "UNSELECT", cmd_unselect, COMMAND_FLAG_SELECTED },
+};
+
+const struct command *command_find(const char *name)
+{
+	for (unsigned int i = 0; i < N_ELEMENTS(imap_commands); i++) {
+		if (strcasecmp(imap_commands[i].name, name) == 0)
+			return &imap_commands[i];
+	}
+	return NULL;
+}

@@ -1,0 +1,135 @@
+/* The IMAP command table and the contract every command file follows.
+
+   HOW TO WRITE A COMMAND (one file per command: src/imap/cmd-NAME.c)
+
+   1. The handler:
+        #include "lib.h"
+      #include "imap-common.h"
+        bool cmd_foo(struct client_command_context *cmd)
+        {
+                const struct imap_arg *args = cmd->args;
+                const char *name;
+                if (!imap_arg_get_astring(&args[0], &name) ||
+                    !IMAP_ARG_IS_EOL(&args[1])) {
+                        client_send_command_error(cmd, "Invalid arguments.");
+                        return true;
+                }
+                client_send_linef(cmd->client, "* FOO %s", ...);
+                client_send_tagline(cmd, "OK Foo completed.");
+                return true;
+        }
+      Register it: declare it in the list below, add one line to the
+      table in imap-commands.c ({ "FOO", cmd_foo, flags }) and the file
+      to src/imap/meson.build.
+
+   2. Arguments: the core has parsed the whole line before the handler
+      runs: cmd->args is an EOL-terminated array (lib-imap/imap-arg.h),
+      valid until the command ends; cmd->uid is true after a "UID"
+      prefix (only for commands with COMMAND_FLAG_UID). Check the state
+      rules with flags (COMMAND_FLAG_SELECTED) rather than by hand.
+
+   3. Replies: untagged lines with client_send_line()/client_send_linef()
+      (without CRLF). Finish with exactly one tagged reply:
+      client_send_tagline(cmd, "OK ..."/"NO ...") - for OK and NO it first
+      sends the pending untagged updates of the selected mailbox (EXISTS,
+      EXPUNGE, FETCH FLAGS) as the command's flags allow -,
+      client_send_command_error(cmd, text) for BAD, or
+      client_send_storage_error(cmd) after a failed lib-storage call
+      (NO [SERVERBUG]/[NONEXISTENT]/... with the user-safe text; the
+      internal text is already in the log). Mailbox names go through
+      client_mailbox_name_to_storage()/_to_imap() (modified UTF-7 unless
+      UTF8=ACCEPT) and strings through lib-imap/imap-quote.h.
+
+   4. Finishing: return true when the tagged reply is sent. Return false
+      when the command is not finished yet; the core then calls cmd->func
+      again (set cmd->func to a continuation and keep your state in
+      cmd->context, allocated from cmd->pool) when:
+        - output was full when you returned (check
+          client_output_is_full(cmd->client) between items of a long
+          reply, e.g. every FETCH line): you are called once it drains;
+        - you called client_command_wait_input(cmd): you are called when
+          input arrives (IDLE's DONE, literal bytes);
+        - your asynchronous callback (storage commit, blob read) calls
+          client_command_resume(cmd), which runs cmd->func at once.
+      While a command runs, the next pipelined command waits (they run
+      strictly in order), and no input is read unless it asked for it.
+      The session may be destroyed while a command waits (disconnect):
+      then the core calls cmd->cancel (if set) so you can abort pending
+      async work; after that, never touch cmd again.
+
+   5. Streamed literals (APPEND): with COMMAND_FLAG_LITERAL_STREAM the
+      handler is called as soon as the parser meets a literal: the last
+      element of cmd->args is IMAP_ARG_LITERAL_SIZE (size, literal8,
+      literal_sync). Then:
+        client_command_literal_begin(cmd, size, sync)  - sends "+ OK" for
+                  a synchronizing literal; the bytes will follow;
+        size = client_command_literal_read(cmd, &data) - up to the
+                  literal's remaining bytes that are buffered (0 = wait:
+                  call client_command_wait_input() and return false);
+                  client_command_literal_skip(cmd, n) consumes them;
+                  respect back-pressure (mail_save_is_full()) by simply
+                  not reading: input is not read while nothing consumes;
+        client_command_read_more_args(cmd, &args) - after the last byte:
+                  parses on: 1 = args (the next LITERAL_SIZE of a
+                  MULTIAPPEND, or the end of the line: args[0] EOL), 0 =
+                  wait for input, -1 = a syntax error was sent as BAD (the
+                  command is over: return true).
+      A literal above the APPENDLIMIT never reaches the handler: the core
+      answers NO [TOOBIG] (synchronizing: nothing was sent; otherwise the
+      connection is closed, RFC 7888).
+*/
+#ifndef COLUMBA_IMAP_COMMANDS_H
+#define COLUMBA_IMAP_COMMANDS_H
+
+#include "imap-parser.h"
+
+struct client;
+struct client_command_context;
+
+typedef bool command_func_t(struct client_command_context *cmd);
+
+enum command_flags {
+	/* needs a selected mailbox (else BAD) */
+	COMMAND_FLAG_SELECTED = 0x01,
+	/* may be prefixed with "UID" (FETCH, STORE, SEARCH, COPY, MOVE,
+	   EXPUNGE, SORT, THREAD) */
+	COMMAND_FLAG_UID = 0x02,
+	/* no EXPUNGE responses while it runs unless it is the UID form
+	   (FETCH, STORE, SEARCH: RFC 9051 §7.5.1) */
+	COMMAND_FLAG_NO_EXPUNGES = 0x04,
+	/* parser stops at literals; see 5. above (APPEND) */
+	COMMAND_FLAG_LITERAL_STREAM = 0x08,
+	/* literal8 ~{n} accepted (APPEND, SEARCH with BINARY) */
+	COMMAND_FLAG_LITERAL8 = 0x10,
+	/* BODY[HEADER.FIELDS (A B)]<0.10> stays one atom (FETCH) */
+	COMMAND_FLAG_FETCH_BRACKETS = 0x20,
+	/* allowed in the not-authenticated state too: irrelevant after
+	   login, documents the pre-login commands (CAPABILITY, NOOP,
+	   LOGOUT, ID) */
+	COMMAND_FLAG_ANY_STATE = 0x40,
+};
+
+struct command {
+	/* upper case */
+	const char *name;
+	command_func_t *func;
+	enum command_flags flags;
+};
+
+/* The command named name (case-insensitive), or NULL. */
+const struct command *command_find(const char *name);
+
+/* Handlers. Declared here so the table in imap-commands.c can name them;
+   a declaration without a definition is harmless until it is used. */
+command_func_t cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable;
+command_func_t cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check;
+command_func_t cmd_namespace, cmd_idle, cmd_starttls;
+command_func_t cmd_create, cmd_delete, cmd_rename, cmd_subscribe;
+command_func_t cmd_unsubscribe, cmd_list, cmd_lsub, cmd_status;
+command_func_t cmd_append, cmd_expunge, cmd_search, cmd_fetch, cmd_store;
+command_func_t cmd_copy, cmd_move, cmd_sort, cmd_thread, cmd_esearch;
+command_func_t cmd_getquota, cmd_getquotaroot, cmd_setquota;
+command_func_t cmd_getmetadata, cmd_setmetadata, cmd_compress;
+command_func_t cmd_notify, cmd_replace, cmd_unauthenticate;
+
+#endif
