@@ -36,6 +36,23 @@ int auth_vars_expand(const char *template, const struct auth_vars *vars,
 int auth_vars_expand_path(const char *template, const struct auth_vars *vars,
 			  const char **result_r, const char **error_r)
 	ATTR_WARN_UNUSED;
+/* Escape one expanded value for the place it goes (SQL: inside '...').
+   Returns the escaped value on the data stack. */
+typedef const char *auth_vars_escape_func_t(const char *value, void *context);
+/* As auth_vars_expand(), with every variable's value, after its
+   modifiers and substring, passed through escape: a client's name can
+   never end a quoted string early (Dovecot escapes the same way). */
+int auth_vars_expand_escaped(const char *template,
+			     const struct auth_vars *vars,
+			     auth_vars_escape_func_t *escape, void *context,
+			     const char **result_r, const char **error_r)
+	ATTR_WARN_UNUSED;
+/* The variables template uses, each as written ("%u", "%Ld", "%{rip}"),
+   tab-separated, in order, without repeats: what a lookup depends on,
+   and so the key of its cache entry once expanded (Dovecot's cache
+   key). "" if there are none. Data stack. */
+const char *auth_vars_cache_key(const char *template);
+
 /* True if template holds a variable (not just "%%"). */
 bool auth_vars_have_variables(const char *template);
 

@@ -33,6 +33,10 @@ static int passdb_passwd_file_init(struct passdb *passdb, const char *args,
 	module->username_format = format;
 	if (db_passwd_file_get(path, &module->db, error_r) < 0)
 		return -1;
+	/* the user as the file is searched, and the variables choosing
+	   the file */
+	passdb->cache_key = p_strdup(passdb->pool, auth_vars_cache_key(
+		t_strdup_printf("%s\t%s", format, path)));
 	passdb->context = module;
 	return 0;
 }

@@ -30,6 +30,8 @@ struct passdb {
 	/* lives until passdb_destroy() */
 	pool_t pool;
 	const char *default_scheme;
+	/* passdb_get_cache_key(); NULL = not cacheable (set by init) */
+	const char *cache_key;
 	void *context;
 };
 
@@ -48,6 +50,7 @@ struct passdb_request {
 
 extern const struct passdb_driver passdb_driver_passwd_file;
 extern const struct passdb_driver passdb_driver_static;
+extern const struct passdb_driver passdb_driver_sql;
 
 /* Make driver available to passdb_create(). The built-in ones are always
    there. driver must stay valid for the life of the process. */

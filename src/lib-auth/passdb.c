@@ -11,6 +11,7 @@
 static const struct passdb_driver *passdb_builtin_drivers[] = {
 	&passdb_driver_passwd_file,
 	&passdb_driver_static,
+	&passdb_driver_sql,
 };
 static const struct passdb_driver *
 passdb_extra_drivers[PASSDB_MAX_EXTRA_DRIVERS];
@@ -75,6 +76,11 @@ void passdb_destroy(struct passdb **_passdb)
 const char *passdb_get_driver_name(const struct passdb *passdb)
 {
 	return passdb->driver->name;
+}
+
+const char *passdb_get_cache_key(const struct passdb *passdb)
+{
+	return passdb->cache_key;
 }
 
 const char *passdb_get_default_scheme(const struct passdb *passdb)

@@ -65,6 +65,12 @@ const char *passdb_get_driver_name(const struct passdb *passdb);
 /* The scheme of passwords stored without a {SCHEME} prefix. */
 const char *passdb_get_default_scheme(const struct passdb *passdb);
 
+/* What a lookup's answer depends on, as %variables ("%u", or those of
+   an SQL password_query): expanded for a request it is the key of the
+   auth cache's entry (Dovecot's cache key). NULL if the passdb's answers
+   must not be cached (static: nothing to save). */
+const char *passdb_get_cache_key(const struct passdb *passdb);
+
 /* Look vars->user up. The result and everything in it is allocated from
    pool, which must stay valid until callback has been called (the only
    call; it may come before this function returns). */

@@ -16,6 +16,9 @@ struct userdb_driver {
 	void (*deinit)(struct userdb *userdb);
 	/* userdb_request_finish() must follow, now or later. */
 	void (*lookup)(struct userdb_request *request);
+	/* userdb_iterate(); NULL if the driver cannot list */
+	bool (*iterate)(struct userdb *userdb,
+			userdb_iterate_callback_t *callback, void *context);
 };
 
 struct userdb {
@@ -39,6 +42,7 @@ struct userdb_request {
 
 extern const struct userdb_driver userdb_driver_passwd_file;
 extern const struct userdb_driver userdb_driver_static;
+extern const struct userdb_driver userdb_driver_sql;
 
 void userdb_register_driver(const struct userdb_driver *driver);
 

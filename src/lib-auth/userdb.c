@@ -12,6 +12,7 @@
 static const struct userdb_driver *userdb_builtin_drivers[] = {
 	&userdb_driver_passwd_file,
 	&userdb_driver_static,
+	&userdb_driver_sql,
 };
 static const struct userdb_driver *
 userdb_extra_drivers[USERDB_MAX_EXTRA_DRIVERS];
@@ -97,6 +98,14 @@ void userdb_lookup(struct userdb *userdb, const struct auth_vars *vars,
 	request->callback = callback;
 	request->context = context;
 	userdb->driver->lookup(request);
+}
+
+bool userdb_iterate(struct userdb *userdb,
+		    userdb_iterate_callback_t *callback, void *context)
+{
+	if (userdb->driver->iterate == NULL)
+		return false;
+	return userdb->driver->iterate(userdb, callback, context);
 }
 
 int userdb_parse_uid(const char *str, uid_t *uid_r)

@@ -50,6 +50,17 @@ void userdb_lookup(struct userdb *userdb, const struct auth_vars *vars,
 		   pool_t pool, userdb_lookup_callback_t *callback,
 		   void *context);
 
+/* The list of every user (doveadm user '*', Dovecot's LIST on the
+   auth-userdb socket). callback gets the names (NULL-terminated) or, if
+   the listing failed, NULL and an error; it is called exactly once, from
+   the ioloop, never before this returns, and everything it gets lives
+   only during the call. Returns false (and never calls back) if the
+   driver cannot list (static, or sql without iterate_query). */
+typedef void userdb_iterate_callback_t(const char *const *users,
+				       const char *error, void *context);
+bool userdb_iterate(struct userdb *userdb,
+		    userdb_iterate_callback_t *callback, void *context);
+
 /* A uid or gid setting's value: a number or a user / group name looked
    up in the system's databases (NSS: may block briefly). Returns 0, or
    -1 if it is neither. */

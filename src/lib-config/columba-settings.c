@@ -257,7 +257,7 @@ static const char *const auth_mechanism_values[] = {
 	"scram-sha-256", "scram-sha-256-plus", "external", "anonymous", NULL
 };
 static const char *const auth_db_driver_values[] = {
-	"passwd-file", "static", NULL
+	"passwd-file", "static", "sql", NULL
 };
 
 static const struct config_setting_def auth_db_setting_defs[] = {

@@ -83,7 +83,7 @@ struct service_settings {
 struct auth_db_settings {
 	/* "" for an unnamed section */
 	const char *name;
-	/* "passwd-file" or "static" */
+	/* "passwd-file", "static" or "sql" */
 	const char *driver;
 	/* the driver's own arguments, as Dovecot's */
 	const char *args;
