@@ -8,10 +8,13 @@ static const struct command imap_commands[] = {
 	{ "CHECK", cmd_check, COMMAND_FLAG_SELECTED },
 	{ "CLOSE", cmd_close, COMMAND_FLAG_SELECTED },
 	{ "ENABLE", cmd_enable, 0 },
+	{ "EXAMINE", cmd_examine, 0 },
 	{ "ID", cmd_id, COMMAND_FLAG_ANY_STATE },
+	{ "IDLE", cmd_idle, 0 },
 	{ "LOGOUT", cmd_logout, COMMAND_FLAG_ANY_STATE },
 	{ "NAMESPACE", cmd_namespace, 0 },
 	{ "NOOP", cmd_noop, COMMAND_FLAG_ANY_STATE },
+	{ "SELECT", cmd_select, 0 },
 	{ "STARTTLS", cmd_starttls, COMMAND_FLAG_ANY_STATE },
 	{ "UNSELECT", cmd_unselect, COMMAND_FLAG_SELECTED },
 };

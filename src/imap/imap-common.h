@@ -4,7 +4,7 @@
 
 #include "imap-arg.h"
 #include "imap-parser.h"
-#include "imap-quote.h"
+#include "imap-string.h"
 #include "imap-commands.h"
 #include "imap-client.h"
 #include "imap-sync.h"

@@ -1,6 +1,6 @@
 /* String output for IMAP responses. */
 #include "lib.h"
-#include "imap-quote.h"
+#include "imap-string.h"
 
 enum str_form { FORM_ATOM, FORM_QUOTED, FORM_LITERAL };
 
@@ -28,7 +28,7 @@ static enum str_form imap_str_form(const char *str, bool utf8)
 	return form;
 }
 
-void imap_append_quoted(string_t *dest, const char *str)
+void imap_write_quoted(string_t *dest, const char *str)
 {
 	str_append_c(dest, '"');
 	for (; *str != '\0'; str++) {
@@ -40,7 +40,7 @@ void imap_append_quoted(string_t *dest, const char *str)
 	str_append_c(dest, '"');
 }
 
-static void imap_append_literal(string_t *dest, const char *str)
+static void imap_write_literal(string_t *dest, const char *str)
 {
 	size_t len = strlen(str);
 
@@ -48,33 +48,33 @@ static void imap_append_literal(string_t *dest, const char *str)
 	str_append_data(dest, str, len);
 }
 
-void imap_append_astring(string_t *dest, const char *str, bool utf8)
+void imap_write_astring(string_t *dest, const char *str, bool utf8)
 {
 	switch (imap_str_form(str, utf8)) {
 	case FORM_ATOM:
 		str_append(dest, str);
 		break;
 	case FORM_QUOTED:
-		imap_append_quoted(dest, str);
+		imap_write_quoted(dest, str);
 		break;
 	case FORM_LITERAL:
-		imap_append_literal(dest, str);
+		imap_write_literal(dest, str);
 		break;
 	}
 }
 
-void imap_append_string(string_t *dest, const char *str, bool utf8)
+void imap_write_string(string_t *dest, const char *str, bool utf8)
 {
 	if (imap_str_form(str, utf8) == FORM_LITERAL)
-		imap_append_literal(dest, str);
+		imap_write_literal(dest, str);
 	else
-		imap_append_quoted(dest, str);
+		imap_write_quoted(dest, str);
 }
 
-void imap_append_nstring(string_t *dest, const char *str, bool utf8)
+void imap_write_nstring(string_t *dest, const char *str, bool utf8)
 {
 	if (str == NULL)
 		str_append(dest, "NIL");
 	else
-		imap_append_string(dest, str, utf8);
+		imap_write_string(dest, str, utf8);
 }

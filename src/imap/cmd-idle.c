@@ -1,0 +1,77 @@
+/* IDLE (RFC 2177, RFC 9051 §6.3.13): push the selected mailbox's changes
+   as they happen (mailbox_notify_changes() wakes us when any process
+   commits a change) until the client sends DONE. */
+#include "lib.h"
+#include "imap-common.h"
+
+static void idle_stop_notify(struct client *client)
+{
+	/* stopping cannot fail */
+	if (client->mailbox != NULL &&
+	    mailbox_notify_changes(client->mailbox, NULL, NULL) < 0)
+		i_unreached();
+}
+
+static void idle_notify(void *context)
+{
+	struct client_command_context *cmd = context;
+	struct client *client = cmd->client;
+
+	if (client->mailbox == NULL)
+		return;
+	/* may end the session (mailbox deleted): then cmd->cancel ran */
+	(void)imap_sync_send(client, false);
+}
+
+static void idle_cancel(struct client_command_context *cmd)
+{
+	idle_stop_notify(cmd->client);
+}
+
+static bool cmd_idle_continue(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+	const char *line;
+	int ret = client_command_read_line(cmd, &line);
+
+	if (ret == 0) {
+		client_command_wait_input(cmd);
+		return false;
+	}
+	idle_stop_notify(client);
+	cmd->cancel = NULL;
+	if (ret < 0) {
+		/* too long a line: the session is being disconnected */
+		client_send_tagline(cmd, "BAD Expected DONE.");
+		return true;
+	}
+	if (strcasecmp(line, "DONE") != 0) {
+		client_send_command_error(cmd, "Expected DONE.");
+		return true;
+	}
+	client_send_tagline(cmd, "OK Idle completed.");
+	return true;
+}
+
+bool cmd_idle(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+
+	if (!IMAP_ARG_IS_EOL(&cmd->args[0])) {
+		client_send_command_error(cmd, "IDLE takes no arguments.");
+		return true;
+	}
+	if (client->mailbox != NULL &&
+	    mailbox_notify_changes(client->mailbox, idle_notify, cmd) < 0) {
+		client_send_storage_error(cmd);
+		return true;
+	}
+	client_send_line(client, "+ idling");
+	/* what changed before IDLE began */
+	if (client->mailbox != NULL)
+		(void)imap_sync_send(client, false);
+	cmd->cancel = idle_cancel;
+	cmd->func = cmd_idle_continue;
+	client_command_wait_input(cmd);
+	return false;
+}
