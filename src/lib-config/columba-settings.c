@@ -322,6 +322,8 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(STR, mail_index_path, "~/index.db"),
 	DEF(STR, mail_blob_store, "posix:~/blobs"),
 	DEF(STR, mail_blob_prefix, "mail"),
+	DEF(TIME, mail_index_log2_max_age, "2 days"),
+	DEF(UINT, mail_index_log_max_changes, "100000"),
 	CONFIG_DEF_GROUP(struct columba_settings, ssl, &ssl_section_def),
 	CONFIG_DEF_SECTION_LIST("local_name", struct columba_settings,
 				local_names, &local_name_section_def),

@@ -134,6 +134,11 @@ struct columba_settings {
 	/* DRIVER:ARGS, e.g. "posix:~/blobs" */
 	const char *mail_blob_store;
 	const char *mail_blob_prefix;
+	/* Change-log pruning (lib-index): entries older than this many
+	   seconds go (Dovecot's name: its .log.2 lives this long), and
+	   beyond this many per user the oldest go. 0 = no limit. */
+	unsigned int mail_index_log2_max_age;
+	unsigned int mail_index_log_max_changes;
 
 	struct ssl_settings ssl;
 	ARRAY(struct local_name_settings *) local_names;

@@ -173,6 +173,8 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 		.blob_spec = paths.blob_spec,
 		.blob_prefix = paths.blob_prefix,
 		.event_parent = event_parent,
+		.changes_max_age_secs = set->mail_index_log2_max_age,
+		.changes_max_count = set->mail_index_log_max_changes,
 	};
 	struct mail_user *user;
 	if (mail_user_init(&user_set, &user, error_r) < 0)

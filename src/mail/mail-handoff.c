@@ -1,0 +1,331 @@
+/* Hand-offs from login processes: decode, look the user up, open the
+   storage, apply mail_max_userip_connections, answer the login process,
+   start the session. A malformed hand-off means a broken (or subverted)
+   login process: it is logged and the connection closed, never trusted.
+
+   Sessions per user+IP are counted in this process only (with
+   process_limit > 1 each mail process counts its own). A session is
+   remembered by its socket's inode; when a user+IP reaches the limit the
+   entries whose socket is no longer open here (the session ended) are
+   dropped first, so no hook in the protocols is needed. */
+#include "lib.h"
+#include "ioloop.h"
+#include "ipc.h"
+#include "event.h"
+#include "strfuncs.h"
+#include "master-service.h"
+#include "columba-settings.h"
+#include "login-handoff.h"
+#include "auth-master-client.h"
+#include "mail-user-setup.h"
+#include "mail-session.h"
+#include "mail-handoff.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+struct mail_handoff_conn {
+	struct mail_handoff_conn *prev, *next;
+	struct ipc *ipc;
+	struct event *event;
+	pool_t pool;
+	struct login_handoff handoff;
+	int client_fd;
+	struct auth_master_lookup *lookup;
+};
+
+struct userip_session {
+	struct userip_session *next;
+	char *key;
+	ino_t ino;
+};
+
+static struct master_service *handoff_service;
+static struct auth_master_client *auth_master;
+static struct mail_handoff_conn *handoff_conns;
+static struct userip_session *userip_sessions;
+
+bool mail_handoff_is_listener(const char *listener_name)
+{
+	return str_ends_with(listener_name, "login/mail");
+}
+
+static void handoff_conn_destroy(struct mail_handoff_conn *hc)
+{
+	if (hc->prev != NULL)
+		hc->prev->next = hc->next;
+	else
+		handoff_conns = hc->next;
+	if (hc->next != NULL)
+		hc->next->prev = hc->prev;
+	if (hc->lookup != NULL)
+		auth_master_lookup_abort(&hc->lookup);
+	if (hc->client_fd != -1)
+		close(hc->client_fd);
+	if (hc->ipc != NULL)
+		ipc_destroy(&hc->ipc);
+	event_unref(&hc->event);
+	pool_unref(&hc->pool);
+	free(hc);
+}
+
+static void handoff_reply(struct mail_handoff_conn *hc,
+			  enum login_handoff_status status, const char *reason)
+{
+	struct login_handoff_reply reply = { .status = status,
+					     .reason = reason };
+	buffer_t *buf = t_str_new(128);
+	const char *error;
+
+	login_handoff_reply_encode(&reply, buf);
+	/* one small message on a socket nobody else writes to: it fits in
+	   the socket buffer, so this does not wait */
+	if (ipc_send_blocking(hc->ipc, LOGIN_HANDOFF_REPLY_MSG_TYPE,
+			      buf->data, buf->used, 1000, &error) < 0)
+		e_error(hc->event, "Answering the login process failed: %s",
+			error);
+}
+
+static void handoff_fail(struct mail_handoff_conn *hc,
+			 enum login_handoff_status status,
+			 const char *client_reason, const char *log_reason)
+{
+	e_error(hc->event, "Session not started: %s", log_reason);
+	handoff_reply(hc, status, client_reason);
+	handoff_conn_destroy(hc);
+}
+
+/* --- mail_max_userip_connections --- */
+
+static bool fd_inode_is_open(ino_t ino)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *d;
+	bool found = false;
+
+	if (dir == NULL)
+		return true; /* cannot tell: keep counting it */
+	while (!found && (d = readdir(dir)) != NULL) {
+		struct stat st;
+		if (d->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(dir), d->d_name, &st, 0) == 0 &&
+		    S_ISSOCK(st.st_mode) && st.st_ino == ino)
+			found = true;
+	}
+	closedir(dir);
+	return found;
+}
+
+static unsigned int userip_count(const char *key, bool prune)
+{
+	struct userip_session **p = &userip_sessions;
+	unsigned int count = 0;
+
+	while (*p != NULL) {
+		struct userip_session *s = *p;
+		if (strcmp(s->key, key) != 0) {
+			p = &s->next;
+			continue;
+		}
+		if (prune && !fd_inode_is_open(s->ino)) {
+			*p = s->next;
+			free(s->key);
+			free(s);
+			continue;
+		}
+		count++;
+		p = &s->next;
+	}
+	return count;
+}
+
+static void userip_add(const char *key, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return;
+	struct userip_session *s = i_new(struct userip_session, 1);
+	s->key = i_strdup(key);
+	s->ino = st.st_ino;
+	s->next = userip_sessions;
+	userip_sessions = s;
+}
+
+/* --- the hand-off --- */
+
+static void handoff_lookup_callback(enum auth_master_result result,
+				    const char *username,
+				    const char *const *fields,
+				    const char *error, void *context)
+{
+	struct mail_handoff_conn *hc = context;
+	const struct columba_settings *set =
+		master_service_get_settings(handoff_service);
+	struct login_handoff *h = &hc->handoff;
+
+	hc->lookup = NULL;
+	if (result == AUTH_MASTER_RESULT_NOTFOUND) {
+		handoff_fail(hc, LOGIN_HANDOFF_STATUS_TEMPFAIL, "",
+			     t_strdup_printf("user %s not found in userdb",
+					     str_sanitize(h->username, 80)));
+		return;
+	}
+	if (result != AUTH_MASTER_RESULT_OK) {
+		handoff_fail(hc, LOGIN_HANDOFF_STATUS_TEMPFAIL, "",
+			     t_strdup_printf("userdb lookup failed: %s", error));
+		return;
+	}
+	h->username = p_strdup(hc->pool, username);
+
+	unsigned int max = set->mail_max_userip_connections;
+	const char *key = t_strdup_printf("%s\t%s", username,
+					  net_ip2addr(&h->remote_ip));
+	if (max > 0 && userip_count(key, false) >= max &&
+	    userip_count(key, true) >= max) {
+		handoff_fail(hc, LOGIN_HANDOFF_STATUS_LIMIT, t_strdup_printf(
+			"Maximum number of connections from user+IP exceeded "
+			"(mail_max_userip_connections=%u)", max),
+			"mail_max_userip_connections reached");
+		return;
+	}
+
+	struct mail_user *user;
+	if (mail_user_setup(set, username, fields, hc->event, &user,
+			    &error) < 0) {
+		handoff_fail(hc, LOGIN_HANDOFF_STATUS_TEMPFAIL, "",
+			     t_strdup_printf("storage: %s", error));
+		return;
+	}
+	handoff_reply(hc, LOGIN_HANDOFF_STATUS_ACCEPTED, "");
+	userip_add(key, hc->client_fd);
+
+	unsigned int count = str_array_length(fields);
+	const char **userdb_fields = p_new(hc->pool, const char *, count + 1);
+	for (unsigned int i = 0; i < count; i++)
+		userdb_fields[i] = p_strdup(hc->pool, fields[i]);
+	struct mail_session_start start = {
+		.service = handoff_service,
+		.handoff = h,
+		.userdb_fields = userdb_fields,
+		.user = user,
+		.fd_in = hc->client_fd,
+		.fd_out = hc->client_fd,
+		.send_login_reply = true,
+	};
+	hc->client_fd = -1;
+	imap_session_start(&start);
+	handoff_conn_destroy(hc);
+}
+
+static void handoff_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
+{
+	struct mail_handoff_conn *hc = context;
+	struct login_handoff *h = &hc->handoff;
+	const char *error;
+
+	if (hc->client_fd != -1 || hc->lookup != NULL) {
+		ipc_protocol_violation(ipc, "a second message on a hand-off "
+				       "connection");
+		return;
+	}
+	if (msg->type != LOGIN_HANDOFF_MSG_TYPE || msg->fd < 0) {
+		ipc_protocol_violation(ipc, "expected a hand-off with an fd, "
+				       "got type %u%s", msg->type,
+				       msg->fd < 0 ? " without an fd" : "");
+		return;
+	}
+	if (login_handoff_decode(msg->data, msg->size, hc->pool, h,
+				 &error) < 0) {
+		ipc_protocol_violation(ipc, "malformed hand-off: %s", error);
+		return;
+	}
+	hc->client_fd = ipc_msg_take_fd(msg);
+	event_add_str(hc->event, "user", h->username);
+	event_add_str(hc->event, "session", h->session_id);
+	event_add_str(hc->event, "remote_ip", net_ip2addr(&h->remote_ip));
+	event_set_append_log_prefix(hc->event, t_strdup_printf(
+		"%s(%s)<%s>: ", h->protocol, str_sanitize(h->username, 80),
+		str_sanitize(h->session_id, 40)));
+
+	if (strcmp(h->protocol, "imap") != 0) {
+		handoff_fail(hc, LOGIN_HANDOFF_STATUS_TEMPFAIL, "",
+			     t_strdup_printf("protocol %s is not served here",
+					     str_sanitize(h->protocol, 20)));
+		return;
+	}
+	struct auth_master_user_request req = {
+		.username = h->username,
+		.service = h->protocol,
+		.local_ip = h->local_ip,
+		.remote_ip = h->remote_ip,
+		.local_port = h->local_port,
+		.remote_port = h->remote_port,
+		.session_id = h->session_id,
+	};
+	hc->lookup = auth_master_user_lookup(auth_master, &req,
+					     handoff_lookup_callback, hc);
+}
+
+static void handoff_close(struct ipc *ipc ATTR_UNUSED, const char *reason,
+			  void *context)
+{
+	struct mail_handoff_conn *hc = context;
+	e_debug(hc->event, "Login process closed the hand-off connection: %s",
+		reason);
+	handoff_conn_destroy(hc);
+}
+
+static void handoff_protocol_error(struct ipc *ipc ATTR_UNUSED,
+				   const char *error, void *context)
+{
+	struct mail_handoff_conn *hc = context;
+	e_error(hc->event, "Invalid hand-off from a login process: %s", error);
+	handoff_conn_destroy(hc);
+}
+
+void mail_handoff_accept(struct master_service_connection *mconn)
+{
+	static const struct ipc_callbacks callbacks = {
+		.msg = handoff_msg,
+		.close = handoff_close,
+		.protocol_error = handoff_protocol_error,
+	};
+	struct mail_handoff_conn *hc = i_new(struct mail_handoff_conn, 1);
+
+	hc->pool = pool_alloconly_create("mail handoff", 1024);
+	hc->client_fd = -1;
+	hc->event = event_create(NULL);
+	event_set_category(hc->event, "mail-handoff");
+	hc->ipc = ipc_create(mconn->fd, "login", &callbacks, hc);
+	ipc_set_max_payload(hc->ipc, LOGIN_HANDOFF_MAX_PREREAD + 64 * 1024);
+	hc->next = handoff_conns;
+	if (handoff_conns != NULL)
+		handoff_conns->prev = hc;
+	handoff_conns = hc;
+}
+
+void mail_handoff_init(struct master_service *service)
+{
+	const struct columba_settings *set = master_service_get_settings(service);
+
+	handoff_service = service;
+	auth_master = auth_master_client_init(t_strdup_printf(
+		"%s/auth-userdb", set->base_dir));
+}
+
+void mail_handoff_deinit(void)
+{
+	while (handoff_conns != NULL)
+		handoff_conn_destroy(handoff_conns);
+	while (userip_sessions != NULL) {
+		struct userip_session *s = userip_sessions;
+		userip_sessions = s->next;
+		free(s->key);
+		free(s);
+	}
+	if (auth_master != NULL)
+		auth_master_client_deinit(&auth_master);
+}
