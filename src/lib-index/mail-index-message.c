@@ -695,6 +695,32 @@ int mail_index_get_changes(struct mail_index *index, uint64_t after_id,
 	return ret < 0 ? -1 : 0;
 }
 
+/* The UIDs in 1..uidnext-1 that are not in the mailbox, as ranges. */
+static int mail_index_missing_uids(struct mail_index *index,
+				   uint32_t mailbox_id, uint32_t uidnext,
+				   ARRAY_TYPE(seq_range) *missing)
+{
+	sqlite3_stmt *stmt = mail_index_stmt(index,
+		"SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid");
+	uint32_t next = 1;
+	int ret;
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	while ((ret = mail_index_step(index, stmt, "missing UIDs")) > 0) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(stmt, 0);
+		if (uid > next)
+			seq_range_array_add_range(missing, next, uid - 1);
+		next = uid + 1;
+	}
+	if (ret < 0)
+		return -1;
+	if (uidnext > next)
+		seq_range_array_add_range(missing, next, uidnext - 1);
+	return 0;
+}
+
 static int record_uid_cmp(const void *p1, const void *p2)
 {
 	const struct mail_index_record *r1 = p1, *r2 = p2;
@@ -719,8 +745,8 @@ int mail_index_mailbox_get_changes(struct mail_index *index,
 	if (mail_index_read_begin(index) < 0)
 		return -1;
 	stmt = mail_index_stmt(index,
-		"SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes "
-		"WHERE id = ?1 AND noselect = 0");
+		"SELECT uidvalidity, uidnext, highestmodseq, changes_pruned_modseq "
+		"FROM mailboxes WHERE id = ?1 AND noselect = 0");
 	if (stmt == NULL)
 		goto failed;
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
@@ -736,8 +762,21 @@ int mail_index_mailbox_get_changes(struct mail_index *index,
 	changes_r->uidvalidity = (uint32_t)sqlite3_column_int64(stmt, 0);
 	changes_r->uidnext = (uint32_t)sqlite3_column_int64(stmt, 1);
 	changes_r->highestmodseq = (uint64_t)sqlite3_column_int64(stmt, 2);
+	uint64_t pruned_modseq = (uint64_t)sqlite3_column_int64(stmt, 3);
 	sqlite3_reset(stmt);
 
+	if (changes_r->highestmodseq > since_modseq &&
+	    since_modseq < pruned_modseq) {
+		/* expunges between since_modseq and pruned_modseq are no
+		   longer in the log: every UID below UIDNEXT that is not
+		   in the mailbox (RFC 7162 3.2.6: "as if it was requested
+		   to report all expunged messages") */
+		changes_r->expunged_all_missing = true;
+		if (mail_index_missing_uids(index, mailbox_id,
+					    changes_r->uidnext,
+					    &changes_r->expunged) < 0)
+			goto failed;
+	}
 	if (changes_r->highestmodseq > since_modseq) {
 		if (mail_index_keywords_load(index, mailbox_id, pool,
 					     &kw_names) < 0)
@@ -763,6 +802,8 @@ int mail_index_mailbox_get_changes(struct mail_index *index,
 			      sizeof(changes_r->records.v[0]), record_uid_cmp);
 		}
 
+		if (changes_r->expunged_all_missing)
+			goto done;
 		stmt = mail_index_stmt(index,
 			"SELECT uid1, uid2 FROM changes WHERE mailbox_id = ?1 "
 			"AND modseq > ?2 AND type = 3");
@@ -778,6 +819,7 @@ int mail_index_mailbox_get_changes(struct mail_index *index,
 		if (ret < 0)
 			goto failed;
 	}
+done:
 	mail_index_read_end(index);
 	return 1;
 failed:

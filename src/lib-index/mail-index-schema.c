@@ -146,8 +146,16 @@ static const char *const migration_1 =
 "  WHERE id = NEW.mailbox_id;\n"
 "END;\n";
 
+/* Change-log pruning (mail-index-prune.c): each entry's time, and per
+   mailbox the highest modseq of an expunge entry pruned, below which
+   VANISHED can no longer be answered from the log. */
+static const char *const migration_2 =
+"ALTER TABLE changes ADD COLUMN time INTEGER NOT NULL DEFAULT 0;\n"
+"ALTER TABLE mailboxes ADD COLUMN changes_pruned_modseq INTEGER NOT NULL DEFAULT 0;\n";
+
 static const char *const migrations[] = {
 	migration_1,
+	migration_2,
 };
 
 unsigned int mail_index_get_schema_version(void)

@@ -518,8 +518,8 @@ static int mail_index_tx_log_ranges(struct mail_index_transaction *t,
 
 	array_foreach(ranges, r) {
 		sqlite3_stmt *stmt = mail_index_stmt(t->index,
-			"INSERT INTO changes (mailbox_id, modseq, type, uid1, uid2) "
-			"VALUES (?1, ?2, ?3, ?4, ?5)");
+			"INSERT INTO changes (mailbox_id, modseq, type, uid1, uid2, time) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
 		if (stmt == NULL)
 			return -1;
 		sqlite3_bind_int64(stmt, 1, box->mailbox_id);
@@ -527,6 +527,7 @@ static int mail_index_tx_log_ranges(struct mail_index_transaction *t,
 		sqlite3_bind_int(stmt, 3, type);
 		sqlite3_bind_int64(stmt, 4, r->seq1);
 		sqlite3_bind_int64(stmt, 5, r->seq2);
+		sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL));
 		if (mail_index_step(t->index, stmt, "change log") < 0)
 			return -1;
 	}
@@ -554,13 +555,14 @@ static int mail_index_tx_write_changes(struct mail_index_transaction *t)
 	}
 	array_foreach(&t->mailbox_changes, change) {
 		sqlite3_stmt *stmt = mail_index_stmt(t->index,
-			"INSERT INTO changes (mailbox_id, modseq, type) "
+			"INSERT INTO changes (mailbox_id, modseq, type, time) "
 			"VALUES (?1, coalesce((SELECT highestmodseq FROM mailboxes "
-			"WHERE id = ?1), 0), ?2)");
+			"WHERE id = ?1), 0), ?2, ?3)");
 		if (stmt == NULL)
 			return -1;
 		sqlite3_bind_int64(stmt, 1, change->mailbox_id);
 		sqlite3_bind_int(stmt, 2, change->type);
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL));
 		if (mail_index_step(t->index, stmt, "change log") < 0)
 			return -1;
 	}

@@ -617,6 +617,11 @@ struct mail_index_mailbox_changes {
 	ARRAY_TYPE(mail_index_record) records;
 	/* UIDs expunged with modseq > since */
 	ARRAY_TYPE(seq_range) expunged;
+	/* since is older than the pruned part of the change log
+	   (mail_index_changes_prune()): expunged holds every UID below
+	   uidnext that is not in the mailbox, the full answer RFC 7162
+	   allows (it may name UIDs that never existed) */
+	bool expunged_all_missing;
 };
 
 /* Returns 1, or 0 if the mailbox no longer exists. changes_r's arrays
@@ -626,6 +631,38 @@ int mail_index_mailbox_get_changes(struct mail_index *index,
 				   pool_t pool,
 				   struct mail_index_mailbox_changes *changes_r)
 	ATTR_WARN_UNUSED;
+
+/* --- change-log pruning ---
+   The change log would grow forever; old entries are pruned on a policy.
+   Appends and flag changes need no log to be answered (the messages
+   carry their modseq); expunges do, so each mailbox remembers the highest
+   modseq of a pruned expunge entry, and a request for changes since an
+   older modseq gets every missing UID instead (expunged_all_missing
+   above). Mailbox-level entries (create, delete, rename...) are pruned
+   by the same rule: a watcher whose last seen id is at or below
+   mail_index_get_changes_pruned_id() must re-read the mailbox list. */
+struct mail_index_prune_settings {
+	/* entries older than this go (0 = no age limit) */
+	unsigned int max_age_secs;
+	/* at most this many entries are kept for the user, the newest
+	   (0 = no count limit) */
+	unsigned int max_changes;
+	/* do nothing if any process pruned less than this long ago */
+	unsigned int min_interval_secs;
+	/* delete at most this many entries per call, so a call stays
+	   short (0 = 5000) */
+	unsigned int batch;
+};
+
+/* Prune in one short write transaction. *pruned_r gets the number of
+   entries deleted; if it equals the batch, more are due (call again
+   soon). Returns 0 or -1. Blocks (local disk, one commit). */
+int mail_index_changes_prune(struct mail_index *index,
+			     const struct mail_index_prune_settings *set,
+			     unsigned int *pruned_r) ATTR_WARN_UNUSED;
+/* Change-log ids at or below *id_r have been pruned (0 if none). */
+int mail_index_get_changes_pruned_id(struct mail_index *index,
+				     uint64_t *id_r) ATTR_WARN_UNUSED;
 
 /* --- blob deletions ---
    Expunged messages' and deleted mailboxes' blob keys wait in a queue

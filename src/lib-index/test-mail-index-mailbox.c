@@ -350,7 +350,25 @@ static void test_schema(void)
 	sqlite3_close(db);
 	test_assert(mail_index_open(&set, &index, &error) < 0);
 	test_assert(strstr(error, "newer") != NULL);
-	test_assert(mail_index_get_schema_version() == 1);
+	test_assert(mail_index_get_schema_version() == 2);
+	/* a version-1 database (before change-log pruning) is brought
+	   forward, keeping its data */
+	index = test_index_open(&path);
+	(void)test_mailbox_create(index, "INBOX");
+	mail_index_close(&index);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db,
+		"ALTER TABLE changes DROP COLUMN time;"
+		"ALTER TABLE mailboxes DROP COLUMN changes_pruned_modseq;"
+		"DELETE FROM schema_version WHERE version = 2",
+		NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	index = test_index_open_path(path);
+	test_assert(mail_index_mailbox_lookup(index, "INBOX", pool_datastack, &box) == 1);
+	unsigned int pruned;
+	struct mail_index_prune_settings prune = { .max_changes = 1 };
+	test_assert(mail_index_changes_prune(index, &prune, &pruned) == 0);
+	mail_index_close(&index);
 	/* journal mode is WAL */
 	index = test_index_open(&path);
 	mail_index_close(&index);

@@ -27,6 +27,10 @@ struct mail_user {
 	ARRAY(struct mailbox_transaction *) commit_queue;
 	struct timeout *commit_timeout;
 	unsigned int open_mailboxes, open_transactions;
+
+	/* change-log pruning from a timer (mail-user.c) */
+	struct mail_index_prune_settings prune_set;
+	struct timeout *prune_timeout;
 };
 
 struct mailbox {

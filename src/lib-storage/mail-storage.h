@@ -48,6 +48,13 @@ struct mail_user_settings {
 	unsigned int index_busy_timeout_msecs;
 	unsigned int reservation_steal_secs;
 	struct event *event_parent;
+	/* Change-log pruning (see mail_index_changes_prune()): entries older
+	   than this many seconds, and beyond this many, are pruned from a
+	   timer while the user is open in a process with an ioloop (first
+	   after a minute, then at most hourly per user across processes,
+	   in batches). Both 0 = never. */
+	unsigned int changes_max_age_secs;
+	unsigned int changes_max_count;
 };
 
 /* Opens the index and the blob store. Blocks. */
@@ -79,6 +86,12 @@ int mail_user_mailbox_subscribe(struct mail_user *user, const char *name,
 				bool subscribe) ATTR_WARN_UNUSED;
 int mail_user_mailbox_set_special_use(struct mail_user *user, const char *name,
 				      enum mail_special_use special_use)
+	ATTR_WARN_UNUSED;
+
+/* Prune the change log now by the user's policy (for tools; sessions
+   prune from a timer). *pruned_r gets the number of entries deleted.
+   Blocks. */
+int mail_user_prune_changes(struct mail_user *user, unsigned int *pruned_r)
 	ATTR_WARN_UNUSED;
 
 /* Delete the blobs the index has queued for deletion (expunged messages,

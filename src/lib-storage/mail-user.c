@@ -4,8 +4,66 @@
    purging blobs the index no longer references. */
 #include "lib.h"
 #include "event.h"
+#include "ioloop.h"
 #include "mail-blob-meta.h"
 #include "mail-storage-private.h"
+
+/* The first prune a while after the user is opened (short sessions
+   never pay for it), then hourly; a batch that was full continues a
+   second later, so no single run stalls the ioloop for long. */
+#define MAIL_USER_PRUNE_FIRST_MSECS (60 * 1000)
+#define MAIL_USER_PRUNE_INTERVAL_SECS 3600
+#define MAIL_USER_PRUNE_CONTINUE_MSECS 1000
+#define MAIL_USER_PRUNE_BATCH 2000
+
+static void mail_user_prune_timeout(void *context);
+
+static void mail_user_prune_schedule(struct mail_user *user,
+				     unsigned int msecs)
+{
+	timeout_remove(&user->prune_timeout);
+	user->prune_timeout = timeout_add(msecs, mail_user_prune_timeout, user);
+}
+
+static void mail_user_prune_timeout(void *context)
+{
+	struct mail_user *user = context;
+	unsigned int pruned;
+
+	timeout_remove(&user->prune_timeout);
+	/* a session in the middle of a write waits for the next round */
+	if (user->open_transactions > 0) {
+		mail_user_prune_schedule(user, MAIL_USER_PRUNE_CONTINUE_MSECS);
+		return;
+	}
+	if (mail_index_changes_prune(user->index, &user->prune_set,
+				     &pruned) < 0) {
+		const char *internal;
+		(void)mail_index_get_last_error(user->index, NULL, &internal);
+		e_error(user->event, "Pruning the change log failed: %s",
+			internal);
+		mail_error_clear(mail_index_get_error_state(user->index));
+		pruned = 0;
+	}
+	mail_user_prune_schedule(user, pruned >= user->prune_set.batch ?
+				 MAIL_USER_PRUNE_CONTINUE_MSECS :
+				 MAIL_USER_PRUNE_INTERVAL_SECS * 1000);
+}
+
+int mail_user_prune_changes(struct mail_user *user, unsigned int *pruned_r)
+{
+	struct mail_index_prune_settings set = user->prune_set;
+	unsigned int pruned;
+
+	*pruned_r = 0;
+	set.min_interval_secs = 0;
+	do {
+		if (mail_index_changes_prune(user->index, &set, &pruned) < 0)
+			return mail_user_set_index_error(user);
+		*pruned_r += pruned;
+	} while (pruned >= set.batch);
+	return 0;
+}
 
 int mail_user_init(const struct mail_user_settings *set,
 		   struct mail_user **user_r, const char **error_r)
@@ -45,6 +103,13 @@ int mail_user_init(const struct mail_user_settings *set,
 		pool_unref(&pool);
 		return -1;
 	}
+	user->prune_set.max_age_secs = set->changes_max_age_secs;
+	user->prune_set.max_changes = set->changes_max_count;
+	user->prune_set.min_interval_secs = MAIL_USER_PRUNE_INTERVAL_SECS;
+	user->prune_set.batch = MAIL_USER_PRUNE_BATCH;
+	if (current_ioloop != NULL &&
+	    (set->changes_max_age_secs != 0 || set->changes_max_count != 0))
+		mail_user_prune_schedule(user, MAIL_USER_PRUNE_FIRST_MSECS);
 	*user_r = user;
 	return 0;
 }
@@ -59,6 +124,7 @@ void mail_user_deinit(struct mail_user **_user)
 	i_assert(user->open_mailboxes == 0);
 	i_assert(user->open_transactions == 0);
 	mail_user_commit_queue_deinit(user);
+	timeout_remove(&user->prune_timeout);
 	blob_store_destroy(&user->blobs);
 	mail_index_close(&user->index);
 	mail_error_clear(&user->error);

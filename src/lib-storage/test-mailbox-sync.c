@@ -167,8 +167,49 @@ static void test_sync_notify(void)
 	test_end();
 }
 
+static void test_sync_after_prune(void)
+{
+	const char *home;
+	struct mail_user *user1 = test_user_init(&home);
+	struct mail_user *user2 = test_user_init_home(home);
+	struct mailbox *box1, *box2;
+	unsigned int pruned;
+
+	test_begin("sync: expunges reach a view older than the pruned log");
+	test_assert(mail_user_mailbox_create(user1, "INBOX", 0) == 0);
+	test_assert(mailbox_open(user1, "INBOX", &box1) == 0);
+	for (unsigned int i = 0; i < 5; i++)
+		test_save(box1, msg, 0, NULL);
+	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
+	test_assert(mailbox_get_messages_count(box2) == 5);
+
+	/* session 1 expunges 2 and 4, then the log loses those entries */
+	ARRAY_TYPE(seq_range) uids;
+	array_init(&uids, pool_datastack, 2);
+	seq_range_array_add(&uids, 2);
+	seq_range_array_add(&uids, 4);
+	test_assert(mailbox_expunge(box1, &uids, false, NULL) == 0);
+	test_save(box1, msg, 0, NULL);
+	struct mail_index_prune_settings set = { .max_changes = 1 };
+	test_assert(mail_index_changes_prune(mail_user_get_index(user1), &set,
+					     &pruned) == 0);
+	test_assert(pruned > 0);
+
+	/* session 2's view predates the pruned entries: EXPUNGE from the
+	   end (4, then 2), then the new message */
+	test_assert_strcmp(sync_str(box2, 0), "X4 X2 E4");
+	test_assert(mailbox_seq_to_uid(box2, 2) == 3);
+	test_assert(mailbox_seq_to_uid(box2, 4) == 6);
+	mailbox_close(&box1);
+	mailbox_close(&box2);
+	mail_user_deinit(&user1);
+	mail_user_deinit(&user2);
+	test_end();
+}
+
 test_func_t *const test_mailbox_sync_tests[] = {
 	test_sync_two_sessions,
+	test_sync_after_prune,
 	test_sync_notify,
 	NULL
 };
