@@ -16,7 +16,7 @@ static const char *const ssl_protocol_values[] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", NULL
 };
 static const char *const protocol_values[] = {
-	"imap", NULL
+	"imap", "lmtp", NULL
 };
 static const char *const service_names[] = {
 	"imap-login", "auth", "mail", NULL
@@ -324,6 +324,11 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(STR, mail_blob_prefix, "mail"),
 	DEF(TIME, mail_index_log2_max_age, "2 days"),
 	DEF(UINT, mail_index_log_max_changes, "100000"),
+	DEF(STR, hostname, NULL),
+	DEF(STR, recipient_delimiter, "+"),
+	DEF(BOOL, lmtp_save_to_detail_mailbox, "no"),
+	DEF(UINT, lmtp_max_recipients, "1000"),
+	DEF(SIZE, lmtp_max_message_size, "0"),
 	CONFIG_DEF_GROUP(struct columba_settings, ssl, &ssl_section_def),
 	CONFIG_DEF_SECTION_LIST("local_name", struct columba_settings,
 				local_names, &local_name_section_def),
@@ -441,11 +446,27 @@ const char columba_settings_builtin_config[] =
 "  }\n"
 "}\n"
 "service mail {\n"
+"  inet_listener lmtp {\n"
+"    port = 24\n"
+"  }\n"
+"  unix_listener lmtp {\n"
+"    mode = 0666\n"
+"  }\n"
 "  unix_listener login/mail {\n"
 "    mode = 0600\n"
 "    user = $default_login_user\n"
 "  }\n"
 "}\n";
+
+const char *columba_listener_protocol(const char *listener_name)
+{
+	const char *base = strrchr(listener_name, '/');
+
+	base = base == NULL ? listener_name : base + 1;
+	if (strcmp(base, "lmtp") == 0 || str_ends_with(base, "-lmtp"))
+		return "lmtp";
+	return NULL;
+}
 
 const struct service_settings *
 columba_settings_find_service(const struct columba_settings *set,

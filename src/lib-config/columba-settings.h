@@ -140,6 +140,18 @@ struct columba_settings {
 	unsigned int mail_index_log2_max_age;
 	unsigned int mail_index_log_max_changes;
 
+	/* LMTP delivery (Dovecot's names). hostname: the name in LHLO
+	   replies and Received: lines ("" = gethostname()). */
+	const char *hostname;
+	/* characters separating user and detail in user+detail@domain */
+	const char *recipient_delimiter;
+	/* user+detail goes to mailbox "detail" when it exists */
+	bool lmtp_save_to_detail_mailbox;
+	/* recipients per transaction (0 = no limit); more get 452 */
+	unsigned int lmtp_max_recipients;
+	/* bytes (0 = no limit); advertised as SIZE */
+	uint64_t lmtp_max_message_size;
+
 	struct ssl_settings ssl;
 	ARRAY(struct local_name_settings *) local_names;
 	ARRAY(struct service_settings *) services;
@@ -150,6 +162,12 @@ struct columba_settings {
    applied before the admin's files. */
 extern const struct config_section_def columba_settings_root_def;
 extern const char columba_settings_builtin_config[];
+
+/* The protocol a listener serves when its name says so, else NULL: an
+   inet_listener "lmtp" or a unix_listener whose last path component is
+   "lmtp" or ends in "-lmtp" serves LMTP (in service mail). The master
+   binds such a listener only when the protocol is in `protocols`. */
+const char *columba_listener_protocol(const char *listener_name);
 
 /* The service named name, or NULL. */
 const struct service_settings *

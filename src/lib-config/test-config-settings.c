@@ -115,8 +115,9 @@ static void test_settings_defaults(void)
 		columba_settings_find_service(set, "mail");
 	test_assert(mail != NULL && *mail->user == '\0');
 	test_assert(mail->process_limit == 100 && *mail->chroot == '\0');
-	test_assert(array_count(&mail->inet_listeners) == 0);
-	test_assert(array_count(&mail->unix_listeners) == 1); /* login/mail */
+	test_assert(array_count(&mail->inet_listeners) == 1); /* lmtp */
+	/* lmtp, login/mail */
+	test_assert(array_count(&mail->unix_listeners) == 2);
 	test_assert(columba_settings_find_service(set, "admin") == NULL);
 	test_assert(columba_settings_find_service(set, "indexer") == NULL);
 	test_assert(columba_settings_find_service(set, "pop3-login") == NULL);
@@ -178,7 +179,7 @@ static void test_settings_merge(void)
 	const struct service_settings *mail =
 		columba_settings_find_service(set, "mail");
 	test_assert(mail->process_limit == 20 && mail->client_limit == 50);
-	test_assert(array_count(&mail->unix_listeners) == 2);
+	test_assert(array_count(&mail->unix_listeners) == 3);
 	const struct unix_listener_settings *ul =
 		test_unix_listener(mail, "/var/spool/postfix/private/x");
 	test_assert(ul != NULL && ul->mode == 0660);
@@ -372,7 +373,7 @@ static void test_settings_errors(void)
 		{ "ssl_min_protocol = TLSv1.4",
 		  "t.conf:1: Invalid value for ssl_min_protocol: TLSv1.4 (expected one of: TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)" },
 		{ "protocols = imap imap4",
-		  "t.conf:1: Invalid value for protocols: imap4 (expected a space-separated list of: imap)" },
+		  "t.conf:1: Invalid value for protocols: imap4 (expected a space-separated list of: imap, lmtp)" },
 		{ "service imap-login {\n  inet_listener imap {\n    port = 99999\n  }\n}",
 		  "t.conf:3: Invalid value for port: 99999 (expected a port number 1-65535, or 0 to disable)" },
 		{ "service auth {\n  unix_listener x {\n    mode = 0689\n  }\n}",

@@ -247,6 +247,23 @@ static int bind_unix(struct master_service *service,
 	return 0;
 }
 
+/* A listener named after a protocol (columba_listener_protocol()) is
+   bound only when that protocol is in `protocols`, as Dovecot starts no
+   service of a protocol that is not enabled. */
+static bool listener_protocol_enabled(const struct columba_settings *set,
+				      const char *name)
+{
+	const char *protocol = columba_listener_protocol(name);
+
+	if (protocol == NULL)
+		return true;
+	for (const char *const *p = set->protocols; *p != NULL; p++) {
+		if (strcmp(*p, protocol) == 0)
+			return true;
+	}
+	return false;
+}
+
 int master_listeners_bind(struct master_generation *gen, const char **error_r)
 {
 	ARRAY_TYPE(master_listener) new_listeners;
@@ -264,7 +281,8 @@ int master_listeners_bind(struct master_generation *gen, const char **error_r)
 		struct unix_listener_settings *const *uset;
 
 		array_foreach(&service->set->inet_listeners, iset) {
-			if ((*iset)->port == 0)
+			if ((*iset)->port == 0 ||
+			    !listener_protocol_enabled(gen->set, (*iset)->name))
 				continue; /* disabled */
 			const char *const *addrs = (*iset)->address;
 			if (addrs == NULL || addrs[0] == NULL)
@@ -278,6 +296,8 @@ int master_listeners_bind(struct master_generation *gen, const char **error_r)
 		if (ret < 0)
 			break;
 		array_foreach(&service->set->unix_listeners, uset) {
+			if (!listener_protocol_enabled(gen->set, (*uset)->path))
+				continue;
 			if (bind_unix(service, *uset, &new_listeners,
 				      used_keys, error_r) < 0) {
 				ret = -1;

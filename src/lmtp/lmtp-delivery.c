@@ -1,0 +1,477 @@
+/* Delivery of one LMTP message to every accepted recipient.
+
+   The body is not spooled: as it arrives it is written to one save per
+   recipient at once (each recipient's copy is its own blob, since lib-
+   storage keeps one immutable blob per message per user and each copy
+   carries its own Delivered-To and Received lines). Memory stays bounded
+   by the blob store's buffers: when any save is full, input pauses until
+   it drained. A 50 MB message therefore never sits in memory, and no temp
+   file is written and read again.
+
+   The replies: each recipient's transaction commits on its own (the
+   storage groups concurrent commits into shared fsyncs); when every
+   commit has answered, one reply per recipient goes out in RCPT order:
+   250 only for a copy that is durable, 451/452 for one that failed (the
+   MTA retries just that recipient), so nothing is lost or duplicated. */
+#include "lib.h"
+#include "conn.h"
+#include "ioloop.h"
+#include "columba-settings.h"
+#include "mail-storage.h"
+#include "mail-error.h"
+#include "mail-user-setup.h"
+#include "lmtp-common.h"
+
+#include <time.h>
+
+/* Users' storage stays open a little after a delivery: an MTA delivers
+   to the same users again and again, and deliveries to one user from
+   several connections then share one mail_user, so their commits are
+   grouped into one index fsync (lib-storage's group commit). */
+#define LMTP_USER_CACHE_IDLE_SECS 10
+#define LMTP_USER_CACHE_MAX 100
+
+struct lmtp_cached_user {
+	char *username;
+	struct mail_user *user;
+	unsigned int refcount;
+	time_t last_used;
+};
+static ARRAY(struct lmtp_cached_user *) lmtp_user_cache;
+static struct timeout *lmtp_user_cache_to;
+
+struct lmtp_delivery_rcpt {
+	struct lmtp_delivery *delivery;
+	/* encoded address, for replies and the log */
+	char *addr;
+	struct mail_user *user;
+	struct mailbox *box;
+	struct mailbox_transaction *t;
+	struct mail_save_context *save;
+	bool committing;
+	/* the reply once decided; NULL while undecided */
+	char *reply;
+};
+
+struct lmtp_delivery {
+	/* NULL once the client has gone (abort while commits run) */
+	struct lmtp_client *client;
+	char *session_id;
+	ARRAY(struct lmtp_delivery_rcpt *) rcpts;
+	/* users referenced by this delivery (one reference each) */
+	ARRAY(struct lmtp_cached_user *) users;
+	/* the replies go out from the ioloop after the last commit: the
+	   storage frees a transaction after its callback returns */
+	struct timeout *to_finish;
+	uint64_t size;
+	bool too_big;
+	bool finishing;
+	/* input paused until the saves drain */
+	bool waiting_drain;
+	unsigned int commits_pending;
+};
+
+static void lmtp_delivery_free(struct lmtp_delivery *delivery);
+
+static void drcpt_fail(struct lmtp_delivery_rcpt *drcpt, const char *reply)
+{
+	if (drcpt->save != NULL) {
+		/* the transaction owns the unfinished save: rollback frees
+		   it and deletes its blob */
+		drcpt->save = NULL;
+	}
+	if (drcpt->t != NULL)
+		mailbox_transaction_rollback(&drcpt->t);
+	if (drcpt->box != NULL)
+		mailbox_close(&drcpt->box);
+	if (drcpt->reply == NULL)
+		drcpt->reply = i_strdup(reply);
+}
+
+static void drcpt_fail_storage(struct lmtp_delivery_rcpt *drcpt,
+			       struct mail_user *user, const char *what)
+{
+	const char *user_text, *internal_text;
+	enum mail_error error = mail_user_get_last_error(user, &user_text,
+							 &internal_text);
+
+	i_error("lmtp(session=%s): <%s>: %s failed: %s",
+		drcpt->delivery->session_id, str_sanitize(drcpt->addr, 200),
+		what, internal_text != NULL ? internal_text : user_text);
+	if (error == MAIL_ERROR_NOQUOTA) {
+		drcpt_fail(drcpt, t_strdup_printf(
+			"452 4.2.2 <%s> Mailbox is full", drcpt->addr));
+	} else {
+		drcpt_fail(drcpt, t_strdup_printf(
+			"451 4.3.0 <%s> Temporary internal error", drcpt->addr));
+	}
+}
+
+static void lmtp_cached_user_free(struct lmtp_cached_user *cu)
+{
+	mail_user_deinit(&cu->user);
+	i_free(cu->username);
+	free(cu);
+}
+
+/* Close users idle long enough (all of them with force). */
+static void lmtp_user_cache_expire(bool force)
+{
+	unsigned int i = 0;
+
+	while (i < array_count(&lmtp_user_cache)) {
+		struct lmtp_cached_user *cu = *array_idx(&lmtp_user_cache, i);
+		if (cu->refcount == 0 &&
+		    (force || cu->last_used + LMTP_USER_CACHE_IDLE_SECS <= time(NULL))) {
+			array_delete(&lmtp_user_cache, i, 1);
+			lmtp_cached_user_free(cu);
+		} else {
+			i++;
+		}
+	}
+	if (array_count(&lmtp_user_cache) == 0 && lmtp_user_cache_to != NULL)
+		timeout_remove(&lmtp_user_cache_to);
+}
+
+static void lmtp_user_cache_timeout(void *context ATTR_UNUSED)
+{
+	lmtp_user_cache_expire(false);
+}
+
+void lmtp_user_cache_deinit(void)
+{
+	if (!array_is_created(&lmtp_user_cache))
+		return;
+	lmtp_user_cache_expire(true);
+	/* deliveries still running own the rest; the process is exiting */
+	array_free(&lmtp_user_cache);
+}
+
+static struct mail_user *
+lmtp_delivery_get_user(struct lmtp_delivery *delivery,
+		       const struct lmtp_recipient *rcpt, const char **error_r)
+{
+	struct lmtp_cached_user *const *cup, *cu = NULL;
+	struct mail_user *user;
+
+	if (!array_is_created(&lmtp_user_cache))
+		array_init(&lmtp_user_cache, system_pool, 16);
+	/* alice+a and alice+b in one delivery share one reference */
+	array_foreach(&delivery->users, cup) {
+		if (strcmp((*cup)->username, rcpt->username) == 0)
+			return (*cup)->user;
+	}
+	array_foreach(&lmtp_user_cache, cup) {
+		if (strcmp((*cup)->username, rcpt->username) == 0) {
+			cu = *cup;
+			break;
+		}
+	}
+	if (cu == NULL) {
+		if (mail_user_setup(lmtp.set, rcpt->username,
+				    rcpt->userdb_fields, NULL, &user,
+				    error_r) < 0)
+			return NULL;
+		if (array_count(&lmtp_user_cache) >= LMTP_USER_CACHE_MAX)
+			lmtp_user_cache_expire(true);
+		cu = i_new(struct lmtp_cached_user, 1);
+		cu->username = i_strdup(rcpt->username);
+		cu->user = user;
+		array_push(&lmtp_user_cache, cu);
+		if (lmtp_user_cache_to == NULL) {
+			lmtp_user_cache_to = timeout_add(
+				LMTP_USER_CACHE_IDLE_SECS * 1000 / 2,
+				lmtp_user_cache_timeout, NULL);
+		}
+	}
+	cu->refcount++;
+	array_push(&delivery->users, cu);
+	return cu->user;
+}
+
+const char *lmtp_delivery_choose_mailbox(struct lmtp_recipient *rcpt,
+					 struct mail_user *user)
+{
+	struct mail_index_mailbox box;
+
+	if (lmtp.set->lmtp_save_to_detail_mailbox && rcpt->detail[0] != '\0' &&
+	    mail_index_mailbox_lookup(mail_user_get_index(user), rcpt->detail,
+				      pool_datastack, &box) > 0)
+		return rcpt->detail;
+	return "INBOX";
+}
+
+static const char *lmtp_rfc822_date(time_t t)
+{
+	struct tm tm;
+	char buf[64];
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		return "Thu, 01 Jan 1970 00:00:00 +0000";
+	return t_strdup(buf);
+}
+
+/* Return-Path, Delivered-To and Received for one recipient's copy. */
+static const char *lmtp_delivery_headers(struct lmtp_client *client,
+					 const struct lmtp_delivery_rcpt *drcpt)
+{
+	string_t *hdr = t_str_new(512);
+	const char *from = smtp_address_encode(&client->mail_from);
+
+	str_printfa(hdr, "Return-Path: <%s>\r\n", from);
+	str_printfa(hdr, "Delivered-To: <%s>\r\n", drcpt->addr);
+	str_printfa(hdr, "Received: from %s", client->lhlo);
+	if (IPADDR_IS_SET(&client->remote_ip))
+		str_printfa(hdr, " ([%s])", net_ip2addr(&client->remote_ip));
+	str_printfa(hdr, "\r\n\tby %s with %s id %s\r\n", lmtp.hostname,
+		    client->smtputf8 ? "UTF8LMTP" : "LMTP", client->session_id);
+	str_printfa(hdr, "\t(envelope-from <%s>)\r\n", from);
+	str_printfa(hdr, "\tfor <%s>; %s\r\n", drcpt->addr,
+		    lmtp_rfc822_date(time(NULL)));
+	return str_c(hdr);
+}
+
+static void lmtp_delivery_drained(void *context)
+{
+	struct lmtp_delivery *delivery = context;
+	struct lmtp_delivery_rcpt **drcptp;
+
+	if (!delivery->waiting_drain || delivery->client == NULL)
+		return;
+	array_foreach(&delivery->rcpts, drcptp) {
+		if ((*drcptp)->save != NULL && mail_save_is_full((*drcptp)->save))
+			return;
+	}
+	delivery->waiting_drain = false;
+	lmtp_client_command_done(delivery->client);
+}
+
+static void lmtp_delivery_rcpt_begin(struct lmtp_delivery *delivery,
+				     struct lmtp_recipient *rcpt)
+{
+	struct lmtp_client *client = delivery->client;
+	struct lmtp_delivery_rcpt *drcpt = i_new(struct lmtp_delivery_rcpt, 1);
+	const char *error;
+
+	drcpt->delivery = delivery;
+	drcpt->addr = i_strdup(smtp_address_encode(&rcpt->address));
+	array_push(&delivery->rcpts, drcpt);
+
+	drcpt->user = lmtp_delivery_get_user(delivery, rcpt, &error);
+	if (drcpt->user == NULL) {
+		i_error("lmtp(session=%s): <%s>: Opening the storage of %s failed: %s",
+			delivery->session_id, str_sanitize(drcpt->addr, 200),
+			str_sanitize(rcpt->username, 200), error);
+		drcpt_fail(drcpt, t_strdup_printf(
+			"451 4.3.0 <%s> Temporary internal error", drcpt->addr));
+		return;
+	}
+	/* the Sieve hook */
+	const char *mailbox = lmtp_delivery_choose_mailbox(rcpt, drcpt->user);
+	if (mailbox_open(drcpt->user, mailbox, &drcpt->box) < 0) {
+		drcpt_fail_storage(drcpt, drcpt->user,
+			t_strdup_printf("Opening mailbox %s",
+					str_sanitize(mailbox, 100)));
+		return;
+	}
+	drcpt->t = mailbox_transaction_begin(drcpt->box, 0);
+	drcpt->save = mail_save_begin(drcpt->t, 0, NULL, 0, 0);
+	if (drcpt->save == NULL) {
+		drcpt_fail_storage(drcpt, drcpt->user, "Starting the save");
+		return;
+	}
+	mail_save_set_drained_callback(drcpt->save, lmtp_delivery_drained,
+				       delivery);
+	const char *hdr = lmtp_delivery_headers(client, drcpt);
+	if (mail_save_write(drcpt->save, hdr, strlen(hdr)) < 0)
+		drcpt_fail_storage(drcpt, drcpt->user, "Writing the message");
+}
+
+void lmtp_delivery_begin(struct lmtp_client *client)
+{
+	struct lmtp_delivery *delivery = i_new(struct lmtp_delivery, 1);
+	struct lmtp_recipient *const *rcptp;
+
+	i_assert(client->delivery == NULL);
+	delivery->client = client;
+	delivery->session_id = i_strdup(client->session_id);
+	array_init(&delivery->rcpts, system_pool, array_count(&client->rcpts));
+	array_init(&delivery->users, system_pool, 4);
+	client->delivery = delivery;
+	array_foreach(&client->rcpts, rcptp) T_BEGIN {
+		lmtp_delivery_rcpt_begin(delivery, *rcptp);
+	} T_END;
+}
+
+uint64_t lmtp_delivery_get_size(const struct lmtp_delivery *delivery)
+{
+	return delivery->size;
+}
+
+bool lmtp_delivery_write(struct lmtp_delivery *delivery,
+			 const unsigned char *data, size_t size)
+{
+	struct lmtp_delivery_rcpt **drcptp;
+	bool full = false;
+
+	if (size == 0)
+		return true;
+	delivery->size += size;
+	if (!delivery->too_big && lmtp.set->lmtp_max_message_size > 0 &&
+	    delivery->size > lmtp.set->lmtp_max_message_size) {
+		/* read the rest and drop it: the client is still sending */
+		delivery->too_big = true;
+		array_foreach(&delivery->rcpts, drcptp) T_BEGIN {
+			drcpt_fail(*drcptp, t_strdup_printf(
+				"552 5.3.4 <%s> Message size exceeds fixed maximum message size",
+				(*drcptp)->addr));
+		} T_END;
+	}
+	if (delivery->too_big)
+		return true;
+	array_foreach(&delivery->rcpts, drcptp) {
+		struct lmtp_delivery_rcpt *drcpt = *drcptp;
+		if (drcpt->save == NULL)
+			continue;
+		if (mail_save_write(drcpt->save, data, size) < 0) {
+			T_BEGIN {
+				drcpt_fail_storage(drcpt, drcpt->user,
+						   "Writing the message");
+			} T_END;
+			continue;
+		}
+		if (mail_save_is_full(drcpt->save))
+			full = true;
+	}
+	if (full)
+		delivery->waiting_drain = true;
+	return !full;
+}
+
+static void lmtp_delivery_reply_all(struct lmtp_delivery *delivery)
+{
+	struct lmtp_client *client = delivery->client;
+	struct lmtp_delivery_rcpt **drcptp;
+
+	if (client != NULL) {
+		array_foreach(&delivery->rcpts, drcptp)
+			lmtp_client_reply(client, "%s", (*drcptp)->reply);
+		i_info("lmtp(%s, session=%s): %u recipient(s), %llu bytes",
+		       client->peer_name, client->session_id,
+		       array_count(&delivery->rcpts),
+		       (unsigned long long)delivery->size);
+		/* the transaction is over: forget it without aborting */
+		client->delivery = NULL;
+		lmtp_client_transaction_reset(client);
+	}
+	lmtp_delivery_free(delivery);
+	if (client != NULL)
+		lmtp_client_command_done(client);
+}
+
+static void lmtp_delivery_finish_timeout(void *context)
+{
+	struct lmtp_delivery *delivery = context;
+
+	timeout_remove(&delivery->to_finish);
+	lmtp_delivery_reply_all(delivery);
+}
+
+static void lmtp_delivery_commit_callback(int ret,
+	const struct mail_transaction_commit_result *result ATTR_UNUSED,
+	void *context)
+{
+	struct lmtp_delivery_rcpt *drcpt = context;
+	struct lmtp_delivery *delivery = drcpt->delivery;
+
+	drcpt->committing = false;
+	if (ret < 0) {
+		drcpt_fail_storage(drcpt, drcpt->user, "Saving the message");
+	} else {
+		mailbox_close(&drcpt->box);
+		drcpt->reply = i_strdup_printf("250 2.0.0 <%s> %s Saved",
+					       drcpt->addr,
+					       delivery->session_id);
+	}
+	i_assert(delivery->commits_pending > 0);
+	if (--delivery->commits_pending == 0 && delivery->finishing) {
+		delivery->to_finish = timeout_add(0, lmtp_delivery_finish_timeout,
+						  delivery);
+	}
+}
+
+void lmtp_delivery_finish(struct lmtp_delivery *delivery)
+{
+	struct lmtp_delivery_rcpt **drcptp;
+
+	delivery->waiting_drain = false;
+	/* commits_pending counts one extra until every commit was started,
+	   so that a commit answering at once cannot end the delivery while
+	   this loop still runs */
+	delivery->commits_pending++;
+	delivery->finishing = true;
+	array_foreach(&delivery->rcpts, drcptp) T_BEGIN {
+		struct lmtp_delivery_rcpt *drcpt = *drcptp;
+		if (drcpt->save == NULL) {
+			i_assert(drcpt->reply != NULL);
+		} else {
+			/* a save that failed makes its commit fail: the
+			   commit callback answers it (a rollback here could
+			   leave the transaction alive behind our back while
+			   its blob put finishes) */
+			if (mail_save_finish(&drcpt->save) < 0) {
+				/* logged with the commit's error */
+			}
+			drcpt->committing = true;
+			delivery->commits_pending++;
+			mailbox_transaction_commit(&drcpt->t,
+				lmtp_delivery_commit_callback, drcpt);
+		}
+	} T_END;
+	if (--delivery->commits_pending == 0)
+		lmtp_delivery_reply_all(delivery);
+}
+
+static void lmtp_delivery_free(struct lmtp_delivery *delivery)
+{
+	struct lmtp_delivery_rcpt **drcptp;
+
+	i_assert(delivery->to_finish == NULL);
+	array_foreach(&delivery->rcpts, drcptp) {
+		struct lmtp_delivery_rcpt *drcpt = *drcptp;
+		i_assert(!drcpt->committing);
+		T_BEGIN {
+			drcpt_fail(drcpt, "");
+		} T_END;
+		i_free(drcpt->reply);
+		i_free(drcpt->addr);
+		free(drcpt);
+	}
+	struct lmtp_cached_user *const *cup;
+	array_foreach(&delivery->users, cup) {
+		i_assert((*cup)->refcount > 0);
+		(*cup)->refcount--;
+		(*cup)->last_used = time(NULL);
+	}
+	array_free(&delivery->rcpts);
+	array_free(&delivery->users);
+	i_free(delivery->session_id);
+	free(delivery);
+}
+
+void lmtp_delivery_abort(struct lmtp_delivery **_delivery)
+{
+	struct lmtp_delivery *delivery = *_delivery;
+
+	*_delivery = NULL;
+	delivery->client = NULL;
+	if (delivery->finishing) {
+		/* commits are running: they cannot be recalled. What they
+		   saved stays saved (the MTA, not told, delivers again: a
+		   duplicate is better than a loss); the last callback frees
+		   the delivery. */
+		return;
+	}
+	lmtp_delivery_free(delivery);
+}
