@@ -15,6 +15,9 @@
 #include "passdb.h"
 #include "auth-vars.h"
 #include "auth-protocol.h"
+#include "auth-cache.h"
+#include "auth-penalty.h"
+#include "event.h"
 #include "auth.h"
 #include "auth-request.h"
 
@@ -51,6 +54,30 @@ struct auth_request {
 	unsigned int passdb_idx;
 	const struct passdb_user *passdb_user;
 
+	/* master user login ("user*master", or SASL authzid): the user to
+	   become, and the master once its password checked */
+	bool master_login;
+	const char *login_user;
+	const char *master_user;
+	/* the master's passdb said result_success = continue: the login
+	   user is being looked up in the other passdbs */
+	bool master_lookup;
+	/* SCRAM's server-final message kept across that lookup */
+	buffer_t *saved_output;
+
+	/* the current passdb lookup's auth cache key (NULL: not cached),
+	   and whether the answer came from the cache */
+	const char *cache_key;
+	bool from_cache;
+
+	/* the auth penalty: checked once; this failure does not count
+	   (a policy refusal, not a guess) */
+	bool penalty_checked;
+	bool no_penalize;
+	uint32_t penalty_checksum;
+	struct timeout *to_penalty;
+	buffer_t *penalty_data;
+
 	/* the worker job; its inputs and outputs live here */
 	struct worker_job *job;
 	char *job_plaintext;
@@ -73,6 +100,8 @@ struct auth_request {
 static void auth_request_handle(struct auth_request *req,
 				enum sasl_server_result ret,
 				const buffer_t *output, const char *error);
+static void auth_request_passdb_lookup(struct auth_request *req,
+				       bool use_cache);
 
 static void auth_request_ref(struct auth_request *req)
 {
@@ -83,6 +112,8 @@ static void auth_request_free(struct auth_request *req)
 {
 	if (req->to_delay != NULL)
 		timeout_remove(&req->to_delay);
+	if (req->to_penalty != NULL)
+		timeout_remove(&req->to_penalty);
 	if (req->sasl != NULL)
 		sasl_server_request_destroy(&req->sasl);
 	if (req->job_plaintext != NULL) {
@@ -139,6 +170,8 @@ void auth_request_unref(struct auth_request **_req)
 	req->aborted = true;
 	if (req->to_delay != NULL)
 		timeout_remove(&req->to_delay);
+	if (req->to_penalty != NULL)
+		timeout_remove(&req->to_penalty);
 	/* a job that has not started never will; one that runs holds its
 	   reference until its done callback */
 	if (req->job != NULL && worker_job_cancel(&req->job)) {
@@ -187,6 +220,30 @@ static void auth_request_delay_end(void *context)
 	auth_request_reply(req, req->fail_line, true);
 }
 
+static bool auth_request_ip_is_local(const struct auth_request *req)
+{
+	struct ip_addr rip, lip;
+
+	if (req->params.remote_ip == NULL ||
+	    net_addr2ip(req->params.remote_ip, &rip) < 0)
+		return false;
+	if (net_ip_is_loopback(&rip))
+		return true;
+	return req->params.local_ip != NULL &&
+		net_addr2ip(req->params.local_ip, &lip) == 0 &&
+		net_ip_compare(&rip, &lip);
+}
+
+/* The auth penalty counts remote clients only: not a client that says
+   it applies its own (no-penalty), not one without an address, not the
+   local host (a webmail or proxy there speaks for many users at once). */
+static bool auth_request_penalty_applies(const struct auth_request *req)
+{
+	return !req->params.no_penalty && req->params.remote_ip != NULL &&
+		*req->params.remote_ip != '\0' &&
+		!auth_request_ip_is_local(req);
+}
+
 /* Answer FAIL. reason is for the log; client_reason, if not NULL, is
    sent to the client too (nologin's reason, a policy refusal); temp
    says the failure is ours, not the client's (a retry may work). */
@@ -201,6 +258,11 @@ static void auth_request_fail_full(struct auth_request *req,
 	} else {
 		i_info("%s: %s%s", auth_request_log_prefix(req), reason,
 		       req->params.nologin ? " (nologin request)" : "");
+		if (auth_request_penalty_applies(req) && !req->no_penalize) {
+			auth_penalty_failure(auth->penalty,
+					     req->params.remote_ip,
+					     req->penalty_checksum);
+		}
 	}
 	str_printfa(line, "FAIL\t%u", req->id);
 	if (req->user != NULL) {
@@ -243,18 +305,16 @@ void auth_request_fail_input(struct auth_request *req, const char *reason)
 	auth_request_fail_full(req, reason, reason, false);
 }
 
-static bool auth_request_ip_is_local(const struct auth_request *req)
+static void auth_request_penalty_end(void *context)
 {
-	struct ip_addr rip, lip;
+	struct auth_request *req = context;
 
-	if (req->params.remote_ip == NULL ||
-	    net_addr2ip(req->params.remote_ip, &rip) < 0)
-		return false;
-	if (net_ip_is_loopback(&rip))
-		return true;
-	return req->params.local_ip != NULL &&
-		net_addr2ip(req->params.local_ip, &lip) == 0 &&
-		net_ip_compare(&rip, &lip);
+	timeout_remove(&req->to_penalty);
+	req->state = AUTH_REQUEST_STATE_BUSY;
+	auth_request_start(req, req->penalty_data == NULL ? NULL :
+			   req->penalty_data->data,
+			   req->penalty_data == NULL ? 0 :
+			   req->penalty_data->used);
 }
 
 void auth_request_start(struct auth_request *req, const void *data,
@@ -268,6 +328,7 @@ void auth_request_start(struct auth_request *req, const void *data,
 	if ((sasl_server_mech_get_flags(req->mech) &
 	     SASL_MECH_FLAG_CLEARTEXT) != 0 && !req->params.secured &&
 	    set->disable_plaintext_auth && !auth_request_ip_is_local(req)) {
+		req->no_penalize = true;
 		/* Dovecot's wording, which admins and log filters know */
 		auth_request_fail_full(req,
 			"Plaintext authentication disallowed on non-secure (SSL/TLS) connections "
@@ -275,6 +336,27 @@ void auth_request_start(struct auth_request *req, const void *data,
 			"Plaintext authentication disallowed on non-secure (SSL/TLS) connections.",
 			false);
 		return;
+	}
+	if (!req->penalty_checked) {
+		req->penalty_checked = true;
+		unsigned int msecs = !auth_request_penalty_applies(req) ? 0 :
+			auth_penalty_get_delay_msecs(auth->penalty,
+						     req->params.remote_ip);
+		if (msecs > 0) {
+			i_info("%s: Delaying the request by %u ms (auth penalty %u after failed logins from this address)",
+			       auth_request_log_prefix(req), msecs,
+			       auth_penalty_get(auth->penalty,
+						req->params.remote_ip));
+			if (data != NULL) {
+				req->penalty_data = buffer_create(req->pool,
+								  size + 1);
+				buffer_append(req->penalty_data, data, size);
+			}
+			req->state = AUTH_REQUEST_STATE_DELAY;
+			req->to_penalty = timeout_add(msecs,
+				auth_request_penalty_end, req);
+			return;
+		}
 	}
 
 	memset(&sset, 0, sizeof(sset));
@@ -313,8 +395,10 @@ bool auth_request_continue(struct auth_request *req, const void *data,
 	return true;
 }
 
-/* auth_default_realm, then auth_username_format. */
-static int auth_request_set_user(struct auth_request *req, const char *name)
+/* auth_default_realm, then auth_username_format: the name lookups use.
+   Returns 0, or fails the request and returns -1. */
+static int auth_request_format_user(struct auth_request *req,
+				    const char *name, const char **user_r)
 {
 	const struct columba_settings *set = auth->set;
 	const char *user, *error;
@@ -331,12 +415,86 @@ static int auth_request_set_user(struct auth_request *req, const char *name)
 		auth_request_fail(req, "Empty user name");
 		return -1;
 	}
+	*user_r = user;
+	return 0;
+}
+
+static int auth_request_set_user(struct auth_request *req, const char *name)
+{
+	const char *user;
+
+	if (auth_request_format_user(req, name, &user) < 0)
+		return -1;
 	req->user = p_strdup(req->pool, user);
 	req->vars.user = req->user;
 	req->vars.service = req->params.service;
 	req->vars.local_ip = req->params.local_ip;
 	req->vars.remote_ip = req->params.remote_ip;
 	return 0;
+}
+
+/* A master user login? "user*master" (auth_master_user_separator) or
+   a SASL authorization identity other than the authenticating one.
+   Returns the name whose password is checked in *name_r; -1 if the
+   request failed. */
+static int auth_request_setup_master(struct auth_request *req,
+				     const char *authcid, const char **name_r)
+{
+	const char *sep = auth->set->auth_master_user_separator;
+	const char *authzid = sasl_server_request_get_authzid(req->sasl);
+	const char *login = NULL, *master = NULL, *p;
+
+	*name_r = authcid;
+	if (*sep != '\0' && (p = strstr(authcid, sep)) != NULL) {
+		login = t_strndup(authcid, (size_t)(p - authcid));
+		master = p + strlen(sep);
+	} else if (authzid != NULL && *authzid != '\0' &&
+		   auth->have_master_passdbs) {
+		/* the same name formatted is no master login: checked in
+		   auth_request_success() */
+		const char *a, *b, *error;
+		if (auth_username_format(auth->set->auth_username_format,
+					 authzid, &a, &error) < 0 ||
+		    auth_username_format(auth->set->auth_username_format,
+					 authcid, &b, &error) < 0 ||
+		    strcmp(a, b) != 0) {
+			login = authzid;
+			master = authcid;
+		}
+	}
+	if (login == NULL)
+		return 0;
+	if (!auth->have_master_passdbs) {
+		req->fail_code = "authz_fail";
+		auth_request_fail(req, "Master user login attempted, but no passdb has master = yes");
+		return -1;
+	}
+	if (*login == '\0' || *master == '\0') {
+		auth_request_fail(req, "Master user login with an empty user or master name");
+		return -1;
+	}
+	const char *user;
+	if (auth_request_format_user(req, login, &user) < 0)
+		return -1;
+	req->login_user = p_strdup(req->pool, user);
+	req->master_login = true;
+	*name_r = master;
+	return 0;
+}
+
+/* FNV-1a of user and password: tells the auth penalty a retry of the same
+   wrong password from a new one, without keeping the password. */
+static uint32_t auth_request_password_checksum(const char *user,
+					       const char *password)
+{
+	uint32_t hash = 2166136261u;
+
+	for (const char *p = password; *p != '\0'; p++)
+		hash = (hash ^ (unsigned char)*p) * 16777619u;
+	hash = (hash ^ 0) * 16777619u;
+	for (const char *p = user; *p != '\0'; p++)
+		hash = (hash ^ (unsigned char)*p) * 16777619u;
+	return hash == 0 ? 1 : hash;
 }
 
 /* --- the worker jobs --- */
@@ -364,8 +522,18 @@ static void auth_request_verify_done(void *context)
 
 	switch ((enum passdb_result)req->job_ret) {
 	case PASSDB_RESULT_OK:
+		if (req->from_cache)
+			auth_cache_password_ok(auth->cache, req->cache_key);
 		break;
 	case PASSDB_RESULT_PASSWORD_MISMATCH:
+		if (req->from_cache &&
+		    auth_cache_password_mismatch(auth->cache, req->cache_key)) {
+			/* the password may have changed since the entry was
+			   made: ask the passdb itself */
+			auth_cache_remove(auth->cache, req->cache_key);
+			auth_request_passdb_lookup(req, false);
+			return;
+		}
 		/* the SASL request learns it too, and wipes its copy */
 		(void)sasl_server_request_verify_result(req->sasl, false,
 							&output, &error);
@@ -474,10 +642,24 @@ static void auth_request_passdb_found(struct auth_request *req)
 
 	if (user->user != NULL && strcmp(user->user, req->user) != 0)
 		req->user = p_strdup(req->pool, user->user);
+	if (req->master_lookup) {
+		/* the master's password checked; the login user exists */
+		auth_request_success(req, req->saved_output);
+		return;
+	}
 	switch (req->need) {
 	case SASL_SERVER_RESULT_NEED_VERIFY:
 		req->job_plaintext =
 			i_strdup(sasl_server_request_get_password(req->sasl));
+		if (req->from_cache &&
+		    !auth->set->auth_cache_verify_password_with_worker) {
+			/* cheap hashes from the cache: in the loop, without
+			   the thread handoff (Dovecot's default) */
+			auth_request_ref(req);
+			auth_request_verify_work(req);
+			auth_request_verify_done(req);
+			break;
+		}
 		auth_request_run_job(req, auth_request_verify_work,
 				     auth_request_verify_done);
 		break;
@@ -510,6 +692,13 @@ static void auth_request_passdb_unknown(struct auth_request *req)
 	const buffer_t *output = NULL;
 	const char *error = NULL;
 
+	if (req->master_lookup) {
+		auth_request_fail(req, t_strdup_printf(
+			"Master user %s: login as unknown user %s",
+			str_sanitize(req->master_user, 100),
+			str_sanitize(req->login_user, 100)));
+		return;
+	}
 	if (req->need == SASL_SERVER_RESULT_NEED_CREDENTIALS) {
 		/* SCRAM continues with invented credentials so that the
 		   exchange does not tell who exists */
@@ -534,6 +723,8 @@ static void auth_request_passdb_callback(const struct passdb_user *user,
 {
 	struct auth_request *req = context;
 
+	if (auth->cache != NULL && req->cache_key != NULL)
+		auth_cache_insert(auth->cache, req->cache_key, user);
 	if (!auth_request_unref_running(req))
 		return;
 	switch (user->result) {
@@ -555,6 +746,70 @@ static void auth_request_passdb_callback(const struct passdb_user *user,
 	}
 }
 
+static void auth_cache_event(const char *result)
+{
+	struct event *event = event_create(NULL);
+	struct auth_cache_stats stats;
+
+	auth_cache_get_stats(auth->cache, &stats);
+	event_set_category(event, "auth");
+	event_add_str(event, "result", result);
+	event_add_int(event, "hits", (int64_t)stats.hits);
+	event_add_int(event, "negative_hits", (int64_t)stats.negative_hits);
+	event_add_int(event, "misses", (int64_t)stats.misses);
+	event_add_int(event, "entries", stats.entries);
+	event_emit(event, "auth_cache_lookup");
+	event_unref(&event);
+}
+
+/* The auth cache's answer for the current passdb, if it has one: 1 if
+   the request went on with it, 0 if the passdb must be asked. */
+static int auth_request_passdb_cache(struct auth_request *req,
+				     struct passdb *passdb)
+{
+	const char *tmpl = passdb_get_cache_key(passdb), *key, *error;
+
+	req->cache_key = NULL;
+	req->from_cache = false;
+	if (auth->cache == NULL || tmpl == NULL)
+		return 0;
+	if (auth_vars_expand(tmpl, &req->vars, &key, &error) < 0)
+		return 0;
+	req->cache_key = p_strdup_printf(req->pool, "%u\t%s",
+					 req->passdb_idx, key);
+	struct passdb_user *user = p_new(req->pool, struct passdb_user, 1);
+	switch (auth_cache_lookup(auth->cache, req->cache_key, req->pool,
+				  user)) {
+	case AUTH_CACHE_MISS:
+		auth_cache_event("miss");
+		return 0;
+	case AUTH_CACHE_HIT:
+		auth_cache_event("hit");
+		req->from_cache = true;
+		req->passdb_user = user;
+		auth_request_passdb_found(req);
+		return 1;
+	case AUTH_CACHE_NEGATIVE_HIT:
+		auth_cache_event("negative_hit");
+		req->passdb_idx++;
+		auth_request_passdb_next(req);
+		return 1;
+	}
+	i_unreached();
+}
+
+/* Is the passdb at idx one this request asks? Master passdbs check a
+   master's password; the others everything else, including the login
+   user of a master login. */
+static bool auth_request_passdb_wanted(const struct auth_request *req,
+				       unsigned int idx)
+{
+	const struct auth_db_settings *set =
+		*array_idx(&auth->passdb_sets, idx);
+
+	return set->master == (req->master_login && !req->master_lookup);
+}
+
 static void auth_request_passdb_next(struct auth_request *req)
 {
 	if (array_count(&auth->passdbs) == 0) {
@@ -562,11 +817,24 @@ static void auth_request_passdb_next(struct auth_request *req)
 				       true);
 		return;
 	}
+	while (req->passdb_idx < array_count(&auth->passdbs) &&
+	       !auth_request_passdb_wanted(req, req->passdb_idx))
+		req->passdb_idx++;
 	if (req->passdb_idx >= array_count(&auth->passdbs)) {
 		auth_request_passdb_unknown(req);
 		return;
 	}
+	auth_request_passdb_lookup(req, true);
+}
+
+static void auth_request_passdb_lookup(struct auth_request *req,
+				       bool use_cache)
+{
 	struct passdb *passdb = *array_idx(&auth->passdbs, req->passdb_idx);
+
+	if (use_cache && auth_request_passdb_cache(req, passdb) > 0)
+		return;
+	req->from_cache = false;
 	/* one reference for the callback, one for this call: the callback
 	   may come before passdb_lookup() returns and finish the request,
 	   and the lookup must not find its pool gone */
@@ -600,7 +868,34 @@ static void auth_request_success(struct auth_request *req,
 		req->user = p_strdup(req->pool,
 				     auth->set->auth_anonymous_username);
 	}
-	if (authzid != NULL && *authzid != '\0' && user != NULL) {
+	if (req->master_login && req->master_user == NULL) {
+		/* the master's password checked: become the login user */
+		const struct auth_db_settings *mset =
+			*array_idx(&auth->passdb_sets, req->passdb_idx);
+
+		req->master_user = req->user;
+		req->user = req->login_user;
+		req->vars.user = req->login_user;
+		i_info("%s: Master user %s logs in as %s",
+		       auth_request_log_prefix(req),
+		       str_sanitize(req->master_user, 100),
+		       str_sanitize(req->login_user, 100));
+		if (mset->pass || strcmp(mset->result_success, "continue") == 0) {
+			/* Dovecot's pass = yes: the user must exist */
+			if (output != NULL) {
+				req->saved_output = buffer_create(req->pool,
+								  output->used);
+				buffer_append(req->saved_output, output->data,
+					      output->used);
+			}
+			req->master_lookup = true;
+			req->passdb_idx = 0;
+			auth_request_passdb_next(req);
+			return;
+		}
+	}
+	if (authzid != NULL && *authzid != '\0' && user != NULL &&
+	    req->master_user == NULL) {
 		const char *authz_user;
 		if (auth_username_format(auth->set->auth_username_format,
 					 authzid, &authz_user, &error) < 0 ||
@@ -666,8 +961,14 @@ static void auth_request_success(struct auth_request *req,
 		str_append(line, "\tresp=");
 		base64_encode(output->data, output->used, line);
 	}
-	i_info("%s: Login successful%s", auth_request_log_prefix(req),
-	       req->params.nologin ? " (nologin request)" : "");
+	if (auth_request_penalty_applies(req))
+		auth_penalty_success(auth->penalty, req->params.remote_ip);
+	i_info("%s: Login successful%s%s%s%s", auth_request_log_prefix(req),
+	       req->params.nologin ? " (nologin request)" : "",
+	       req->from_cache ? " (auth cache hit)" : "",
+	       req->master_user == NULL ? "" : " (master user ",
+	       req->master_user == NULL ? "" : t_strdup_printf("%s)",
+			str_sanitize(req->master_user, 100)));
 	auth_request_reply(req, str_c(line), true);
 }
 
@@ -691,8 +992,14 @@ static void auth_request_handle(struct auth_request *req,
 	case SASL_SERVER_RESULT_NEED_CREDENTIALS:
 		req->need = ret;
 		authcid = sasl_server_request_get_authcid(req->sasl);
-		if (auth_request_set_user(req, authcid) < 0)
+		if (auth_request_setup_master(req, authcid, &authcid) < 0 ||
+		    auth_request_set_user(req, authcid) < 0)
 			return;
+		if (ret == SASL_SERVER_RESULT_NEED_VERIFY) {
+			req->penalty_checksum = auth_request_password_checksum(
+				req->user,
+				sasl_server_request_get_password(req->sasl));
+		}
 		req->passdb_idx = 0;
 		auth_request_passdb_next(req);
 		return;

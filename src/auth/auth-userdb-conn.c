@@ -4,7 +4,13 @@
 
      USER id name [service=... lip=... rip=...]
 
-   answered USER id name field=value..., NOTFOUND id or FAIL id reason=...
+   answered USER id name field=value..., NOTFOUND id or FAIL id reason=...,
+   and
+
+     LIST id [user=MASK]
+
+   answered LIST id name for every user the userdbs can list (MASK: '*'
+   and '?' wildcards), then DONE id, or DONE id fail if a listing failed.
    A userdb that cannot tell on its own whether a user exists (static)
    asks the passdbs first; without any userdb, the passdb's userdb_*
    fields answer (Dovecot's prefetch). */
@@ -45,6 +51,7 @@ struct auth_userdb_conn {
 	struct conn *conn;
 	bool version_received;
 	struct auth_userdb_lookup *lookups;
+	struct auth_userdb_list *lists;
 };
 
 static struct auth_userdb_conn *auth_userdb_conns = NULL;
@@ -278,6 +285,129 @@ static int auth_userdb_cmd_user(struct auth_userdb_conn *client,
 	return 0;
 }
 
+struct auth_userdb_list {
+	/* NULL once the connection is gone */
+	struct auth_userdb_conn *client;
+	struct auth_userdb_list *prev, *next;
+	unsigned int id;
+	char *mask;
+	unsigned int userdb_idx;
+	bool failed;
+};
+
+static bool auth_userdb_wildcard_match(const char *str, const char *mask)
+{
+	while (*mask != '\0') {
+		if (*mask == '*') {
+			while (*mask == '*')
+				mask++;
+			if (*mask == '\0')
+				return true;
+			for (; *str != '\0'; str++) {
+				if (auth_userdb_wildcard_match(str, mask))
+					return true;
+			}
+			return false;
+		}
+		if (*str == '\0' || (*mask != '?' && *mask != *str))
+			return false;
+		str++;
+		mask++;
+	}
+	return *str == '\0';
+}
+
+static void auth_userdb_list_free(struct auth_userdb_list *list)
+{
+	struct auth_userdb_conn *client = list->client;
+
+	if (client != NULL) {
+		if (list->prev != NULL)
+			list->prev->next = list->next;
+		else
+			client->lists = list->next;
+		if (list->next != NULL)
+			list->next->prev = list->prev;
+	}
+	free(list->mask);
+	free(list);
+}
+
+static void auth_userdb_list_next(struct auth_userdb_list *list);
+
+static void auth_userdb_list_callback(const char *const *users,
+				      const char *error, void *context)
+{
+	struct auth_userdb_list *list = context;
+
+	if (users == NULL) {
+		i_error("userdb %s: listing users failed: %s",
+			userdb_get_driver_name(*array_idx(&auth->userdbs,
+							  list->userdb_idx)),
+			error);
+		list->failed = true;
+	} else if (list->client != NULL) {
+		string_t *line = t_str_new(256);
+		for (unsigned int i = 0; users[i] != NULL; i++) {
+			if (list->mask != NULL &&
+			    !auth_userdb_wildcard_match(users[i], list->mask))
+				continue;
+			str_truncate(line, 0);
+			str_printfa(line, "LIST\t%u\t", list->id);
+			auth_protocol_escape(line, users[i]);
+			str_append_c(line, '\n');
+			conn_write_str(list->client->conn, str_c(line));
+		}
+	}
+	list->userdb_idx++;
+	auth_userdb_list_next(list);
+}
+
+static void auth_userdb_list_next(struct auth_userdb_list *list)
+{
+	while (list->userdb_idx < array_count(&auth->userdbs)) {
+		struct userdb *userdb =
+			*array_idx(&auth->userdbs, list->userdb_idx);
+		if (list->client != NULL &&
+		    userdb_iterate(userdb, auth_userdb_list_callback, list))
+			return;
+		list->userdb_idx++;
+	}
+	if (list->client != NULL) {
+		/* Dovecot's form: an empty field when it worked */
+		conn_printf(list->client->conn, "DONE\t%u\t%s\n", list->id,
+			    list->failed ? "fail" : "");
+	}
+	auth_userdb_list_free(list);
+}
+
+/* LIST id [user=MASK] [params] */
+static int auth_userdb_cmd_list(struct auth_userdb_conn *client,
+				const char *const *args)
+{
+	unsigned int id;
+
+	if (args[0] == NULL || str_to_uint(args[0], &id) < 0) {
+		auth_userdb_error(client, "Invalid LIST line (expected LIST id [user=mask])");
+		return -1;
+	}
+	struct auth_userdb_list *list = i_new(struct auth_userdb_list, 1);
+	list->client = client;
+	list->id = id;
+	for (unsigned int i = 1; args[i] != NULL; i++) {
+		if (str_begins(args[i], "user=")) {
+			free(list->mask);
+			list->mask = i_strdup(args[i] + 5);
+		}
+	}
+	list->next = client->lists;
+	if (client->lists != NULL)
+		client->lists->prev = list;
+	client->lists = list;
+	auth_userdb_list_next(list);
+	return 0;
+}
+
 static int auth_userdb_handle_line(struct auth_userdb_conn *client,
 				   const char *const *args)
 {
@@ -294,6 +424,8 @@ static int auth_userdb_handle_line(struct auth_userdb_conn *client,
 	}
 	if (strcmp(args[0], "USER") == 0)
 		return auth_userdb_cmd_user(client, args + 1);
+	if (strcmp(args[0], "LIST") == 0)
+		return auth_userdb_cmd_list(client, args + 1);
 	auth_userdb_error(client, t_strdup_printf("Unknown command %s",
 						  str_sanitize(args[0], 32)));
 	return -1;
@@ -365,6 +497,8 @@ static void auth_userdb_conn_destroy(struct auth_userdb_conn *client)
 	/* lookups still running finish on their own and drop the answer */
 	for (struct auth_userdb_lookup *l = client->lookups; l != NULL;
 	     l = l->next)
+		l->client = NULL;
+	for (struct auth_userdb_list *l = client->lists; l != NULL; l = l->next)
 		l->client = NULL;
 	conn_destroy(&client->conn);
 	free(client);

@@ -6,6 +6,8 @@
 #include "sasl-server.h"
 #include "passdb.h"
 #include "userdb.h"
+#include "auth-cache.h"
+#include "auth-penalty.h"
 #include "auth.h"
 
 #include <strings.h>
@@ -14,6 +16,8 @@
 /* Password checks waiting for a thread; beyond this a request fails
    (temp) rather than queueing without bound under a flood. */
 #define AUTH_WORKER_MAX_QUEUE 4096
+/* client addresses the auth penalty remembers */
+#define AUTH_PENALTY_MAX_ENTRIES 65536
 
 struct auth *auth = NULL;
 
@@ -49,6 +53,7 @@ void auth_init(struct master_service *service,
 	auth->service = service;
 	auth->set = set;
 	array_init(&auth->passdbs, system_pool, 2);
+	array_init(&auth->passdb_sets, system_pool, 2);
 	array_init(&auth->userdbs, system_pool, 2);
 
 	array_foreach(&set->passdbs, db) {
@@ -57,6 +62,9 @@ void auth_init(struct master_service *service,
 				  &error) < 0)
 			i_fatal("%s", error);
 		array_push(&auth->passdbs, passdb);
+		array_push(&auth->passdb_sets, *db);
+		if ((*db)->master)
+			auth->have_master_passdbs = true;
 	}
 	array_foreach(&set->userdbs, db) {
 		struct userdb *userdb;
@@ -73,6 +81,12 @@ void auth_init(struct master_service *service,
 		snprintf(auth->cookie + i * 2, 3, "%02x", rnd[i]);
 	auth->workers = worker_pool_create(set->auth_worker_max_count,
 					   AUTH_WORKER_MAX_QUEUE);
+	if (set->auth_cache_size > 0) {
+		auth->cache = auth_cache_create(set->auth_cache_size,
+						set->auth_cache_ttl,
+						set->auth_cache_negative_ttl);
+	}
+	auth->penalty = auth_penalty_create(AUTH_PENALTY_MAX_ENTRIES);
 }
 
 void auth_deinit(void)
@@ -87,6 +101,10 @@ void auth_deinit(void)
 	array_foreach(&auth->userdbs, userdb)
 		userdb_destroy(userdb);
 	array_free(&auth->passdbs);
+	array_free(&auth->passdb_sets);
+	if (auth->cache != NULL)
+		auth_cache_destroy(&auth->cache);
+	auth_penalty_destroy(&auth->penalty);
 	array_free(&auth->userdbs);
 	array_free(&auth->mechs);
 	i_free(auth);

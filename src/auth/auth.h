@@ -8,11 +8,14 @@
 #include "array.h"
 
 struct columba_settings;
+struct auth_db_settings;
 struct master_service;
 struct passdb;
 struct userdb;
 struct sasl_server_mech;
 struct worker_pool;
+struct auth_cache;
+struct auth_penalty;
 
 struct auth {
 	struct master_service *service;
@@ -20,6 +23,13 @@ struct auth {
 	/* password verification and credential derivation run here */
 	struct worker_pool *workers;
 	ARRAY(struct passdb *) passdbs;
+	/* the passdbs' sections, same order: master, result_success */
+	ARRAY(const struct auth_db_settings *) passdb_sets;
+	/* master passdbs configured */
+	bool have_master_passdbs;
+	/* NULL when auth_cache_size is 0 */
+	struct auth_cache *cache;
+	struct auth_penalty *penalty;
 	ARRAY(struct userdb *) userdbs;
 	/* auth_mechanisms, in the order written */
 	ARRAY(const struct sasl_server_mech *) mechs;

@@ -260,6 +260,21 @@ static const char *const auth_db_driver_values[] = {
 	"passwd-file", "static", "sql", NULL
 };
 
+static const char *const auth_db_result_values[] = {
+	"return-ok", "continue", NULL
+};
+
+static const struct config_setting_def passdb_setting_defs[] = {
+	CONFIG_DEF_ENUM(struct auth_db_settings, driver, "passwd-file",
+			auth_db_driver_values),
+	CONFIG_DEF_STR(struct auth_db_settings, args, NULL),
+	CONFIG_DEF_BOOL(struct auth_db_settings, master, "no"),
+	CONFIG_DEF_BOOL(struct auth_db_settings, pass, "no"),
+	CONFIG_DEF_ENUM(struct auth_db_settings, result_success, "return-ok",
+			auth_db_result_values),
+	CONFIG_DEF_END
+};
+
 static const struct config_setting_def auth_db_setting_defs[] = {
 	CONFIG_DEF_ENUM(struct auth_db_settings, driver, "passwd-file",
 			auth_db_driver_values),
@@ -267,10 +282,27 @@ static const struct config_setting_def auth_db_setting_defs[] = {
 	CONFIG_DEF_END
 };
 
+/* Only a master passdb may continue after a success (to the passdbs
+   that must know the user it logs in as). */
+static int passdb_settings_check(void *_set, pool_t pool ATTR_UNUSED,
+				 const char **key_r, const char **error_r)
+{
+	const struct auth_db_settings *set = _set;
+
+	if ((set->pass || strcmp(set->result_success, "continue") == 0) &&
+	    !set->master) {
+		*key_r = set->pass ? "pass" : "result_success";
+		*error_r = "pass = yes and result_success = continue are supported only with master = yes";
+		return -1;
+	}
+	return 0;
+}
+
 static const struct config_section_def passdb_section_def = {
 	.name = "passdb",
 	.struct_size = sizeof(struct auth_db_settings),
-	.settings = auth_db_setting_defs,
+	.settings = passdb_setting_defs,
+	.check = passdb_settings_check,
 	.name_offset = offsetof(struct auth_db_settings, name),
 	.ordered = true,
 };
@@ -314,6 +346,11 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(BOOL, disable_plaintext_auth, "yes"),
 	DEF(STR, auth_anonymous_username, "anonymous"),
 	DEF(UINT, auth_worker_max_count, "4"),
+	DEF(SIZE, auth_cache_size, "0"),
+	DEF(TIME, auth_cache_ttl, "1 hour"),
+	DEF(TIME, auth_cache_negative_ttl, "1 hour"),
+	DEF(BOOL, auth_cache_verify_password_with_worker, "yes"),
+	DEF(STR, auth_master_user_separator, NULL),
 	CONFIG_DEF_SECTION_LIST("passdb", struct columba_settings,
 				passdbs, &passdb_section_def),
 	CONFIG_DEF_SECTION_LIST("userdb", struct columba_settings,

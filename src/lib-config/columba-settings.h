@@ -87,6 +87,14 @@ struct auth_db_settings {
 	const char *driver;
 	/* the driver's own arguments, as Dovecot's */
 	const char *args;
+	/* passdb only: a master users' passdb ("user*master" logins) */
+	bool master;
+	/* passdb only: Dovecot's pass = yes, the old name of
+	   result_success = continue */
+	bool pass;
+	/* passdb only: "return-ok" or "continue" (master passdbs: the
+	   logged-in user must then exist in the other passdbs) */
+	const char *result_success;
 };
 
 struct columba_settings {
@@ -123,6 +131,13 @@ struct columba_settings {
 	bool disable_plaintext_auth;
 	const char *auth_anonymous_username;
 	unsigned int auth_worker_max_count;
+	/* Dovecot's auth cache: bytes (0 = off), seconds */
+	uint64_t auth_cache_size;
+	unsigned int auth_cache_ttl;
+	unsigned int auth_cache_negative_ttl;
+	bool auth_cache_verify_password_with_worker;
+	/* "" = no master user logins by name ("user*master") */
+	const char *auth_master_user_separator;
 	ARRAY(struct auth_db_settings *) passdbs;
 	ARRAY(struct auth_db_settings *) userdbs;
 

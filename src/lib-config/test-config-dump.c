@@ -6,8 +6,13 @@
    this is what `columba config` prints on a fresh install. */
 static const char test_default_dump[] =
 	"auth_anonymous_username = anonymous\n"
+	"auth_cache_negative_ttl = 1 hour\n"
+	"auth_cache_size = 0\n"
+	"auth_cache_ttl = 1 hour\n"
+	"auth_cache_verify_password_with_worker = yes\n"
 	"auth_default_realm = \n"
 	"auth_failure_delay = 2 secs\n"
+	"auth_master_user_separator = \n"
 	"auth_mechanisms = plain\n"
 	"auth_username_format = %Lu\n"
 	"auth_worker_max_count = 4\n"
