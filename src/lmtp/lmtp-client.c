@@ -16,7 +16,8 @@
 /* RFC 5321 4.5.3.2.7: 5 minutes for a command; the DATA body is covered
    by the same idle timer (any byte counts as progress). */
 #define LMTP_IDLE_TIMEOUT_MSECS (5 * 60 * 1000)
-#define LMTP_MAX_BAD_COMMANDS 10
+/* Postfix smtpd_hard_error_limit */
+#define LMTP_MAX_BAD_COMMANDS 20
 
 struct lmtp_globals lmtp;
 

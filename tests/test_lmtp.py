@@ -1,0 +1,388 @@
+"""LMTP delivery (src/lmtp) against the real server: Python's smtplib.LMTP
+over TCP and the UNIX socket, raw sockets for pipelining, BDAT and the
+error paths, and what was stored read back with columba-mail-tool's
+Maildir export.
+"""
+import glob
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from authclient import wait_socket
+from conftest import BUILD, ColumbaServer, free_port, wait_port
+
+
+def start(tmpdir, extra=""):
+    users = os.path.join(tmpdir, "users")
+    home = os.path.join(tmpdir, "home")
+    # the mail process runs as the internal user and creates the homes
+    os.makedirs(home, exist_ok=True)
+    os.chmod(home, 0o1777)
+    with open(users, "w") as f:
+        for name in ("alice", "bob", "carol"):
+            f.write("%s@example.com:{PLAIN}x::::%s/%s::\n" % (name, home, name))
+    os.chmod(users, 0o644)
+    port = free_port()
+    config = (
+        "protocols = imap lmtp\n"
+        "hostname = mx.test\n"
+        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
+        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
+        "service mail {\n  inet_listener lmtp {\n    port = %d\n  }\n}\n"
+        % (users, users, port)) + extra
+    server = ColumbaServer(tmpdir, extra_config=config).start()
+    server.lmtp_port = port
+    server.lmtp_path = os.path.join(server.base_dir, "lmtp")
+    server.home = home
+    assert wait_port(port), server.log()
+    assert wait_socket(server.lmtp_path), server.log()
+    return server
+
+
+def stop(server):
+    rc = server.stop()
+    log = server.log()
+    assert "Panic:" not in log and "Fatal:" not in log, log
+    assert rc == 0, log
+
+
+@pytest.fixture
+def server(tmpdir_columba):
+    srv = start(tmpdir_columba)
+    yield srv
+    stop(srv)
+
+
+def stored(server, user, mailbox=None):
+    """The messages in a user's mailbox (INBOX by default), as bytes (in
+    no particular order)."""
+    home = os.path.join(server.home, user)
+    dest = os.path.join(server.dir, "export-%s-%d" % (user, time.monotonic_ns()))
+    tool = os.path.join(BUILD, "src/lib-storage/columba-mail-tool")
+    subprocess.run([tool, "export-maildir", home, dest], check=True,
+                   stdout=subprocess.DEVNULL)
+    folder = dest if mailbox is None else os.path.join(dest, "." + mailbox)
+    files = glob.glob(os.path.join(folder, "cur", "*"))
+    out = []
+    for p in files:
+        with open(p, "rb") as f:
+            out.append(f.read())
+    shutil.rmtree(dest)
+    return out
+
+
+class Raw:
+    """A line-oriented LMTP client for what smtplib does not do."""
+
+    def __init__(self, port=None, path=None):
+        if path is not None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(path)
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.settimeout(20)
+        self.f = self.sock.makefile("rb")
+        self.greeting = self.reply()
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def line(self):
+        return self.f.readline().decode("utf-8", "replace").rstrip("\r\n")
+
+    def reply(self):
+        """One (possibly multi-line) reply as (code, [texts])."""
+        texts = []
+        while True:
+            line = self.line()
+            assert len(line) >= 3, "connection closed: %r" % texts
+            texts.append(line[4:])
+            if len(line) == 3 or line[3] == " ":
+                return int(line[:3]), texts
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.reply()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_lhlo_capabilities(server):
+    c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
+    code, _ = c.ehlo("client.test")
+    assert code == 250
+    for ext in ("pipelining", "chunking", "8bitmime", "binarymime",
+                "enhancedstatuscodes", "size", "smtputf8"):
+        assert c.has_extn(ext), ext
+    assert c.verify("alice@example.com")[0] == 252
+    assert c.noop()[0] == 250
+    assert c.rset()[0] == 250
+    assert c.quit()[0] == 221
+
+
+def test_delivery_several_recipients_one_unknown(server):
+    c = Raw(server.lmtp_port)
+    assert c.greeting[0] == 220 and "mx.test" in c.greeting[1][0]
+    assert c.cmd("LHLO client.test")[0] == 250
+    assert c.cmd("MAIL FROM:<sender@remote.test>") == (250, ["2.1.0 OK"])
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    code, text = c.cmd("RCPT TO:<nobody@example.com>")
+    assert code == 550
+    assert text == ["5.1.1 <nobody@example.com> User doesn't exist: nobody@example.com"]
+    # the detail is cut for the lookup; no "tag" mailbox: INBOX
+    assert c.cmd("RCPT TO:<Bob+tag@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    body = (b"Subject: test\r\n\r\nline one\r\n"
+            b"..\r\n"          # a lone dot, stuffed
+            b"...two dots\r\n"
+            b"8bit \xc3\xa4\xff\r\n"
+            b".\r\n")
+    c.send(body)
+    replies = [c.reply(), c.reply()]
+    assert replies[0][0] == 250 and "<alice@example.com>" in replies[0][1][0]
+    assert replies[0][1][0].endswith("Saved")
+    assert replies[1][0] == 250 and "<Bob+tag@example.com>" in replies[1][1][0]
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+
+    for user, rcpt in (("alice", b"alice@example.com"),
+                       ("bob", b"Bob+tag@example.com")):
+        msgs = stored(server, user)
+        assert len(msgs) == 1, user
+        msg = msgs[0]
+        hdr, _, text = msg.partition(b"\r\n\r\n")
+        lines = hdr.split(b"\r\n")
+        assert lines[0] == b"Return-Path: <sender@remote.test>"
+        assert lines[1] == b"Delivered-To: <" + rcpt + b">"
+        assert lines[2] == b"Received: from client.test ([127.0.0.1])"
+        assert b"by mx.test with LMTP id" in hdr
+        assert b"for <" + rcpt + b">;" in hdr
+        assert text == b"line one\r\n.\r\n..two dots\r\n8bit \xc3\xa4\xff\r\n"
+
+
+def test_unix_socket_and_smtplib(server):
+    c = smtplib.LMTP(server.lmtp_path)
+    c.ehlo("local.test")
+    refused = c.sendmail("<>", ["carol@example.com"],
+                         b"Subject: over unix\r\n\r\nhi\r\n")
+    assert refused == {}
+    c.quit()
+    msgs = stored(server, "carol")
+    assert len(msgs) == 1
+    assert msgs[0].startswith(b"Return-Path: <>\r\nDelivered-To: <carol@example.com>\r\n")
+    assert b"Received: from local.test\r\n" in msgs[0]
+    assert msgs[0].endswith(b"\r\n\r\nhi\r\n")
+
+
+def test_pipelining(server):
+    c = Raw(server.lmtp_port)
+    c.send("LHLO p.test\r\nMAIL FROM:<a@b.test>\r\n"
+           "RCPT TO:<alice@example.com>\r\nRCPT TO:<x@example.com>\r\n"
+           "RCPT TO:<bob@example.com>\r\nDATA\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 550
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 354
+    # the body, the next transaction and QUIT in one write
+    c.send("Subject: p1\r\n\r\none\r\n.\r\n"
+           "MAIL FROM:<a@b.test>\r\nRCPT TO:<alice@example.com>\r\n"
+           "DATA\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 354
+    c.send("Subject: p2\r\n\r\ntwo\r\n.\r\nQUIT\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 221
+    c.close()
+    msgs = stored(server, "alice")
+    assert sorted(m.rsplit(b"\r\n\r\n", 1)[1] for m in msgs) == [b"one\r\n", b"two\r\n"]
+    assert len(stored(server, "bob")) == 1
+
+
+def test_bdat_binary(server):
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO b.test")
+    assert c.cmd("MAIL FROM:<a@b.test> BODY=BINARYMIME")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
+    # DATA cannot carry BINARYMIME
+    assert c.cmd("DATA")[0] == 503
+    part1 = b"Subject: bin\r\nContent-Type: application/octet-stream\r\n\r\n"
+    part2 = bytes(range(256)) * 4 + b"\r\n.\r\n\x00.\nlast"
+    c.send(b"BDAT %d\r\n" % len(part1) + part1)
+    code, text = c.reply()
+    assert code == 250 and "%d octets" % len(part1) in text[0]
+    # pipelined: chunk, last chunk (empty), QUIT
+    c.send(b"BDAT %d\r\n" % len(part2) + part2 + b"BDAT 0 LAST\r\nQUIT\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 221
+    c.close()
+    for user in ("alice", "bob"):
+        msg = stored(server, user)[0]
+        assert msg.endswith(b"\r\n" + part1 + part2), user
+
+
+def test_bdat_refused_chunk_is_consumed(server):
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO b.test")
+    # no MAIL: the chunk (which looks like commands) is read and dropped
+    junk = b"QUIT\r\nQUIT\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(junk) + junk)
+    assert c.reply()[0] == 503
+    assert c.cmd("NOOP")[0] == 250
+    c.send(b"BDAT 3 BOGUS\r\nabc")
+    assert c.reply()[0] == 501
+    assert c.cmd("BDAT x")[0] == 501
+    c.close()
+
+
+def test_command_errors(server):
+    c = Raw(server.lmtp_port)
+    assert c.cmd("MAIL FROM:<a@b.test>")[0] == 503      # LHLO first
+    assert c.cmd("HELO x")[0] == 500
+    assert c.cmd("EHLO x")[0] == 500
+    assert c.cmd("LHLO")[0] == 501
+    assert c.cmd("LHLO ok.test")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 503
+    assert c.cmd("DATA")[0] == 503
+    assert c.cmd("FOO")[0] == 500
+    assert c.cmd("MAIL FROM:alice@example.com")[0] == 501
+    assert c.cmd("MAIL FROM:<a@b.test> RET=FULL")[0] == 555
+    assert c.cmd("MAIL FROM:<a@b.test> BODY=9BIT")[0] == 501
+    assert c.cmd("MAIL FROM:<a@b.test> SIZE=abc")[0] == 501
+    assert c.cmd("MAIL FROM:<j\xf6rg@b.test>")[0] == 501   # UTF-8 without SMTPUTF8
+    assert c.cmd("MAIL FROM:<a@b.test>")[0] == 250
+    assert c.cmd("MAIL FROM:<a@b.test>")[0] == 503
+    assert c.cmd("RCPT TO:<a..b@example.com>")[0] == 501
+    assert c.cmd("RCPT TO:<alice@example.com> NOTIFY=NEVER")[0] == 555
+    assert c.cmd("DATA")[0] == 503                        # no valid recipient
+    assert c.cmd("VRFY")[0] == 501
+    assert c.cmd("RSET")[0] == 250
+    c.close()
+
+    # too many errors end the connection
+    c = Raw(server.lmtp_port)
+    for _ in range(19):
+        assert c.cmd("BOGUS")[0] == 500
+    code, text = c.cmd("BOGUS")
+    assert code == 500
+    assert c.reply()[0] == 421
+    assert c.f.readline() == b""
+    c.close()
+
+    # a command line beyond the limit
+    c = Raw(server.lmtp_port)
+    code, _ = c.cmd("NOOP " + "x" * 5000)
+    assert code == 500
+    assert c.f.readline() == b""
+    c.close()
+
+
+def test_smtputf8(server):
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO u.test")
+    assert c.cmd("MAIL FROM:<j\u00f6rg@b\u00fccher.test> SMTPUTF8")[0] == 250
+    assert c.cmd("RCPT TO:<\"alice\"@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send("Subject: \u00fc\r\n\r\nx\r\n.\r\n".encode())
+    assert c.reply()[0] == 250
+    c.close()
+    msg = stored(server, "alice")[0]
+    assert msg.startswith("Return-Path: <j\u00f6rg@b\u00fccher.test>\r\n".encode())
+    assert b"with UTF8LMTP id" in msg
+
+
+def test_large_message_streams(server):
+    """20 MB through DATA: the mail process must not hold it in memory."""
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO big.test")
+    c.cmd("MAIL FROM:<a@b.test> SIZE=21000000")
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    line = b"0123456789" * 10 + b"\r\n"
+    chunk = line * 1000
+    c.send(b"Subject: big\r\n\r\n")
+    for _ in range(200):
+        c.send(chunk)
+    c.send(b".\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    pids = server.child_pids("mail")
+    assert pids
+    for pid in pids:
+        with open("/proc/%d/status" % pid) as f:
+            hwm = [l for l in f if l.startswith("VmHWM:")][0]
+        # peak resident set well below the message size
+        assert int(hwm.split()[1]) < 15 * 1024, hwm
+    msg = stored(server, "alice")[0]
+    assert msg.endswith(b"\r\n\r\n" + chunk * 200)
+
+
+def test_size_and_recipient_limits(tmpdir_columba):
+    server = start(tmpdir_columba, "lmtp_max_message_size = 1000\n"
+                                   "lmtp_max_recipients = 2\n")
+    try:
+        c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
+        c.ehlo("l.test")
+        assert c.esmtp_features["size"] == "1000"
+        c.close()
+        c = Raw(server.lmtp_port)
+        c.cmd("LHLO l.test")
+        assert c.cmd("MAIL FROM:<a@b.test> SIZE=2000")[0] == 552
+        assert c.cmd("MAIL FROM:<a@b.test> SIZE=500")[0] == 250
+        assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+        assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
+        code, text = c.cmd("RCPT TO:<carol@example.com>")
+        assert code == 452 and text[0].startswith("4.5.3")
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: too big\r\n\r\n" + b"x" * 2000 + b"\r\n.\r\n")
+        for _ in range(2):
+            code, text = c.reply()
+            assert code == 552 and text[0].startswith("5.3.4"), text
+        # the connection goes on
+        assert c.cmd("NOOP")[0] == 250
+        c.close()
+        assert stored(server, "alice") == []
+    finally:
+        stop(server)
+
+
+def test_detail_mailbox_falls_back_to_inbox(tmpdir_columba):
+    server = start(tmpdir_columba, "lmtp_save_to_detail_mailbox = yes\n"
+                                   "recipient_delimiter = +-\n")
+    try:
+        c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
+        c.ehlo("d.test")
+        assert c.sendmail("a@b.test", ["alice-news@example.com"],
+                          b"Subject: d\r\n\r\nd\r\n") == {}
+        c.quit()
+        msgs = stored(server, "alice")
+        assert len(msgs) == 1
+        assert b"Delivered-To: <alice-news@example.com>" in msgs[0]
+    finally:
+        stop(server)
+
+
+def test_lmtp_not_in_protocols_is_not_bound(tmpdir_columba):
+    port = free_port()
+    server = ColumbaServer(tmpdir_columba, extra_config=(
+        "service mail {\n  inet_listener lmtp {\n    port = %d\n  }\n}\n"
+        % port)).start()
+    try:
+        assert not os.path.exists(os.path.join(server.base_dir, "lmtp"))
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        stop(server)
