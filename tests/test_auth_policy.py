@@ -1,0 +1,183 @@
+"""The auth process's cache, master users and per-address penalty, over
+its client socket (authclient.py) against the real server, with
+passwd-files that the tests rewrite while it runs."""
+import os
+import time
+
+import pytest
+
+from authclient import AuthClient, fields_dict, wait_socket
+from conftest import ColumbaServer
+
+# a remote client: loopback clients get no auth penalty
+REMOTE = dict(rip="198.51.100.7", lip="192.0.2.1")
+
+
+def write(path, lines):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+
+
+def start(tmpdir, config):
+    server = ColumbaServer(tmpdir, extra_config=config).start()
+    server.auth_path = os.path.join(server.base_dir, "auth-client")
+    assert wait_socket(server.auth_path), server.log()
+    return server
+
+
+@pytest.fixture
+def stop_check():
+    servers = []
+    yield servers.append
+    for server in servers:
+        rc = server.stop()
+        log = server.log()
+        assert "Panic:" not in log and "Fatal:" not in log, log
+        assert rc == 0, log
+
+
+def test_cache_keeps_old_password_until_ttl(tmpdir_columba, stop_check):
+    users = os.path.join(tmpdir_columba, "users")
+    write(users, ["alice@example.com:{PLAIN}old-pw::::::"])
+    server = start(tmpdir_columba,
+                   "auth_failure_delay = 0\n"
+                   "auth_cache_size = 1M\n"
+                   "auth_cache_ttl = 2 secs\n"
+                   "auth_cache_negative_ttl = 2 secs\n"
+                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
+    stop_check(server)
+    c = AuthClient(server.auth_path)
+    assert c.plain(1, "alice@example.com", "old-pw")[0] == "OK"
+    # unknown: a negative entry
+    assert c.plain(2, "bob@example.com", "bob-pw")[0] == "FAIL"
+    write(users, ["alice@example.com:{PLAIN}new-pw::::::",
+                  "bob@example.com:{PLAIN}bob-pw::::::"])
+    # the cached hash still answers: the old password works...
+    assert c.plain(3, "alice@example.com", "old-pw")[0] == "OK"
+    assert server.wait_log("Login successful (auth cache hit)")
+    # ...and bob is still unknown (negative entry)
+    assert c.plain(4, "bob@example.com", "bob-pw")[0] == "FAIL"
+    # the new password is checked against the file again, since the
+    # last login with the cached entry succeeded (Dovecot's rule)
+    assert c.plain(5, "alice@example.com", "new-pw")[0] == "OK"
+    assert c.plain(6, "alice@example.com", "old-pw")[0] == "FAIL"
+    time.sleep(2.2)
+    # after the TTLs, the file answers
+    assert c.plain(7, "bob@example.com", "bob-pw")[0] == "OK"
+    assert c.plain(8, "alice@example.com", "old-pw")[0] == "FAIL"
+    assert c.plain(9, "alice@example.com", "new-pw")[0] == "OK"
+
+
+def test_cache_off_by_default(tmpdir_columba, stop_check):
+    users = os.path.join(tmpdir_columba, "users")
+    write(users, ["alice@example.com:{PLAIN}old-pw::::::"])
+    server = start(tmpdir_columba,
+                   "auth_failure_delay = 0\n"
+                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
+    stop_check(server)
+    c = AuthClient(server.auth_path)
+    assert c.plain(1, "alice@example.com", "old-pw")[0] == "OK"
+    write(users, ["alice@example.com:{PLAIN}new-pw::::::"])
+    assert c.plain(2, "alice@example.com", "old-pw")[0] == "FAIL"
+    assert c.plain(3, "alice@example.com", "new-pw")[0] == "OK"
+    assert "auth cache hit" not in server.log()
+
+
+def master_config(users, masters, pass_yes):
+    return ("auth_failure_delay = 0\n"
+            "auth_master_user_separator = *\n"
+            "passdb {\n  driver = passwd-file\n  args = %s\n"
+            "  master = yes\n%s}\n"
+            "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % (
+                masters, "  result_success = continue\n" if pass_yes else "",
+                users))
+
+
+@pytest.mark.parametrize("pass_yes", [True, False])
+def test_master_users(tmpdir_columba, stop_check, pass_yes):
+    users = os.path.join(tmpdir_columba, "users")
+    masters = os.path.join(tmpdir_columba, "masters")
+    write(users, ["alice@example.com:{PLAIN}alice-pw::::::",
+                  "carol@example.com:{PLAIN}carol-pw::::::nologin reason=Gone"])
+    write(masters, ["admin:{PLAIN}admin-pw::::::"])
+    server = start(tmpdir_columba, master_config(users, masters, pass_yes))
+    stop_check(server)
+    c = AuthClient(server.auth_path)
+    cmd, _, fields = c.plain(1, "alice@example.com*admin", "admin-pw")
+    assert cmd == "OK", server.log()
+    assert fields[0] == "user=alice@example.com"
+    assert server.wait_log("Master user admin logs in as alice@example.com")
+    # the master's password, not the user's
+    assert c.plain(2, "alice@example.com*admin", "alice-pw")[0] == "FAIL"
+    # the master is no user of its own, nor the user a master
+    assert c.plain(3, "admin", "admin-pw")[0] == "FAIL"
+    assert c.plain(4, "bob@example.com*alice@example.com", "alice-pw")[0] == "FAIL"
+    # SASL PLAIN's authorization identity does the same
+    c.auth(5, "PLAIN", resp="alice@example.com\0admin\0admin-pw")
+    cmd, _, fields = c.reply()
+    assert (cmd, fields[0]) == ("OK", "user=alice@example.com")
+    # the user's own login still works
+    assert c.plain(6, "alice@example.com", "alice-pw")[0] == "OK"
+    # a user no passdb knows: refused only with pass = yes
+    cmd, _, fields = c.plain(7, "nobody@example.com*admin", "admin-pw")
+    if pass_yes:
+        assert cmd == "FAIL"
+        assert server.wait_log("Master user admin: login as unknown user nobody@example.com")
+        # and the user's own fields count: nologin
+        cmd, _, fields = c.plain(8, "carol@example.com*admin", "admin-pw")
+        assert cmd == "FAIL" and fields_dict(fields)["reason"] == "Gone"
+    else:
+        assert (cmd, fields[0]) == ("OK", "user=nobody@example.com")
+
+
+def test_master_login_without_master_passdb(tmpdir_columba, stop_check):
+    users = os.path.join(tmpdir_columba, "users")
+    write(users, ["alice@example.com:{PLAIN}alice-pw::::::"])
+    server = start(tmpdir_columba,
+                   "auth_failure_delay = 0\nauth_master_user_separator = *\n"
+                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
+    stop_check(server)
+    c = AuthClient(server.auth_path)
+    assert c.plain(1, "alice@example.com*x", "alice-pw")[0] == "FAIL"
+    assert server.wait_log("no passdb has master = yes")
+
+
+def test_auth_penalty(tmpdir_columba, stop_check):
+    users = os.path.join(tmpdir_columba, "users")
+    write(users, ["alice@example.com:{PLAIN}alice-pw::::::"])
+    server = start(tmpdir_columba,
+                   "auth_failure_delay = 0\n"
+                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
+    stop_check(server)
+    c = AuthClient(server.auth_path)
+
+    def timed(rid, password, **kw):
+        t = time.monotonic()
+        cmd = c.plain(rid, "alice@example.com", password, "secured", **kw)[0]
+        return cmd, time.monotonic() - t
+
+    # no penalty yet: immediate
+    cmd, t = timed(1, "wrong1", **REMOTE)
+    assert cmd == "FAIL" and t < 1
+    # one failure: the next request from that address waits 4 s
+    cmd, t = timed(2, "wrong2", **REMOTE)
+    assert cmd == "FAIL" and 3.5 < t < 6, t
+    assert server.wait_log("auth penalty 1 after failed logins")
+    # another address is not affected, nor the loopback, nor no-penalty
+    cmd, t = timed(3, "wrong3", rip="203.0.113.5", lip="192.0.2.1")
+    assert cmd == "FAIL" and t < 1
+    cmd, t = timed(4, "wrong4")
+    assert cmd == "FAIL" and t < 1
+    t0 = time.monotonic()
+    cmd = c.plain(5, "alice@example.com", "alice-pw", "secured",
+                  "no-penalty", **REMOTE)[0]
+    assert cmd == "OK" and time.monotonic() - t0 < 1
+    # penalty 2 now: 8 s from the last failure. A success after the
+    # wait clears it.
+    cmd, t = timed(6, "alice-pw", **REMOTE)
+    assert cmd == "OK" and 6 < t < 10, t
+    cmd, t = timed(7, "wrong5", **REMOTE)
+    assert cmd == "FAIL" and t < 1
