@@ -8,6 +8,7 @@
 #include "imap-login.h"
 #include "auth-main.h"
 #include "mail-main.h"
+#include "mail-admin.h"
 #include "auth-pw-cli.h"
 #include <getopt.h>
 #include <signal.h>
@@ -124,6 +125,9 @@ int main(int argc, char *argv[])
 			ret = cmd_config(argc - 1, argv + 1);
 		} else if (argc >= 2 && strcmp(argv[1], "pw") == 0) {
 			ret = auth_pw_cmd(argc - 1, argv + 1);
+		} else if (argc >= 2 && strcmp(argv[1], "mail") == 0) {
+			ret = mail_admin_cmd(argc - 1, argv + 1,
+					     config_path_default());
 		} else if (argc >= 2 && strcmp(argv[1], "stop") == 0) {
 			ret = cmd_signal(argc - 1, argv + 1, SIGTERM);
 		} else if (argc >= 2 && strcmp(argv[1], "reload") == 0) {

@@ -1,5 +1,7 @@
-/* columba-mail-tool: storage maintenance from the command line until the
-   admin API exists. A user is a home directory: index at HOME/index.db,
+/* columba-mail-tool: storage maintenance on a bare home directory, for
+   tests (not installed; administrators use "columba mail ...", which
+   finds the user's storage through the config and userdb, in
+   src/mail/mail-admin.c). A user is a home directory: index at HOME/index.db,
    blobs in "posix:HOME/blobs" (or the store given with -b).
      columba-mail-tool import-maildir HOME MAILDIR
      columba-mail-tool import-mbox HOME MBOX MAILBOX

@@ -150,9 +150,9 @@ static int mkdir_parents(const char *path, mode_t mode, const char **error_r)
 	return 0;
 }
 
-int mail_user_setup(const struct columba_settings *set, const char *username,
-		    const char *const *userdb_fields, struct event *event_parent,
-		    struct mail_user **user_r, const char **error_r)
+int mail_user_open(const struct columba_settings *set, const char *username,
+		   const char *const *userdb_fields, struct event *event_parent,
+		   struct mail_user **user_r, const char **error_r)
 {
 	struct mail_user_paths paths;
 
@@ -176,8 +176,17 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 		.changes_max_age_secs = set->mail_index_log2_max_age,
 		.changes_max_count = set->mail_index_log_max_changes,
 	};
+	return mail_user_init(&user_set, user_r, error_r);
+}
+
+int mail_user_setup(const struct columba_settings *set, const char *username,
+		    const char *const *userdb_fields, struct event *event_parent,
+		    struct mail_user **user_r, const char **error_r)
+{
 	struct mail_user *user;
-	if (mail_user_init(&user_set, &user, error_r) < 0)
+
+	if (mail_user_open(set, username, userdb_fields, event_parent,
+			   &user, error_r) < 0)
 		return -1;
 
 	/* every user has an INBOX (RFC 9051 §5.1): create it on first use

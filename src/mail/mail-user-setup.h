@@ -30,7 +30,15 @@ int mail_user_paths_get(const struct columba_settings *set,
 	ATTR_WARN_UNUSED;
 
 /* mail_user_paths_get(), create the home directory (0700, parents
-   too), open the storage. Blocks (local disk). Returns 0, or -1 with
+   too), open the storage - and nothing else (import keeps INBOX's
+   UIDVALIDITY only if it creates INBOX itself). Blocks. Returns 0, or -1
+   with *error_r. */
+int mail_user_open(const struct columba_settings *set, const char *username,
+		   const char *const *userdb_fields, struct event *event_parent,
+		   struct mail_user **user_r, const char **error_r)
+	ATTR_WARN_UNUSED;
+/* mail_user_open(), then create INBOX if the user has none. Blocks
+   (local disk). Returns 0, or -1 with
    *error_r for the log (the client gets a generic temporary error). */
 int mail_user_setup(const struct columba_settings *set, const char *username,
 		    const char *const *userdb_fields, struct event *event_parent,
