@@ -62,17 +62,29 @@ def stored(server, user, mailbox=None):
     """The messages in a user's mailbox (INBOX by default), as bytes (in
     no particular order)."""
     home = os.path.join(server.home, user)
+    if not os.path.exists(os.path.join(home, "index.db")):
+        return []
     dest = os.path.join(server.dir, "export-%s-%d" % (user, time.monotonic_ns()))
     tool = os.path.join(BUILD, "src/lib-storage/columba-mail-tool")
-    subprocess.run([tool, "export-maildir", home, dest], check=True,
-                   stdout=subprocess.DEVNULL)
+    # as the owner of the home (the mail process's user): files the
+    # tool creates there (SQLite's -wal, -shm) must stay writable for it
+    st = os.stat(home)
+
+    def as_owner():
+        os.setgid(st.st_gid)
+        os.setuid(st.st_uid)
+    os.makedirs(dest)
+    os.chown(dest, st.st_uid, st.st_gid)
+    subprocess.run([tool, "export-maildir", home, dest + "/m"], check=True,
+                   stdout=subprocess.DEVNULL, preexec_fn=as_owner)
+    dest_root, dest = dest, dest + "/m"
     folder = dest if mailbox is None else os.path.join(dest, "." + mailbox)
     files = glob.glob(os.path.join(folder, "cur", "*"))
     out = []
     for p in files:
         with open(p, "rb") as f:
             out.append(f.read())
-    shutil.rmtree(dest)
+    shutil.rmtree(dest_root)
     return out
 
 
