@@ -15,6 +15,8 @@ struct auth_penalty_entry {
 	char ident[NET_IP_ADDR_MAX_LEN];
 	unsigned int penalty;
 	time_t last_penalty;
+	/* the same, in milliseconds: the delay is counted from it */
+	uint64_t last_penalty_msecs;
 	uint32_t checksums[PENALTY_CHECKSUMS];
 	unsigned int checksum_pos;
 };
@@ -76,6 +78,12 @@ unsigned int auth_penalty_to_secs(unsigned int value)
 	for (unsigned int i = 0; i < value && secs < AUTH_PENALTY_MAX_SECS; i++)
 		secs *= 2;
 	return I_MIN(secs, AUTH_PENALTY_MAX_SECS);
+}
+
+static uint64_t auth_penalty_now_msecs(void)
+{
+	return (uint64_t)ioloop_timeval.tv_sec * 1000 +
+		(uint64_t)ioloop_timeval.tv_usec / 1000;
 }
 
 /* The table key of an address, or NULL if there is none. */
@@ -141,10 +149,9 @@ unsigned int auth_penalty_get_delay_msecs(struct auth_penalty *penalty,
 	if (ident == NULL || (entry = auth_penalty_find(penalty, ident)) == NULL ||
 	    entry->penalty == 0)
 		return 0;
-	uint64_t due = (uint64_t)entry->last_penalty * 1000 +
+	uint64_t due = entry->last_penalty_msecs +
 		auth_penalty_to_secs(entry->penalty) * 1000ULL;
-	uint64_t now = (uint64_t)ioloop_timeval.tv_sec * 1000 +
-		(uint64_t)ioloop_timeval.tv_usec / 1000;
+	uint64_t now = auth_penalty_now_msecs();
 	return now >= due ? 0 : (unsigned int)(due - now);
 }
 
@@ -189,6 +196,7 @@ void auth_penalty_failure(struct auth_penalty *penalty, const char *remote_ip,
 	}
 	/* even when the value stays, the time moves (Dovecot's rule) */
 	entry->last_penalty = ioloop_time;
+	entry->last_penalty_msecs = auth_penalty_now_msecs();
 }
 
 void auth_penalty_success(struct auth_penalty *penalty, const char *remote_ip)
