@@ -297,6 +297,12 @@ void sql_result_add_row(struct sql_result *result, const char *const *values)
 	size_t old = size_mul(result->rows, result->cols);
 	size_t add = result->cols;
 
+	if (add == 0) {
+		/* rows without columns: nothing to keep but their count */
+		result->rows++;
+		return;
+	}
+
 	/* grow by doubling the row count */
 	if ((result->rows & (result->rows - 1)) == 0) {
 		size_t cap = result->rows == 0 ? 1 : result->rows * 2;
