@@ -88,8 +88,9 @@ static void drcpt_fail(struct lmtp_delivery_rcpt *drcpt, const char *reply)
 		drcpt->reply = i_strdup(reply);
 }
 
-static void drcpt_fail_storage(struct lmtp_delivery_rcpt *drcpt,
-			       struct mail_user *user, const char *what)
+/* Log a storage error and return the reply for it. */
+static const char *drcpt_storage_error(struct lmtp_delivery_rcpt *drcpt,
+				       struct mail_user *user, const char *what)
 {
 	const char *user_text, *internal_text;
 	enum mail_error error = mail_user_get_last_error(user, &user_text,
@@ -99,12 +100,17 @@ static void drcpt_fail_storage(struct lmtp_delivery_rcpt *drcpt,
 		drcpt->delivery->session_id, str_sanitize(drcpt->addr, 200),
 		what, internal_text != NULL ? internal_text : user_text);
 	if (error == MAIL_ERROR_NOQUOTA) {
-		drcpt_fail(drcpt, t_strdup_printf(
-			"452 4.2.2 <%s> Mailbox is full", drcpt->addr));
-	} else {
-		drcpt_fail(drcpt, t_strdup_printf(
-			"451 4.3.0 <%s> Temporary internal error", drcpt->addr));
+		return t_strdup_printf("452 4.2.2 <%s> Mailbox is full",
+				       drcpt->addr);
 	}
+	return t_strdup_printf("451 4.3.0 <%s> Temporary internal error",
+			       drcpt->addr);
+}
+
+static void drcpt_fail_storage(struct lmtp_delivery_rcpt *drcpt,
+			       struct mail_user *user, const char *what)
+{
+	drcpt_fail(drcpt, drcpt_storage_error(drcpt, user, what));
 }
 
 static void lmtp_cached_user_free(struct lmtp_cached_user *cu)
@@ -385,11 +391,13 @@ static void lmtp_delivery_commit_callback(int ret,
 	struct lmtp_delivery_rcpt *drcpt = context;
 	struct lmtp_delivery *delivery = drcpt->delivery;
 
+	/* the storage frees the transaction after this returns, and the
+	   transaction uses its mailbox: the mailbox is closed later */
 	drcpt->committing = false;
 	if (ret < 0) {
-		drcpt_fail_storage(drcpt, drcpt->user, "Saving the message");
+		drcpt->reply = i_strdup(drcpt_storage_error(drcpt, drcpt->user,
+							    "Saving the message"));
 	} else {
-		mailbox_close(&drcpt->box);
 		drcpt->reply = i_strdup_printf("250 2.0.0 <%s> %s Saved",
 					       drcpt->addr,
 					       delivery->session_id);
