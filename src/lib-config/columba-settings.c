@@ -315,6 +315,115 @@ static const struct config_section_def userdb_section_def = {
 	.ordered = true,
 };
 
+/* --- namespace NAME { mailbox NAME { ... } } --- */
+
+static const char *const mailbox_auto_values[] = {
+	"no", "create", "subscribe", NULL
+};
+/* RFC 6154 and RFC 8457 (\Important); lib-index stores these */
+static const char *const special_use_names[] = {
+	"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent",
+	"\\Trash", "\\Important", NULL
+};
+
+static const struct config_setting_def mailbox_setting_defs[] = {
+	CONFIG_DEF_STR(struct mailbox_settings, special_use, NULL),
+	/* `auto` is a C keyword: the field has another name */
+	{ .key = "auto", .type = CONFIG_TYPE_ENUM,
+	  .offset = CONFIG_FIELD_(struct mailbox_settings, autocreate,
+				  const char *),
+	  .default_value = "no", .values = mailbox_auto_values },
+	CONFIG_DEF_END
+};
+
+static int mailbox_settings_check(void *_set, pool_t pool ATTR_UNUSED,
+				  const char **key_r, const char **error_r)
+{
+	const struct mailbox_settings *set = _set;
+	const char *const *uses = t_strsplit_spaces(set->special_use, " ");
+	const char *p;
+
+	for (p = set->name; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '*' ||
+		    *p == '%')
+			break;
+	}
+	if (*p != '\0' || set->name[0] == '\0' || set->name[0] == '/' ||
+	    str_ends_with(set->name, "/") || strstr(set->name, "//") != NULL) {
+		*error_r = t_strdup_printf(
+			"Invalid mailbox name: %s (expected a name like Sent or Archive/2024, without control characters, '*' or '%%')",
+			str_sanitize(set->name, 100));
+		return -1;
+	}
+	for (; *uses != NULL; uses++) {
+		unsigned int i;
+		for (i = 0; special_use_names[i] != NULL; i++) {
+			if (strcasecmp(special_use_names[i], *uses) == 0)
+				break;
+		}
+		if (special_use_names[i] == NULL) {
+			*key_r = "special_use";
+			*error_r = t_strdup_printf(
+				"Invalid value for special_use: %s (expected \\All, \\Archive, \\Drafts, \\Flagged, \\Junk, \\Sent, \\Trash or \\Important)",
+				str_sanitize(*uses, 40));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct config_section_def mailbox_section_def = {
+	.name = "mailbox",
+	.struct_size = sizeof(struct mailbox_settings),
+	.settings = mailbox_setting_defs,
+	.name_offset = offsetof(struct mailbox_settings, name),
+	.check = mailbox_settings_check,
+};
+
+static const struct config_setting_def namespace_setting_defs[] = {
+	CONFIG_DEF_BOOL(struct namespace_settings, inbox, "no"),
+	CONFIG_DEF_STR(struct namespace_settings, separator, NULL),
+	CONFIG_DEF_STR(struct namespace_settings, prefix, NULL),
+	CONFIG_DEF_SECTION_LIST("mailbox", struct namespace_settings,
+				mailboxes, &mailbox_section_def),
+	CONFIG_DEF_END
+};
+
+/* The storage has exactly one namespace: say so rather than ignore a
+   configuration that asks for another shape. */
+static int namespace_settings_check(void *_set, pool_t pool ATTR_UNUSED,
+				    const char **key_r, const char **error_r)
+{
+	const struct namespace_settings *set = _set;
+
+	if (set->separator[0] != '\0' && strcmp(set->separator, "/") != 0) {
+		*key_r = "separator";
+		*error_r = t_strdup_printf(
+			"Invalid value for separator: %s (expected / - the storage's only hierarchy separator)",
+			str_sanitize(set->separator, 20));
+		return -1;
+	}
+	if (set->prefix[0] != '\0') {
+		*key_r = "prefix";
+		*error_r = "Invalid value for prefix: only the empty prefix is supported (one private namespace)";
+		return -1;
+	}
+	if (!set->inbox) {
+		*key_r = "inbox";
+		*error_r = "Invalid value for inbox: no (expected yes - the one namespace holds INBOX)";
+		return -1;
+	}
+	return 0;
+}
+
+static const struct config_section_def namespace_section_def = {
+	.name = "namespace",
+	.struct_size = sizeof(struct namespace_settings),
+	.settings = namespace_setting_defs,
+	.name_offset = offsetof(struct namespace_settings, name),
+	.check = namespace_settings_check,
+};
+
 /* --- the top level --- */
 
 #undef DEF
@@ -366,6 +475,8 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(BOOL, lmtp_save_to_detail_mailbox, "no"),
 	DEF(UINT, lmtp_max_recipients, "1000"),
 	DEF(SIZE, lmtp_max_message_size, "0"),
+	CONFIG_DEF_SECTION_LIST("namespace", struct columba_settings,
+				namespaces, &namespace_section_def),
 	CONFIG_DEF_GROUP(struct columba_settings, ssl, &ssl_section_def),
 	CONFIG_DEF_SECTION_LIST("local_name", struct columba_settings,
 				local_names, &local_name_section_def),
@@ -415,6 +526,11 @@ static int columba_settings_check(void *_set, pool_t pool ATTR_UNUSED,
 			return -1;
 		}
 	}
+	if (array_count(&set->namespaces) > 1) {
+		*key_r = NULL;
+		*error_r = "Only one namespace is supported (the built-in namespace inbox)";
+		return -1;
+	}
 	if (set->auth_worker_max_count == 0) {
 		*key_r = "auth_worker_max_count";
 		*error_r = "Invalid value for auth_worker_max_count: 0 (expected at least 1)";
@@ -455,6 +571,30 @@ const struct config_section_def columba_settings_root_def = {
    only that port. `$name` here is resolved after the admin's top-level
    settings, so changing default_login_user changes the login user. */
 const char columba_settings_builtin_config[] =
+"namespace inbox {\n"
+"  inbox = yes\n"
+"  separator = /\n"
+"  mailbox Drafts {\n"
+"    special_use = \\Drafts\n"
+"    auto = subscribe\n"
+"  }\n"
+"  mailbox Sent {\n"
+"    special_use = \\Sent\n"
+"    auto = subscribe\n"
+"  }\n"
+"  mailbox Trash {\n"
+"    special_use = \\Trash\n"
+"    auto = subscribe\n"
+"  }\n"
+"  mailbox Junk {\n"
+"    special_use = \\Junk\n"
+"    auto = subscribe\n"
+"  }\n"
+"  mailbox Archive {\n"
+"    special_use = \\Archive\n"
+"    auto = subscribe\n"
+"  }\n"
+"}\n"
 "service imap-login {\n"
 "  user = $default_login_user\n"
 "  chroot = login\n"

@@ -97,6 +97,31 @@ struct auth_db_settings {
 	const char *result_success;
 };
 
+/* mailbox NAME { ... } inside a namespace (Dovecot's syntax): a mailbox
+   every user gets, and its special use. */
+struct mailbox_settings {
+	/* the mailbox name (UTF-8, '/' between levels) */
+	const char *name;
+	/* RFC 6154 attributes separated by spaces (\Drafts \Sent); "" = none */
+	const char *special_use;
+	/* Dovecot's `auto`: "no", "create" (created at login when missing)
+	   or "subscribe" (created and subscribed) */
+	const char *autocreate;
+};
+
+/* namespace NAME { ... }: the storage has one private namespace (prefix
+   "", separator '/', holding INBOX); the section exists for its
+   mailbox sections and for Dovecot configurations. */
+struct namespace_settings {
+	const char *name;
+	bool inbox;
+	/* "" or "/" (the only separator the storage has) */
+	const char *separator;
+	/* "" (the only prefix) */
+	const char *prefix;
+	ARRAY(struct mailbox_settings *) mailboxes;
+};
+
 struct columba_settings {
 	const char *const *protocols;
 	const char *const *listen;
@@ -166,6 +191,9 @@ struct columba_settings {
 	unsigned int lmtp_max_recipients;
 	/* bytes (0 = no limit); advertised as SIZE */
 	uint64_t lmtp_max_message_size;
+
+	/* at most one (the built-in "inbox") */
+	ARRAY(struct namespace_settings *) namespaces;
 
 	struct ssl_settings ssl;
 	ARRAY(struct local_name_settings *) local_names;
