@@ -5,6 +5,7 @@
 #include "auth-vars.h"
 #include "mail-storage.h"
 #include "mail-user-setup.h"
+#include "mail-autocreate.h"
 #include <sys/stat.h>
 
 static const char *
@@ -211,6 +212,9 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 		mail_user_deinit(&user);
 		return -1;
 	}
+	/* the configured special-use mailboxes (Drafts, Sent...): a
+	   failure is logged and the user works without them */
+	(void)mail_user_autocreate(set, user);
 	*user_r = user;
 	return 0;
 }
