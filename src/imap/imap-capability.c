@@ -12,6 +12,12 @@ static const char *const imap_capabilities[] = {
 	"IDLE",
 	"NAMESPACE",
 	"UNSELECT",
+	"CHILDREN",
+	"LIST-EXTENDED",
+	"LIST-STATUS",
+	"SPECIAL-USE",
+	"CREATE-SPECIAL-USE",
+	"STATUS=SIZE",
 	NULL
 };
 

@@ -1,0 +1,36 @@
+/* RENAME (RFC 9051 §6.3.6): children and subscriptions follow, the new
+   name's missing parents are created; renaming INBOX moves its messages
+   to the new name and leaves an empty INBOX (lib-index does the work).
+   The selected mailbox may be renamed: the session's view follows the
+   mailbox, not its name. */
+#include "lib.h"
+#include "imap-common.h"
+
+bool cmd_rename(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+	const struct imap_arg *args = cmd->args;
+	const char *old_name, *new_name, *old_storage, *new_storage, *error;
+
+	if (!imap_arg_get_astring(&args[0], &old_name) ||
+	    !imap_arg_get_astring(&args[1], &new_name) ||
+	    !IMAP_ARG_IS_EOL(&args[2])) {
+		client_send_command_error(cmd, "Invalid arguments.");
+		return true;
+	}
+	if (client_mailbox_name_to_storage(client, old_name, &old_storage,
+					   &error) < 0 ||
+	    client_mailbox_name_to_storage(client, new_name, &new_storage,
+					   &error) < 0) {
+		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
+							 error));
+		return true;
+	}
+	if (mail_user_mailbox_rename(client->user, old_storage,
+				     new_storage) < 0) {
+		client_send_storage_error(cmd);
+		return true;
+	}
+	client_send_tagline(cmd, "OK Rename completed.");
+	return true;
+}
