@@ -64,6 +64,15 @@ struct mail_index {
 	   checks: "boot-id:pid:start-time" */
 	char *owner;
 	struct mail_index_reservation *reservations;
+	/* recent answers of mail_index_owner_is_alive(): writers waiting
+	   for each other ask many times a second, and each uncached answer
+	   reads /proc */
+	struct mail_index_owner_cache {
+		char owner[128];
+		uint64_t checked_msecs;
+		bool alive;
+	} owner_cache[8];
+	unsigned int owner_cache_next;
 	/* the notify file, opened on the first commit */
 	int notify_fd;
 	/* inotify for mail_index_wait_change(), made on first use */

@@ -8,6 +8,7 @@
 #include "lib.h"
 #include "mail-index-private.h"
 #include <fcntl.h>
+#include <signal.h>
 #include <time.h>
 
 static char *owner_boot_id;
@@ -72,19 +73,62 @@ const char *mail_index_owner_id(void)
 			       start == NULL ? "0" : start);
 }
 
-bool mail_index_owner_is_alive(struct mail_index *index, const char *owner)
+static bool mail_index_owner_check(const char *owner)
 {
 	const char *const *parts = t_strsplit(owner, ":");
 	unsigned int pid;
 
-	if (strcmp(owner, index->owner) == 0)
-		return true;
 	if (str_array_length(parts) != 3 || strcmp(parts[0], boot_id()) != 0)
 		return false;
 	if (str_to_uint(parts[1], &pid) < 0 || pid == 0)
 		return false;
+	/* the cheap answer first: no such process */
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return false;
 	const char *start = pid_start_time((pid_t)pid);
 	return start != NULL && strcmp(start, parts[2]) == 0;
+}
+
+static uint64_t monotonic_msecs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* An owner found dead stays dead (pid and start time name one process
+   for good); "alive" is trusted for OWNER_ALIVE_CACHE_MSECS, which only
+   delays noticing a death by that much. */
+#define OWNER_ALIVE_CACHE_MSECS 500
+
+bool mail_index_owner_is_alive(struct mail_index *index, const char *owner)
+{
+	uint64_t now = monotonic_msecs();
+	struct mail_index_owner_cache *c = NULL;
+
+	if (strcmp(owner, index->owner) == 0)
+		return true;
+	for (unsigned int i = 0; i < N_ELEMENTS(index->owner_cache); i++) {
+		if (strcmp(index->owner_cache[i].owner, owner) == 0) {
+			c = &index->owner_cache[i];
+			if (!c->alive ||
+			    now - c->checked_msecs < OWNER_ALIVE_CACHE_MSECS)
+				return c->alive;
+			break;
+		}
+	}
+	bool alive = mail_index_owner_check(owner);
+	if (c == NULL && strlen(owner) < sizeof(c->owner)) {
+		c = &index->owner_cache[index->owner_cache_next++ %
+					N_ELEMENTS(index->owner_cache)];
+		strcpy(c->owner, owner);
+	}
+	if (c != NULL) {
+		c->checked_msecs = now;
+		c->alive = alive;
+	}
+	return alive;
 }
 
 int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
@@ -100,7 +144,8 @@ int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 
 	/* No fsync: the reservation only has to be durable once a row that
 	   used it commits, and that commit's fsync covers the WAL before it. */
-	if (mail_index_exec(index, "PRAGMA synchronous = NORMAL") < 0)
+	bool lower_sync = !mail_index_durable_is_grouped(index);
+	if (lower_sync && mail_index_exec(index, "PRAGMA synchronous = NORMAL") < 0)
 		return -1;
 	if (mail_index_exec(index, "BEGIN IMMEDIATE") < 0)
 		goto failed;
@@ -140,7 +185,8 @@ int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 	int64_t id = sqlite3_last_insert_rowid(index->db);
 	if (mail_index_exec(index, "COMMIT") < 0)
 		goto rollback;
-	(void)mail_index_exec(index, index->synchronous_sql);
+	if (lower_sync)
+		(void)mail_index_exec(index, index->synchronous_sql);
 
 	struct mail_index_reservation *res = i_new(struct mail_index_reservation, 1);
 	res->index = index;
