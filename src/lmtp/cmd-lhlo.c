@@ -7,8 +7,6 @@
 
 void cmd_lhlo(struct lmtp_client *client, const char *args)
 {
-	const char *error;
-
 	if (*args == '\0') {
 		lmtp_client_error(client, "501 5.5.4 Missing hostname");
 		return;
@@ -17,8 +15,7 @@ void cmd_lhlo(struct lmtp_client *client, const char *args)
 	   Received: lines, so anything printable is taken but not spaces */
 	if (strchr(args, ' ') != NULL || strchr(args, '\t') != NULL ||
 	    !smtp_utf8_is_valid((const unsigned char *)args, strlen(args))) {
-		error = "501 5.5.4 Invalid hostname";
-		lmtp_client_error(client, "%s", error);
+		lmtp_client_error(client, "501 5.5.4 Invalid hostname");
 		return;
 	}
 	lmtp_client_transaction_reset(client);

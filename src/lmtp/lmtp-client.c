@@ -170,6 +170,15 @@ static void lmtp_client_input_commands(struct lmtp_client *client)
 		T_BEGIN {
 			lmtp_client_handle_command(client, line, len);
 		} T_END;
+		if (client->stopping && client->delivery == NULL &&
+		    client->lookup == NULL &&
+		    client->input_mode == LMTP_INPUT_COMMAND &&
+		    !conn_is_disconnected(client->conn)) {
+			/* the process is stopping and no message is on its
+			   way: the MTA retries on a new connection */
+			lmtp_client_command_done(client);
+			return;
+		}
 	}
 }
 
@@ -395,14 +404,14 @@ void lmtp_clients_stop(bool shutdown ATTR_UNUSED)
 {
 	struct lmtp_client *client, *next;
 
-	/* idle clients go now; a client in a transaction finishes it (the
-	   MTA gets its replies) and goes after it */
+	/* clients between commands go now (421 may be sent at any time,
+	   RFC 5321 3.8); a client whose message is arriving or being
+	   committed finishes it (the MTA gets its replies) and goes after */
 	for (client = lmtp.clients; client != NULL; client = next) {
 		next = client->next;
 		client->stopping = true;
 		if (client->delivery == NULL && client->lookup == NULL &&
-		    client->input_mode == LMTP_INPUT_COMMAND &&
-		    !client->mail_given) {
+		    client->input_mode == LMTP_INPUT_COMMAND) {
 			lmtp_client_reply(client, "421 4.3.2 %s Server shutting down",
 					  lmtp.hostname);
 			lmtp_client_disconnect(client, "Server shutting down");
