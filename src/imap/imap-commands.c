@@ -11,6 +11,8 @@ static const struct command imap_commands[] = {
 	{ "DELETE", cmd_delete, 0 },
 	{ "ENABLE", cmd_enable, 0 },
 	{ "EXAMINE", cmd_examine, 0 },
+	{ "FETCH", cmd_fetch, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
+		COMMAND_FLAG_NO_EXPUNGES | COMMAND_FLAG_FETCH_BRACKETS },
 	{ "ID", cmd_id, COMMAND_FLAG_ANY_STATE },
 	{ "IDLE", cmd_idle, 0 },
 	{ "LIST", cmd_list, 0 },
@@ -21,6 +23,8 @@ static const struct command imap_commands[] = {
 	{ "RENAME", cmd_rename, 0 },
 	{ "SELECT", cmd_select, 0 },
 	{ "STARTTLS", cmd_starttls, COMMAND_FLAG_ANY_STATE },
+	{ "STORE", cmd_store, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
+		COMMAND_FLAG_NO_EXPUNGES },
 	{ "STATUS", cmd_status, 0 },
 	{ "SUBSCRIBE", cmd_subscribe, 0 },
 	{ "UNSELECT", cmd_unselect, COMMAND_FLAG_SELECTED },

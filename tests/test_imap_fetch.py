@@ -1,0 +1,469 @@
+"""IMAP FETCH and STORE against the real server over TCP (imaplib):
+every FETCH data item, BODY sections and partials at their boundaries,
+BINARY of base64/QP parts with UNKNOWN-CTE, PREVIEW, CONDSTORE's MODSEQ,
+CHANGEDSINCE and UNCHANGEDSINCE, implicit \\Seen, streaming of a large
+message without buffering it, two sessions seeing each other's STOREs,
+and the FETCH 1:* (FLAGS) timing on 20,000 messages. Messages are put in
+place with columba-mail-tool import-maildir (corpus + hand-made MIME)."""
+import base64
+import hashlib
+import imaplib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+
+import pytest
+
+from conftest import ColumbaServer
+
+BUILD = os.environ.get("COLUMBA_BUILD", "build")
+TOOL = os.path.join(os.path.abspath(BUILD), "src/lib-storage/columba-mail-tool")
+CORPUS = "/work/shared/corpus/spamassassin-corpus.tar.zst"
+CORPUS_COUNT = 150
+
+B64_DATA = bytes(range(256)) * 8          # has NULs: literal8
+QP_TEXT = "Caf\u00e9 cr\u00e8me, a long line that goes on and on " * 3
+
+MIME_MSG = (
+    "From: Mime Tester <mime@example.com>\r\n"
+    "To: you@example.com\r\n"
+    "Subject: mime parts\r\n"
+    "Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+    "Message-ID: <mime@example.com>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"BOUND\"\r\n"
+    "\r\n"
+    "preamble\r\n"
+    "--BOUND\r\n"
+    "Content-Type: text/plain; charset=iso-8859-1\r\n"
+    "Content-Transfer-Encoding: quoted-printable\r\n"
+    "\r\n"
+    + "".join(QP_TEXT.encode("latin-1").decode("latin-1")
+              .replace("\u00e9", "=E9").replace("\u00e8", "=E8")) +
+    "=\r\n"
+    "end\r\n"
+    "--BOUND\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    + "\r\n".join(re.findall(".{1,76}", base64.b64encode(B64_DATA).decode())) +
+    "\r\n"
+    "--BOUND\r\n"
+    "Content-Type: application/x-weird\r\n"
+    "Content-Transfer-Encoding: x-uuencode\r\n"
+    "\r\n"
+    "begin 644 file\r\n"
+    "--BOUND--\r\n").encode("latin-1")
+# the CRLF before a boundary belongs to the boundary (RFC 2046 5.1.1)
+QP_DECODED = (QP_TEXT + "end").encode("latin-1")
+
+HTML_MSG = (
+    b"From: html@example.com\r\n"
+    b"Subject: html only\r\n"
+    b"Message-ID: <html@example.com>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/html; charset=utf-8\r\n"
+    b"\r\n"
+    b"<html><head><style>p { color: red }</style></head>\r\n"
+    b"<body><p>Hello&nbsp;&amp;   welcome</p>\r\n<p>to   the\r\n"
+    b"preview</p></body></html>\r\n")
+
+BIG_SIZE = 12 * 1024 * 1024
+
+
+def big_message():
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!\r\n"
+    body = line * (BIG_SIZE // len(line))
+    return (b"From: big@example.com\r\nSubject: big\r\n"
+            b"Message-ID: <big@example.com>\r\n\r\n" + body)
+
+
+def write_maildir(root, messages):
+    for d in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    for i, data in enumerate(messages):
+        name = "%010d.M%dP1.test:2," % (1700000000 + i, i)
+        with open(os.path.join(root, "cur", name), "wb") as f:
+            f.write(data)
+
+
+def corpus_messages(count):
+    out = []
+    with tarfile.open(fileobj=subprocess.Popen(
+            ["zstd", "-dc", CORPUS], stdout=subprocess.PIPE).stdout,
+            mode="r|") as tar:
+        for member in tar:
+            if member.isfile() and "easy-ham" in member.name:
+                out.append(tar.extractfile(member).read())
+                if len(out) == count:
+                    break
+    return out
+
+
+def import_maildir(home, maildir):
+    # the blobs are the same with or without fsync; skipping it keeps the
+    # 20,000-message import to seconds
+    subprocess.run([TOOL, "-b", "posix:fsync=no:%s/blobs" % home,
+                    "import-maildir", home, maildir], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def crlf(data):
+    return re.sub(rb"(?<!\r)\n", b"\r\n", data)
+
+
+@pytest.fixture(scope="module")
+def server():
+    tmp = tempfile.mkdtemp(prefix="columba-fetch-")
+    home = os.path.join(tmp, "home")
+    os.makedirs(home)
+    corpus = corpus_messages(CORPUS_COUNT)
+    maildir = os.path.join(tmp, "maildir")
+    write_maildir(maildir, corpus)
+    write_maildir(os.path.join(maildir, ".Mime"), [MIME_MSG, HTML_MSG])
+    write_maildir(os.path.join(maildir, ".Big"), [big_message()])
+    import_maildir(os.path.join(home, "alice"), maildir)
+    perf = os.path.join(tmp, "perf")
+    write_maildir(perf, [b"Subject: m%d\r\n\r\nx\r\n" % i for i in range(20000)])
+    import_maildir(os.path.join(home, "perf"), perf)
+    shutil.rmtree(maildir)
+    shutil.rmtree(perf)
+    subprocess.run(["chmod", "-R", "a+rwX", home], check=True)
+    os.chmod(home, 0o1777)
+    users = os.path.join(tmp, "users")
+    with open(users, "w") as f:
+        f.write("alice:{PLAIN}pw::::%s/alice::\n" % home)
+        f.write("perf:{PLAIN}pw::::%s/perf::\n" % home)
+    os.chmod(users, 0o644)
+    config = ("auth_mechanisms = plain login\nauth_failure_delay = 0\n"
+              "disable_plaintext_auth = no\n"
+              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
+              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
+              "mail_home = %s/%%Lu\n" % (users, users, home))
+    srv = ColumbaServer(tmp, extra_config=config, ssl=False).start()
+    srv.corpus = [crlf(m) for m in corpus]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", srv.imap_port)) as s:
+            if b"AUTH=PLAIN" in s.recv(4096):
+                break
+        time.sleep(0.05)
+    yield srv
+    srv.stop()
+    log = srv.log()
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert "Panic:" not in log
+
+
+def login(server, user="alice"):
+    m = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    m.login(user, "pw")
+    return m
+
+
+def tagged(m, *args):
+    """Run a command; returns (result, tagged text, untagged FETCH data)."""
+    m.untagged_responses.pop("FETCH", None)
+    tag = m._command(*args)
+    typ, dat = m._command_complete(args[0], tag)
+    return typ, dat[0], m.untagged_responses.pop("FETCH", [])
+
+
+def raw_data(data):
+    out = b""
+    for d in data:
+        if isinstance(d, tuple):
+            out += d[0] + b"<<" + d[1] + b">>"
+        elif d is not None:
+            out += d
+    return out
+
+
+def literal(data, name):
+    """The literal that follows item name in a FETCH response."""
+    for d in data:
+        if isinstance(d, tuple) and re.search(
+                re.escape(name) + rb" ~?\{\d+\}$", d[0]):
+            return d[1]
+    raise AssertionError("no %r in %r" % (name, data))
+
+
+def test_corpus_body_sections(server):
+    m = login(server)
+    m.select("INBOX", readonly=True)
+    for seq in (1, 7, 42, CORPUS_COUNT):
+        typ, data = m.fetch(str(seq), "(RFC822.SIZE BODY.PEEK[] "
+                            "BODY.PEEK[HEADER] BODY.PEEK[TEXT])")
+        assert typ == "OK", data
+        full = literal(data, b"BODY[]")
+        hdr = literal(data, b"BODY[HEADER]")
+        text = literal(data, b"BODY[TEXT]")
+        assert full == hdr + text
+        assert full in server.corpus
+        size = int(re.search(rb"RFC822.SIZE (\d+)", raw_data(data)).group(1))
+        assert size == len(full)
+    m.logout()
+
+
+def test_partial_boundaries(server):
+    m = login(server)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("3", "(BODY.PEEK[])")
+    full = literal(data, b"BODY[]")
+    n = len(full)
+    for off, cnt in ((0, 1), (0, 10), (5, 100), (n - 1, 10), (n - 10, 10),
+                     (n, 10), (n + 5, 3), (0, n + 100)):
+        typ, data = m.fetch("3", "(BODY.PEEK[]<%d.%d>)" % (off, cnt))
+        assert typ == "OK"
+        assert literal(data, b"BODY[]<%d>" % off) == full[off:off + cnt]
+    # header partial
+    typ, data = m.fetch("3", "(BODY.PEEK[HEADER]<2.7>)")
+    assert literal(data, b"BODY[HEADER]<2>") == full[2:9]
+    m.logout()
+
+
+def test_fetch_every_item(server):
+    m = login(server)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("2", "(FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY "
+                        "BODYSTRUCTURE UID MODSEQ SAVEDATE EMAILID THREADID "
+                        "PREVIEW)")
+    assert typ == "OK", data
+    r = raw_data(data)
+    assert r.startswith(b"2 (FLAGS (")
+    for item in (rb"INTERNALDATE \"\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}\"",
+                 rb"RFC822.SIZE \d+", rb"ENVELOPE \(", rb"BODY \(",
+                 rb"BODYSTRUCTURE \(", rb"UID \d+", rb"MODSEQ \(\d+\)",
+                 rb"SAVEDATE \"", rb"EMAILID \(M[0-9a-f]{32}\)",
+                 rb"THREADID NIL", rb"PREVIEW "):
+        assert re.search(item, r), (item, r)
+    # macros
+    for macro, items in (("FAST", [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"]),
+                         ("ALL", [b"ENVELOPE"]), ("FULL", [b"BODY ("])):
+        typ, data = m.fetch("2", macro)
+        assert typ == "OK"
+        for it in items:
+            assert it in raw_data(data)
+    # RFC822.HEADER / RFC822.TEXT / RFC822 names
+    typ, data = m.fetch("2", "(RFC822.HEADER RFC822.TEXT)")
+    assert literal(data, b"RFC822.HEADER") + literal(data, b"RFC822.TEXT") \
+        in server.corpus
+    # HEADER.FIELDS
+    typ, data = m.fetch("2", "(BODY.PEEK[HEADER.FIELDS (subject FROM)])")
+    hf = literal(data, b"BODY[HEADER.FIELDS (SUBJECT FROM)]")
+    assert hf.endswith(b"\r\n\r\n")
+    assert all(l.lower().startswith((b"subject:", b"from:", b" ", b"\t"))
+               for l in hf.split(b"\r\n")[:-2])
+    typ, data = m.fetch("2", "(BODY.PEEK[HEADER.FIELDS.NOT (Subject)])")
+    assert b"\nsubject:" not in literal(
+        data, b"BODY[HEADER.FIELDS.NOT (SUBJECT)]").lower()
+    m.logout()
+
+
+def test_uid_fetch_and_errors(server):
+    m = login(server)
+    m.select("INBOX", readonly=True)
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+    assert typ == "OK"
+    assert len(data) == CORPUS_COUNT
+    assert all(re.match(rb"\d+ \(UID \d+ FLAGS \(", d) for d in data)
+    typ, data = m.uid("FETCH", "4000000000", "(FLAGS)")
+    assert typ == "OK" and data == [None]
+    for seqset, items in (("99999", "(FLAGS)"), ("0", "(FLAGS)"),
+                          ("1", "(FOO)"), ("1", "(BODY[1.MIMEX])"),
+                          ("1", "(BODY[]<5>)"), ("1", "(BINARY[HEADER])"),
+                          ("1", "()"), ("1", "(FLAGS) (BOGUS 1)"),
+                          ("1", "(FLAGS) (CHANGEDSINCE 1 VANISHED)"),
+                          ("x", "FLAGS")):
+        with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+            m.fetch(seqset, items)
+    # a section that is not there: NIL
+    typ, data = m.fetch("1", "(BODY.PEEK[9.8])")
+    assert typ == "OK" and b"BODY[9.8] NIL" in raw_data(data)
+    m.logout()
+
+
+def test_binary(server):
+    m = login(server)
+    m.select("Mime", readonly=True)
+    typ, data = m.fetch("1", "(BINARY.SIZE[1] BINARY.SIZE[2] BINARY.PEEK[2] "
+                        "BINARY.PEEK[1] BINARY.PEEK[2]<10.20>)")
+    assert typ == "OK", data
+    r = raw_data(data)
+    assert b"BINARY.SIZE[1] %d" % len(QP_DECODED) in r
+    assert b"BINARY.SIZE[2] %d" % len(B64_DATA) in r
+    assert literal(data, b"BINARY[2]") == B64_DATA
+    assert re.search(rb"BINARY\[2\] ~\{%d\}" % len(B64_DATA), r)
+    assert literal(data, b"BINARY[1]") == QP_DECODED
+    assert literal(data, b"BINARY[2]<10>") == B64_DATA[10:30]
+    typ, data = m.fetch("1", "(BINARY.PEEK[3])")
+    assert typ == "NO" and data[0].startswith(b"[UNKNOWN-CTE]"), data
+    typ, data = m.fetch("1", "(BINARY.PEEK[7])")
+    assert b"BINARY[7] NIL" in raw_data(data)
+    typ, data = m.fetch("1", "(BODY.PEEK[2.MIME] BODY.PEEK[1])")
+    assert literal(data, b"BODY[2.MIME]").startswith(b"Content-Type: application/")
+    assert literal(data, b"BODY[1]").startswith(b"Caf=E9")
+    m.logout()
+
+
+def test_preview(server):
+    m = login(server)
+    m.select("Mime", readonly=True)
+    typ, data = m.fetch("1:2", "(PREVIEW (LAZY))")
+    assert typ == "OK", data
+    r = raw_data(data)
+    # the first text part, QP and latin-1 decoded, sent as UTF-8 literal
+    assert "Caf\u00e9 cr\u00e8me, a long line".encode() in r
+    assert b"PREVIEW \"Hello & welcome to the preview\"" in r
+    typ, data = m.fetch("1", "(PREVIEW)")
+    text = literal(data, b"PREVIEW").decode()
+    assert text == (QP_TEXT + "end").replace("  ", " ").strip()
+    m.logout()
+
+
+def test_seen_and_flags_in_same_response(server):
+    m = login(server)
+    m.select("Mime")
+    m.store("2", "-FLAGS", "(\\Seen)")
+    typ, data = m.fetch("2", "(BODY.PEEK[TEXT])")
+    assert b"\\Seen" not in raw_data(data)
+    typ, data = m.fetch("2", "(BODY[TEXT])")
+    r = raw_data(data)
+    assert re.search(rb"FLAGS \([^)]*\\Seen", r), r
+    # one response: the literal, then FLAGS before its closing parenthesis
+    assert len(data) == 2 and data[1].startswith(b"FLAGS ("), data
+    typ, data = m.fetch("2", "(FLAGS)")
+    assert b"\\Seen" in raw_data(data)
+    m.logout()
+
+
+def test_store_variants(server):
+    m = login(server)
+    m.select("INBOX")
+    typ, data = m.store("1:3", "FLAGS", "(\\Flagged $Custom1)")
+    assert typ == "OK" and len(data) == 3
+    assert all(b"\\Flagged" in d and b"$Custom1" in d for d in data)
+    assert any(b"$Custom1" in u for u in m.untagged_responses.get("FLAGS", []))
+    typ, data = m.store("2", "+FLAGS", "\\Answered")
+    assert b"\\Answered" in data[0] and b"\\Flagged" in data[0]
+    typ, data = m.store("2", "-FLAGS", "(\\Flagged)")
+    assert b"\\Flagged" not in data[0] and b"$Custom1" in data[0]
+    typ, data = m.store("3", "+FLAGS.SILENT", "(\\Deleted)")
+    assert typ == "OK" and data == [None]
+    typ, data = m.fetch("3", "(FLAGS)")
+    assert b"\\Deleted" in data[0]
+    typ, data = m.uid("STORE", "1:2", "-FLAGS", "(\\Deleted)")
+    assert all(re.search(rb"UID \d+", d) for d in data)
+    for bad in (("1", "+FLAGS", "(\\Bogus)"), ("1", "XFLAGS", "(\\Seen)"),
+                ("99999", "FLAGS", "(\\Seen)"), ("1", "FLAGS", "(\\Recent)")):
+        with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+            m.store(*bad)
+    m.logout()
+    m = login(server)
+    m.select("INBOX", readonly=True)
+    typ, data = m.store("1", "+FLAGS", "(\\Seen)")
+    assert typ == "NO" and b"read-only" in data[0]
+    m.logout()
+
+
+def test_condstore(server):
+    m = login(server)
+    m.select("INBOX")
+    typ, data = m.fetch("5", "(MODSEQ)")
+    assert any(b"HIGHESTMODSEQ" in x for x in m.untagged_responses.get("OK", [])) \
+        or typ == "OK"
+    modseq = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+    # UNCHANGEDSINCE at the current modseq succeeds, with MODSEQ
+    typ, text, data = tagged(m, "STORE", "5", "(UNCHANGEDSINCE %d)" % modseq,
+                             "+FLAGS", "(\\Flagged)")
+    assert typ == "OK", text
+    new = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+    assert new > modseq
+    # the old modseq now conflicts
+    typ, text, data = tagged(m, "STORE", "5:6", "(UNCHANGEDSINCE %d)" % modseq,
+                             "+FLAGS.SILENT", "(\\Answered)")
+    assert typ == "OK" and text.startswith(b"[MODIFIED 5]"), text
+    # .SILENT with UNCHANGEDSINCE still reports the changed message's MODSEQ
+    assert len(data) == 1 and re.match(rb"6 \(MODSEQ \(\d+\)\)", data[0]), data
+    # CHANGEDSINCE: only message 5 and 6 changed after modseq
+    typ, data = m.fetch("1:*", "(FLAGS) (CHANGEDSINCE %d)" % modseq)
+    seqs = sorted(int(d.split()[0]) for d in data if d)
+    assert seqs == [5, 6], data
+    assert all(b"MODSEQ (" in d for d in data)
+    m.logout()
+
+
+def test_two_sessions(server):
+    a = login(server)
+    b = login(server)
+    a.select("INBOX")
+    b.select("INBOX")
+    a.store("10", "+FLAGS", "(\\Flagged $FromA)")
+    typ, data = b.noop()
+    fetches = b.untagged_responses.get("FETCH", [])
+    assert any(re.match(rb"10 \(FLAGS \([^)]*\$FromA", f) for f in fetches), \
+        fetches
+    a.logout()
+    b.logout()
+
+
+def mail_rss(server):
+    total = 0
+    for pid in server.child_pids("mail"):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def test_large_message_streamed(server):
+    m = login(server)
+    m.select("Big", readonly=True)
+    before = mail_rss(server)
+    # a slow client: ask, then read nothing for a while
+    tag = m._new_tag()
+    m.send(tag + b" FETCH 1 (BODY.PEEK[])\r\n")
+    time.sleep(1.0)
+    during = mail_rss(server)
+    assert during - before < 8 * 1024 * 1024, (before, during)
+    line = m.readline()
+    size = int(re.search(rb"\{(\d+)\}", line).group(1))
+    assert size == len(big_message())
+    h = hashlib.sha256()
+    left = size
+    while left:
+        chunk = m.read(min(left, 1 << 20))
+        h.update(chunk)
+        left -= len(chunk)
+    assert h.digest() == hashlib.sha256(big_message()).digest()
+    assert m.readline() == b")\r\n"
+    assert m.readline().startswith(tag + b" OK")
+    assert mail_rss(server) - before < 8 * 1024 * 1024
+    m.logout()
+
+
+def test_fetch_flags_20000(server):
+    m = login(server, "perf")
+    typ, data = m.select("INBOX", readonly=True)
+    assert data == [b"20000"]
+    best = None
+    best_wall = None
+    for _ in range(3):
+        start = time.monotonic()
+        typ, text, data = tagged(m, "FETCH", "1:*", "(FLAGS)")
+        wall = time.monotonic() - start
+        assert typ == "OK" and len(data) == 20000
+        # the server's own time is in the tagged reply
+        server_secs = float(re.search(r"\(([\d.]+) secs\)",
+                                      text.decode()).group(1))
+        best = server_secs if best is None else min(best, server_secs)
+        best_wall = wall if best is None else min(wall, best_wall or wall)
+    print("FETCH 1:* (FLAGS) on 20000 messages: server %.4f s, "
+          "round trip %.4f s" % (best, best_wall))
+    assert best < 0.5
