@@ -156,6 +156,9 @@ def server():
     yield srv
     srv.stop()
     log = srv.log()
+    if os.environ.get("COLUMBA_KEEP_LOG"):
+        with open(os.environ["COLUMBA_KEEP_LOG"], "w") as f:
+            f.write(log)
     shutil.rmtree(tmp, ignore_errors=True)
     assert "Panic:" not in log
 
