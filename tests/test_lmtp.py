@@ -124,6 +124,8 @@ class Raw:
         return self.reply()
 
     def close(self):
+        # the makefile() object holds the socket open too
+        self.f.close()
         self.sock.close()
 
 
@@ -404,3 +406,41 @@ def test_lmtp_not_in_protocols_is_not_bound(tmpdir_columba):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
         stop(server)
+
+
+def test_storage_failure_is_temporary_for_that_recipient(server):
+    # bob's home cannot be created: his copy fails, alice's is saved
+    with open(os.path.join(server.home, "bob"), "w") as f:
+        f.write("not a directory\n")
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO s.test")
+    c.cmd("MAIL FROM:<a@b.test>")
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: s\r\n\r\ns\r\n.\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply() == (451, ["4.3.0 <bob@example.com> Temporary internal error"])
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+    assert len(stored(server, "alice")) == 1
+    assert server.wait_log("<bob@example.com>: Opening the storage of bob@example.com failed")
+
+
+def test_client_gone_mid_data_stores_nothing(server):
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO g.test")
+    c.cmd("MAIL FROM:<a@b.test>")
+    assert c.cmd("RCPT TO:<carol@example.com>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: cut\r\n\r\n" + b"x" * 100000)
+    c.close()
+    assert server.wait_log("Disconnected in the middle of a transaction")
+    # the server still works, and nothing of the cut message was stored
+    c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
+    c.ehlo("g.test")
+    assert c.sendmail("a@b.test", ["carol@example.com"],
+                      b"Subject: whole\r\n\r\nok\r\n") == {}
+    c.quit()
+    msgs = stored(server, "carol")
+    assert len(msgs) == 1 and b"Subject: whole" in msgs[0]
