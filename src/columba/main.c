@@ -6,6 +6,7 @@
 #include "columba-config.h"
 #include "master.h"
 #include "imap-login.h"
+#include "pop3-login.h"
 #include "auth-main.h"
 #include "mail-main.h"
 #include "mail-admin.h"
@@ -106,6 +107,8 @@ static int cmd_service(int argc, char *argv[])
 	const char *name = argv[2];
 	if (strcmp(name, "imap-login") == 0)
 		return imap_login_main();
+	if (strcmp(name, "pop3-login") == 0)
+		return pop3_login_main();
 	if (strcmp(name, "auth") == 0)
 		return auth_main();
 	if (strcmp(name, "mail") == 0)

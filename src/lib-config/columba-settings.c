@@ -16,10 +16,10 @@ static const char *const ssl_protocol_values[] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", NULL
 };
 static const char *const protocol_values[] = {
-	"imap", "lmtp", NULL
+	"imap", "lmtp", "pop3", NULL
 };
 static const char *const service_names[] = {
-	"imap-login", "auth", "mail", NULL
+	"imap-login", "pop3-login", "auth", "mail", NULL
 };
 
 /* --- ssl_* (top level, and inside local_name) --- */
@@ -475,6 +475,10 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(BOOL, lmtp_save_to_detail_mailbox, "no"),
 	DEF(UINT, lmtp_max_recipients, "1000"),
 	DEF(SIZE, lmtp_max_message_size, "0"),
+	DEF(STR, pop3_uidl_format, "%08Xu%08Xv"),
+	DEF(BOOL, pop3_no_flag_updates, "no"),
+	DEF(STR, pop3_deleted_flag, NULL),
+	DEF(BOOL, pop3_lock_session, "no"),
 	CONFIG_DEF_SECTION_LIST("namespace", struct columba_settings,
 				namespaces, &namespace_section_def),
 	CONFIG_DEF_GROUP(struct columba_settings, ssl, &ssl_section_def),
@@ -603,6 +607,17 @@ const char columba_settings_builtin_config[] =
 "  }\n"
 "  inet_listener imaps {\n"
 "    port = 993\n"
+"    ssl = yes\n"
+"  }\n"
+"}\n"
+"service pop3-login {\n"
+"  user = $default_login_user\n"
+"  chroot = login\n"
+"  inet_listener pop3 {\n"
+"    port = 110\n"
+"  }\n"
+"  inet_listener pop3s {\n"
+"    port = 995\n"
 "    ssl = yes\n"
 "  }\n"
 "}\n"

@@ -192,6 +192,16 @@ struct columba_settings {
 	/* bytes (0 = no limit); advertised as SIZE */
 	uint64_t lmtp_max_message_size;
 
+	/* POP3 sessions (Dovecot's names and meanings): the UIDL
+	   template (src/lib-pop3/pop3-uidl.h); RETR leaves \Seen alone;
+	   a keyword DELE sets instead of expunging, and which hides
+	   messages from POP3 ("" = expunge); one POP3 session per
+	   user at a time. */
+	const char *pop3_uidl_format;
+	bool pop3_no_flag_updates;
+	const char *pop3_deleted_flag;
+	bool pop3_lock_session;
+
 	/* at most one (the built-in "inbox") */
 	ARRAY(struct namespace_settings *) namespaces;
 

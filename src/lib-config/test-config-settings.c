@@ -62,7 +62,7 @@ static void test_settings_defaults(void)
 	test_assert(array_count(&set->local_names) == 0);
 
 	/* the built-in services */
-	test_assert(array_count(&set->services) == 3);
+	test_assert(array_count(&set->services) == 4);
 	const struct service_settings *login =
 		columba_settings_find_service(set, "imap-login");
 	test_assert(login != NULL);
@@ -120,7 +120,13 @@ static void test_settings_defaults(void)
 	test_assert(array_count(&mail->unix_listeners) == 2);
 	test_assert(columba_settings_find_service(set, "admin") == NULL);
 	test_assert(columba_settings_find_service(set, "indexer") == NULL);
-	test_assert(columba_settings_find_service(set, "pop3-login") == NULL);
+	const struct service_settings *pop3 =
+		columba_settings_find_service(set, "pop3-login");
+	test_assert(pop3 != NULL && strcmp(pop3->chroot, "login") == 0);
+	test_assert(pop3 != NULL && array_count(&pop3->inet_listeners) == 2);
+	test_assert(pop3 != NULL && test_inet_listener(pop3, "pop3")->port == 110);
+	test_assert(pop3 != NULL && test_inet_listener(pop3, "pop3s")->port == 995 &&
+		    test_inet_listener(pop3, "pop3s")->ssl);
 	test_assert_strcmp(config_get_path(cfg), "t.conf");
 	config_free(&cfg);
 	test_assert(cfg == NULL);
@@ -157,7 +163,7 @@ static void test_settings_merge(void)
 		return;
 	}
 	const struct columba_settings *set = config_get_root(cfg);
-	test_assert(array_count(&set->services) == 3);
+	test_assert(array_count(&set->services) == 4);
 	const struct service_settings *login =
 		columba_settings_find_service(set, "imap-login");
 	/* only the port changed */
@@ -373,7 +379,7 @@ static void test_settings_errors(void)
 		{ "ssl_min_protocol = TLSv1.4",
 		  "t.conf:1: Invalid value for ssl_min_protocol: TLSv1.4 (expected one of: TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)" },
 		{ "protocols = imap imap4",
-		  "t.conf:1: Invalid value for protocols: imap4 (expected a space-separated list of: imap, lmtp)" },
+		  "t.conf:1: Invalid value for protocols: imap4 (expected a space-separated list of: imap, lmtp, pop3)" },
 		{ "service imap-login {\n  inet_listener imap {\n    port = 99999\n  }\n}",
 		  "t.conf:3: Invalid value for port: 99999 (expected a port number 1-65535, or 0 to disable)" },
 		{ "service auth {\n  unix_listener x {\n    mode = 0689\n  }\n}",
@@ -388,11 +394,11 @@ static void test_settings_errors(void)
 		{ "local_name x {\n  service mail {\n  }\n}",
 		  "t.conf:2: Section service is not valid inside local_name sections (expected at the top level)" },
 		{ "service imap-logn {\n}",
-		  "t.conf:1: Unknown service name: imap-logn (did you mean imap-login? expected one of: imap-login, auth, mail)" },
+		  "t.conf:1: Unknown service name: imap-logn (did you mean imap-login? expected one of: imap-login, pop3-login, auth, mail)" },
 		{ "service pop3 {\n}",
-		  "t.conf:1: Unknown service name: pop3 (expected one of: imap-login, auth, mail)" },
+		  "t.conf:1: Unknown service name: pop3 (expected one of: imap-login, pop3-login, auth, mail)" },
 		{ "service indexer {\n}",
-		  "t.conf:1: Unknown service name: indexer (expected one of: imap-login, auth, mail)" },
+		  "t.conf:1: Unknown service name: indexer (expected one of: imap-login, pop3-login, auth, mail)" },
 		{ "service {\n}",
 		  "t.conf:1: Section service needs a name (expected service NAME { ... })" },
 		{ "service = mail",

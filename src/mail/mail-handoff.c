@@ -216,7 +216,10 @@ static void handoff_lookup_callback(enum auth_master_result result,
 		.send_login_reply = true,
 	};
 	hc->client_fd = -1;
-	imap_session_start(&start);
+	if (strcmp(h->protocol, "pop3") == 0)
+		pop3_session_start(&start);
+	else
+		imap_session_start(&start);
 	handoff_conn_destroy(hc);
 }
 
@@ -250,7 +253,8 @@ static void handoff_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
 		"%s(%s)<%s>: ", h->protocol, str_sanitize(h->username, 80),
 		str_sanitize(h->session_id, 40)));
 
-	if (strcmp(h->protocol, "imap") != 0) {
+	if (strcmp(h->protocol, "imap") != 0 &&
+	    strcmp(h->protocol, "pop3") != 0) {
 		handoff_fail(hc, LOGIN_HANDOFF_STATUS_TEMPFAIL, "",
 			     t_strdup_printf("protocol %s is not served here",
 					     str_sanitize(h->protocol, 20)));

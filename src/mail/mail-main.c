@@ -30,6 +30,7 @@ static void mail_accept(struct master_service_connection *mconn,
 static void mail_stop(bool shutdown, void *context ATTR_UNUSED)
 {
 	imap_sessions_stop(shutdown);
+	pop3_sessions_stop(shutdown);
 	lmtp_clients_stop(shutdown);
 }
 

@@ -41,4 +41,14 @@ void imap_session_start(const struct mail_session_start *start);
    (shutdown) or ends when idle (reload). */
 void imap_sessions_stop(bool shutdown);
 
+/* POP3 (src/pop3), with the same ownership rules as
+   imap_session_start(). The session opens INBOX and takes its
+   snapshot; a session refused at this point (pop3_lock_session, a
+   storage error) says -ERR and ends. */
+void pop3_session_start(const struct mail_session_start *start);
+/* The process is stopping: on shutdown every POP3 session says
+   "-ERR" and ends without entering the UPDATE state (no expunge);
+   on reload sessions run to their end (they are short). */
+void pop3_sessions_stop(bool shutdown);
+
 #endif

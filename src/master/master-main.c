@@ -83,6 +83,8 @@ static bool service_is_runnable(const struct columba_settings *set,
 {
 	if (strcmp(name, "imap-login") == 0)
 		return protocol_enabled(set, "imap");
+	if (strcmp(name, "pop3-login") == 0)
+		return protocol_enabled(set, "pop3");
 	return strcmp(name, "auth") == 0 || strcmp(name, "mail") == 0;
 }
 
