@@ -4,13 +4,17 @@
 #include "imap-common.h"
 
 static const struct command imap_commands[] = {
+	{ "APPEND", cmd_append,
+	  COMMAND_FLAG_LITERAL_STREAM | COMMAND_FLAG_LITERAL8 },
 	{ "CAPABILITY", cmd_capability, COMMAND_FLAG_ANY_STATE },
 	{ "CHECK", cmd_check, COMMAND_FLAG_SELECTED },
 	{ "CLOSE", cmd_close, COMMAND_FLAG_SELECTED },
+	{ "COPY", cmd_copy, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "CREATE", cmd_create, 0 },
 	{ "DELETE", cmd_delete, 0 },
 	{ "ENABLE", cmd_enable, 0 },
 	{ "EXAMINE", cmd_examine, 0 },
+	{ "EXPUNGE", cmd_expunge, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "FETCH", cmd_fetch, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES | COMMAND_FLAG_FETCH_BRACKETS },
 	{ "ID", cmd_id, COMMAND_FLAG_ANY_STATE },
@@ -18,6 +22,7 @@ static const struct command imap_commands[] = {
 	{ "LIST", cmd_list, 0 },
 	{ "LOGOUT", cmd_logout, COMMAND_FLAG_ANY_STATE },
 	{ "LSUB", cmd_lsub, 0 },
+	{ "MOVE", cmd_move, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "NAMESPACE", cmd_namespace, 0 },
 	{ "NOOP", cmd_noop, COMMAND_FLAG_ANY_STATE },
 	{ "RENAME", cmd_rename, 0 },

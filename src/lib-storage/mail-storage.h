@@ -64,6 +64,10 @@ int mail_user_init(const struct mail_user_settings *set,
 /* Every mailbox must be closed and every transaction finished. Sets
    *user to NULL. */
 void mail_user_deinit(struct mail_user **user);
+/* True while a transaction of the user is not freed yet (a rolled-back
+   one whose blob writes are still finishing counts): its mailbox must
+   stay open and mail_user_deinit() must wait until this is false. */
+bool mail_user_has_transactions(const struct mail_user *user);
 struct mail_index *mail_user_get_index(struct mail_user *user);
 struct blob_store *mail_user_get_blob_store(struct mail_user *user);
 const char *mail_user_get_blob_prefix(struct mail_user *user);

@@ -132,6 +132,11 @@ void mail_user_deinit(struct mail_user **_user)
 	pool_unref(&user->pool);
 }
 
+bool mail_user_has_transactions(const struct mail_user *user)
+{
+	return user->open_transactions > 0;
+}
+
 struct mail_index *mail_user_get_index(struct mail_user *user)
 {
 	return user->index;
