@@ -60,7 +60,8 @@ def start(tmpdir, extra="", protocols="imap pop3 lmtp"):
 def stop(server):
     rc = server.stop()
     log = server.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
+    for bad in ("Panic:", "Fatal:", "AddressSanitizer", "runtime error:"):
+        assert bad not in log, log
     assert rc == 0, log
 
 
