@@ -83,7 +83,7 @@ def auth_server(tmpdir_columba, hashes):
 def test_handshake_lines(auth_server):
     c = AuthClient(auth_server.auth_path)
     hs = c.handshake
-    assert hs[0] == "VERSION\t1\t2"
+    assert hs[0] == "VERSION\t1\t3"
     assert hs[1:6] == ["MECH\tPLAIN\tplaintext", "MECH\tLOGIN\tplaintext",
                        "MECH\tCRAM-MD5\tdictionary\tactive",
                        "MECH\tSCRAM-SHA-256\tmutual-auth",
@@ -97,7 +97,7 @@ def test_handshake_lines(auth_server):
     assert c2.handshake[7] != hs[7]
     # the login processes' socket speaks the same protocol
     c3 = AuthClient(os.path.join(auth_server.base_dir, "login/auth"))
-    assert c3.handshake[0] == "VERSION\t1\t2"
+    assert c3.handshake[0] == "VERSION\t1\t3"
     st = os.stat(auth_server.auth_path)
     assert st.st_mode & 0o777 == 0o600
 

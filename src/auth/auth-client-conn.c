@@ -1,10 +1,19 @@
-/* Dovecot's auth client protocol, version 1.2, server side. The server
-   speaks first:
+/* Dovecot's auth client protocol, version 1.2 with the 1.3 extension for
+   channel binding, server side. The server speaks first:
 
-     VERSION 1 2 / MECH name flags... / SPID pid / CUID id / COOKIE hex /
+     VERSION 1 3 / MECH name flags... / SPID pid / CUID id / COOKIE hex /
      DONE
 
-   and the client answers VERSION 1 x and CPID pid. Then it sends any
+   and the client answers VERSION 1 x and CPID pid. Clients of 1.2 and
+   older (Postfix, Exim, Dovecot 2.3's) see exactly the 1.2 handshake: the
+   channel-binding (-PLUS) mechanisms are not in it, because such a client
+   would offer them and could not pass the binding on. A client that says
+   VERSION 1 3 (or later) gets, once its VERSION has come, the -PLUS
+   mechanisms as MECH lines with the "channel-binding" flag and a second
+   DONE; as Dovecot 2.4 does, only 1.3 clients see -PLUS mechanisms. Such
+   a client puts its connection's channel bindings in the AUTH line as
+   cbind_<cb-name>=<base64> (cbind_tls-unique=..., cbind_tls-exporter=...)
+   whenever it offers the -PLUS mechanisms to its own client. Then it sends any
    number of AUTH id mech params... lines, each a request of its own
    (many may run at once), CONT id base64 for the next SASL step and
    CANCEL id. We answer CONT id base64, OK id user=... fields and
@@ -16,6 +25,7 @@
 #include "conn.h"
 #include "base64.h"
 #include "net.h"
+#include "strfuncs.h"
 #include "master-service.h"
 #include "columba-settings.h"
 #include "sasl-server.h"
@@ -24,6 +34,7 @@
 #include "auth-request.h"
 #include "auth-client-conn.h"
 
+#include <ctype.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -40,6 +51,8 @@ struct auth_client_conn {
 	unsigned int cuid;
 	/* the client's VERSION and CPID lines have come */
 	bool version_received;
+	/* the client speaks 1.3: it was offered the -PLUS mechanisms */
+	bool channel_binding;
 	unsigned int cpid;
 	ARRAY(struct auth_request *) requests;
 	struct timeout *to_handshake;
@@ -69,7 +82,15 @@ static const char *auth_mech_flags(const struct sasl_server_mech *mech)
 		str_append(str, "\tdictionary\tactive");
 	if ((flags & SASL_MECH_FLAG_MUTUAL) != 0)
 		str_append(str, "\tmutual-auth");
+	if ((flags & SASL_MECH_FLAG_CHANNEL_BINDING) != 0)
+		str_append(str, "\tchannel-binding");
 	return str_c(str);
+}
+
+static bool auth_mech_needs_binding(const struct sasl_server_mech *mech)
+{
+	return (sasl_server_mech_get_flags(mech) &
+		SASL_MECH_FLAG_CHANNEL_BINDING) != 0;
 }
 
 static void auth_client_send_handshake(struct auth_client_conn *client)
@@ -77,8 +98,10 @@ static void auth_client_send_handshake(struct auth_client_conn *client)
 	const struct sasl_server_mech *const *mech;
 	string_t *str = t_str_new(512);
 
-	str_append(str, "VERSION\t1\t2\n");
+	str_append(str, "VERSION\t1\t3\n");
 	array_foreach(&auth->mechs, mech) {
+		if (auth_mech_needs_binding(*mech))
+			continue;
 		str_printfa(str, "MECH\t%s%s\n",
 			    sasl_server_mech_get_name(*mech),
 			    auth_mech_flags(*mech));
@@ -86,6 +109,23 @@ static void auth_client_send_handshake(struct auth_client_conn *client)
 	str_printfa(str, "SPID\t%ld\n", (long)getpid());
 	str_printfa(str, "CUID\t%u\n", client->cuid);
 	str_printfa(str, "COOKIE\t%s\n", auth->cookie);
+	str_append(str, "DONE\n");
+	conn_write(client->conn, buffer_data(str), str_len(str));
+}
+
+/* The 1.3 part of the handshake: the -PLUS mechanisms and DONE. */
+static void auth_client_send_binding_mechs(struct auth_client_conn *client)
+{
+	const struct sasl_server_mech *const *mech;
+	string_t *str = t_str_new(256);
+
+	array_foreach(&auth->mechs, mech) {
+		if (!auth_mech_needs_binding(*mech))
+			continue;
+		str_printfa(str, "MECH\t%s%s\n",
+			    sasl_server_mech_get_name(*mech),
+			    auth_mech_flags(*mech));
+	}
 	str_append(str, "DONE\n");
 	conn_write(client->conn, buffer_data(str), str_len(str));
 }
@@ -142,11 +182,59 @@ static int auth_client_parse_id(const char *str, unsigned int *id_r)
 	return str == NULL || str_to_uint(str, id_r) < 0 ? -1 : 0;
 }
 
+/* cbind_<cb-name>=<base64>: one channel binding of the client's
+   connection. Returns -1 after disconnecting the client. */
+static int auth_client_parse_cbind(struct auth_client_conn *client,
+				   const char *type, const char *value,
+				   struct sasl_channel_binding *cbs,
+				   struct auth_request_params *params)
+{
+	const char *error;
+
+	/* RFC 5056 cb-names: letters, digits, '.', '-' */
+	bool type_ok = *type != '\0' && strlen(type) <= 64;
+	for (const char *p = type; type_ok && *p != '\0'; p++) {
+		type_ok = isalnum((unsigned char)*p) || *p == '.' || *p == '-';
+	}
+	if (!type_ok || !client->channel_binding) {
+		auth_client_error(client, "AUTH with an invalid channel binding cbind_%s%s",
+				  str_sanitize(type, 64),
+				  client->channel_binding ? "" :
+				  " (the client did not say VERSION 1 3)");
+		return -1;
+	}
+	for (unsigned int i = 0; i < params->channel_bindings_count; i++) {
+		if (strcmp(cbs[i].type, type) == 0) {
+			auth_client_error(client, "AUTH with cbind_%s twice",
+					  type);
+			return -1;
+		}
+	}
+	if (params->channel_bindings_count >= AUTH_REQUEST_MAX_CHANNEL_BINDINGS) {
+		auth_client_error(client, "AUTH with too many channel bindings");
+		return -1;
+	}
+	buffer_t *data = t_str_new(strlen(value));
+	if (base64_decode(value, strlen(value), data, &error) < 0 ||
+	    data->used == 0) {
+		auth_client_error(client, "AUTH with invalid base64 in cbind_%s",
+				  type);
+		return -1;
+	}
+	struct sasl_channel_binding *cb = &cbs[params->channel_bindings_count++];
+	cb->type = type;
+	cb->data = data->data;
+	cb->size = data->used;
+	params->channel_bindings = cbs;
+	return 0;
+}
+
 /* AUTH id mech [params...] */
 static int auth_client_cmd_auth(struct auth_client_conn *client,
 				const char *const *args)
 {
 	struct auth_request_params params;
+	struct sasl_channel_binding cbs[AUTH_REQUEST_MAX_CHANNEL_BINDINGS];
 	const char *resp = NULL;
 	unsigned int id, idx = 0;
 
@@ -217,6 +305,11 @@ static int auth_client_cmd_auth(struct auth_client_conn *client,
 			params.session = value;
 		else if (strcmp(key, "cert_username") == 0)
 			params.cert_username = value;
+		else if (str_begins(key, "cbind_")) {
+			if (auth_client_parse_cbind(client, key + 6, value, cbs,
+						    &params) < 0)
+				return -1;
+		}
 		else if (strcmp(key, "secured") == 0)
 			params.secured = true;
 	}
@@ -226,6 +319,11 @@ static int auth_client_cmd_auth(struct auth_client_conn *client,
 	}
 
 	const struct sasl_server_mech *mech = auth_find_mech(args[1]);
+	if (mech != NULL && auth_mech_needs_binding(mech) &&
+	    !client->channel_binding) {
+		/* never offered to this client: it could not bind */
+		mech = NULL;
+	}
 	if (mech == NULL) {
 		i_info("%s: Unsupported authentication mechanism %s (rip=%s)",
 		       client->name, str_sanitize(args[1], 64),
@@ -328,6 +426,11 @@ static int auth_client_handle_line(struct auth_client_conn *client,
 			return -1;
 		}
 		client->version_received = true;
+		unsigned int minor;
+		if (str_to_uint(args[2], &minor) == 0 && minor >= 3) {
+			client->channel_binding = true;
+			auth_client_send_binding_mechs(client);
+		}
 		return 0;
 	}
 	if (strcmp(cmd, "CPID") == 0) {

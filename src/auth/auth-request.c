@@ -156,6 +156,19 @@ auth_request_new(unsigned int id, const struct sasl_server_mech *mech,
 	req->params.remote_ip = p_strdup(pool, params->remote_ip);
 	req->params.session = p_strdup(pool, params->session);
 	req->params.cert_username = p_strdup(pool, params->cert_username);
+	if (params->channel_bindings_count > 0) {
+		struct sasl_channel_binding *cbs =
+			p_new(pool, struct sasl_channel_binding,
+			      params->channel_bindings_count);
+		for (unsigned int i = 0; i < params->channel_bindings_count; i++) {
+			const struct sasl_channel_binding *cb =
+				&params->channel_bindings[i];
+			cbs[i].type = p_strdup(pool, cb->type);
+			cbs[i].data = p_memdup(pool, cb->data, cb->size);
+			cbs[i].size = cb->size;
+		}
+		req->params.channel_bindings = cbs;
+	}
 	req->callback = callback;
 	req->context = context;
 	req->state = AUTH_REQUEST_STATE_BUSY;
@@ -365,6 +378,8 @@ void auth_request_start(struct auth_request *req, const void *data,
 	sset.allow_cleartext = true;
 	if (req->params.valid_client_cert)
 		sset.tls_peer_identity = req->params.cert_username;
+	sset.channel_bindings = req->params.channel_bindings;
+	sset.channel_bindings_count = req->params.channel_bindings_count;
 	if (set->auth_default_realm[0] != '\0')
 		sset.realm = set->auth_default_realm;
 	req->sasl = sasl_server_request_create(req->mech, &sset);

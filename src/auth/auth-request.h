@@ -9,6 +9,7 @@
 #include "lib.h"
 
 struct sasl_server_mech;
+struct sasl_channel_binding;
 struct auth_request;
 
 /* What the AUTH line said about the connection it authenticates. Strings
@@ -29,7 +30,16 @@ struct auth_request_params {
 	/* nologin: the client only wants to know if the password is right
 	   (Postfix): nothing changes here, but it is logged */
 	bool nologin;
+	/* cbind_<type>=: the TLS channel bindings of the client's
+	   connection (protocol 1.3). The auth client sends them exactly
+	   when it offers the -PLUS mechanisms on that connection, so their
+	   presence also tells SCRAM that the server could have bound (a
+	   client's 'y' flag is then a downgrade). Up to
+	   AUTH_REQUEST_MAX_CHANNEL_BINDINGS; data is copied. */
+	const struct sasl_channel_binding *channel_bindings;
+	unsigned int channel_bindings_count;
 };
+#define AUTH_REQUEST_MAX_CHANNEL_BINDINGS 4
 
 /* A reply line for the auth client, without the LF. finished: it is the
    last one (OK or FAIL); the owner forgets the request after this call

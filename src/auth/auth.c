@@ -30,14 +30,9 @@ static void auth_init_mechs(const struct columba_settings *set)
 			sasl_server_mech_find(name);
 
 		i_assert(mech != NULL); /* the setting's values are known */
-		if ((sasl_server_mech_get_flags(mech) &
-		     SASL_MECH_FLAG_CHANNEL_BINDING) != 0) {
-			/* the auth protocol does not carry the client's TLS
-			   channel binding data (yet) */
-			i_warning("auth_mechanisms: %s needs TLS channel binding, which auth clients cannot pass on: not offered",
-				  sasl_server_mech_get_name(mech));
-			continue;
-		}
+		/* -PLUS mechanisms are offered to protocol 1.3 clients
+		   only, which pass the channel binding on
+		   (auth-client-conn.c) */
 		array_push(&auth->mechs, mech);
 	}
 }

@@ -1,7 +1,8 @@
-/* Dovecot's auth client protocol 1.2, client side: one connection to the
-   auth process carrying many SASL exchanges, the handshake that lists the
-   mechanisms, reconnection after the auth process restarts, and timeouts,
-   so that a login process never waits forever for an answer. */
+/* Dovecot's auth client protocol 1.2 with the 1.3 channel-binding
+   extension, client side: one connection to the auth process carrying
+   many SASL exchanges, the handshake that lists the mechanisms,
+   reconnection after the auth process restarts, and timeouts, so that a
+   login process never waits forever for an answer. */
 #include "lib.h"
 #include "ioloop.h"
 #include "conn.h"
@@ -37,6 +38,10 @@ struct auth_client {
 
 	/* handshake state of the current connection */
 	bool version_received;
+	/* the server speaks 1.3: after its first DONE come the -PLUS
+	   mechanisms and a second DONE, and AUTH may carry cbind_ */
+	bool server_binding;
+	bool first_done_received;
 	bool handshaked;
 	ARRAY_TYPE(auth_client_mech) mechs, new_mechs;
 	unsigned int server_pid;
@@ -265,6 +270,17 @@ auth_client_request_new(struct auth_client *client,
 		str_append(line, "\tcert_username=");
 		auth_client_escape(line, info->cert_username);
 	}
+	/* a 1.2 server has offered no -PLUS mechanism and would not know
+	   what to do with these */
+	for (unsigned int i = 0; client->server_binding &&
+	     i < info->channel_bindings_count; i++) {
+		const struct auth_client_channel_binding *cb =
+			&info->channel_bindings[i];
+		str_append(line, "\tcbind_");
+		auth_client_escape(line, cb->type);
+		str_append_c(line, '=');
+		base64_encode(cb->data, cb->size, line);
+	}
 	if (info->has_initial_response) {
 		str_append(line, "\tresp=");
 		base64_encode(info->initial_response,
@@ -366,6 +382,8 @@ static enum auth_client_mech_flags mech_flag(const char *name)
 		return AUTH_CLIENT_MECH_ANONYMOUS;
 	if (strcmp(name, "private") == 0)
 		return AUTH_CLIENT_MECH_PRIVATE;
+	if (strcmp(name, "channel-binding") == 0)
+		return AUTH_CLIENT_MECH_CHANNEL_BINDING;
 	return 0; /* unknown flags are ignored, as Dovecot does */
 }
 
@@ -411,6 +429,9 @@ static int auth_client_handshake_line(struct auth_client *client,
 				str_sanitize(args[1], 16));
 			return -1;
 		}
+		unsigned int minor;
+		client->server_binding = args[2] != NULL &&
+			str_to_uint(args[2], &minor) == 0 && minor >= 3;
 		client->version_received = true;
 		return 0;
 	}
@@ -431,6 +452,11 @@ static int auth_client_handshake_line(struct auth_client *client,
 			return -1;
 		}
 	} else if (strcmp(cmd, "DONE") == 0) {
+		if (client->server_binding && !client->first_done_received) {
+			/* the -PLUS part follows, answering our VERSION */
+			client->first_done_received = true;
+			return 0;
+		}
 		mechs_clear(&client->mechs);
 		ARRAY_TYPE(auth_client_mech) tmp = client->mechs;
 		client->mechs = client->new_mechs;
@@ -614,6 +640,8 @@ static void auth_client_disconnect(struct auth_client *client,
 	}
 	client->handshaked = false;
 	client->version_received = false;
+	client->server_binding = false;
+	client->first_done_received = false;
 	mechs_clear(&client->new_mechs);
 	auth_client_schedule_reconnect(client);
 	auth_client_fail_all(client, t_strdup_printf(
@@ -642,7 +670,7 @@ static void auth_client_connect(struct auth_client *client)
 				   &auth_client_conn_vfuncs, client);
 	conn_set_name(client->conn, t_strdup_printf("auth-client %s",
 						    client->socket_path));
-	conn_printf(client->conn, "VERSION\t1\t2\nCPID\t%ld\n",
+	conn_printf(client->conn, "VERSION\t1\t3\nCPID\t%ld\n",
 		    (long)getpid());
 }
 

@@ -1,6 +1,9 @@
 /* Client side of Dovecot's auth client protocol, version 1.2, as the auth
    process serves it (src/auth/auth-client-conn.c): what a login process
-   uses to run SASL exchanges for its clients.
+   uses to run SASL exchanges for its clients. The client says VERSION 1 3:
+   a 1.3 server then lists the channel-binding (-PLUS) mechanisms after its
+   first DONE, ends with a second DONE, and takes the connection's channel
+   bindings as cbind_<type>= in AUTH (auth_client_request_info).
 
    One struct auth_client is one connection to the auth socket, carrying
    any number of requests at once (each with its own id). The server
@@ -40,6 +43,16 @@ enum auth_client_mech_flags {
 	AUTH_CLIENT_MECH_MUTUAL_AUTH = 0x10,
 	AUTH_CLIENT_MECH_ANONYMOUS = 0x20,
 	AUTH_CLIENT_MECH_PRIVATE = 0x40,
+	/* a -PLUS mechanism: needs the channel bindings in the request */
+	AUTH_CLIENT_MECH_CHANNEL_BINDING = 0x80,
+};
+
+/* One TLS channel binding of the client's connection (RFC 5056 name:
+   "tls-unique", "tls-exporter"). */
+struct auth_client_channel_binding {
+	const char *type;
+	const void *data;
+	size_t size;
 };
 
 struct auth_client_mech {
@@ -80,6 +93,12 @@ struct auth_client_request_info {
 	bool valid_client_cert;
 	/* optional: the certificate's user name (for EXTERNAL) */
 	const char *cert_username;
+	/* The connection's channel bindings. Give them exactly when the
+	   -PLUS mechanisms are offered on the connection (the server reads
+	   their presence as "this connection could bind"); sent only to a
+	   1.3 server. */
+	const struct auth_client_channel_binding *channel_bindings;
+	unsigned int channel_bindings_count;
 	/* the initial response (SASL-IR); when has_initial_response is set
 	   it is sent as resp=, an empty one included */
 	bool has_initial_response;

@@ -196,7 +196,7 @@ static void test_auth_client_handshake_ok(void)
 	fake_init(&srv);
 	struct auth_client *client = auth_client_init(srv.path);
 	fake_accept(&srv, true);
-	test_assert_strcmp(fake_read_line(&srv), "VERSION\t1\t2");
+	test_assert_strcmp(fake_read_line(&srv), "VERSION\t1\t3");
 	test_assert(str_begins(fake_read_line(&srv), "CPID\t"));
 	test_assert(run_until(&srv, cond_connected, client));
 
@@ -213,6 +213,12 @@ static void test_auth_client_handshake_ok(void)
 	memset(&res, 0, sizeof(res));
 	struct auth_client_request_info info = plain_info("\0u\0p");
 	info.initial_response_size = 4;
+	/* a 1.2 server gets no channel bindings */
+	const struct auth_client_channel_binding cb = {
+		"tls-unique", "\x01\x02", 2
+	};
+	info.channel_bindings = &cb;
+	info.channel_bindings_count = 1;
 	struct auth_client_request *req =
 		auth_client_request_new(client, &info, result_callback, &res);
 	const char *line = fake_read_line(&srv);
@@ -227,6 +233,64 @@ static void test_auth_client_handshake_ok(void)
 	test_assert(res.have_data && res.data_size == 5 &&
 		    memcmp(res.data, "v=xyz", 5) == 0);
 	test_assert(str_begins(res.fields, "user=u "));
+
+	auth_client_deinit(&client);
+	fake_deinit(&srv);
+	test_end();
+}
+
+static void test_auth_client_channel_binding(void)
+{
+	struct fake_server srv;
+	struct result res;
+
+	test_begin("auth client: 1.3 handshake with -PLUS mechanisms, cbind_ in AUTH");
+	fake_init(&srv);
+	struct auth_client *client = auth_client_init(srv.path);
+	fake_accept(&srv, false);
+	test_assert_strcmp(fake_read_line(&srv), "VERSION\t1\t3");
+	test_assert(str_begins(fake_read_line(&srv), "CPID\t"));
+	fake_send(&srv, "VERSION\t1\t3\nMECH\tPLAIN\tplaintext\n"
+		  "MECH\tSCRAM-SHA-256\tmutual-auth\nSPID\t1\nCUID\t2\n"
+		  "COOKIE\t00\nDONE\n");
+	/* a 1.3 server's first DONE is not the end */
+	for (unsigned int i = 0; i < 10; i++)
+		ioloop_run_once(srv.ioloop, 5);
+	test_assert(!auth_client_is_connected(client));
+	fake_send(&srv, "MECH\tSCRAM-SHA-256-PLUS\tmutual-auth\tchannel-binding\n"
+		  "DONE\n");
+	test_assert(run_until(&srv, cond_connected, client));
+	unsigned int count;
+	(void)auth_client_get_mechs(client, &count);
+	test_assert(count == 3);
+	const struct auth_client_mech *plus =
+		auth_client_find_mech(client, "scram-sha-256-plus");
+	test_assert(plus != NULL && plus->flags ==
+		    (AUTH_CLIENT_MECH_MUTUAL_AUTH |
+		     AUTH_CLIENT_MECH_CHANNEL_BINDING));
+
+	memset(&res, 0, sizeof(res));
+	struct auth_client_request_info info = plain_info("n,,n=u,r=x");
+	info.mech = "SCRAM-SHA-256-PLUS";
+	info.initial_response_size = 10;
+	const struct auth_client_channel_binding cbs[] = {
+		{ "tls-unique", "\x01\x02\x03", 3 },
+		{ "tls-exporter", "abc", 3 },
+	};
+	info.channel_bindings = cbs;
+	info.channel_bindings_count = 2;
+	struct auth_client_request *req =
+		auth_client_request_new(client, &info, result_callback, &res);
+	const char *line = fake_read_line(&srv);
+	test_assert_strcmp(line, t_strdup_printf(
+		"AUTH\t%u\tSCRAM-SHA-256-PLUS\tservice=imap\tsession=sess\001tion\t"
+		"lip=127.0.0.1\tlport=143\trip=192.0.2.7\trport=50000\t"
+		"secured\tcbind_tls-unique=AQID\tcbind_tls-exporter=YWJj\t"
+		"resp=biwsbj11LHI9eA==", auth_client_request_get_id(req)));
+	fake_send(&srv, t_strdup_printf("FAIL\t%u\n",
+		auth_client_request_get_id(req)));
+	test_assert(run_until(&srv, cond_calls, &res));
+	test_assert(res.result == AUTH_CLIENT_RESULT_FAIL);
 
 	auth_client_deinit(&client);
 	fake_deinit(&srv);
@@ -419,6 +483,7 @@ static void test_auth_client_bad_version(void)
 test_func_t *const test_auth_client_tests[] = {
 	test_auth_client_split,
 	test_auth_client_handshake_ok,
+	test_auth_client_channel_binding,
 	test_auth_client_cont_and_interleaving,
 	test_auth_client_reconnect,
 	test_auth_client_timeout_and_unreachable,

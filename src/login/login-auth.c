@@ -45,6 +45,61 @@ static bool client_has_verified_cert(const struct login_client *client)
 		tls_conn_peer_cert_verified(tls);
 }
 
+/* The TLS channel bindings of the client's connection, on the data
+   stack: tls-unique where it is defined (TLS 1.2 and older), tls-exporter
+   where it is (TLS 1.3, or TLS 1.2 with the extended master secret).
+   Returns the count (0 without TLS). */
+static unsigned int
+client_get_channel_bindings(const struct login_client *client,
+			    struct auth_client_channel_binding cbs[2])
+{
+	static const struct {
+		enum tls_channel_binding type;
+		const char *name;
+	} types[] = {
+		{ TLS_CHANNEL_BINDING_UNIQUE, "tls-unique" },
+		{ TLS_CHANNEL_BINDING_EXPORTER, "tls-exporter" },
+	};
+	struct tls_conn *tls = client->conn == NULL ? NULL :
+		conn_get_tls(client->conn);
+	unsigned int count = 0;
+	const char *error;
+
+	if (tls == NULL || !tls_conn_is_handshaked(tls))
+		return 0;
+	for (unsigned int i = 0; i < N_ELEMENTS(types); i++) {
+		buffer_t *buf = t_str_new(64);
+		if (tls_conn_get_channel_binding(tls, types[i].type, buf,
+						 &error) < 0)
+			continue;
+		cbs[count].type = types[i].name;
+		cbs[count].data = buf->data;
+		cbs[count].size = buf->used;
+		count++;
+	}
+	return count;
+}
+
+/* Whether any -PLUS mechanism may be offered here: TLS that gives a
+   channel binding, and a 1.3 auth process that listed one. */
+static bool client_offers_binding(const struct login_client *client)
+{
+	struct auth_client_channel_binding cbs[2];
+	unsigned int count, mech_count;
+	const struct auth_client_mech *mechs =
+		auth_client_get_mechs(login_globals.auth_client, &mech_count);
+	bool have_plus = false;
+
+	for (unsigned int i = 0; i < mech_count && !have_plus; i++)
+		have_plus = (mechs[i].flags & AUTH_CLIENT_MECH_CHANNEL_BINDING) != 0;
+	if (!have_plus)
+		return false;
+	T_BEGIN {
+		count = client_get_channel_bindings(client, cbs);
+	} T_END;
+	return count > 0;
+}
+
 bool login_client_mech_usable(const struct login_client *client,
 			      const char *mech)
 {
@@ -53,9 +108,12 @@ bool login_client_mech_usable(const struct login_client *client,
 
 	if (m == NULL || (m->flags & AUTH_CLIENT_MECH_PRIVATE) != 0)
 		return false;
-	/* The auth protocol cannot carry the TLS channel binding, so a
-	   -PLUS exchange could not be verified: never offer one. */
-	if (str_ends_with(t_str_ucase(mech), "-PLUS"))
+	/* -PLUS: only on TLS, where the binding can go with the request
+	   (a mechanism without the auth process's channel-binding flag but
+	   named -PLUS comes from a server that cannot take it) */
+	if (str_ends_with(t_str_ucase(mech), "-PLUS") &&
+	    ((m->flags & AUTH_CLIENT_MECH_CHANNEL_BINDING) == 0 ||
+	     !client_offers_binding(client)))
 		return false;
 	if (strcasecmp(mech, "EXTERNAL") == 0 &&
 	    !client_has_verified_cert(client))
@@ -212,6 +270,15 @@ void login_auth_start(struct login_client *client, const char *tag,
 	if (client_has_verified_cert(client)) {
 		info.valid_client_cert = true;
 		info.cert_username = tls_conn_get_peer_cn(conn_get_tls(client->conn));
+	}
+	/* the bindings go exactly where -PLUS is offered: with them the
+	   auth process also catches a SCRAM client told (falsely) that the
+	   server cannot bind */
+	struct auth_client_channel_binding cbs[2];
+	if (client_offers_binding(client)) {
+		info.channel_bindings = cbs;
+		info.channel_bindings_count =
+			client_get_channel_bindings(client, cbs);
 	}
 	conn_set_input_paused(client->conn, true);
 	client->auth_request = auth_client_request_new(login_globals.auth_client,
