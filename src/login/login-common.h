@@ -15,6 +15,7 @@ struct auth_client;
 struct auth_client_request;
 struct login_handoff_send;
 struct login_relay;
+struct login_ip_limit;
 struct tls_context;
 struct master_service;
 struct master_service_listener;
@@ -68,6 +69,8 @@ struct login_client {
 	bool auth_final_pending:1;
 	/* the auth process said OK */
 	bool authenticated:1;
+	/* counted for login_max_connections_per_ip (login-ip-limit.h) */
+	bool ip_counted:1;
 	bool destroyed:1;
 	/* protocol state lives after the common part */
 };
@@ -128,6 +131,8 @@ struct login_globals {
 	/* NULL when ssl = no */
 	struct tls_context *tls_ctx;
 	unsigned int client_count;
+	/* open connections per remote IP */
+	struct login_ip_limit *ip_limit;
 	/* the connection to the auth process */
 	struct auth_client *auth_client;
 	/* the mail process's hand-off socket, as seen from inside the

@@ -13,6 +13,7 @@
 #include "restrict-access.h"
 #include "auth-client.h"
 #include "login-common.h"
+#include "login-ip-limit.h"
 
 #include <sys/random.h>
 #include <unistd.h>
@@ -94,6 +95,22 @@ static bool login_client_is_trusted(const struct login_client *client)
 	return false;
 }
 
+/* login_max_connections_per_ip for a client from outside
+   login_trusted_networks. Returns false if the connection must be
+   refused. */
+static bool login_client_ip_limit_add(struct login_client *client)
+{
+	unsigned int max = login_globals.set->login_max_connections_per_ip;
+
+	if (max == 0 || client->trusted)
+		return true;
+	if (!login_ip_limit_add(login_globals.ip_limit, &client->remote_ip,
+				max))
+		return false;
+	client->ip_counted = true;
+	return true;
+}
+
 static void login_accept(struct master_service_connection *mconn,
 			 void *context ATTR_UNUSED)
 {
@@ -144,6 +161,18 @@ static void login_accept(struct master_service_connection *mconn,
 	login_globals.client_count++;
 	master_service_client_connected(login_globals.service);
 
+	if (!login_client_ip_limit_add(client)) {
+		unsigned int max = login_globals.set->login_max_connections_per_ip;
+		e_info(client->event, "Connection refused: too many connections "
+		       "from %s (login_max_connections_per_ip=%u)",
+		       net_ip2addr(&client->remote_ip), max);
+		/* on imaps a goodbye would cost a whole handshake, which is
+		   what a flood wants from us: just close */
+		login_client_disconnect(client, client->implicit_tls ? NULL :
+			"Too many connections from your IP.",
+			"Too many connections from this IP");
+		return;
+	}
 	if (client->implicit_tls) {
 		const char *error;
 		if (conn_start_tls_server(client->conn, login_globals.tls_ctx,
@@ -254,6 +283,8 @@ static void login_client_destroy(struct login_client *client)
 	if (client->next != NULL)
 		client->next->prev = client->prev;
 
+	if (client->ip_counted)
+		login_ip_limit_remove(login_globals.ip_limit, &client->remote_ip);
 	login_auth_client_destroy(client);
 	if (client->protocol->client_destroy != NULL)
 		client->protocol->client_destroy(client);
@@ -298,6 +329,7 @@ int login_main(const struct login_protocol *protocol)
 	login_protocol = protocol;
 	login_globals.service = master_service_init(name, &callbacks, NULL);
 	login_globals.set = master_service_get_settings(login_globals.service);
+	login_globals.ip_limit = login_ip_limit_create();
 
 	login_conn_set.name = name;
 	login_conn_set.input_max_size = protocol->max_line_length + 2;
@@ -336,6 +368,7 @@ int login_main(const struct login_protocol *protocol)
 		login_client_disconnect(login_clients, "Server shutting down.",
 					"Server shutting down");
 	login_auth_deinit();
+	login_ip_limit_destroy(&login_globals.ip_limit);
 	free((char *)login_globals.mail_socket_path);
 	tls_context_unref(&login_globals.tls_ctx);
 	master_service_deinit(&login_globals.service);
