@@ -11,6 +11,7 @@
 #include "master-service.h"
 #include "imap-common.h"
 #include "imap-utf7.h"
+#include "mail-session.h"
 
 /* RFC 9051 §5.4: at least 30 minutes */
 #define CLIENT_AUTOLOGOUT_MSECS (30 * 60 * 1000)
@@ -135,6 +136,7 @@ void client_destroy(struct client **_client, const char *reason)
 		client->next->prev = client->prev;
 	if (client->service != NULL)
 		master_service_client_disconnected(client->service);
+	mail_session_ended(client->session_id);
 	event_unref(&client->event);
 	pool_unref(&client->pool);
 }

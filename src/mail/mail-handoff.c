@@ -4,12 +4,13 @@
    login process: it is logged and the connection closed, never trusted.
 
    Sessions per user+IP are counted in this process only (with
-   process_limit > 1 each mail process counts its own). A session is
-   remembered by its socket's inode; when a user+IP reaches the limit the
-   entries whose socket is no longer open here (the session ended) are
-   dropped first, so no hook in the protocols is needed. */
+   process_limit > 1 each mail process counts its own): a session is
+   remembered by its session id from the hand-off, and the protocol says
+   when it ends with mail_session_ended(). A crash ends the whole process
+   and its counts with it, so nothing needs recovering. */
 #include "lib.h"
 #include "ioloop.h"
+#include "hash.h"
 #include "ipc.h"
 #include "event.h"
 #include "strfuncs.h"
@@ -21,10 +22,8 @@
 #include "mail-session.h"
 #include "mail-handoff.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 struct mail_handoff_conn {
 	struct mail_handoff_conn *prev, *next;
@@ -36,16 +35,24 @@ struct mail_handoff_conn {
 	struct auth_master_lookup *lookup;
 };
 
+/* The sessions of one user from one IP. */
+struct userip {
+	char *key; /* "user\tip" */
+	unsigned int count;
+};
+
+/* One counted session. */
 struct userip_session {
-	struct userip_session *next;
-	char *key;
-	ino_t ino;
+	char *session_id;
+	struct userip *userip;
 };
 
 static struct master_service *handoff_service;
 static struct auth_master_client *auth_master;
 static struct mail_handoff_conn *handoff_conns;
-static struct userip_session *userip_sessions;
+/* key -> struct userip; session id -> struct userip_session */
+static struct hash_table *userips;
+static struct hash_table *userip_sessions;
 
 bool mail_handoff_is_listener(const char *listener_name)
 {
@@ -99,59 +106,56 @@ static void handoff_fail(struct mail_handoff_conn *hc,
 
 /* --- mail_max_userip_connections --- */
 
-static bool fd_inode_is_open(ino_t ino)
+static unsigned int userip_count(const char *key)
 {
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *d;
-	bool found = false;
-
-	if (dir == NULL)
-		return true; /* cannot tell: keep counting it */
-	while (!found && (d = readdir(dir)) != NULL) {
-		struct stat st;
-		if (d->d_name[0] == '.')
-			continue;
-		if (fstatat(dirfd(dir), d->d_name, &st, 0) == 0 &&
-		    S_ISSOCK(st.st_mode) && st.st_ino == ino)
-			found = true;
-	}
-	closedir(dir);
-	return found;
+	const struct userip *u =
+		userips == NULL ? NULL : hash_table_lookup(userips, key);
+	return u == NULL ? 0 : u->count;
 }
 
-static unsigned int userip_count(const char *key, bool prune)
+static void userip_add(const char *key, const char *session_id)
 {
-	struct userip_session **p = &userip_sessions;
-	unsigned int count = 0;
-
-	while (*p != NULL) {
-		struct userip_session *s = *p;
-		if (strcmp(s->key, key) != 0) {
-			p = &s->next;
-			continue;
-		}
-		if (prune && !fd_inode_is_open(s->ino)) {
-			*p = s->next;
-			free(s->key);
-			free(s);
-			continue;
-		}
-		count++;
-		p = &s->next;
+	if (userips == NULL) {
+		userips = hash_table_create_str(system_pool, 64);
+		userip_sessions = hash_table_create_str(system_pool, 64);
 	}
-	return count;
-}
-
-static void userip_add(const char *key, int fd)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return;
+	struct userip *u = hash_table_lookup(userips, key);
+	if (u == NULL) {
+		u = i_new(struct userip, 1);
+		u->key = i_strdup(key);
+		hash_table_insert(userips, u->key, u);
+	}
+	u->count++;
 	struct userip_session *s = i_new(struct userip_session, 1);
-	s->key = i_strdup(key);
-	s->ino = st.st_ino;
-	s->next = userip_sessions;
-	userip_sessions = s;
+	s->session_id = i_strdup(session_id);
+	s->userip = u;
+	hash_table_insert(userip_sessions, s->session_id, s);
+}
+
+static void userip_session_free(struct userip_session *s)
+{
+	struct userip *u = s->userip;
+
+	hash_table_remove(userip_sessions, s->session_id);
+	i_assert(u->count > 0);
+	if (--u->count == 0) {
+		hash_table_remove(userips, u->key);
+		free(u->key);
+		free(u);
+	}
+	free(s->session_id);
+	free(s);
+}
+
+void mail_session_ended(const char *session_id)
+{
+	struct userip_session *s;
+
+	if (userip_sessions == NULL || session_id == NULL)
+		return;
+	s = hash_table_lookup(userip_sessions, session_id);
+	if (s != NULL)
+		userip_session_free(s);
 }
 
 /* --- the hand-off --- */
@@ -183,8 +187,19 @@ static void handoff_lookup_callback(enum auth_master_result result,
 	unsigned int max = set->mail_max_userip_connections;
 	const char *key = t_strdup_printf("%s\t%s", username,
 					  net_ip2addr(&h->remote_ip));
-	if (max > 0 && userip_count(key, false) >= max &&
-	    userip_count(key, true) >= max) {
+	if (h->session_id == NULL || h->session_id[0] == '\0' ||
+	    (userip_sessions != NULL &&
+	     hash_table_lookup(userip_sessions, h->session_id) != NULL)) {
+		/* the count could never be given back: a broken login
+		   process (ours sends a fresh random id every time) */
+		handoff_fail(hc, LOGIN_HANDOFF_STATUS_TEMPFAIL, "",
+			     t_strdup_printf("hand-off with %s session id",
+				h->session_id == NULL ||
+				h->session_id[0] == '\0' ? "no" :
+				"an already used"));
+		return;
+	}
+	if (max > 0 && userip_count(key) >= max) {
 		handoff_fail(hc, LOGIN_HANDOFF_STATUS_LIMIT, t_strdup_printf(
 			"Maximum number of connections from user+IP exceeded "
 			"(mail_max_userip_connections=%u)", max),
@@ -200,7 +215,7 @@ static void handoff_lookup_callback(enum auth_master_result result,
 		return;
 	}
 	handoff_reply(hc, LOGIN_HANDOFF_STATUS_ACCEPTED, "");
-	userip_add(key, hc->client_fd);
+	userip_add(key, h->session_id);
 
 	unsigned int count = str_array_length(fields);
 	const char **userdb_fields = p_new(hc->pool, const char *, count + 1);
@@ -324,11 +339,18 @@ void mail_handoff_deinit(void)
 {
 	while (handoff_conns != NULL)
 		handoff_conn_destroy(handoff_conns);
-	while (userip_sessions != NULL) {
-		struct userip_session *s = userip_sessions;
-		userip_sessions = s->next;
-		free(s->key);
-		free(s);
+	if (userip_sessions != NULL) {
+		struct hash_iterate iter;
+		void *key, *value;
+		/* sessions still running at exit: the table goes anyway */
+		while (hash_table_count(userip_sessions) > 0) {
+			hash_table_iterate_init(userip_sessions, &iter);
+			if (!hash_table_iterate(&iter, &key, &value))
+				break;
+			userip_session_free(value);
+		}
+		hash_table_destroy(&userip_sessions);
+		hash_table_destroy(&userips);
 	}
 	if (auth_master != NULL)
 		auth_master_client_deinit(&auth_master);

@@ -32,6 +32,14 @@ struct mail_session_start {
 	bool send_login_reply;
 };
 
+/* A session started by a *_session_start() below ended (its client is
+   being destroyed, whatever the reason; also a session that fails inside
+   *_session_start()). session_id is start->handoff->session_id. The mail
+   process stops counting it for mail_max_userip_connections. Unknown ids
+   (a PREAUTH session from `columba imap -u`, a second call) are ignored,
+   so calling it is always safe. Never blocks. */
+void mail_session_ended(const char *session_id);
+
 /* IMAP (src/imap). The call takes ownership of user and the fds whatever
    happens: on an early failure it logs, closes them and returns. The
    session counts itself with master_service_client_connected() /

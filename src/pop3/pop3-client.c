@@ -16,6 +16,7 @@
 #include "pop3-command.h"
 #include "pop3-uidl.h"
 #include "pop3-commands.h"
+#include "mail-session.h"
 
 #include <strings.h>
 #include <unistd.h>
@@ -172,6 +173,10 @@ static void pop3_client_destroy(struct pop3_client *client, const char *reason)
 		client->next->prev = client->prev;
 	if (client->service != NULL)
 		master_service_client_disconnected(client->service);
+	/* mail_max_userip_connections stops counting the session */
+	const struct event_field *sid = event_find_field(client->event,
+							 "session");
+	mail_session_ended(sid == NULL ? NULL : sid->value.str);
 	event_unref(&client->event);
 	pool_unref(&client->pool);
 }
