@@ -11,6 +11,7 @@
 #include "mail-main.h"
 #include "mail-admin.h"
 #include "auth-pw-cli.h"
+#include "imap-preauth.h"
 #include <getopt.h>
 #include <signal.h>
 
@@ -128,6 +129,8 @@ int main(int argc, char *argv[])
 			ret = cmd_config(argc - 1, argv + 1);
 		} else if (argc >= 2 && strcmp(argv[1], "pw") == 0) {
 			ret = auth_pw_cmd(argc - 1, argv + 1);
+		} else if (argc >= 2 && strcmp(argv[1], "imap") == 0) {
+			ret = imap_preauth_main(argc - 1, argv + 1);
 		} else if (argc >= 2 && strcmp(argv[1], "mail") == 0) {
 			ret = mail_admin_cmd(argc - 1, argv + 1,
 					     config_path_default());

@@ -2,7 +2,7 @@
 #include "lib.h"
 #include "imap-common.h"
 
-bool cmd_capability(struct client_command_context *cmd)
+bool imap_cmd_capability(struct client_command_context *cmd)
 {
 	if (!IMAP_ARG_IS_EOL(&cmd->args[0])) {
 		client_send_command_error(cmd, "CAPABILITY takes no arguments.");

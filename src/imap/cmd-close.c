@@ -4,7 +4,7 @@
 #include "lib.h"
 #include "imap-common.h"
 
-bool cmd_close(struct client_command_context *cmd)
+bool imap_cmd_close(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 

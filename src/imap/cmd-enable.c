@@ -16,7 +16,7 @@ static const struct {
 	{ "IMAP4rev2", CLIENT_ENABLED_IMAP4REV2 },
 };
 
-bool cmd_enable(struct client_command_context *cmd)
+bool imap_cmd_enable(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;

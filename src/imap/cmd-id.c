@@ -40,7 +40,7 @@ static int id_parse(const struct imap_arg *list, string_t *log,
 	return 0;
 }
 
-bool cmd_id(struct client_command_context *cmd)
+bool imap_cmd_id(struct client_command_context *cmd)
 {
 	const struct imap_arg *list;
 	const char *error;

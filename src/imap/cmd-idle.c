@@ -28,7 +28,7 @@ static void idle_cancel(struct client_command_context *cmd)
 	idle_stop_notify(cmd->client);
 }
 
-static bool cmd_idle_continue(struct client_command_context *cmd)
+static bool imap_cmd_idle_continue(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	const char *line;
@@ -53,7 +53,7 @@ static bool cmd_idle_continue(struct client_command_context *cmd)
 	return true;
 }
 
-bool cmd_idle(struct client_command_context *cmd)
+bool imap_cmd_idle(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 
@@ -71,7 +71,7 @@ bool cmd_idle(struct client_command_context *cmd)
 	if (client->mailbox != NULL)
 		(void)imap_sync_send(client, false);
 	cmd->cancel = idle_cancel;
-	cmd->func = cmd_idle_continue;
+	cmd->func = imap_cmd_idle_continue;
 	client_command_wait_input(cmd);
 	return false;
 }

@@ -2,7 +2,7 @@
 #include "lib.h"
 #include "imap-common.h"
 
-bool cmd_logout(struct client_command_context *cmd)
+bool imap_cmd_logout(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 

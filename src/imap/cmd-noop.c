@@ -3,7 +3,7 @@
 #include "lib.h"
 #include "imap-common.h"
 
-bool cmd_noop(struct client_command_context *cmd)
+bool imap_cmd_noop(struct client_command_context *cmd)
 {
 	if (!IMAP_ARG_IS_EOL(&cmd->args[0])) {
 		client_send_command_error(cmd, "NOOP takes no arguments.");

@@ -170,7 +170,7 @@ static void select_send_unseen(struct client *client)
 	}
 }
 
-static bool cmd_select_full(struct client_command_context *cmd,
+static bool imap_cmd_select_full(struct client_command_context *cmd,
 			    bool readonly)
 {
 	struct client *client = cmd->client;
@@ -262,12 +262,12 @@ static bool cmd_select_full(struct client_command_context *cmd,
 	return true;
 }
 
-bool cmd_select(struct client_command_context *cmd)
+bool imap_cmd_select(struct client_command_context *cmd)
 {
-	return cmd_select_full(cmd, false);
+	return imap_cmd_select_full(cmd, false);
 }
 
-bool cmd_examine(struct client_command_context *cmd)
+bool imap_cmd_examine(struct client_command_context *cmd)
 {
-	return cmd_select_full(cmd, true);
+	return imap_cmd_select_full(cmd, true);
 }

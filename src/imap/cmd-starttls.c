@@ -3,7 +3,7 @@
 #include "lib.h"
 #include "imap-common.h"
 
-bool cmd_starttls(struct client_command_context *cmd)
+bool imap_cmd_starttls(struct client_command_context *cmd)
 {
 	client_send_command_error(cmd, "TLS is already active or "
 				  "STARTTLS is not allowed after login.");

@@ -33,6 +33,7 @@ enum client_input_state {
 };
 
 static struct client *clients;
+static void (*last_gone_callback)(void);
 
 static void client_input(struct conn *conn);
 static void client_conn_disconnected(struct conn *conn, const char *reason);
@@ -51,6 +52,11 @@ static const struct conn_vfuncs client_conn_vfuncs = {
 struct client *client_get_list(void)
 {
 	return clients;
+}
+
+void client_set_last_gone_callback(void (*callback)(void))
+{
+	last_gone_callback = callback;
 }
 
 struct client *client_create(struct master_service *service, int fd,
@@ -139,6 +145,8 @@ void client_destroy(struct client **_client, const char *reason)
 	mail_session_ended(client->session_id);
 	event_unref(&client->event);
 	pool_unref(&client->pool);
+	if (clients == NULL && last_gone_callback != NULL)
+		last_gone_callback();
 }
 
 void client_disconnect_with_bye(struct client *client, const char *text,

@@ -99,6 +99,9 @@ void client_disconnect_with_bye(struct client *client, const char *text,
    pre-read input). */
 void client_input_push(struct client *client, const void *data, size_t size);
 struct client *client_get_list(void);
+/* Called after a session ends and none is left (the PREAUTH tool stops
+   its ioloop then). NULL to unset. */
+void client_set_last_gone_callback(void (*callback)(void));
 
 /* --- output --- */
 void client_send_line(struct client *client, const char *line);

@@ -5,7 +5,7 @@
    1. The handler:
         #include "lib.h"
       #include "imap-common.h"
-        bool cmd_foo(struct client_command_context *cmd)
+        bool imap_cmd_foo(struct client_command_context *cmd)
         {
                 const struct imap_arg *args = cmd->args;
                 const char *name;
@@ -19,7 +19,7 @@
                 return true;
         }
       Register it: declare it in the list below, add one line to the
-      table in imap-commands.c ({ "FOO", cmd_foo, flags }) and the file
+      table in imap-commands.c ({ "FOO", imap_cmd_foo, flags }) and the file
       to src/imap/meson.build.
 
    2. Arguments: the core has parsed the whole line before the handler
@@ -38,7 +38,7 @@
       (NO [SERVERBUG]/[NONEXISTENT]/... with the user-safe text; the
       internal text is already in the log). Mailbox names go through
       client_mailbox_name_to_storage()/_to_imap() (modified UTF-7 unless
-      UTF8=ACCEPT) and strings through lib-imap/imap-quote.h.
+      UTF8=ACCEPT) and strings through lib-imap/imap-string.h.
 
    4. Finishing: return true when the tagged reply is sent. Return false
       when the command is not finished yet; the core then calls cmd->func
@@ -120,10 +120,19 @@ struct command {
 const struct command *command_find(const char *name);
 
 /* Handlers. Declared here so the table in imap-commands.c can name them;
-   a declaration without a definition is harmless until it is used. */
-command_func_t cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable;
-command_func_t cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check;
-command_func_t cmd_namespace, cmd_idle, cmd_starttls;
+   a declaration without a definition is harmless until it is used.
+   NAMING: new handlers are imap_cmd_NAME. The columba binary links every
+   protocol's static library, and a global symbol defined twice is not an
+   error there: the first library on the link line wins. LMTP's cmd_noop
+   silently answered IMAP's NOOP with "250 2.0.0 OK" that way. Names that
+   other protocols also use (NOOP, CAPABILITY, LOGOUT, STARTTLS, QUIT,
+   LIST...) must carry the prefix; the older cmd_* names below are kept
+   until their owners rename them. */
+command_func_t imap_cmd_capability, imap_cmd_noop, imap_cmd_logout;
+command_func_t imap_cmd_id, imap_cmd_enable, imap_cmd_select;
+command_func_t imap_cmd_examine, imap_cmd_close, imap_cmd_unselect;
+command_func_t imap_cmd_check, imap_cmd_namespace, imap_cmd_idle;
+command_func_t imap_cmd_starttls;
 command_func_t cmd_create, cmd_delete, cmd_rename, cmd_subscribe;
 command_func_t cmd_unsubscribe, cmd_list, cmd_lsub, cmd_status;
 command_func_t cmd_append, cmd_expunge, cmd_search, cmd_fetch, cmd_store;

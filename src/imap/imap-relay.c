@@ -21,12 +21,17 @@ struct relay {
 	/* 0: stdin -> socket, 1: socket -> stdout */
 	struct relay_dir dir[2];
 	int fd_in, fd_out, fd_sock;
+	void (*finished)(void *);
+	void *context;
 };
 
 static void relay_dir_update(struct relay_dir *d);
 
 static void relay_destroy(struct relay *relay)
 {
+	void (*finished)(void *) = relay->finished;
+	void *context = relay->context;
+
 	for (unsigned int i = 0; i < 2; i++) {
 		io_remove(&relay->dir[i].io_src);
 		io_remove(&relay->dir[i].io_dest);
@@ -37,6 +42,8 @@ static void relay_destroy(struct relay *relay)
 		close(relay->fd_out);
 	close(relay->fd_sock);
 	i_free(relay);
+	if (finished != NULL)
+		finished(context);
 }
 
 static void relay_dir_read(void *context)
@@ -100,7 +107,8 @@ static void relay_dir_update(struct relay_dir *d)
 		io_remove(&d->io_dest);
 }
 
-int imap_relay_create(int fd_in, int fd_out, int *fd_r, const char **error_r)
+int imap_relay_create(int fd_in, int fd_out, void (*finished)(void *),
+		      void *context, int *fd_r, const char **error_r)
 {
 	int sv[2];
 
@@ -112,6 +120,8 @@ int imap_relay_create(int fd_in, int fd_out, int *fd_r, const char **error_r)
 	relay->fd_in = fd_in;
 	relay->fd_out = fd_out;
 	relay->fd_sock = sv[0];
+	relay->finished = finished;
+	relay->context = context;
 	fd_set_nonblock(fd_in, true);
 	fd_set_nonblock(fd_out, true);
 	fd_set_nonblock(sv[0], true);

@@ -7,8 +7,11 @@
 
 /* Takes fd_in and fd_out. Returns 0 with *fd_r (the socket end to give
    the session), or -1 with *error_r. The relay ends itself (closing its
-   fds) when either side reaches EOF or fails. */
-int imap_relay_create(int fd_in, int fd_out, int *fd_r, const char **error_r)
+   fds) once the session's side has closed and everything it sent has
+   been written to fd_out, or when fd_out fails; then finished (may be
+   NULL) is called. */
+int imap_relay_create(int fd_in, int fd_out, void (*finished)(void *),
+		      void *context, int *fd_r, const char **error_r)
 	ATTR_WARN_UNUSED;
 
 #endif
