@@ -270,6 +270,7 @@ def test_command_errors(server):
     assert c.cmd("HELO x")[0] == 500
     assert c.cmd("EHLO x")[0] == 500
     assert c.cmd("LHLO")[0] == 501
+    assert c.cmd("LHLO " + "a" * 256)[0] == 501
     assert c.cmd("LHLO ok.test")[0] == 250
     assert c.cmd("RCPT TO:<alice@example.com>")[0] == 503
     assert c.cmd("DATA")[0] == 503

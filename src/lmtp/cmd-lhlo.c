@@ -12,8 +12,11 @@ void cmd_lhlo(struct lmtp_client *client, const char *args)
 		return;
 	}
 	/* a domain or an address literal; the name only goes into
-	   Received: lines, so anything printable is taken but not spaces */
-	if (strchr(args, ' ') != NULL || strchr(args, '\t') != NULL ||
+	   Received: lines, so anything printable is taken but not spaces,
+	   and no more than a domain name's 255 octets (RFC 5321 4.5.3.1.2),
+	   which keeps the header line short */
+	if (strlen(args) > 255 ||
+	    strchr(args, ' ') != NULL || strchr(args, '\t') != NULL ||
 	    !smtp_utf8_is_valid((const unsigned char *)args, strlen(args))) {
 		lmtp_client_error(client, "501 5.5.4 Invalid hostname");
 		return;
