@@ -753,6 +753,7 @@ void client_mailbox_close(struct client *client)
 	array_foreach(&client->keywords, kw)
 		i_free(*kw);
 	array_free(&client->keywords);
+	array_free(&client->search_saved_uids);
 	client->messages_count = 0;
 	client->mailbox_readonly = false;
 }

@@ -65,6 +65,9 @@ struct client {
 	ARRAY(char *) keywords;
 	/* message count the client knows (for EXISTS) */
 	uint32_t messages_count;
+	/* SEARCHRES "$": the saved search result as UIDs (system pool;
+	   freed by client_mailbox_close(); see imap-search.h) */
+	ARRAY_TYPE(seq_range) search_saved_uids;
 
 	enum client_enabled enabled;
 

@@ -26,6 +26,8 @@ static const struct command imap_commands[] = {
 	{ "NAMESPACE", imap_cmd_namespace, 0 },
 	{ "NOOP", imap_cmd_noop, COMMAND_FLAG_ANY_STATE },
 	{ "RENAME", cmd_rename, 0 },
+	{ "SEARCH", cmd_search, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
+		COMMAND_FLAG_NO_EXPUNGES },
 	{ "SELECT", imap_cmd_select, 0 },
 	{ "STARTTLS", imap_cmd_starttls, COMMAND_FLAG_ANY_STATE },
 	{ "STORE", cmd_store, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |

@@ -1,0 +1,1421 @@
+/* SEARCH keys and their evaluation (see imap-search.h). The parser turns
+   the keys into a tree whose index-only subtrees are merged into single
+   mailbox_search() queries; the evaluator decides each message with a
+   three-valued result (match, no match, unknown yet), reading only what
+   the still-unknown keys need. */
+#include "lib.h"
+#include "str.h"
+#include "event.h"
+#include "ioloop.h"
+#include "strfuncs.h"
+#include "blob.h"
+#include "charset-utf8.h"
+#include "base64-decoder.h"
+#include "qp-decoder.h"
+#include "message-parser.h"
+#include "message-part-data.h"
+#include "message-address.h"
+#include "message-header-decode.h"
+#include "mail-parts.h"
+#include "imap-date.h"
+#include "imap-seqset.h"
+#include "imap-common.h"
+#include "imap-casemap.h"
+#include "imap-search.h"
+
+#include <ctype.h>
+#include <strings.h>
+
+/* blobs read at once: enough to keep the blob store's worker threads and
+   the disk busy while this process parses */
+#define SEARCH_PARALLEL_READS 24
+/* the nesting a client may use in a search program */
+#define SEARCH_MAX_DEPTH 64
+/* per search key string (after charset conversion) */
+#define SEARCH_MAX_STRING_LEN 65536
+
+enum search_key_type {
+	/* iarg, run through mailbox_search() when the search begins */
+	SEARCH_KEY_INDEX,
+	SEARCH_KEY_AND,
+	SEARCH_KEY_OR,
+	/* a header field (hdr_name); address fields in normalised form */
+	SEARCH_KEY_HEADER,
+	/* decoded body text of every part */
+	SEARCH_KEY_BODY,
+	/* every header and body */
+	SEARCH_KEY_TEXT,
+};
+
+struct search_key {
+	struct search_key *next;
+	enum search_key_type type;
+	bool not;
+
+	/* INDEX */
+	struct mail_index_search_arg *iarg;
+	ARRAY_TYPE(seq_range) uids;
+
+	/* AND, OR */
+	struct search_key *sub;
+
+	/* HEADER, BODY, TEXT */
+	const char *hdr_name;
+	bool address, cached;
+	const char *value;
+	size_t value_len;
+	/* the message's state slot of this key */
+	unsigned int slot;
+};
+
+struct imap_search_args {
+	pool_t pool;
+	struct search_key *root;
+	ARRAY(struct search_key *) slots;
+	bool have_modseq, have_cached, have_scan;
+	size_t max_value_len;
+};
+
+/* a key's state for one message */
+enum slot_state {
+	SLOT_UNKNOWN = 0,
+	SLOT_FOUND,
+	SLOT_NOT_FOUND,
+};
+
+struct search_parse_ctx {
+	struct client *client;
+	pool_t pool;
+	struct imap_search_args *args;
+	const char *charset;
+	const char *error;
+	enum imap_search_parse_result result;
+};
+
+/* --- parsing --- */
+
+static const char *const search_charsets[] = {
+	"UTF-8", "US-ASCII", "ISO-8859-1", "ISO-8859-2", "ISO-8859-15",
+	"WINDOWS-1250", "WINDOWS-1251", "WINDOWS-1252", "KOI8-R", NULL
+};
+
+const char *imap_search_charsets(void)
+{
+	return t_strarray_join((const char *const *)search_charsets, " ");
+}
+
+static struct search_key *key_new(struct search_parse_ctx *ctx,
+				  enum search_key_type type)
+{
+	struct search_key *key = p_new(ctx->pool, struct search_key, 1);
+
+	key->type = type;
+	return key;
+}
+
+static struct search_key *
+key_index(struct search_parse_ctx *ctx, enum mail_index_search_type type)
+{
+	struct search_key *key = key_new(ctx, SEARCH_KEY_INDEX);
+
+	key->iarg = p_new(ctx->pool, struct mail_index_search_arg, 1);
+	key->iarg->type = type;
+	return key;
+}
+
+static struct search_key *
+key_flags(struct search_parse_ctx *ctx, enum mail_flags flags, bool not)
+{
+	struct search_key *key = key_index(ctx, MAIL_INDEX_SEARCH_FLAGS);
+
+	key->iarg->value.flags = flags;
+	key->iarg->not = not;
+	return key;
+}
+
+/* A key whose strings need the message: give it a slot. */
+static void key_add_slot(struct search_parse_ctx *ctx, struct search_key *key)
+{
+	key->slot = array_count(&ctx->args->slots);
+	array_push(&ctx->args->slots, key);
+	if (key->value_len > ctx->args->max_value_len)
+		ctx->args->max_value_len = key->value_len;
+	if (key->cached)
+		ctx->args->have_cached = true;
+	else
+		ctx->args->have_scan = true;
+}
+
+static bool parse_error(struct search_parse_ctx *ctx, const char *error)
+{
+	if (ctx->error == NULL) {
+		ctx->error = error;
+		ctx->result = IMAP_SEARCH_PARSE_BAD;
+	}
+	return false;
+}
+
+/* A string argument in the search charset, converted and folded. */
+static bool parse_string(struct search_parse_ctx *ctx,
+			 const struct imap_arg **args, const char **value_r,
+			 size_t *len_r)
+{
+	const char *str;
+
+	if (IMAP_ARG_IS_EOL(*args) || !imap_arg_get_astring(*args, &str))
+		return parse_error(ctx, "Missing string argument to a search key.");
+	(*args)++;
+
+	string_t *utf8 = t_str_new(strlen(str) + 16);
+	if (ctx->charset == NULL || charset_is_utf8(ctx->charset)) {
+		if (!charset_utf8_append_valid(utf8, str, strlen(str)))
+			return parse_error(ctx, "Search string is not valid UTF-8.");
+	} else {
+		(void)charset_to_utf8_str(ctx->charset, str, strlen(str), utf8);
+	}
+	if (utf8->used > SEARCH_MAX_STRING_LEN)
+		return parse_error(ctx, "Search string is too long.");
+	string_t *folded = str_new(ctx->pool, utf8->used + 8);
+	imap_casemap_fold(utf8->data, utf8->used, folded);
+	*len_r = str_len(folded);
+	*value_r = str_c(folded);
+	return true;
+}
+
+static bool parse_atom(struct search_parse_ctx *ctx,
+		       const struct imap_arg **args, const char **atom_r)
+{
+	if (IMAP_ARG_IS_EOL(*args) || !imap_arg_get_astring(*args, atom_r))
+		return parse_error(ctx, "Missing argument to a search key.");
+	(*args)++;
+	return true;
+}
+
+static bool parse_number(struct search_parse_ctx *ctx,
+			 const struct imap_arg **args, uint64_t *num_r)
+{
+	const char *str;
+
+	if (!parse_atom(ctx, args, &str))
+		return false;
+	if (str_to_uint64(str, num_r) < 0 || str[0] < '0' || str[0] > '9')
+		return parse_error(ctx, "Invalid number in search key.");
+	return true;
+}
+
+static bool parse_day(struct search_parse_ctx *ctx,
+		      const struct imap_arg **args, int64_t *day_r)
+{
+	const char *str;
+	time_t t;
+
+	if (!parse_atom(ctx, args, &str))
+		return false;
+	if (!imap_parse_date(str, &t))
+		return parse_error(ctx, "Invalid search date.");
+	*day_r = (int64_t)(t / 86400);
+	return true;
+}
+
+static struct search_key *
+key_string(struct search_parse_ctx *ctx, enum search_key_type type,
+	   const char *hdr_name, const struct imap_arg **args)
+{
+	struct search_key *key = key_new(ctx, type);
+
+	if (!parse_string(ctx, args, &key->value, &key->value_len))
+		return NULL;
+	if (hdr_name != NULL) {
+		key->hdr_name = p_strdup(ctx->pool, hdr_name);
+		key->address = strcasecmp(hdr_name, "From") == 0 ||
+			strcasecmp(hdr_name, "To") == 0 ||
+			strcasecmp(hdr_name, "Cc") == 0 ||
+			strcasecmp(hdr_name, "Bcc") == 0 ||
+			strcasecmp(hdr_name, "Sender") == 0 ||
+			strcasecmp(hdr_name, "Reply-To") == 0;
+		key->cached = mail_cached_header_is_cached(hdr_name);
+	}
+	key_add_slot(ctx, key);
+	return key;
+}
+
+/* A set of UIDs from a sequence set, a UID set or "$". */
+static struct search_key *
+key_set(struct search_parse_ctx *ctx, const char *str, bool uid)
+{
+	struct client *client = ctx->client;
+	struct mailbox *box = client->mailbox;
+	struct search_key *key = key_index(ctx, MAIL_INDEX_SEARCH_UIDSET);
+	ARRAY_TYPE(seq_range) *uids = p_new(ctx->pool, ARRAY_TYPE(seq_range), 1);
+	ARRAY_TYPE(seq_range) set;
+	const char *error;
+
+	array_init(uids, ctx->pool, 4);
+	if (imap_seq_set_is_saved(str)) {
+		imap_search_saved_get(client, true, uids);
+	} else {
+		uint32_t count = mailbox_get_messages_count(box);
+		uint32_t star = uid ? (count == 0 ? 0 :
+				       mailbox_seq_to_uid(box, count)) : count;
+		array_init(&set, ctx->pool, 4);
+		if (imap_seq_set_parse(str, star, &set, &error) < 0) {
+			parse_error(ctx, error);
+			return NULL;
+		}
+		if (uid)
+			*uids = set;
+		else
+			mailbox_seqs_to_uids(box, &set, uids);
+	}
+	key->iarg->value.uids = uids;
+	return key;
+}
+
+static struct search_key *parse_key(struct search_parse_ctx *ctx,
+				    const struct imap_arg **args,
+				    unsigned int depth);
+
+/* Merge the index keys of an AND list into one query; a list of one key
+   is that key. */
+static struct search_key *make_and(struct search_parse_ctx *ctx,
+				   struct search_key *list)
+{
+	struct search_key *others = NULL, **others_tail = &others;
+	struct mail_index_search_arg *iargs = NULL, **iargs_tail = &iargs;
+	struct search_key *first_index = NULL, *next;
+	unsigned int n_index = 0;
+
+	for (struct search_key *k = list; k != NULL; k = next) {
+		next = k->next;
+		k->next = NULL;
+		if (k->type == SEARCH_KEY_INDEX) {
+			if (first_index == NULL)
+				first_index = k;
+			k->iarg->next = NULL;
+			*iargs_tail = k->iarg;
+			iargs_tail = &k->iarg->next;
+			n_index++;
+		} else {
+			*others_tail = k;
+			others_tail = &k->next;
+		}
+	}
+	if (n_index > 1) {
+		first_index = key_index(ctx, MAIL_INDEX_SEARCH_AND);
+		first_index->iarg->value.subargs = iargs;
+	}
+	if (first_index != NULL) {
+		first_index->next = others;
+		others = first_index;
+	}
+	if (others != NULL && others->next == NULL)
+		return others;
+	struct search_key *and = key_new(ctx, SEARCH_KEY_AND);
+	and->sub = others;
+	return and;
+}
+
+static struct search_key *parse_list(struct search_parse_ctx *ctx,
+				     const struct imap_arg *args,
+				     unsigned int depth)
+{
+	struct search_key *list = NULL, **tail = &list, *key;
+
+	if (IMAP_ARG_IS_EOL(args)) {
+		parse_error(ctx, "Empty search key list.");
+		return NULL;
+	}
+	while (!IMAP_ARG_IS_EOL(args)) {
+		if ((key = parse_key(ctx, &args, depth + 1)) == NULL)
+			return NULL;
+		*tail = key;
+		tail = &key->next;
+	}
+	return make_and(ctx, list);
+}
+
+static struct search_key *key_not(struct search_key *key)
+{
+	if (key->type == SEARCH_KEY_INDEX)
+		key->iarg->not = !key->iarg->not;
+	else
+		key->not = !key->not;
+	return key;
+}
+
+static struct search_key *key_or(struct search_parse_ctx *ctx,
+				 struct search_key *a, struct search_key *b)
+{
+	struct search_key *or;
+
+	if (a->type == SEARCH_KEY_INDEX && b->type == SEARCH_KEY_INDEX) {
+		or = key_index(ctx, MAIL_INDEX_SEARCH_OR);
+		a->iarg->next = b->iarg;
+		b->iarg->next = NULL;
+		or->iarg->value.subargs = a->iarg;
+		return or;
+	}
+	or = key_new(ctx, SEARCH_KEY_OR);
+	a->next = b;
+	b->next = NULL;
+	or->sub = a;
+	return or;
+}
+
+static bool modseq_entry_skip(struct search_parse_ctx *ctx,
+			      const struct imap_arg **args)
+{
+	const char *name, *type;
+
+	/* MODSEQ [entry-name entry-type-req] n: entry-name is a quoted
+	   "/flags/..." string */
+	if ((*args)->type != IMAP_ARG_STRING || IMAP_ARG_IS_EOL(&(*args)[1]))
+		return true;
+	if (!imap_arg_get_string(*args, &name) ||
+	    !imap_arg_get_atom(&(*args)[1], &type))
+		return parse_error(ctx, "Invalid MODSEQ entry.");
+	if (strncasecmp(name, "/flags/", 7) != 0 ||
+	    (strcasecmp(type, "priv") != 0 && strcasecmp(type, "shared") != 0 &&
+	     strcasecmp(type, "all") != 0))
+		return parse_error(ctx, "Invalid MODSEQ entry.");
+	/* flags have no modseqs of their own here: the message's counts */
+	*args += 2;
+	return true;
+}
+
+static struct search_key *parse_key(struct search_parse_ctx *ctx,
+				    const struct imap_arg **args,
+				    unsigned int depth)
+{
+	const struct imap_arg *arg = *args;
+	struct search_key *key, *key2;
+	const char *name, *str;
+	uint64_t num;
+
+	if (depth > SEARCH_MAX_DEPTH) {
+		parse_error(ctx, "Search keys nested too deeply.");
+		return NULL;
+	}
+	if (arg->type == IMAP_ARG_LIST) {
+		const struct imap_arg *list;
+		(void)imap_arg_get_list(arg, &list, NULL);
+		(*args)++;
+		return parse_list(ctx, list, depth);
+	}
+	if (!imap_arg_get_atom(arg, &name)) {
+		parse_error(ctx, "Invalid search key.");
+		return NULL;
+	}
+	(*args)++;
+
+	if ((name[0] >= '0' && name[0] <= '9') || name[0] == '*' ||
+	    name[0] == '$')
+		return key_set(ctx, name, false);
+
+	switch (toupper((unsigned char)name[0])) {
+	case 'A':
+		if (strcasecmp(name, "ALL") == 0)
+			return key_index(ctx, MAIL_INDEX_SEARCH_ALL);
+		if (strcasecmp(name, "ANSWERED") == 0)
+			return key_flags(ctx, MAIL_ANSWERED, false);
+		break;
+	case 'B':
+		if (strcasecmp(name, "BCC") == 0)
+			return key_string(ctx, SEARCH_KEY_HEADER, "Bcc", args);
+		if (strcasecmp(name, "BODY") == 0)
+			return key_string(ctx, SEARCH_KEY_BODY, NULL, args);
+		if (strcasecmp(name, "BEFORE") == 0) {
+			key = key_index(ctx, MAIL_INDEX_SEARCH_BEFORE);
+			return parse_day(ctx, args, &key->iarg->value.day) ?
+				key : NULL;
+		}
+		break;
+	case 'C':
+		if (strcasecmp(name, "CC") == 0)
+			return key_string(ctx, SEARCH_KEY_HEADER, "Cc", args);
+		break;
+	case 'D':
+		if (strcasecmp(name, "DELETED") == 0)
+			return key_flags(ctx, MAIL_DELETED, false);
+		if (strcasecmp(name, "DRAFT") == 0)
+			return key_flags(ctx, MAIL_DRAFT, false);
+		break;
+	case 'F':
+		if (strcasecmp(name, "FLAGGED") == 0)
+			return key_flags(ctx, MAIL_FLAGGED, false);
+		if (strcasecmp(name, "FROM") == 0)
+			return key_string(ctx, SEARCH_KEY_HEADER, "From", args);
+		break;
+	case 'H':
+		if (strcasecmp(name, "HEADER") == 0) {
+			if (!parse_atom(ctx, args, &str))
+				return NULL;
+			if (*str == '\0' || strpbrk(str, ": \t\r\n") != NULL) {
+				parse_error(ctx, "Invalid header field name.");
+				return NULL;
+			}
+			return key_string(ctx, SEARCH_KEY_HEADER, str, args);
+		}
+		break;
+	case 'K':
+		if (strcasecmp(name, "KEYWORD") == 0) {
+			if (!parse_atom(ctx, args, &str))
+				return NULL;
+			key = key_index(ctx, MAIL_INDEX_SEARCH_KEYWORD);
+			key->iarg->value.str = p_strdup(ctx->pool, str);
+			return key;
+		}
+		break;
+	case 'L':
+		if (strcasecmp(name, "LARGER") == 0) {
+			key = key_index(ctx, MAIL_INDEX_SEARCH_LARGER);
+			return parse_number(ctx, args, &key->iarg->value.size) ?
+				key : NULL;
+		}
+		break;
+	case 'M':
+		if (strcasecmp(name, "MODSEQ") == 0) {
+			if (!modseq_entry_skip(ctx, args) ||
+			    !parse_number(ctx, args, &num))
+				return NULL;
+			key = key_index(ctx, MAIL_INDEX_SEARCH_MODSEQ);
+			key->iarg->value.modseq = num;
+			ctx->args->have_modseq = true;
+			return key;
+		}
+		break;
+	case 'N':
+		if (strcasecmp(name, "NOT") == 0) {
+			if (IMAP_ARG_IS_EOL(*args)) {
+				parse_error(ctx, "NOT without a search key.");
+				return NULL;
+			}
+			key = parse_key(ctx, args, depth + 1);
+			return key == NULL ? NULL : key_not(key);
+		}
+		if (strcasecmp(name, "NEW") == 0) {
+			/* RECENT UNSEEN; \Recent is never set here */
+			key = key_index(ctx, MAIL_INDEX_SEARCH_ALL);
+			key->iarg->not = true;
+			return key;
+		}
+		break;
+	case 'O':
+		if (strcasecmp(name, "OR") == 0) {
+			if (IMAP_ARG_IS_EOL(*args)) {
+				parse_error(ctx, "OR without search keys.");
+				return NULL;
+			}
+			if ((key = parse_key(ctx, args, depth + 1)) == NULL)
+				return NULL;
+			if (IMAP_ARG_IS_EOL(*args)) {
+				parse_error(ctx, "OR with one search key.");
+				return NULL;
+			}
+			if ((key2 = parse_key(ctx, args, depth + 1)) == NULL)
+				return NULL;
+			return key_or(ctx, key, key2);
+		}
+		if (strcasecmp(name, "ON") == 0) {
+			key = key_index(ctx, MAIL_INDEX_SEARCH_ON);
+			return parse_day(ctx, args, &key->iarg->value.day) ?
+				key : NULL;
+		}
+		if (strcasecmp(name, "OLD") == 0)
+			return key_index(ctx, MAIL_INDEX_SEARCH_ALL);
+		if (strcasecmp(name, "OLDER") == 0) {
+			/* RFC 5032, as Dovecot: older than now - n */
+			if (!parse_number(ctx, args, &num))
+				return NULL;
+			if (num == 0 || num > (uint64_t)INT32_MAX * 4) {
+				parse_error(ctx, "Invalid OLDER interval.");
+				return NULL;
+			}
+			key = key_index(ctx, MAIL_INDEX_SEARCH_INTERNAL_TIME_BEFORE);
+			key->iarg->value.time = ioloop_time - (time_t)num + 1;
+			return key;
+		}
+		break;
+	case 'R':
+		if (strcasecmp(name, "RECENT") == 0) {
+			key = key_index(ctx, MAIL_INDEX_SEARCH_ALL);
+			key->iarg->not = true;
+			return key;
+		}
+		break;
+	case 'S':
+		if (strcasecmp(name, "SEEN") == 0)
+			return key_flags(ctx, MAIL_SEEN, false);
+		if (strcasecmp(name, "SUBJECT") == 0)
+			return key_string(ctx, SEARCH_KEY_HEADER, "Subject", args);
+		if (strcasecmp(name, "SINCE") == 0) {
+			key = key_index(ctx, MAIL_INDEX_SEARCH_SINCE);
+			return parse_day(ctx, args, &key->iarg->value.day) ?
+				key : NULL;
+		}
+		if (strcasecmp(name, "SMALLER") == 0) {
+			key = key_index(ctx, MAIL_INDEX_SEARCH_SMALLER);
+			return parse_number(ctx, args, &key->iarg->value.size) ?
+				key : NULL;
+		}
+		if (strcasecmp(name, "SENTBEFORE") == 0 ||
+		    strcasecmp(name, "SENTON") == 0 ||
+		    strcasecmp(name, "SENTSINCE") == 0 ||
+		    strcasecmp(name, "SAVEDBEFORE") == 0 ||
+		    strcasecmp(name, "SAVEDON") == 0 ||
+		    strcasecmp(name, "SAVEDSINCE") == 0) {
+			static const struct {
+				const char *name;
+				enum mail_index_search_type type;
+			} dates[] = {
+				{ "SENTBEFORE", MAIL_INDEX_SEARCH_SENTBEFORE },
+				{ "SENTON", MAIL_INDEX_SEARCH_SENTON },
+				{ "SENTSINCE", MAIL_INDEX_SEARCH_SENTSINCE },
+				{ "SAVEDBEFORE", MAIL_INDEX_SEARCH_SAVEDBEFORE },
+				{ "SAVEDON", MAIL_INDEX_SEARCH_SAVEDON },
+				{ "SAVEDSINCE", MAIL_INDEX_SEARCH_SAVEDSINCE },
+			};
+			unsigned int i;
+			for (i = 0; strcasecmp(dates[i].name, name) != 0; i++) ;
+			key = key_index(ctx, dates[i].type);
+			return parse_day(ctx, args, &key->iarg->value.day) ?
+				key : NULL;
+		}
+		break;
+	case 'T':
+		if (strcasecmp(name, "TEXT") == 0)
+			return key_string(ctx, SEARCH_KEY_TEXT, NULL, args);
+		if (strcasecmp(name, "TO") == 0)
+			return key_string(ctx, SEARCH_KEY_HEADER, "To", args);
+		break;
+	case 'U':
+		if (strcasecmp(name, "UID") == 0) {
+			if (!parse_atom(ctx, args, &str))
+				return NULL;
+			return key_set(ctx, str, true);
+		}
+		if (strcasecmp(name, "UNANSWERED") == 0)
+			return key_flags(ctx, MAIL_ANSWERED, true);
+		if (strcasecmp(name, "UNDELETED") == 0)
+			return key_flags(ctx, MAIL_DELETED, true);
+		if (strcasecmp(name, "UNDRAFT") == 0)
+			return key_flags(ctx, MAIL_DRAFT, true);
+		if (strcasecmp(name, "UNFLAGGED") == 0)
+			return key_flags(ctx, MAIL_FLAGGED, true);
+		if (strcasecmp(name, "UNSEEN") == 0)
+			return key_flags(ctx, MAIL_SEEN, true);
+		if (strcasecmp(name, "UNKEYWORD") == 0) {
+			if (!parse_atom(ctx, args, &str))
+				return NULL;
+			key = key_index(ctx, MAIL_INDEX_SEARCH_KEYWORD);
+			key->iarg->value.str = p_strdup(ctx->pool, str);
+			key->iarg->not = true;
+			return key;
+		}
+		break;
+	case 'Y':
+		if (strcasecmp(name, "YOUNGER") == 0) {
+			if (!parse_number(ctx, args, &num))
+				return NULL;
+			if (num == 0 || num > (uint64_t)INT32_MAX * 4) {
+				parse_error(ctx, "Invalid YOUNGER interval.");
+				return NULL;
+			}
+			key = key_index(ctx, MAIL_INDEX_SEARCH_INTERNAL_TIME_SINCE);
+			key->iarg->value.time = ioloop_time - (time_t)num;
+			return key;
+		}
+		break;
+	}
+	parse_error(ctx, p_strdup_printf(ctx->pool, "Unknown search key: %s",
+					 str_sanitize(name, 40)));
+	return NULL;
+}
+
+enum imap_search_parse_result
+imap_search_args_parse(struct client *client, pool_t pool,
+		       const struct imap_arg *args, const char *charset,
+		       struct imap_search_args **args_r, const char **error_r)
+{
+	struct search_parse_ctx ctx = {
+		.client = client,
+		.pool = pool,
+		.charset = charset,
+	};
+	struct search_key *list = NULL, **tail = &list, *key;
+
+	if (charset != NULL && !charset_is_utf8(charset)) {
+		bool unknown = false;
+		struct charset_translation *t =
+			charset_to_utf8_begin(charset, &unknown);
+		charset_to_utf8_end(&t);
+		if (unknown) {
+			*error_r = p_strdup_printf(pool,
+				"[BADCHARSET (%s)] Unknown charset",
+				imap_search_charsets());
+			return IMAP_SEARCH_PARSE_BADCHARSET;
+		}
+	}
+	ctx.args = p_new(pool, struct imap_search_args, 1);
+	ctx.args->pool = pool;
+	array_init(&ctx.args->slots, pool, 4);
+	if (IMAP_ARG_IS_EOL(args)) {
+		*error_r = "Missing search keys.";
+		return IMAP_SEARCH_PARSE_BAD;
+	}
+	while (!IMAP_ARG_IS_EOL(args)) {
+		if ((key = parse_key(&ctx, &args, 0)) == NULL) {
+			i_assert(ctx.error != NULL);
+			*error_r = ctx.error;
+			return ctx.result;
+		}
+		*tail = key;
+		tail = &key->next;
+	}
+	ctx.args->root = make_and(&ctx, list);
+	*args_r = ctx.args;
+	return IMAP_SEARCH_PARSE_OK;
+}
+
+bool imap_search_args_have_modseq(const struct imap_search_args *args)
+{
+	return args->have_modseq;
+}
+
+/* --- evaluation --- */
+
+struct search_scan {
+	struct search_scan *prev, *next;
+	struct imap_search *search;
+	uint32_t seq, uid;
+	struct blob_get *get;
+	char *blob_key;
+	pool_t part_pool;
+	struct message_parser *parser;
+	unsigned char *state;
+	/* a key's state changed since the tree was last evaluated */
+	bool changed, root_header_done;
+
+	/* the leaf part whose body is being decoded */
+	const struct message_part *part;
+	bool part_searched;
+	enum { CTE_NONE, CTE_BASE64, CTE_QP } cte;
+	struct base64_decoder b64;
+	struct qp_decoder *qp;
+	struct charset_translation *cs;
+	/* the last folded bytes of the current text, so a match across
+	   two pieces is found */
+	buffer_t *carry;
+};
+
+struct imap_search {
+	struct client *client;
+	struct mailbox *box;
+	struct imap_search_args *args;
+	pool_t pool;
+
+	uint32_t count;
+	/* per seq: 1 = matches */
+	unsigned char *matched;
+	/* messages that still need their blob: seqs and records */
+	ARRAY_TYPE(mail_uid) scan_seqs;
+	ARRAY_TYPE(mail_index_record) scan_recs;
+	unsigned int scan_next, scans_active;
+	/* the scans whose blob is being read */
+	struct search_scan *scans;
+
+	ARRAY_TYPE(mail_uid) result;
+	uint64_t highest_modseq;
+	bool started, finished, failed;
+	const char *error_line;
+
+	void (*callback)(void *);
+	void *context;
+
+	/* shared scratch (processing is single-threaded) */
+	buffer_t *dec_buf, *utf8_buf, *fold_buf;
+};
+
+struct search_msg {
+	uint32_t uid;
+	const struct mail_index_record *rec;
+	unsigned char *state;
+	bool scan_done;
+};
+
+static bool value_match(const struct search_key *key, const void *data,
+			size_t size)
+{
+	if (key->value_len == 0)
+		return true;
+	return memmem(data, size, key->value, key->value_len) != NULL;
+}
+
+/* Match a header value (raw, unfolded) against key. */
+static bool header_value_match(const struct search_key *key,
+			       const unsigned char *value, size_t size)
+{
+	string_t *dec = t_str_new(size + 16);
+	string_t *folded;
+
+	if (key->value_len == 0)
+		return true;
+	if (key->address) {
+		struct message_address *addr =
+			message_address_parse(pool_datastack, value, size,
+					      UINT_MAX, 0);
+		string_t *norm = t_str_new(size + 16);
+		message_address_write(norm, addr);
+		message_header_decode_utf8(norm->data, norm->used, dec);
+	} else {
+		message_header_decode_utf8(value, size, dec);
+	}
+	folded = t_str_new(dec->used + 16);
+	imap_casemap_fold(dec->data, dec->used, folded);
+	return value_match(key, folded->data, folded->used);
+}
+
+struct cached_hdr_ctx {
+	const struct search_key *key;
+	bool found;
+};
+
+static void cached_hdr_callback(const struct message_event *event,
+				void *context)
+{
+	struct cached_hdr_ctx *ctx = context;
+
+	if (event->type != MESSAGE_EVENT_HEADER || ctx->found ||
+	    event->part->parent != NULL)
+		return;
+	if (strcasecmp(event->hdr->name, ctx->key->hdr_name) == 0 &&
+	    header_value_match(ctx->key, event->hdr->value,
+			       event->hdr->value_len))
+		ctx->found = true;
+}
+
+static bool cached_header_match(const struct search_key *key,
+				const struct mail_index_record *rec)
+{
+	struct cached_hdr_ctx ctx = { .key = key };
+	pool_t pool = pool_alloconly_create("search cached header", 1024);
+	struct message_parser *parser =
+		message_parser_init(pool, NULL, cached_hdr_callback, &ctx);
+
+	message_parser_feed(parser, rec->headers, rec->headers_size);
+	/* the block ends with the blank line; make sure the header ends */
+	message_parser_feed(parser, "\n", 1);
+	(void)message_parser_finish(&parser);
+	pool_unref(&pool);
+	return ctx.found;
+}
+
+/* 1 = match, 0 = no match, -1 = not known yet */
+static int search_eval(struct search_key *key, struct search_msg *msg)
+{
+	int ret = 1;
+
+	switch (key->type) {
+	case SEARCH_KEY_INDEX:
+		return seq_range_exists(&key->uids, msg->uid) ? 1 : 0;
+	case SEARCH_KEY_AND:
+		for (struct search_key *k = key->sub; k != NULL; k = k->next) {
+			int r = search_eval(k, msg);
+			if (r == 0) {
+				ret = 0;
+				break;
+			}
+			if (r < 0)
+				ret = -1;
+		}
+		break;
+	case SEARCH_KEY_OR:
+		ret = 0;
+		for (struct search_key *k = key->sub; k != NULL; k = k->next) {
+			int r = search_eval(k, msg);
+			if (r == 1) {
+				ret = 1;
+				break;
+			}
+			if (r < 0)
+				ret = -1;
+		}
+		break;
+	case SEARCH_KEY_HEADER:
+	case SEARCH_KEY_BODY:
+	case SEARCH_KEY_TEXT: {
+		unsigned char *st = &msg->state[key->slot];
+		if (*st == SLOT_UNKNOWN && key->cached && msg->rec != NULL) {
+			bool found = msg->rec->headers != NULL &&
+				cached_header_match(key, msg->rec);
+			*st = found ? SLOT_FOUND : SLOT_NOT_FOUND;
+		}
+		if (*st == SLOT_UNKNOWN && msg->scan_done)
+			*st = SLOT_NOT_FOUND;
+		if (*st == SLOT_UNKNOWN)
+			return -1;
+		ret = *st == SLOT_FOUND ? 1 : 0;
+		break;
+	}
+	}
+	if (ret >= 0 && key->not)
+		ret = !ret;
+	return ret;
+}
+
+static int search_index_keys(struct imap_search *search,
+			     struct search_key *key)
+{
+	for (; key != NULL; key = key->next) {
+		if (key->type == SEARCH_KEY_AND || key->type == SEARCH_KEY_OR) {
+			if (search_index_keys(search, key->sub) < 0)
+				return -1;
+			continue;
+		}
+		if (key->type != SEARCH_KEY_INDEX)
+			continue;
+		ARRAY_TYPE(mail_uid) uids;
+		struct mail_index_search_arg *next = key->iarg->next;
+		int ret;
+
+		array_init(&uids, search->pool, 64);
+		key->iarg->next = NULL;
+		ret = mailbox_search(search->box, key->iarg, &uids, NULL);
+		key->iarg->next = next;
+		if (ret < 0)
+			return -1;
+		array_init(&key->uids, search->pool, 16);
+		for (unsigned int i = 0; i < array_count(&uids); i++)
+			seq_range_array_add(&key->uids, uids.v[i]);
+	}
+	return 0;
+}
+
+struct imap_search *imap_search_begin(struct client *client,
+				      struct imap_search_args *args)
+{
+	struct imap_search *search = i_new(struct imap_search, 1);
+
+	search->client = client;
+	search->box = client->mailbox;
+	search->args = args;
+	search->pool = pool_alloconly_create("imap search", 4096);
+	array_init(&search->result, search->pool, 64);
+	return search;
+}
+
+void imap_search_set_callback(struct imap_search *search,
+			      void (*callback)(void *), void *context)
+{
+	search->callback = callback;
+	search->context = context;
+}
+
+static void search_scan_free(struct search_scan *scan)
+{
+	struct imap_search *search = scan->search;
+
+	if (scan->get != NULL)
+		(void)blob_get_end(&scan->get, NULL);
+	if (scan->parser != NULL)
+		(void)message_parser_finish(&scan->parser);
+	if (scan->qp != NULL)
+		qp_decoder_deinit(&scan->qp);
+	if (scan->cs != NULL)
+		charset_to_utf8_end(&scan->cs);
+	if (scan->part_pool != NULL)
+		pool_unref(&scan->part_pool);
+	if (scan->carry != NULL)
+		buffer_free(&scan->carry);
+	i_free(scan->blob_key);
+	i_free(scan->state);
+	if (scan->prev != NULL)
+		scan->prev->next = scan->next;
+	else
+		search->scans = scan->next;
+	if (scan->next != NULL)
+		scan->next->prev = scan->prev;
+	search->scans_active--;
+	i_free(scan);
+}
+
+/* Match folded text of the current body or header against the unknown
+   keys of the given kinds. */
+static void scan_match_text(struct search_scan *scan, const void *data,
+			    size_t size, bool header, bool root_header,
+			    const char *hdr_name, bool new_text)
+{
+	struct imap_search *search = scan->search;
+	struct search_key *const *keys = search->args->slots.v;
+	unsigned int count = array_count(&search->args->slots);
+	buffer_t *fold = search->fold_buf;
+
+	buffer_set_used_size(fold, 0);
+	if (new_text)
+		buffer_set_used_size(scan->carry, 0);
+	buffer_append(fold, scan->carry->data, scan->carry->used);
+	imap_casemap_fold(data, size, fold);
+
+	for (unsigned int i = 0; i < count; i++) {
+		const struct search_key *key = keys[i];
+		if (scan->state[i] != SLOT_UNKNOWN)
+			continue;
+		switch (key->type) {
+		case SEARCH_KEY_BODY:
+			if (header)
+				continue;
+			break;
+		case SEARCH_KEY_TEXT:
+			break;
+		case SEARCH_KEY_HEADER:
+			if (!root_header || key->cached ||
+			    strcasecmp(key->hdr_name, hdr_name) != 0)
+				continue;
+			break;
+		default:
+			i_unreached();
+		}
+		if (value_match(key, fold->data, fold->used)) {
+			scan->state[i] = SLOT_FOUND;
+			scan->changed = true;
+		}
+	}
+	/* keep the tail for a match spanning into the next piece */
+	size_t keep = search->args->max_value_len > 0 ?
+		search->args->max_value_len - 1 : 0;
+	if (keep > fold->used)
+		keep = fold->used;
+	buffer_set_used_size(scan->carry, 0);
+	buffer_append(scan->carry, (const unsigned char *)fold->data +
+		      fold->used - keep, keep);
+}
+
+static void scan_header(struct search_scan *scan,
+			const struct message_header_field *hdr,
+			bool root)
+{
+	struct search_key *const *keys = scan->search->args->slots.v;
+	unsigned int count = array_count(&scan->search->args->slots);
+
+	for (unsigned int i = 0; i < count; i++) {
+		const struct search_key *key = keys[i];
+		if (scan->state[i] != SLOT_UNKNOWN)
+			continue;
+		if (key->type == SEARCH_KEY_HEADER && root && !key->cached &&
+		    strcasecmp(key->hdr_name, hdr->name) == 0 &&
+		    header_value_match(key, hdr->value, hdr->value_len)) {
+			scan->state[i] = SLOT_FOUND;
+			scan->changed = true;
+		} else if (key->type == SEARCH_KEY_TEXT) {
+			/* "Name: decoded value" */
+			string_t *line = t_str_new(hdr->name_len + hdr->value_len + 32);
+			str_append_data(line, hdr->name, hdr->name_len);
+			str_append(line, ": ");
+			message_header_decode_utf8(hdr->value, hdr->value_len, line);
+			string_t *folded = t_str_new(line->used + 16);
+			imap_casemap_fold(line->data, line->used, folded);
+			if (value_match(key, folded->data, folded->used)) {
+				scan->state[i] = SLOT_FOUND;
+				scan->changed = true;
+			}
+		}
+	}
+}
+
+static void scan_body_begin(struct search_scan *scan,
+			    const struct message_part *part)
+{
+	const struct message_part_data *data = part->data;
+	const char *cte = data == NULL ? NULL : data->content_transfer_encoding;
+	const char *charset = NULL;
+
+	scan->part = part;
+	scan->part_searched = (part->flags & (MESSAGE_PART_FLAG_MULTIPART |
+					      MESSAGE_PART_FLAG_MESSAGE_RFC822)) == 0;
+	if (!scan->part_searched)
+		return;
+	buffer_set_used_size(scan->carry, 0);
+	scan->cte = CTE_NONE;
+	if (cte != NULL && (part->flags & MESSAGE_PART_FLAG_IS_MIME) != 0) {
+		if (strcasecmp(cte, "base64") == 0) {
+			scan->cte = CTE_BASE64;
+			base64_decoder_init(&scan->b64, 0);
+		} else if (strcasecmp(cte, "quoted-printable") == 0) {
+			scan->cte = CTE_QP;
+			if (scan->qp == NULL)
+				scan->qp = qp_decoder_init();
+		}
+	}
+	if (data != NULL && (part->flags & MESSAGE_PART_FLAG_IS_MIME) != 0) {
+		charset = message_part_param_get(data->content_type_params,
+						 data->content_type_params_count,
+						 "charset");
+	}
+	if (scan->cs != NULL)
+		charset_to_utf8_end(&scan->cs);
+	if (charset != NULL && !charset_is_utf8(charset))
+		scan->cs = charset_to_utf8_begin(charset, NULL);
+}
+
+static void scan_body_text(struct search_scan *scan, const void *data,
+			   size_t size, bool last)
+{
+	struct imap_search *search = scan->search;
+	buffer_t *utf8 = search->utf8_buf;
+
+	buffer_set_used_size(utf8, 0);
+	if (scan->cs != NULL) {
+		(void)charset_to_utf8_more(scan->cs, data, size, utf8);
+		if (last)
+			(void)charset_to_utf8_finish(scan->cs, utf8);
+	} else {
+		(void)charset_utf8_append_valid(utf8, data, size);
+	}
+	if (utf8->used > 0)
+		scan_match_text(scan, utf8->data, utf8->used, false, false,
+				NULL, false);
+}
+
+static void scan_body_data(struct search_scan *scan, const void *data,
+			   size_t size, bool last)
+{
+	buffer_t *dec = scan->search->dec_buf;
+
+	switch (scan->cte) {
+	case CTE_NONE:
+		if (size > 0 || last)
+			scan_body_text(scan, data, size, last);
+		return;
+	case CTE_BASE64:
+		buffer_set_used_size(dec, 0);
+		(void)base64_decoder_more(&scan->b64, data, size, dec);
+		if (last)
+			(void)base64_decoder_finish(&scan->b64, dec);
+		break;
+	case CTE_QP:
+		buffer_set_used_size(dec, 0);
+		(void)qp_decoder_more(scan->qp, data, size, dec);
+		if (last)
+			(void)qp_decoder_finish(scan->qp, dec);
+		break;
+	}
+	/* scan_body_text() does not use dec_buf */
+	scan_body_text(scan, dec->data, dec->used, last);
+}
+
+static void scan_parser_callback(const struct message_event *event,
+				 void *context)
+{
+	struct search_scan *scan = context;
+	bool root = event->part->parent == NULL;
+
+	switch (event->type) {
+	case MESSAGE_EVENT_PART_BEGIN:
+		break;
+	case MESSAGE_EVENT_HEADER:
+		scan_header(scan, event->hdr, root);
+		break;
+	case MESSAGE_EVENT_HEADER_END:
+		if (root && !scan->root_header_done) {
+			/* header keys are decided now */
+			struct search_key *const *keys =
+				scan->search->args->slots.v;
+			unsigned int count = array_count(&scan->search->args->slots);
+			scan->root_header_done = true;
+			for (unsigned int i = 0; i < count; i++) {
+				if (keys[i]->type == SEARCH_KEY_HEADER &&
+				    scan->state[i] == SLOT_UNKNOWN) {
+					scan->state[i] = SLOT_NOT_FOUND;
+					scan->changed = true;
+				}
+			}
+		}
+		scan_body_begin(scan, event->part);
+		break;
+	case MESSAGE_EVENT_BODY:
+		if (scan->part == event->part && scan->part_searched)
+			scan_body_data(scan, event->data, event->size, false);
+		break;
+	case MESSAGE_EVENT_PART_END:
+		if (scan->part == event->part && scan->part_searched) {
+			scan_body_data(scan, "", 0, true);
+			scan->part_searched = false;
+		}
+		break;
+	}
+}
+
+static void search_start_scans(struct imap_search *search);
+
+/* The message's result is known (or it has been read to the end). */
+static bool scan_try_finish(struct search_scan *scan, bool at_end)
+{
+	struct imap_search *search = scan->search;
+	struct search_msg msg = {
+		.uid = scan->uid,
+		.state = scan->state,
+		.scan_done = at_end,
+	};
+	int ret = search_eval(search->args->root, &msg);
+
+	if (ret < 0)
+		return false;
+	if (ret > 0)
+		search->matched[scan->seq] = 1;
+	search_scan_free(scan);
+	return true;
+}
+
+static void scan_fail(struct search_scan *scan, const struct blob_result *result)
+{
+	struct imap_search *search = scan->search;
+
+	e_error(search->client->event, "SEARCH: reading message UID %u "
+		"of mailbox %s failed: %s", scan->uid,
+		mailbox_get_name(search->box),
+		result != NULL && result->internal_error != NULL ?
+		result->internal_error : "unknown error");
+	search->failed = true;
+	search_scan_free(scan);
+}
+
+/* Feed what the blob has; returns true when the scan is over. */
+static bool scan_pump(struct search_scan *scan)
+{
+	const unsigned char *data;
+	size_t size;
+	int ret;
+
+	for (;;) {
+		ret = blob_get_read_data(scan->get, &data, &size);
+		if (ret == BLOB_READ_WAIT)
+			return false;
+		if (ret == BLOB_READ_ERROR) {
+			struct blob_result result;
+			(void)blob_get_get_result(scan->get, &result);
+			scan_fail(scan, &result);
+			return true;
+		}
+		if (ret == BLOB_READ_EOF) {
+			(void)message_parser_finish(&scan->parser);
+			/* every key is known at the end */
+			if (!scan_try_finish(scan, true))
+				i_unreached();
+			return true;
+		}
+		message_parser_feed(scan->parser, data, size);
+		blob_get_skip(scan->get, size);
+		if (scan->changed) {
+			scan->changed = false;
+			if (scan_try_finish(scan, false))
+				return true;
+		}
+	}
+}
+
+static void search_finish_if_done(struct imap_search *search)
+{
+	if (search->scans_active == 0 &&
+	    search->scan_next >= array_count(&search->scan_seqs)) {
+		search->finished = true;
+		if (search->callback != NULL)
+			search->callback(search->context);
+	}
+}
+
+static void scan_blob_callback(void *context)
+{
+	struct search_scan *scan = context;
+	struct imap_search *search = scan->search;
+
+	if (scan_pump(scan) && !search->failed)
+		search_start_scans(search);
+	search_finish_if_done(search);
+}
+
+static void search_start_scans(struct imap_search *search)
+{
+	struct blob_store *store =
+		mail_user_get_blob_store(mailbox_get_user(search->box));
+	unsigned int nslots = array_count(&search->args->slots);
+
+	while (!search->failed &&
+	       search->scans_active < SEARCH_PARALLEL_READS &&
+	       search->scan_next < array_count(&search->scan_seqs)) {
+		unsigned int i = search->scan_next++;
+		const struct mail_index_record *rec = &search->scan_recs.v[i];
+		struct search_scan *scan = i_new(struct search_scan, 1);
+
+		scan->search = search;
+		scan->seq = search->scan_seqs.v[i];
+		scan->uid = rec->uid;
+		scan->state = i_malloc(nslots);
+		scan->carry = buffer_create(system_pool, search->args->max_value_len + 8);
+		scan->part_pool = pool_alloconly_create("search scan", 2048);
+		scan->parser = message_parser_init(scan->part_pool, NULL,
+						   scan_parser_callback, scan);
+		scan->blob_key = i_strdup(rec->blob_key);
+		scan->next = search->scans;
+		if (search->scans != NULL)
+			search->scans->prev = scan;
+		search->scans = scan;
+		search->scans_active++;
+		scan->get = blob_get_begin(store, scan->blob_key, 0, UINT64_MAX);
+		blob_get_set_callback(scan->get, scan_blob_callback, scan);
+	}
+}
+
+static void search_build_result(struct imap_search *search)
+{
+	for (uint32_t seq = 1; seq <= search->count; seq++) {
+		if (search->matched[seq] == 0)
+			continue;
+		array_push(&search->result, seq);
+		const struct mail_index_flags_rec *rec =
+			mailbox_get_message(search->box, seq);
+		if (rec != NULL && rec->modseq > search->highest_modseq)
+			search->highest_modseq = rec->modseq;
+	}
+}
+
+/* Tiers 1 and 2; the messages still undecided go to scan_seqs. */
+static int search_start(struct imap_search *search)
+{
+	struct imap_search_args *args = search->args;
+	unsigned int nslots = array_count(&args->slots);
+	ARRAY_TYPE(mail_uid) undecided;
+	ARRAY_TYPE(seq_range) undecided_uids;
+	unsigned char *state = nslots == 0 ? NULL :
+		p_malloc(search->pool, nslots);
+
+	search->count = mailbox_get_messages_count(search->box);
+	search->matched = p_malloc(search->pool, search->count + 1);
+	array_init(&search->scan_seqs, search->pool, 16);
+	array_init(&search->scan_recs, search->pool, 16);
+
+	if (search_index_keys(search, args->root) < 0)
+		return -1;
+
+	array_init(&undecided, search->pool, 64);
+	array_init(&undecided_uids, search->pool, 64);
+	for (uint32_t seq = 1; seq <= search->count; seq++) {
+		struct search_msg msg = {
+			.uid = mailbox_seq_to_uid(search->box, seq),
+			.state = state,
+		};
+		if (nslots > 0)
+			memset(state, 0, nslots);
+		int ret = search_eval(args->root, &msg);
+		if (ret > 0)
+			search->matched[seq] = 1;
+		else if (ret < 0) {
+			array_push(&undecided, seq);
+			seq_range_array_add(&undecided_uids, msg.uid);
+		}
+	}
+	if (array_count(&undecided) == 0)
+		return 0;
+
+	/* records of the undecided messages, in UID (= seq) order */
+	ARRAY_TYPE(mail_index_record) recs;
+	array_init(&recs, search->pool, array_count(&undecided));
+	if (mailbox_fetch_records(search->box, &undecided_uids,
+				  MAIL_INDEX_FETCH_DETAILS |
+				  (args->have_cached ? MAIL_INDEX_FETCH_CACHE : 0),
+				  search->pool, &recs) < 0)
+		return -1;
+	unsigned int r = 0;
+	for (unsigned int i = 0; i < array_count(&undecided); i++) {
+		uint32_t seq = undecided.v[i];
+		uint32_t uid = mailbox_seq_to_uid(search->box, seq);
+		while (r < array_count(&recs) && recs.v[r].uid < uid)
+			r++;
+		if (r == array_count(&recs) || recs.v[r].uid != uid) {
+			/* expunged meanwhile: it matches nothing */
+			continue;
+		}
+		struct search_msg msg = {
+			.uid = uid,
+			.rec = &recs.v[r],
+			.state = state,
+		};
+		memset(state, 0, nslots);
+		int ret = -1;
+		if (args->have_cached) T_BEGIN {
+			ret = search_eval(args->root, &msg);
+		} T_END;
+		if (ret > 0)
+			search->matched[seq] = 1;
+		else if (ret < 0) {
+			array_push(&search->scan_seqs, seq);
+			array_push(&search->scan_recs, recs.v[r]);
+		}
+	}
+	/* prepared before the first read so no allocation is needed from
+	   the blob callbacks' frames */
+	search->dec_buf = buffer_create(system_pool, 8192);
+	search->utf8_buf = buffer_create(system_pool, 8192);
+	search->fold_buf = buffer_create(system_pool, 8192);
+	return 0;
+}
+
+int imap_search_more(struct imap_search *search)
+{
+	if (!search->started) {
+		search->started = true;
+		if (search_start(search) < 0) {
+			search->error_line = p_strdup(search->pool,
+				client_storage_error_line(search->client));
+			return -1;
+		}
+		if (array_count(&search->scan_seqs) == 0)
+			search->finished = true;
+		else {
+			search_start_scans(search);
+			if (search->scans_active == 0)
+				search->finished = true;
+		}
+	}
+	if (search->failed) {
+		search->error_line = "NO [SERVERBUG] Internal error occurred. "
+			"Refer to server log for more information.";
+		return -1;
+	}
+	if (!search->finished)
+		return 0;
+	search_build_result(search);
+	return 1;
+}
+
+const ARRAY_TYPE(mail_uid) *imap_search_get_result(struct imap_search *search)
+{
+	return &search->result;
+}
+
+const char *imap_search_get_error_line(struct imap_search *search)
+{
+	return search->error_line;
+}
+
+uint64_t imap_search_get_highest_modseq(struct imap_search *search)
+{
+	return search->highest_modseq;
+}
+
+void imap_search_end(struct imap_search **_search)
+{
+	struct imap_search *search = *_search;
+
+	if (search == NULL)
+		return;
+	*_search = NULL;
+	while (search->scans != NULL)
+		search_scan_free(search->scans);
+	if (search->dec_buf != NULL) {
+		buffer_free(&search->dec_buf);
+		buffer_free(&search->utf8_buf);
+		buffer_free(&search->fold_buf);
+	}
+	pool_unref(&search->pool);
+	i_free(search);
+}
