@@ -445,3 +445,37 @@ def test_client_gone_mid_data_stores_nothing(server):
     c.quit()
     msgs = stored(server, "carol")
     assert len(msgs) == 1 and b"Subject: whole" in msgs[0]
+
+
+def test_userdb_failure_is_temporary(server):
+    import signal
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO f.test")
+    c.cmd("MAIL FROM:<a@b.test>")
+    # a first lookup connects the mail process to the auth process
+    assert c.cmd("RCPT TO:<alice@example.com>")[0] == 250
+    auth = server.child_pids("auth")
+    assert len(auth) == 1
+    os.kill(auth[0], signal.SIGSTOP)
+    try:
+        c.send("RCPT TO:<bob@example.com>\r\n")
+        time.sleep(0.3)
+    finally:
+        # the lookup in flight dies with the auth process
+        os.kill(auth[0], signal.SIGKILL)
+    code, text = c.reply()
+    assert (code, text) == (451, ["4.3.0 <bob@example.com> Temporary internal error"])
+    # the master restarts auth; the next RCPT reconnects
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        code, _ = c.cmd("RCPT TO:<carol@example.com>")
+        if code == 250:
+            break
+        time.sleep(0.2)
+    assert code == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: after restart\r\n\r\nx\r\n.\r\n")
+    assert c.reply()[0] == 250      # alice
+    assert c.reply()[0] == 250      # carol
+    c.close()
+    assert server.wait_log("userdb lookup for bob@example.com failed")
