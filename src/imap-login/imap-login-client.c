@@ -444,7 +444,9 @@ static void imap_login_client_input(struct login_client *client)
 				cont = imap_login_authenticate_line(iclient,
 					t_strndup(line, len));
 			} T_END;
-			if (!cont)
+			/* SCRAM's last (empty) response may start the
+			   hand-off at once, which takes the conn away */
+			if (!cont || client->conn == NULL)
 				return;
 			continue;
 		}
