@@ -352,14 +352,12 @@ static void parser_fix_stack(struct imap_parser *parser, bool with_eols)
 
 static void parser_add_temp_eols(struct imap_parser *parser)
 {
-	for (unsigned int i = 0; i < parser->stack.count; i++) {
-		struct imap_arg *eol = array_append_space(parser->stack.v[i]);
+	/* innermost first: growing a list moves only its own elements, and
+	   the headers of lists further in have been used by then */
+	for (unsigned int i = parser->stack.count; i > 0; i--) {
+		struct imap_arg *eol = array_append_space(parser->stack.v[i - 1]);
 		eol->type = IMAP_ARG_EOL;
-		/* a parent's growth may have moved its open child */
-		parser_fix_stack(parser, true);
 	}
-	/* the inner lists got their EOL after their parent grew: fix again
-	   now that every level has one */
 	parser_fix_stack(parser, true);
 	parser->temp_eols = true;
 }
