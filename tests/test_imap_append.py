@@ -23,6 +23,8 @@ import pytest
 from conftest import ColumbaServer, columba_binary
 
 PASSWORD = "secret"
+# room for test_append_20mb_streamed's message, not for two of it
+APPEND_LIMIT = 21 * 1024 * 1024
 USERS = ["u%d@example.com" % i for i in range(1, 21)]
 _user_iter = iter(USERS)
 
@@ -57,7 +59,8 @@ class Server:
             "auth_failure_delay = 0\n"
             "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
             "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-            % (users, users))
+            "imap_max_append_size = %d\n"
+            % (users, users, APPEND_LIMIT))
         self.server = ColumbaServer(tmpdir, extra_config=config).start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -252,6 +255,14 @@ def test_append_flags_date_appenduid(srv, user):
     typ, data = m.select("INBOX")
     assert data == [b"2"]
     assert int(m.response("UIDVALIDITY")[1][0]) == uidvalidity
+    typ, data = m.uid("FETCH", "1", "(FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+    assert typ == "OK", data
+    meta = data[0][0]
+    assert re.search(rb"FLAGS \(([^)]*)\)", meta).group(1).split() == \
+        [b"\\Flagged", b"\\Seen", b"$Work"], meta
+    assert b'INTERNALDATE "05-Mar-2024 10:11:12 +0100"' in meta, meta
+    assert b"RFC822.SIZE %d" % len(msg) in meta, meta
+    assert data[0][1] == msg
     m.logout()
 
     stored = srv.export(user)["INBOX"]
@@ -263,6 +274,19 @@ def test_append_flags_date_appenduid(srv, user):
     assert mtime == 1709629872
     assert data == msg
     assert stored[1][1] == "" and stored[1][4] == message(2)
+
+
+def test_capabilities_and_status_appendlimit(srv, user):
+    r = srv.raw(user)
+    untagged, _ = r.command(b"CAPABILITY")
+    caps = untagged[0].split()[2:]
+    for cap in (b"UIDPLUS", b"MOVE", b"MULTIAPPEND", b"CATENATE", b"BINARY",
+                b"LITERAL+", b"APPENDLIMIT=%d" % APPEND_LIMIT):
+        assert cap in caps, (cap, caps)
+    untagged, tagged = r.command(b"STATUS INBOX (APPENDLIMIT MESSAGES)")
+    assert b" OK " in tagged
+    assert b"APPENDLIMIT %d" % APPEND_LIMIT in untagged[0], untagged
+    r.close()
 
 
 def test_append_bad_arguments(srv, user):
@@ -314,6 +338,15 @@ def test_append_literal_plus_and_literal8(srv, user):
     _, tagged = r.read_tagged(tag)
     assert appenduid(tagged)[1] == "2"
 
+    # FETCH BINARY gives the NULs back in a literal8
+    r.select()
+    tag = r.next_tag()
+    r.send(tag + b" UID FETCH 2 (BINARY.PEEK[1])\r\n")
+    untagged, tagged = r.read_tagged(tag)
+    assert b" OK " in tagged, tagged
+    assert b"BINARY[1] ~{8}" in untagged[0], untagged
+    assert b"\r\n".join(untagged).endswith(b"\x00\x01\x02\xff\x00end)")
+
     # NUL outside literal8: refused, the connection goes on
     tag = r.next_tag()
     r.send(tag + b" APPEND INBOX {%d}\r\n" % len(binary))
@@ -334,6 +367,15 @@ def test_append_too_big(srv, user):
     r.send(tag + b" APPEND INBOX {4000000000}\r\n")
     line = r.readline()
     assert line.startswith(tag + b" NO [TOOBIG]"), line
+    tag = r.next_tag()
+    r.send(tag + b" APPEND INBOX {%d}\r\n" % (APPEND_LIMIT + 1))
+    line = r.readline()
+    assert line.startswith(tag + b" NO [TOOBIG]"), line
+    # the limit itself is fine: "+" comes (and the client gives up)
+    r.send(b"y APPEND INBOX {%d}\r\n" % APPEND_LIMIT)
+    assert r.readline().startswith(b"+")
+    r.close()
+    r = srv.raw(user)
     _, tagged = r.command(b"CAPABILITY")
     assert b" OK" in tagged
     # non-synchronizing: the bytes would follow; the connection ends
@@ -458,6 +500,10 @@ def test_append_20mb_streamed(srv, user):
     # buffers make RSS meaningless there)
     if status("VmSize") < 1024 * 1024 * 1024:
         assert hwm_after - hwm_before < 8 * 1024, (hwm_before, hwm_after)
+    # CATENATE can make a message larger than any of its parts
+    untagged, tagged = r.command(b'APPEND INBOX CATENATE (URL "/INBOX/;UID=1" '
+                                 b'URL "/INBOX/;UID=1")')
+    assert b"NO [TOOBIG]" in tagged, tagged
     r.close()
     stored = srv.export(user)["INBOX"]
     assert len(stored) == 1 and stored[0][4] == msg

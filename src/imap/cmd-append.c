@@ -393,6 +393,20 @@ static void append_url_callback(void *context)
 	client_command_resume(ctx->cmd);
 }
 
+/* The URL as BADURL repeats it: it came from a string or a literal and
+   may hold anything, but must not end the response code or the line. */
+static const char *append_url_for_reply(const char *url)
+{
+	string_t *str = t_str_new(strlen(url) + 1);
+
+	for (; *url != '\0' && str_len(str) < 1024; url++) {
+		unsigned char c = (unsigned char)*url;
+		str_append_c(str, c <= 0x20 || c >= 0x7f || c == ']' ?
+			     '?' : (char)c);
+	}
+	return str_c(str);
+}
+
 /* A URL part: open its message section as an async stream. */
 static enum append_step append_open_url(struct append_context *ctx,
 					const char *url_str)
@@ -401,22 +415,25 @@ static enum append_step append_open_url(struct append_context *ctx,
 	const char *error, *storage_name;
 	struct mail_user *user = ctx->client->user;
 
+	const char *reply_url = append_url_for_reply(url_str);
+
 	if (imap_url_parse(url_str, &url, &error) < 0 ||
 	    client_mailbox_name_to_storage(ctx->client, url.mailbox,
 					   &storage_name, &error) < 0) {
 		e_info(ctx->client->event, "CATENATE: bad URL %s: %s",
-		       url_str, error);
+		       reply_url, error);
 		return append_fail(ctx, t_strdup_printf("NO [BADURL %s] %s",
-							url_str, error));
+							reply_url, error));
 	}
 	if (mailbox_open(user, storage_name, &ctx->url_box) < 0) {
 		return append_fail(ctx, t_strdup_printf(
-			"NO [BADURL %s] Mailbox not found.", url_str));
+			"NO [BADURL %s] Mailbox not found.", reply_url));
 	}
 	if (url.uidvalidity != 0 &&
 	    url.uidvalidity != mailbox_get_uidvalidity(ctx->url_box)) {
 		return append_fail(ctx, t_strdup_printf(
-			"NO [BADURL %s] UIDVALIDITY does not match.", url_str));
+			"NO [BADURL %s] UIDVALIDITY does not match.",
+			reply_url));
 	}
 	struct mail_section_request req = {
 		.section = url.section == NULL ? "" : url.section,
@@ -427,7 +444,7 @@ static enum append_step append_open_url(struct append_context *ctx,
 				     &ctx->url_stream) < 0) {
 		return append_fail(ctx, t_strdup_printf(
 			"NO [BADURL %s] No such message or section.",
-			url_str));
+			reply_url));
 	}
 	mail_section_stream_set_callback(ctx->url_stream, append_url_callback,
 					 ctx);

@@ -18,6 +18,11 @@ static const char *const imap_capabilities[] = {
 	"SPECIAL-USE",
 	"CREATE-SPECIAL-USE",
 	"STATUS=SIZE",
+	"UIDPLUS",
+	"MOVE",
+	"MULTIAPPEND",
+	"CATENATE",
+	"BINARY",
 	NULL
 };
 
@@ -31,6 +36,11 @@ const char *imap_capability_string(void)
 			if (i > 0)
 				str_append_c(s, ' ');
 			str_append(s, imap_capabilities[i]);
+		}
+		/* RFC 7889: the same limit for every mailbox */
+		if (IMAP_APPEND_MAX_SIZE != 0) {
+			str_printfa(s, " APPENDLIMIT=%llu",
+				    (unsigned long long)IMAP_APPEND_MAX_SIZE);
 		}
 		str = i_strdup(str_c(s));
 		str_free(&s);

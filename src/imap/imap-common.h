@@ -9,9 +9,11 @@
 #include "imap-client.h"
 #include "imap-sync.h"
 #include "imap-capability.h"
+#include "imap-settings.h"
 
 /* APPENDLIMIT: the largest message APPEND takes (a streamed literal,
-   never held whole in memory). */
-#define IMAP_APPEND_MAX_SIZE (256ULL * 1024 * 1024)
+   never held whole in memory): the setting imap_max_append_size, 0 = no
+   limit (imap-settings.h). */
+#define IMAP_APPEND_MAX_SIZE imap_append_max_size()
 
 #endif

@@ -93,8 +93,13 @@ int imap_status_send(struct client *client, uint32_t mailbox_id,
 			    (unsigned long long)st.highestmodseq);
 	}
 	if ((items & IMAP_STATUS_APPENDLIMIT) != 0) {
-		str_printfa(str, "APPENDLIMIT %llu ",
-			    (unsigned long long)IMAP_APPEND_MAX_SIZE);
+		/* RFC 7889 §3: NIL = no limit */
+		if (IMAP_APPEND_MAX_SIZE == 0)
+			str_append(str, "APPENDLIMIT NIL ");
+		else {
+			str_printfa(str, "APPENDLIMIT %llu ",
+				    (unsigned long long)IMAP_APPEND_MAX_SIZE);
+		}
 	}
 	if (str_len(str) > start)
 		str_truncate(str, str_len(str) - 1);

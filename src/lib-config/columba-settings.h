@@ -142,10 +142,6 @@ struct columba_settings {
 	/* Networks (CIDR) whose clients count as secured for the plaintext
 	   policy (Dovecot's login_trusted_networks). */
 	const char *const *login_trusted_networks;
-	/* Connections one remote IP may have open in one login process,
-	   pre-login and relayed (0 = no limit); login_trusted_networks
-	   are exempt. Not in Dovecot, which has no such limit. */
-	unsigned int login_max_connections_per_ip;
 	/* Sessions of one user from one IP at once, per mail process
 	   (0 = no limit). */
 	unsigned int mail_max_userip_connections;
@@ -195,6 +191,10 @@ struct columba_settings {
 	unsigned int lmtp_max_recipients;
 	/* bytes (0 = no limit); advertised as SIZE */
 	uint64_t lmtp_max_message_size;
+	/* IMAP APPEND: the largest message (also a CATENATE result),
+	   advertised as APPENDLIMIT=n; larger literals get NO [TOOBIG].
+	   0 = no limit (APPENDLIMIT is then not advertised). */
+	uint64_t imap_max_append_size;
 
 	/* POP3 sessions (Dovecot's names and meanings): the UIDL
 	   template (src/lib-pop3/pop3-uidl.h); RETR leaves \Seen alone;

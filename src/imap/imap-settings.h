@@ -1,0 +1,17 @@
+/* Settings of the IMAP sessions in this process (the mail process, or a
+   PREAUTH "columba imap -u"), taken once from the configuration before the
+   first session. Until then the built-in defaults apply. */
+#ifndef COLUMBA_IMAP_SETTINGS_H
+#define COLUMBA_IMAP_SETTINGS_H
+
+#include "lib.h"
+
+struct columba_settings;
+
+/* Take the values from set (not kept). Call before the first session:
+   the capability string is built once. */
+void imap_settings_init(const struct columba_settings *set);
+/* imap_max_append_size: APPENDLIMIT in bytes, 0 = no limit. */
+uint64_t imap_append_max_size(void);
+
+#endif
