@@ -7,22 +7,36 @@
 #include "imap-relay.h"
 #include "mail-session.h"
 #include "master-service.h"
+#include <sys/stat.h>
+
+static bool fds_are_same(int fd1, int fd2)
+{
+	struct stat st1, st2;
+
+	return fstat(fd1, &st1) == 0 && fstat(fd2, &st2) == 0 &&
+		S_ISSOCK(st1.st_mode) && st1.st_dev == st2.st_dev &&
+		st1.st_ino == st2.st_ino;
+}
 
 void imap_session_start(const struct mail_session_start *start)
 {
-	if (start->service != NULL) {
-		imap_settings_init(
-			master_service_get_settings(start->service));
-	}
 	const struct login_handoff *h = start->handoff;
 	struct mail_user *user = start->user;
 	int fd = start->fd_in;
 
-	if (start->fd_in != start->fd_out) {
-		/* stdin/stdout (columba imap -u): conn needs one fd */
+	if (start->service != NULL) {
+		imap_settings_init(
+			master_service_get_settings(start->service));
+	}
+	if (start->fd_in != start->fd_out && fds_are_same(start->fd_in,
+							  start->fd_out)) {
+		/* one socket on both (a socketpair tunnel) */
+		close(start->fd_out);
+	} else if (start->fd_in != start->fd_out) {
+		/* pipes: conn needs one bidirectional fd */
 		const char *error;
-		if (imap_relay_create(start->fd_in, start->fd_out, &fd,
-				      &error) < 0) {
+		if (imap_relay_create(start->fd_in, start->fd_out, NULL, NULL,
+				      &fd, &error) < 0) {
 			i_error("imap(%s): %s", h->username, error);
 			close(start->fd_in);
 			close(start->fd_out);

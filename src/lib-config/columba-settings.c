@@ -446,6 +446,7 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(STR, login_greeting, "Columba ready."),
 	CONFIG_DEF_LIST(struct columba_settings, login_trusted_networks, NULL,
 			NULL),
+	DEF(UINT, login_max_connections_per_ip, "0"),
 	DEF(UINT, mail_max_userip_connections, "10"),
 	CONFIG_DEF_LIST(struct columba_settings, auth_mechanisms, "plain",
 			auth_mechanism_values),

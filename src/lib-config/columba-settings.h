@@ -142,6 +142,10 @@ struct columba_settings {
 	/* Networks (CIDR) whose clients count as secured for the plaintext
 	   policy (Dovecot's login_trusted_networks). */
 	const char *const *login_trusted_networks;
+	/* Connections one remote IP may have open in one login process,
+	   pre-login and relayed (0 = no limit); login_trusted_networks
+	   are exempt. Not in Dovecot, which has no such limit. */
+	unsigned int login_max_connections_per_ip;
 	/* Sessions of one user from one IP at once, per mail process
 	   (0 = no limit). */
 	unsigned int mail_max_userip_connections;

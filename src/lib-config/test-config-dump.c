@@ -31,6 +31,7 @@ static const char test_default_dump[] =
 	"log_path = \n"
 	"log_timestamp = \"%b %d %H:%M:%S \"\n"
 	"login_greeting = Columba ready.\n"
+	"login_max_connections_per_ip = 0\n"
 	"login_trusted_networks = \n"
 	"mail_blob_prefix = mail\n"
 	"mail_blob_store = posix:~/blobs\n"
