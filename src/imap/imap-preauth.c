@@ -70,11 +70,12 @@ int imap_preauth_main(int argc, char *argv[])
 		fprintf(stderr, "Usage: columba imap [-c CONFIG] -u USER\n");
 		return EX_USAGE_;
 	}
-	log_set_prefix(t_strdup_printf("imap(%s): ", username));
+	/* the session's own lines carry "imap(user): " from its event */
+	const char *prefix = t_strdup_printf("imap(%s): ", username);
 
 	struct config *config = config_parse_file(config_path, NULL, &error);
 	if (config == NULL) {
-		i_error("%s", error);
+		i_error("%s%s", prefix, error);
 		return EX_CONFIG_;
 	}
 	const struct columba_settings *set = config_get_root(config);
@@ -91,13 +92,13 @@ int imap_preauth_main(int argc, char *argv[])
 		auth_master_user_lookup_sync(socket_path, &req, pool,
 					     &canonical, &fields, &error);
 	if (res == AUTH_MASTER_RESULT_NOTFOUND) {
-		i_error("Unknown user");
+		i_error("%sUnknown user", prefix);
 		pool_unref(&pool);
 		config_free(&config);
 		return EX_NOUSER_;
 	}
 	if (res != AUTH_MASTER_RESULT_OK) {
-		i_error("userdb lookup failed: %s", error);
+		i_error("%suserdb lookup failed: %s", prefix, error);
 		pool_unref(&pool);
 		config_free(&config);
 		return EX_TEMPFAIL_;
@@ -106,7 +107,7 @@ int imap_preauth_main(int argc, char *argv[])
 	preauth_ioloop = ioloop_create();
 	struct mail_user *user;
 	if (mail_user_setup(set, canonical, fields, NULL, &user, &error) < 0) {
-		i_error("Opening storage failed: %s", error);
+		i_error("%sOpening storage failed: %s", prefix, error);
 		ioloop_destroy(&preauth_ioloop);
 		pool_unref(&pool);
 		config_free(&config);
@@ -141,7 +142,7 @@ int imap_preauth_main(int argc, char *argv[])
 		if (imap_relay_create(STDIN_FILENO, STDOUT_FILENO,
 				      preauth_relay_finished, NULL, &fd,
 				      &error) < 0) {
-			i_error("%s", error);
+			i_error("%s%s", prefix, error);
 			mail_user_deinit(&user);
 			ioloop_destroy(&preauth_ioloop);
 			pool_unref(&pool);

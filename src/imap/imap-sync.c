@@ -103,6 +103,10 @@ static void imap_sync_send_events(struct client *client,
 			if (!qresync)
 				client_send_linef(client, "* %u EXPUNGE",
 						  ev->seq);
+			/* an EXPUNGE (or VANISHED) lowers the count the
+			   client keeps by itself */
+			if (client->messages_count > 0)
+				client->messages_count--;
 			continue;
 		}
 		for (const char *const *kw = ev->keywords;
@@ -111,7 +115,7 @@ static void imap_sync_send_events(struct client *client,
 				new_keywords = true;
 		}
 	}
-	if (res->exists_changed || res->messages_count != client->messages_count) {
+	if (res->messages_count != client->messages_count) {
 		client->messages_count = res->messages_count;
 		client_send_linef(client, "* %u EXISTS", res->messages_count);
 	}
