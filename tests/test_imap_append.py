@@ -559,6 +559,11 @@ def test_copy_move_copyuid(srv, user):
     assert untagged[0] == b"* OK [COPYUID %d 1 4] Moved UIDs." % archive_validity, untagged
     assert untagged[1] == b"* 1 EXPUNGE", untagged
 
+    # into the same mailbox (as Dovecot allows): a new UID, the old one goes
+    untagged, tagged = r.command(b"MOVE 1 INBOX")
+    assert untagged[0] == b"* OK [COPYUID %d 2 4] Moved UIDs." % inbox_validity, untagged
+    assert untagged[1] == b"* 1 EXPUNGE", untagged
+    assert b"* 1 EXISTS" in untagged, untagged
     _, tagged = r.command(b"COPY 1 Nowhere")
     assert b"NO [TRYCREATE]" in tagged
     _, tagged = r.command(b"COPY 5 Archive")
@@ -568,7 +573,7 @@ def test_copy_move_copyuid(srv, user):
     r.close()
 
     stored = srv.export(user)
-    assert [(s[0], s[4]) for s in stored["INBOX"]] == [(2, msgs[1])]
+    assert [(s[0], s[4]) for s in stored["INBOX"]] == [(4, msgs[1])]
     assert [(s[0], s[1], s[4]) for s in stored["Archive"]] == [
         (1, "F", msgs[0]), (2, "", msgs[1]), (3, "", msgs[2]), (4, "F", msgs[0])]
 
@@ -624,10 +629,14 @@ def test_second_session_sees_appends(srv, user):
     a = srv.raw(user)
     b = srv.raw(user)
     assert b.select()[0] == 0
+    # the appending session, with INBOX selected, hears of it before OK
+    assert a.select()[0] == 0
     msg = message(70)
     tag = a.next_tag()
     a.send(tag + b" APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
-    assert b" OK " in a.read_tagged(tag)[1]
+    untagged, tagged = a.read_tagged(tag)
+    assert b" OK " in tagged
+    assert untagged == [b"* 1 EXISTS"], untagged
     untagged, _ = b.command(b"CHECK")
     assert b"* 1 EXISTS" in untagged, untagged
 

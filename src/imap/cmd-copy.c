@@ -197,12 +197,6 @@ bool cmd_copy_move(struct client_command_context *cmd, bool move)
 		return copy_fail(ctx, move ? "OK No messages moved." :
 				 "OK No messages copied.");
 	}
-	if (move && mailbox_get_id(ctx->box) ==
-	    mailbox_get_id(client->mailbox)) {
-		return copy_fail(ctx,
-			"NO [CANNOT] Can't move messages to the same mailbox.");
-	}
-
 	ctx->t = mailbox_transaction_begin(ctx->box, 0);
 	array_foreach(&uids, r) {
 		for (uint32_t uid = r->seq1; ; uid++) {
