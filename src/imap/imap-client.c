@@ -525,7 +525,12 @@ static size_t client_parse_input(struct client *client,
 				cmd->args = args;
 				cmd->literal_pending =
 					ret == IMAP_PARSER_RET_LITERAL;
-				client_command_start(cmd);
+				/* client_input() starts it once the line is
+				   consumed: a handler that reads input (a
+				   literal, COMPRESS's pending bytes) must not
+				   see the command line again */
+				cmd->start_pending = true;
+				client->input_state = INPUT_RUNNING;
 				return pos;
 			}
 			i_unreached();
@@ -578,6 +583,11 @@ static void client_input(struct conn *conn)
 		if (client->destroyed)
 			return;
 		conn_input_skip(conn, consumed);
+		if (client->cmd != NULL && client->cmd->start_pending) {
+			client->cmd->start_pending = false;
+			client_command_start(client->cmd);
+			continue;
+		}
 		if (consumed == 0 && client->input_state != INPUT_RUNNING)
 			return;
 	}

@@ -44,6 +44,8 @@ struct client_command_context {
 	bool running:1;
 	/* the parser stopped at a literal (streaming) */
 	bool literal_pending:1;
+	/* parsed; starts once its line is consumed from the input */
+	bool start_pending:1;
 	uint64_t literal_left;
 };
 

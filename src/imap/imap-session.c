@@ -69,8 +69,10 @@ void imap_sessions_stop(bool shutdown)
 		next = client->next;
 		if (client->disconnecting)
 			continue;
-		if (client->cmd != NULL && client->cmd->running && !shutdown) {
-			/* reload: let the running command finish */
+		/* reload: let a running command finish, but an IDLE would
+		   keep the old process alive for as long as the client likes */
+		if (client->cmd != NULL && client->cmd->running && !shutdown &&
+		    strcmp(client->cmd->name, "IDLE") != 0) {
 			client->disconnect_after_cmd = true;
 			client->disconnect_bye = "Server shutting down.";
 			client->disconnect_reason = "Server shutting down";
