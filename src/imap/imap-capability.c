@@ -23,6 +23,7 @@ static const char *const imap_capabilities[] = {
 	"MULTIAPPEND",
 	"CATENATE",
 	"BINARY",
+	"COMPRESS=DEFLATE",
 	NULL
 };
 

@@ -127,8 +127,10 @@ void client_destroy(struct client **_client, const char *reason)
 		client_command_free(&cmd);
 	}
 	e_info(client->event, "Disconnected: %s in=%llu out=%llu", reason,
-	       (unsigned long long)conn_get_bytes_in(client->conn),
-	       (unsigned long long)conn_get_bytes_out(client->conn));
+	       (unsigned long long)(client->bytes_in_before +
+				    conn_get_bytes_in(client->conn)),
+	       (unsigned long long)(client->bytes_out_before +
+				    conn_get_bytes_out(client->conn)));
 	client_mailbox_close(client);
 	imap_parser_destroy(&client->parser);
 	conn_destroy(&client->conn);
@@ -178,6 +180,37 @@ void client_input_push(struct client *client, const void *data, size_t size)
 {
 	if (size > 0)
 		conn_input_push(client->conn, data, size);
+}
+
+int client_insert_fd_layer(struct client *client,
+			   client_fd_layer_create_t *create,
+			   const char **error_r)
+{
+	buffer_t *pending = buffer_create(pool_datastack, 256);
+	uint64_t in = conn_get_bytes_in(client->conn);
+	uint64_t out = conn_get_bytes_out(client->conn);
+	int fd, new_fd;
+
+	if (conn_detach(&client->conn, &fd, pending, error_r) < 0)
+		return -1;
+	client->bytes_in_before += in;
+	client->bytes_out_before += out;
+	if (create(fd, pending->data, pending->used, client->event, &new_fd,
+		   error_r) < 0) {
+		/* the client was told the layer is on: end the session */
+		new_fd = fd;
+	}
+	client->conn = conn_create(new_fd, &client_conn_set,
+				   &client_conn_vfuncs, client);
+	conn_set_name(client->conn, event_get_log_prefix(client->event));
+	conn_set_input_paused(client->conn, true);
+	if (new_fd == fd) {
+		client->disconnecting = true;
+		conn_disconnect(client->conn, t_strdup_printf(
+			"Failed to start a layer: %s", *error_r));
+		return -1;
+	}
+	return 0;
 }
 
 /* --- output --- */

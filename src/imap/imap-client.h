@@ -89,6 +89,10 @@ struct client {
 	/* a command ended in the middle of its line: skip the rest */
 	bool skip_line_after_cmd:1;
 	const char *disconnect_bye, *disconnect_reason;
+	/* traffic of conns replaced by client_insert_fd_layer() */
+	uint64_t bytes_in_before, bytes_out_before;
+	/* COMPRESS=DEFLATE is on */
+	bool compress_active:1;
 };
 
 /* The session takes the user and the connected conn's fd. */
@@ -107,6 +111,21 @@ struct client *client_get_list(void);
 /* Called after a session ends and none is left (the PREAUTH tool stops
    its ioloop then). NULL to unset. */
 void client_set_last_gone_callback(void (*callback)(void));
+
+/* Creates a layer over the session's socket (COMPRESS): takes fd and
+   the input already read from it past the current command; returns 0
+   with *fd_r for the session, or -1 with *error_r (fd is still the
+   caller's then). */
+typedef int client_fd_layer_create_t(int fd, const void *pending,
+				     size_t pending_size, struct event *event,
+				     int *fd_r, const char **error_r);
+/* Move the session onto a layer over its socket. Only while a command
+   runs (input is paused) and with all output flushed. Returns 0, or -1
+   with *error_r: the session then stays on its socket unchanged (detach
+   refused), or is being disconnected (the layer could not be created). */
+int client_insert_fd_layer(struct client *client,
+			   client_fd_layer_create_t *create,
+			   const char **error_r) ATTR_WARN_UNUSED;
 
 /* --- output --- */
 void client_send_line(struct client *client, const char *line);

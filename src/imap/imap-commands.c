@@ -9,6 +9,7 @@ static const struct command imap_commands[] = {
 	{ "CAPABILITY", imap_cmd_capability, COMMAND_FLAG_ANY_STATE },
 	{ "CHECK", imap_cmd_check, COMMAND_FLAG_SELECTED },
 	{ "CLOSE", imap_cmd_close, COMMAND_FLAG_SELECTED },
+	{ "COMPRESS", imap_cmd_compress, 0 },
 	{ "COPY", cmd_copy, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "CREATE", cmd_create, 0 },
 	{ "DELETE", cmd_delete, 0 },
