@@ -6,7 +6,7 @@ set -eu
 PACKAGES="gcc make pkg-config meson ninja-build libssl-dev openssl
 python3 python3-pytest ca-certificates libicu-dev libsqlite3-dev sqlite3
 libcrypt-dev libsodium-dev dovecot-core argon2 whois zstd postfix
-libpq-dev postgresql swaks fetchmail"
+libpq-dev postgresql swaks fetchmail zlib1g-dev isync offlineimap3 curl"
 
 missing=""
 for p in $PACKAGES; do
