@@ -556,6 +556,8 @@ class Deflated:
         return line + b"\n"
 
     def read_exact(self, n):
+        if not self.compressed:
+            return self.plain.read(n)
         while len(self.buf) < n:
             chunk = self.sock.recv(65536)
             assert chunk, "closed"
@@ -655,3 +657,98 @@ def test_compress_errors(server):
     # the server is still fine
     m = imap(server)
     m.logout()
+
+
+# --- capability audit ---------------------------------------------------------
+
+# One check per capability the session may advertise: (commands, the bytes
+# the tagged-OK reply must contain). Each command is sent on the same
+# session, in order, with "INBOX" selected and two messages in it.
+CAPABILITY_CHECKS = {
+    "IMAP4rev1": [(b"NOOP", b"")],
+    "LITERAL+": [(b"STATUS {5+}\r\nINBOX (MESSAGES)", b"* STATUS INBOX")],
+    "LITERAL-": [(b"STATUS {5+}\r\nINBOX (UIDNEXT)", b"* STATUS INBOX")],
+    "ENABLE": [(b"ENABLE X-NONE", b"* ENABLED")],
+    "ID": [(b"ID NIL", b"* ID ")],
+    "IDLE": [],  # test_idle_sees_lmtp_delivery
+    "COMPRESS=DEFLATE": [],  # test_compress_deflate
+    "NAMESPACE": [(b"NAMESPACE", b'* NAMESPACE ((""')],
+    "UNSELECT": [(b"UNSELECT", b""), (b"SELECT INBOX", b"")],
+    "CHILDREN": [(b"CREATE cap/child", b""),
+                 (b'LIST "" cap', b"\\HasChildren")],
+    "LIST-EXTENDED": [(b'LIST (SUBSCRIBED) "" "*"', b"\\Subscribed")],
+    "LIST-STATUS": [(b'LIST "" INBOX RETURN (STATUS (MESSAGES))',
+                     b"* STATUS INBOX (MESSAGES 2")],
+    "SPECIAL-USE": [(b'LIST "" "*" RETURN (SPECIAL-USE)', b"\\Trash")],
+    "CREATE-SPECIAL-USE": [(b"CREATE capsent (USE (\\Sent))", b""),
+                           (b'LIST "" capsent RETURN (SPECIAL-USE)',
+                            b"\\Sent")],
+    "STATUS=SIZE": [(b"STATUS INBOX (SIZE)", b"SIZE ")],
+    "UIDPLUS": [(b"APPEND INBOX {12+}\r\nSubject: x\r\n", b"[APPENDUID ")],
+    "MOVE": [(b"CREATE capmove", b""),
+             (b"APPEND INBOX {12+}\r\nSubject: m\r\n", b""),
+             (b"MOVE * capmove", b"[COPYUID ")],
+    "MULTIAPPEND": [(b"APPEND INBOX {12+}\r\nSubject: a\r\n {12+}\r\n"
+                     b"Subject: b\r\n", b"[APPENDUID ")],
+    "CATENATE": [(b"APPEND INBOX CATENATE (TEXT {12+}\r\nSubject: c\r\n "
+                  b"URL \"/INBOX/;UID=1/;SECTION=TEXT\")", b"[APPENDUID ")],
+    "BINARY": [(b"FETCH 1 BINARY.PEEK[1]", b"BINARY[1]")],
+    "CONDSTORE": [(b"FETCH 1 (MODSEQ)", b"MODSEQ (")],
+    "QRESYNC": [(b"ENABLE QRESYNC", b"* ENABLED QRESYNC")],
+    "ESEARCH": [(b"SEARCH RETURN (COUNT) ALL", b"* ESEARCH ")],
+    "SEARCHRES": [(b"SEARCH RETURN (SAVE) ALL", b""),
+                  (b"FETCH $ (UID)", b"FETCH (UID")],
+    "WITHIN": [(b"SEARCH YOUNGER 86400", b"* ")],
+    "SORT": [(b"SORT (ARRIVAL) UTF-8 ALL", b"* SORT 1 2")],
+    "SORT=DISPLAY": [(b"SORT (DISPLAYFROM) UTF-8 ALL", b"* SORT ")],
+    "ESORT": [(b"SORT RETURN (COUNT) (ARRIVAL) UTF-8 ALL", b"* ESEARCH ")],
+    "THREAD=REFERENCES": [(b"THREAD REFERENCES UTF-8 ALL", b"* THREAD ")],
+    "THREAD=ORDEREDSUBJECT": [(b"THREAD ORDEREDSUBJECT UTF-8 ALL",
+                               b"* THREAD ")],
+    "SAVEDATE": [(b"FETCH 1 (SAVEDATE)", b"SAVEDATE ")],
+    "OBJECTID": [(b"FETCH 1 (EMAILID THREADID)", b"EMAILID (")],
+    "PREVIEW": [(b"FETCH 1 (PREVIEW)", b"PREVIEW ")],
+    "I18NLEVEL=1": [(b"SORT (SUBJECT) UTF-8 ALL", b"* SORT ")],
+    "UTF8=ACCEPT": [(b"ENABLE UTF8=ACCEPT", b"* ENABLED UTF8=ACCEPT")],
+    "IMAP4rev2": [(b"ENABLE IMAP4rev2", b"* ENABLED IMAP4rev2")],
+}
+
+
+def test_capability_audit(server):
+    """Every capability the session advertises is exercised at least
+    once (here or by the test named in CAPABILITY_CHECKS); a capability
+    without a check fails, so nothing is advertised untested."""
+    deliver(server, msg(1, b"--\r\n"))
+    deliver(server, msg(2))
+    c = Deflated(server)
+    assert c.command(b"a", b'LOGIN "%s" "%s"' % (
+        USER.encode(), PASSWORD.encode()))[-1].startswith(b"a OK")
+    caps = b"".join(c.command(b"b", b"CAPABILITY"))
+    caps = re.search(rb"\* CAPABILITY ([^\r\n]*)", caps).group(1).decode()
+    names = caps.split()
+    assert c.command(b"s", b"SELECT INBOX")[-1].startswith(b"s OK")
+    unchecked = []
+    for cap in names:
+        if cap.startswith("APPENDLIMIT="):
+            limit = int(cap.split("=", 1)[1])
+            # a synchronizing literal over the limit: refused before
+            # any byte of it is sent
+            resp = c.command(b"t", b"APPEND INBOX {%d}" % (limit + 1))
+            assert resp[-1].startswith(b"t NO [TOOBIG]"), resp
+            continue
+        if cap.startswith("AUTH="):
+            continue
+        if cap not in CAPABILITY_CHECKS:
+            unchecked.append(cap)
+            continue
+        for i, (cmd, want) in enumerate(CAPABILITY_CHECKS[cap]):
+            tag = b"k%d" % i
+            resp = c.command(tag, cmd)
+            assert resp[-1].startswith(tag + b" OK"), (cap, resp)
+            assert want in b"".join(r for r in resp[:-1]
+                                    if isinstance(r, bytes)) or \
+                want in resp[-1], (cap, resp)
+    c.command(b"z", b"LOGOUT")
+    c.sock.close()
+    assert not unchecked, "advertised without a check: %s" % unchecked
+    print("\nadvertised and checked: %s" % caps)
