@@ -925,5 +925,10 @@ int mail_index_mailbox_status(struct mail_index *index, uint32_t mailbox_id,
 	status_r->highestmodseq = (uint64_t)sqlite3_column_int64(stmt, 5);
 	status_r->size = (uint64_t)sqlite3_column_int64(stmt, 6);
 	sqlite3_reset(stmt);
+	/* UIDNEXT and the counts are reported: durable first (outside a
+	   snapshot read_end() does not do it) */
+	if (index->read_depth == 0 && index->t == NULL &&
+	    mail_index_reader_durable(index) < 0)
+		return -1;
 	return 0;
 }

@@ -818,6 +818,8 @@ int mail_index_mailbox_get_changes(struct mail_index *index,
 		}
 		if (ret < 0)
 			goto failed;
+	} else {
+		index->read_nothing_new = true;
 	}
 done:
 	mail_index_read_end(index);

@@ -1,10 +1,14 @@
 /* Change notification between processes sharing an index. A writer, after
-   each commit, writes the newest change id into "<index>-notify" (one
-   pwrite, no fsync: the file carries a wake-up, not data). Watchers hold
-   an inotify watch on that file in their ioloop, so a commit anywhere
-   wakes every session of the user at once; each then reads the change log
-   from the last id it saw. inotify is local to the host, as the index
-   (WAL needs shared memory) is anyway. */
+   each commit is durable, writes the newest change id into
+   "<index>-notify" (one pwrite, no fsync: the file carries a wake-up, not
+   data). Watchers hold an inotify watch on that file in their ioloop, so
+   a commit anywhere wakes every session of the user at once; each then
+   reads the change log from the last id it saw. Writers waiting for
+   another writer's lower UID watch "<index>-wake" instead, written right
+   after the COMMIT, before its sync: they can then commit while the
+   first one syncs and share its next sync (mail-index-durable.c).
+   inotify is local to the host, as the index (WAL needs shared memory)
+   is anyway. */
 #include "lib.h"
 #include "ioloop.h"
 #include "mail-index-private.h"
@@ -49,6 +53,23 @@ void mail_index_notify_changed(struct mail_index *index)
 		   worth a log line, not a failed commit. */
 		i_error("pwrite(%s) failed: %m", index->notify_path);
 	}
+}
+
+void mail_index_notify_writers(struct mail_index *index)
+{
+	uint64_t stamp = (uint64_t)sqlite3_last_insert_rowid(index->db);
+
+	if (index->wake_fd == -1) {
+		index->wake_fd = open(index->wake_path,
+				      O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (index->wake_fd == -1) {
+			i_error("open(%s) failed: %m", index->wake_path);
+			return;
+		}
+	}
+	/* waiters also poll with a timeout: a lost wake-up costs time */
+	if (pwrite(index->wake_fd, &stamp, sizeof(stamp), 0) < 0)
+		i_error("pwrite(%s) failed: %m", index->wake_path);
 }
 
 static int mail_index_notify_add_watch(struct mail_index_notify *notify,
@@ -151,13 +172,13 @@ int mail_index_wait_change(struct mail_index *index, unsigned int timeout_msecs)
 	struct pollfd pfd;
 
 	if (index->wait_fd == -1) {
-		int fd = open(index->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC,
+		int fd = open(index->wake_path, O_WRONLY | O_CREAT | O_CLOEXEC,
 			      0600);
 		if (fd != -1)
 			(void)close(fd);
 		index->wait_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (index->wait_fd == -1 ||
-		    inotify_add_watch(index->wait_fd, index->notify_path,
+		    inotify_add_watch(index->wait_fd, index->wake_path,
 				      NOTIFY_WATCH_MASK) == -1) {
 			/* no inotify: just sleep */
 			if (index->wait_fd != -1)

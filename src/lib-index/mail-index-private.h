@@ -44,6 +44,10 @@ struct mail_index_transaction {
 
 struct mail_index {
 	char *path, *notify_path;
+	/* "<path>-wake": written right after each COMMIT, before its sync,
+	   for writers waiting for another's lower UID (mail-index-notify.c) */
+	char *wake_path;
+	int wake_fd;
 	sqlite3 *db;
 	struct event *event;
 	struct mail_error_state error;
@@ -60,6 +64,9 @@ struct mail_index {
 	struct mail_index_transaction *t;
 	/* nesting of read snapshots (BEGIN DEFERRED) */
 	unsigned int read_depth;
+	/* the snapshot ending now reported nothing new: no need to sync
+	   what it saw (mail_index_read_end()) */
+	bool read_nothing_new;
 	/* identifies this process to other processes' stale-reservation
 	   checks: "boot-id:pid:start-time" */
 	char *owner;
@@ -154,8 +161,13 @@ mail_index_tx_mailbox(struct mail_index_transaction *t, uint32_t mailbox_id);
 void mail_index_tx_mailbox_change(struct mail_index_transaction *t,
 				  uint32_t mailbox_id,
 				  enum mail_index_change_type type);
-/* Announce a commit to watchers (mail-index-notify.c). */
+/* Announce a commit to watchers (mail-index-notify.c): sessions, after
+   the commit is durable. */
 void mail_index_notify_changed(struct mail_index *index);
+/* Wake writers waiting in mail_index_wait_change(): right after COMMIT
+   (the lower UID they wait for is committed, even if not yet synced), or
+   after releasing a reservation. */
+void mail_index_notify_writers(struct mail_index *index);
 
 /* Keywords (mail-index-keywords.c). The mailbox's keyword names indexed
    by their bit, from pool. */

@@ -258,7 +258,7 @@ void mail_index_reservation_free(struct mail_index_reservation **_res)
 			(void)mail_index_step(index, stmt, "release reservation");
 		}
 		if (index->t == NULL)
-			mail_index_notify_changed(index);
+			mail_index_notify_writers(index);
 	}
 	mail_index_reservation_unlink(res);
 	i_free(res);

@@ -239,14 +239,22 @@ int mail_index_read_begin(struct mail_index *index)
 
 void mail_index_read_end(struct mail_index *index)
 {
-	if (index->t != NULL)
+	if (index->t != NULL) {
+		index->read_nothing_new = false;
 		return;
+	}
 	i_assert(index->read_depth > 0);
-	if (--index->read_depth == 0) {
+	if (--index->read_depth > 0) {
+		/* only the outermost snapshot's result counts */
+		index->read_nothing_new = false;
+	} else {
 		/* a read-only transaction: COMMIT cannot lose anything */
 		(void)sqlite3_exec(index->db, "COMMIT", NULL, NULL, NULL);
-		/* nothing read may be reported before it is durable */
-		if (mail_index_reader_durable(index) < 0) {
+		/* nothing read may be reported before it is durable (a
+		   snapshot that found nothing new reports nothing) */
+		bool nothing_new = index->read_nothing_new;
+		index->read_nothing_new = false;
+		if (!nothing_new && mail_index_reader_durable(index) < 0) {
 			e_error(index->event, "%s",
 				index->error.internal_text != NULL ?
 				index->error.internal_text : "sync failed");
@@ -340,6 +348,8 @@ int mail_index_open(const struct mail_index_settings *set,
 	index->path = i_strdup(set->path);
 	index->notify_path = i_strdup_printf("%s-notify", set->path);
 	index->notify_fd = -1;
+	index->wake_path = i_strdup_printf("%s-wake", set->path);
+	index->wake_fd = -1;
 	index->wait_fd = -1;
 	index->synchronous_sql = "PRAGMA synchronous = FULL";
 	index->busy_timeout_msecs = set->busy_timeout_msecs != 0 ?
@@ -391,6 +401,8 @@ void mail_index_close(struct mail_index **_index)
 		(void)sqlite3_close(index->db);
 	if (index->notify_fd != -1)
 		(void)close(index->notify_fd);
+	if (index->wake_fd != -1)
+		(void)close(index->wake_fd);
 	if (index->wait_fd != -1)
 		(void)close(index->wait_fd);
 	mail_index_durable_deinit(index);
@@ -398,6 +410,7 @@ void mail_index_close(struct mail_index **_index)
 	event_unref(&index->event);
 	i_free(index->owner);
 	i_free(index->notify_path);
+	i_free(index->wake_path);
 	i_free(index->path);
 	i_free(index);
 }
@@ -595,12 +608,12 @@ int mail_index_transaction_commit(struct mail_index_transaction **_t)
 		mail_index_transaction_free(t);
 		return -1;
 	}
-	/* Wake other processes now, not after the sync: a writer waiting
-	   for our reservation can commit while we sync, and share the next
-	   sync; a reader that sees our rows syncs them before reporting
-	   them (mail_index_reader_durable()). */
+	/* Wake waiting writers now, not after the sync: one waiting for
+	   our reservation can commit while we sync, and share the next
+	   sync. Sessions are told after the sync, so that what they then
+	   read is durable and they need not wait for it. */
 	if (changed)
-		mail_index_notify_changed(index);
+		mail_index_notify_writers(index);
 	if (grouped) {
 		/* The rows are committed (visible) but maybe not on disk.
 		   Failing here and letting the caller delete blobs the
@@ -613,6 +626,8 @@ int mail_index_transaction_commit(struct mail_index_transaction **_t)
 		}
 		mail_index_durable_commit_end(index);
 	}
+	if (changed)
+		mail_index_notify_changed(index);
 	mail_index_reservations_tx_end(t, true);
 	mail_index_transaction_free(t);
 	return 0;

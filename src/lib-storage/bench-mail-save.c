@@ -2,6 +2,8 @@
    one writer; N writer processes on one user's INBOX; N writer processes
    each on its own user (LMTP delivering to many users); and one process
    with N concurrent asynchronous saves on one user (group commit).
+   BENCH_ONLY=latency instead measures index call latencies (p50/p99) in
+   a reader while 0 or 4 processes append to the same user.
    Usage: bench-mail-save [DIR [MESSAGES_PER_WRITER]]. */
 #include "lib.h"
 #include "ioloop.h"
@@ -172,6 +174,89 @@ static void bench_async(const char *dir, unsigned int concurrency,
 	ioloop_destroy(&ioloop);
 }
 
+static int u64_cmp(const void *p1, const void *p2)
+{
+	uint64_t a = *(const uint64_t *)p1, b = *(const uint64_t *)p2;
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+static void latency_report(const char *what, uint64_t *usecs, unsigned int n)
+{
+	qsort(usecs, n, sizeof(*usecs), u64_cmp);
+	printf("  %-40s p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms (n=%u)\n",
+	       what, usecs[n / 2] / 1000.0, usecs[n * 99 / 100] / 1000.0,
+	       usecs[n - 1] / 1000.0, n);
+}
+
+/* Index call latencies in one process while `writers` other processes
+   append to the same user (what a session's ioloop waits for). */
+static void bench_latency(const char *dir, unsigned int writers,
+			  unsigned int count)
+{
+	const char *home = t_strdup_printf("%s/latency-%u", dir, writers);
+	pid_t pids[64];
+	const unsigned int n = 400;
+	uint64_t *status_us = i_new(uint64_t, n), *select_us = i_new(uint64_t, n);
+	uint64_t *changes_us = i_new(uint64_t, n), *sync_us = i_new(uint64_t, n);
+
+	bench_prepare(home);
+	/* a mailbox with some history to read */
+	(void)bench_writer(home, 200, 0);
+	for (unsigned int w = 0; w < writers; w++) {
+		pids[w] = fork();
+		if (pids[w] == 0)
+			_exit(bench_writer(home, count, w));
+	}
+	struct mail_user *user = bench_user(home);
+	struct mail_index *index = mail_user_get_index(user);
+	struct mailbox *box;
+	if (mailbox_open(user, "INBOX", &box) < 0)
+		i_fatal("open failed");
+	uint32_t id = mailbox_get_id(box);
+	uint64_t since = mailbox_get_highestmodseq(box);
+	for (unsigned int i = 0; i < n; i++) T_BEGIN {
+		struct mail_index_status status;
+		struct mail_index_select sel;
+		struct mail_index_mailbox_changes changes;
+		struct mailbox_sync_result res;
+		double t0 = now_secs();
+		if (mail_index_mailbox_status(index, id, &status) < 0)
+			i_fatal("status failed");
+		double t1 = now_secs();
+		if (mail_index_mailbox_select(index, id, pool_datastack, &sel) <= 0)
+			i_fatal("select failed");
+		double t2 = now_secs();
+		if (mail_index_mailbox_get_changes(index, id, since, pool_datastack,
+						   &changes) <= 0)
+			i_fatal("changes failed");
+		double t3 = now_secs();
+		if (mailbox_sync(box, 0, pool_datastack, &res) < 0)
+			i_fatal("sync failed");
+		double t4 = now_secs();
+		status_us[i] = (uint64_t)((t1 - t0) * 1e6);
+		select_us[i] = (uint64_t)((t2 - t1) * 1e6);
+		changes_us[i] = (uint64_t)((t3 - t2) * 1e6);
+		sync_us[i] = (uint64_t)((t4 - t3) * 1e6);
+		usleep(2000);
+	} T_END;
+	printf("index call latency, %u writer processes appending to the same user:\n",
+	       writers);
+	latency_report("mail_index_mailbox_status()", status_us, n);
+	latency_report("mail_index_mailbox_select() (SELECT)", select_us, n);
+	latency_report("mail_index_mailbox_get_changes()", changes_us, n);
+	latency_report("mailbox_sync() (NOOP/IDLE wake-up)", sync_us, n);
+	for (unsigned int w = 0; w < writers; w++) {
+		int status;
+		(void)waitpid(pids[w], &status, 0);
+	}
+	mailbox_close(&box);
+	mail_user_deinit(&user);
+	i_free(status_us);
+	i_free(select_us);
+	i_free(changes_us);
+	i_free(sync_us);
+}
+
 int main(int argc, char *argv[])
 {
 	const char *dir = argc > 1 ? argv[1] :
@@ -210,6 +295,10 @@ int main(int argc, char *argv[])
 	if (only == NULL || strcmp(only, "async") == 0) {
 		bench_async(dir, 16, count * 4);
 		bench_async(dir, 64, count * 4);
+	}
+	if (only != NULL && strcmp(only, "latency") == 0) {
+		bench_latency(dir, 0, count);
+		bench_latency(dir, 4, count);
 	}
 	printf("(data left in %s)\n", dir);
 	return 0;

@@ -155,7 +155,7 @@ static int mail_admin_storage_error(struct mail_user *user)
 static int mail_admin_move_index(const char *index_path)
 {
 	static const char *const suffixes[] = {
-		"", "-wal", "-shm", "-sync", "-notify",
+		"", "-wal", "-shm", "-sync", "-notify", "-wake",
 	};
 	const char *aside = t_strdup_printf("%s.broken-%ld", index_path,
 					    (long)time(NULL));
