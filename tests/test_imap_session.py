@@ -542,3 +542,29 @@ def test_bye_on_shutdown(tmpdir_columba):
     log = srv.server.log()
     assert rc == 0, log
     assert "Panic:" not in log, log
+
+
+def test_new_keyword_and_deleted_mailbox(srv, user):
+    """A keyword another session introduces comes with a new FLAGS list;
+    a selected mailbox deleted by another session ends the session."""
+    a = srv.preauth(user)
+    b = srv.tcp(user)
+    a.ok(b"CREATE Work")
+    append(a, 1, b"Work")
+    a.ok(b"SELECT Work")
+    b.ok(b"SELECT Work")
+    b.ok(b"STORE 1 +FLAGS ($Important)")
+    untagged, _ = a.ok(b"NOOP")
+    assert untagged[0] == (b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+                           b"\\Draft $Important)"), untagged
+    assert b"$Important \\*)]" in untagged[1]
+    assert untagged[2] == b"* 1 FETCH (FLAGS ($Important))"
+    b.ok(b"UNSELECT")
+    b.ok(b"DELETE Work")
+    # told at its next command (nothing is sent between commands)
+    a.send(b"x NOOP\r\n")
+    out = a.read_eof()
+    assert out == b"* BYE Selected mailbox was deleted, have to disconnect.\r\n", out
+    rc, err = a.close()
+    assert rc == 0, err
+    b.close()

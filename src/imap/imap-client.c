@@ -254,6 +254,9 @@ void client_send_tagline(struct client_command_context *cmd,
 		bool no_expunges = !cmd->uid && cmd->command != NULL &&
 			(cmd->command->flags & COMMAND_FLAG_NO_EXPUNGES) != 0;
 		imap_sync_send(client, no_expunges);
+		/* the mailbox is gone: the BYE is the last word */
+		if (client->disconnecting)
+			return;
 	}
 	T_BEGIN {
 		client_send_line(client, t_strdup_printf("%s %s", cmd->tag,
