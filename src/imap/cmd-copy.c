@@ -11,6 +11,10 @@
 #include "imap-save.h"
 
 #define COPY_IDLE_POLL_MSECS 10
+/* copies in flight at once: each holds a blob read and write with their
+   buffers, so a COPY of 100,000 messages must not start them all */
+#define COPY_MAX_PENDING 32
+#define COPY_PENDING_POLL_MSECS 2
 
 struct copy_context {
 	/* NULL once the session has gone while the commit runs */
@@ -22,6 +26,10 @@ struct copy_context {
 	struct mailbox *box;
 	struct mailbox_transaction *t;
 	struct timeout *to;
+	/* the UIDs to copy (from cmd->pool) and the next one */
+	ARRAY_TYPE(seq_range) uids;
+	unsigned int range_idx;
+	uint32_t next_uid;
 	bool committing;
 	int commit_ret;
 	/* the tagged reply, or NULL when it is to be made from the
@@ -145,13 +153,70 @@ static bool copy_fail(struct copy_context *ctx, const char *reply)
 	return cmd_copy_reply(ctx->cmd);
 }
 
+static void copy_pending_poll(void *context)
+{
+	struct copy_context *ctx = context;
+
+	if (mailbox_transaction_get_pending(ctx->t) >= COPY_MAX_PENDING)
+		return;
+	timeout_remove(&ctx->to);
+	client_command_resume(ctx->cmd);
+}
+
+/* Start the next copies (at most COPY_MAX_PENDING in flight), then the
+   commit. */
+static bool cmd_copy_more(struct client_command_context *cmd)
+{
+	struct copy_context *ctx = cmd->context;
+	struct client *client = cmd->client;
+
+	cmd->func = cmd_copy_more;
+	while (ctx->range_idx < array_count(&ctx->uids)) {
+		const struct seq_range *r = array_idx(&ctx->uids,
+						      ctx->range_idx);
+		uint32_t uid = ctx->next_uid;
+
+		if (mailbox_transaction_get_pending(ctx->t) >=
+		    COPY_MAX_PENDING) {
+			if (ctx->to == NULL) {
+				ctx->to = timeout_add(COPY_PENDING_POLL_MSECS,
+						      copy_pending_poll, ctx);
+			}
+			return false;
+		}
+		if (mail_copy(ctx->t, client->mailbox, uid, ctx->move) < 0) {
+			if (mail_user_get_last_error(client->user, NULL,
+						     NULL) ==
+			    MAIL_ERROR_EXPUNGED) {
+				/* RFC 9051 §7.1: EXPUNGEISSUED */
+				return copy_fail(ctx,
+					"NO [EXPUNGEISSUED] Some of the "
+					"requested messages no longer exist.");
+			}
+			return copy_fail(ctx,
+					 client_storage_error_line(client));
+		}
+		if (uid == r->seq2) {
+			if (++ctx->range_idx < array_count(&ctx->uids)) {
+				ctx->next_uid = array_idx(&ctx->uids,
+					ctx->range_idx)->seq1;
+			}
+		} else {
+			ctx->next_uid = uid + 1;
+		}
+	}
+	ctx->committing = true;
+	cmd->func = cmd_copy_reply;
+	mailbox_transaction_commit(&ctx->t, copy_commit_callback, ctx);
+	return false;
+}
+
 bool cmd_copy_move(struct client_command_context *cmd, bool move)
 {
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;
 	const char *set, *name, *storage_name, *error;
 	ARRAY_TYPE(seq_range) uids;
-	const struct seq_range *r;
 	struct copy_context *ctx;
 
 	if (!imap_arg_get_atom(&args[0], &set) ||
@@ -198,29 +263,10 @@ bool cmd_copy_move(struct client_command_context *cmd, bool move)
 				 "OK No messages copied.");
 	}
 	ctx->t = mailbox_transaction_begin(ctx->box, 0);
-	array_foreach(&uids, r) {
-		for (uint32_t uid = r->seq1; ; uid++) {
-			if (mail_copy(ctx->t, client->mailbox, uid, move) < 0) {
-				enum mail_error err = mail_user_get_last_error(
-					client->user, NULL, NULL);
-				if (err == MAIL_ERROR_EXPUNGED) {
-					/* RFC 9051 §7.1: EXPUNGEISSUED */
-					return copy_fail(ctx,
-						"NO [EXPUNGEISSUED] Some of the "
-						"requested messages no longer "
-						"exist.");
-				}
-				return copy_fail(ctx,
-					client_storage_error_line(client));
-			}
-			if (uid == r->seq2)
-				break;
-		}
-	}
-	ctx->committing = true;
-	cmd->func = cmd_copy_reply;
-	mailbox_transaction_commit(&ctx->t, copy_commit_callback, ctx);
-	return false;
+	ctx->uids = uids;
+	ctx->range_idx = 0;
+	ctx->next_uid = array_idx(&uids, 0)->seq1;
+	return cmd_copy_more(cmd);
 }
 
 bool cmd_copy(struct client_command_context *cmd)

@@ -361,9 +361,20 @@ void client_command_wait_input(struct client_command_context *cmd)
 
 void client_command_resume(struct client_command_context *cmd)
 {
-	if (cmd->client->destroyed)
+	struct client *client = cmd->client;
+	struct conn *conn;
+
+	if (client->destroyed)
 		return;
+	/* from a callback, outside the conn's input(): without a cork each
+	   write (a line, its CRLF, the next line) is a packet of its own,
+	   which Nagle holds until the client's delayed ACK */
+	conn = client->conn;
+	conn_ref(conn);
+	conn_cork(conn);
 	client_command_call(cmd);
+	conn_uncork(conn);
+	conn_unref(&conn);
 }
 
 static void client_output_drained(struct conn *conn)

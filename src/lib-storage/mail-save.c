@@ -840,6 +840,12 @@ int mailbox_transaction_commit_sync(struct mailbox_transaction **_t,
 	return 0;
 }
 
+unsigned int
+mailbox_transaction_get_pending(const struct mailbox_transaction *t)
+{
+	return t->puts_pending;
+}
+
 void mailbox_transaction_rollback(struct mailbox_transaction **_t)
 {
 	struct mailbox_transaction *t = *_t;

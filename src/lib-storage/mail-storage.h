@@ -247,6 +247,11 @@ int mailbox_transaction_commit_sync(struct mailbox_transaction **t,
 	ATTR_WARN_UNUSED;
 /* Drop everything; blobs already written are deleted. */
 void mailbox_transaction_rollback(struct mailbox_transaction **t);
+/* Saves and copies of t whose blob is not durable yet. Each holds buffers
+   (and a blob read for a copy): a command adding many messages keeps this
+   bounded by waiting before it adds more. */
+unsigned int
+mailbox_transaction_get_pending(const struct mailbox_transaction *t);
 
 /* Save one message. The UID is reserved here (the blob's metadata
    carries it). internal_date 0 = now. keywords may be NULL. Returns NULL
