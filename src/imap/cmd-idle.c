@@ -2,7 +2,15 @@
    as they happen (mailbox_notify_changes() wakes us when any process
    commits a change) until the client sends DONE. */
 #include "lib.h"
+#include "ioloop.h"
 #include "imap-common.h"
+
+/* how often a sync held back by a full output buffer is retried */
+#define IDLE_RETRY_MSECS 500
+
+struct idle_context {
+	struct timeout *to_retry;
+};
 
 static void idle_stop_notify(struct client *client)
 {
@@ -12,25 +20,51 @@ static void idle_stop_notify(struct client *client)
 		i_unreached();
 }
 
+static void idle_retry(void *context);
+
 static void idle_notify(void *context)
 {
 	struct client_command_context *cmd = context;
 	struct client *client = cmd->client;
+	struct idle_context *ctx = cmd->context;
 
 	if (client->mailbox == NULL)
 		return;
-	/* may end the session (mailbox deleted): then cmd->cancel ran */
+	if (client_output_is_full(client)) {
+		/* a client that does not read must not make us buffer
+		   every change: the view catches up in one sync later */
+		if (ctx->to_retry == NULL)
+			ctx->to_retry = timeout_add(IDLE_RETRY_MSECS,
+						    idle_retry, cmd);
+		return;
+	}
+	if (ctx->to_retry != NULL)
+		timeout_remove(&ctx->to_retry);
+	/* may end the session (mailbox deleted) */
 	(void)imap_sync_send(client, false);
+}
+
+static void idle_retry(void *context)
+{
+	idle_notify(context);
+}
+
+static void idle_cleanup(struct client_command_context *cmd)
+{
+	struct idle_context *ctx = cmd->context;
+
+	if (ctx->to_retry != NULL)
+		timeout_remove(&ctx->to_retry);
+	idle_stop_notify(cmd->client);
 }
 
 static void idle_cancel(struct client_command_context *cmd)
 {
-	idle_stop_notify(cmd->client);
+	idle_cleanup(cmd);
 }
 
 static bool imap_cmd_idle_continue(struct client_command_context *cmd)
 {
-	struct client *client = cmd->client;
 	const char *line;
 	int ret = client_command_read_line(cmd, &line);
 
@@ -38,7 +72,7 @@ static bool imap_cmd_idle_continue(struct client_command_context *cmd)
 		client_command_wait_input(cmd);
 		return false;
 	}
-	idle_stop_notify(client);
+	idle_cleanup(cmd);
 	cmd->cancel = NULL;
 	if (ret < 0) {
 		/* too long a line: the session is being disconnected */
@@ -61,6 +95,7 @@ bool imap_cmd_idle(struct client_command_context *cmd)
 		client_send_command_error(cmd, "IDLE takes no arguments.");
 		return true;
 	}
+	cmd->context = p_new(cmd->pool, struct idle_context, 1);
 	if (client->mailbox != NULL &&
 	    mailbox_notify_changes(client->mailbox, idle_notify, cmd) < 0) {
 		client_send_storage_error(cmd);
