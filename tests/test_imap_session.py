@@ -568,3 +568,46 @@ def test_new_keyword_and_deleted_mailbox(srv, user):
     rc, err = a.close()
     assert rc == 0, err
     b.close()
+
+
+def test_select_condstore_qresync(srv, user):
+    """SELECT's CONDSTORE and QRESYNC parameters work exactly when the
+    capability list offers them (their FETCH/STORE parts belong to other
+    commands)."""
+    a = srv.preauth(user)
+    caps = a.greeting
+    if b" QRESYNC" not in caps:
+        untagged, _ = a.ok(b"ENABLE QRESYNC")
+        assert untagged == [b"* ENABLED"]
+        _, tagged = a.command(b"SELECT INBOX (QRESYNC (1 1))")
+        assert b" BAD " in tagged
+        if b" CONDSTORE" not in caps:
+            _, tagged = a.command(b"SELECT INBOX (CONDSTORE)")
+            assert b" BAD " in tagged
+        a.close()
+        return
+    b = srv.tcp(user)
+    uids = [append(a, n) for n in range(3)]
+    untagged, _ = a.ok(b"ENABLE QRESYNC")
+    assert untagged == [b"* ENABLED QRESYNC"]
+    untagged, _ = a.ok(b"SELECT INBOX")
+    uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(untagged)).group(1))
+    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(untagged)).group(1))
+    b.ok(b"SELECT INBOX")
+    b.ok(b"UID STORE %d +FLAGS.SILENT (\\Seen)" % uids[1])
+    b.ok(b"UID STORE %d +FLAGS.SILENT (\\Deleted)" % uids[2])
+    b.ok(b"EXPUNGE")
+    untagged, _ = a.ok(b"SELECT INBOX (QRESYNC (%d %d))" % (uidvalidity, modseq))
+    assert untagged[0] == b"* OK [CLOSED] Previous mailbox closed."
+    assert b"* VANISHED (EARLIER) %d" % uids[2] in untagged, untagged
+    fetch = [l for l in untagged if b" FETCH " in l]
+    assert len(fetch) == 1 and fetch[0].startswith(b"* 2 FETCH (UID %d FLAGS (\\Seen) MODSEQ (" % uids[1]), fetch
+    # known UIDs limit VANISHED
+    untagged, _ = a.ok(b"SELECT INBOX (QRESYNC (%d %d %d:%d))"
+                       % (uidvalidity, modseq, uids[0], uids[1]))
+    assert not [l for l in untagged if b"VANISHED" in l], untagged
+    # another UIDVALIDITY: a full resync, nothing incremental
+    untagged, _ = a.ok(b"SELECT INBOX (QRESYNC (%d %d))" % (uidvalidity + 1, modseq))
+    assert not [l for l in untagged if b"VANISHED" in l or b" FETCH " in l]
+    b.close()
+    a.close()
