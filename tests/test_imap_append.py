@@ -26,6 +26,9 @@ PASSWORD = "secret"
 # room for test_append_20mb_streamed's message, not for two of it
 APPEND_LIMIT = 21 * 1024 * 1024
 USERS = ["u%d@example.com" % i for i in range(1, 21)]
+# its blob store fails a share of its writes and reads (lib-blob's
+# randomfail wrapper, reproducible from the seed)
+FAULTY_USER = "faulty@example.com"
 _user_iter = iter(USERS)
 
 
@@ -53,6 +56,10 @@ class Server:
         with open(users, "w") as f:
             for u in USERS:
                 f.write("%s:{PLAIN}%s::::%s/%s::\n" % (u, PASSWORD, self.home, u))
+            f.write("%s:{PLAIN}%s::::%s/%s::userdb_mail_blob_store="
+                    "randomfail:fail_put=0.3:fail_get=0.3:seed=11:posix:%s/%s/blobs\n"
+                    % (FAULTY_USER, PASSWORD, self.home, FAULTY_USER,
+                       self.home, FAULTY_USER))
         os.chmod(users, 0o644)
         config = (
             "auth_mechanisms = plain login\n"
@@ -623,6 +630,48 @@ def test_expunge_readonly_and_unselected(srv, user):
     _, tagged = r.command(b"EXPUNGE")
     assert b" NO " in tagged
     r.close()
+
+
+def test_storage_failures(srv):
+    """Blob writes and reads that fail at random: every APPEND, MULTIAPPEND
+    and COPY is answered OK with its UIDs or NO with a response code, what
+    was answered OK is there whole, and nothing else is."""
+    r = srv.raw(FAULTY_USER)
+    ok_uids = []
+    failures = 0
+    for i in range(24):
+        msgs = [message(100 + i * 3 + j, size=3000) for j in range(1 + i % 3)]
+        tag = r.next_tag()
+        data = tag + b" APPEND INBOX"
+        for msg in msgs:
+            data += b" {%d+}\r\n" % len(msg) + msg
+        r.send(data + b"\r\n")
+        _, tagged = r.read_tagged(tag)
+        if b" OK " in tagged:
+            _, uids = appenduid(tagged)
+            first, _, last = uids.partition(":")
+            got = list(range(int(first), int(last or first) + 1))
+            assert len(got) == len(msgs), tagged
+            ok_uids += list(zip(got, msgs))
+        else:
+            assert re.match(rb"t\d+ NO \[[A-Z]+\] ", tagged), tagged
+            failures += 1
+    assert failures > 0 and ok_uids, (failures, len(ok_uids))
+    count, _ = r.select()
+    assert count == len(ok_uids)
+    copies = 0
+    for i in range(6):
+        untagged, tagged = r.command(b"COPY 1:* INBOX")
+        if b" OK " in tagged:
+            copies += 1
+        else:
+            assert re.match(rb"t\d+ NO \[[A-Z]+\] ", tagged), tagged
+    _, tagged = r.command(b"CAPABILITY")
+    assert b" OK " in tagged
+    r.close()
+    stored = srv.export(FAULTY_USER)["INBOX"]
+    assert [(s[0], s[4]) for s in stored[:len(ok_uids)]] == ok_uids
+    assert len(stored) == len(ok_uids) * (1 + copies)
 
 
 def test_second_session_sees_appends(srv, user):
