@@ -2,7 +2,7 @@
 non-synchronizing literals, literal8, MULTIAPPEND, CATENATE, APPENDUID,
 TRYCREATE, TOOBIG, a 20 MB message streamed without the mail process
 holding it), COPY/MOVE with COPYUID, EXPUNGE and UID EXPUNGE ordering, and
-a second session seeing the new messages on CHECK and in IDLE.
+a second session seeing the new messages on NOOP and in IDLE.
 
 What was stored is checked through the storage itself: the user's mail is
 exported with columba-mail-tool (Maildir++ with flags in the file names,
@@ -686,7 +686,7 @@ def test_second_session_sees_appends(srv, user):
     untagged, tagged = a.read_tagged(tag)
     assert b" OK " in tagged
     assert untagged == [b"* 1 EXISTS"], untagged
-    untagged, _ = b.command(b"CHECK")
+    untagged, _ = b.command(b"NOOP")
     assert b"* 1 EXISTS" in untagged, untagged
 
     tag = b.next_tag()
