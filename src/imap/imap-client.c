@@ -195,8 +195,8 @@ int client_insert_fd_layer(struct client *client,
 		return -1;
 	client->bytes_in_before += in;
 	client->bytes_out_before += out;
-	if (create(fd, pending->data, pending->used, client->event, &new_fd,
-		   error_r) < 0) {
+	if (create(fd, pending->data, pending->used, client->service,
+		   client->event, &new_fd, error_r) < 0) {
 		/* the client was told the layer is on: end the session */
 		new_fd = fd;
 	}

@@ -117,8 +117,10 @@ void client_set_last_gone_callback(void (*callback)(void));
    with *fd_r for the session, or -1 with *error_r (fd is still the
    caller's then). */
 typedef int client_fd_layer_create_t(int fd, const void *pending,
-				     size_t pending_size, struct event *event,
-				     int *fd_r, const char **error_r);
+				     size_t pending_size,
+				     struct master_service *service,
+				     struct event *event, int *fd_r,
+				     const char **error_r);
 /* Move the session onto a layer over its socket. Only while a command
    runs (input is paused) and with all output flushed. Returns 0, or -1
    with *error_r: the session then stays on its socket unchanged (detach

@@ -5,6 +5,7 @@
 #include "lib.h"
 #include "ioloop.h"
 #include "event.h"
+#include "master-service.h"
 #include "imap-compress.h"
 
 #include <sys/ioctl.h>
@@ -39,6 +40,7 @@ struct compress_buf {
 
 struct imap_compress {
 	int fd_net, fd_sess;
+	struct master_service *service;
 	struct event *event;
 	struct io *io_net_read, *io_net_write, *io_sess_read, *io_sess_write;
 	struct timeout *to_deflate_idle;
@@ -167,6 +169,8 @@ static void compress_destroy(struct imap_compress *comp)
 	if (comp->fd_sess != -1)
 		(void)close(comp->fd_sess);
 	event_unref(&comp->event);
+	if (comp->service != NULL)
+		master_service_client_disconnected(comp->service);
 	compress_count--;
 	i_free(comp);
 }
@@ -487,8 +491,8 @@ static void compress_update(struct imap_compress *comp)
 }
 
 int imap_compress_create(int fd_net, const void *pending, size_t pending_size,
-			 struct event *event, int *fd_session_r,
-			 const char **error_r)
+			 struct master_service *service, struct event *event,
+			 int *fd_session_r, const char **error_r)
 {
 	int sv[2];
 
@@ -512,6 +516,9 @@ int imap_compress_create(int fd_net, const void *pending, size_t pending_size,
 	comp->out_flush = Z_NO_FLUSH;
 	comp->event = event;
 	event_ref(event);
+	comp->service = service;
+	if (service != NULL)
+		master_service_client_connected(service);
 	fd_set_nonblock(fd_net, true);
 	fd_set_nonblock(sv[0], true);
 	fd_set_nonblock(sv[1], true);

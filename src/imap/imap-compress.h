@@ -25,6 +25,7 @@
 #define COLUMBA_IMAP_COMPRESS_H
 
 struct event;
+struct master_service;
 
 #define IMAP_COMPRESS_DEFLATE_IDLE_MSECS 5000
 
@@ -37,10 +38,13 @@ struct event;
    fd_net, once the session closed its end and everything it wrote has
    been sent, or when the client disconnects (the session then reads EOF)
    or sends data that does not inflate (logged through event, which the
-   layer references). Never blocks. */
+   layer references). The layer counts as a client of service (if not
+   NULL), so the process does not exit, cutting off the end of the
+   output, before the layer has ended. Never blocks. */
 int imap_compress_create(int fd_net, const void *pending, size_t pending_size,
-			 struct event *event, int *fd_session_r,
-			 const char **error_r) ATTR_WARN_UNUSED;
+			 struct master_service *service, struct event *event,
+			 int *fd_session_r, const char **error_r)
+	ATTR_WARN_UNUSED;
 
 /* Bytes held right now by every compression layer in this process:
    zlib states and in-flight buffers (for tests and the memory figures in
