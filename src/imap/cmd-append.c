@@ -665,7 +665,7 @@ static bool cmd_append_continue(struct client_command_context *cmd)
 	}
 }
 
-bool cmd_append(struct client_command_context *cmd)
+bool imap_cmd_append(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	struct append_context *ctx;

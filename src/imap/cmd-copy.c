@@ -211,7 +211,7 @@ static bool cmd_copy_more(struct client_command_context *cmd)
 	return false;
 }
 
-bool cmd_copy_move(struct client_command_context *cmd, bool move)
+bool imap_cmd_copy_move(struct client_command_context *cmd, bool move)
 {
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;
@@ -269,7 +269,7 @@ bool cmd_copy_move(struct client_command_context *cmd, bool move)
 	return cmd_copy_more(cmd);
 }
 
-bool cmd_copy(struct client_command_context *cmd)
+bool imap_cmd_copy(struct client_command_context *cmd)
 {
-	return cmd_copy_move(cmd, false);
+	return imap_cmd_copy_move(cmd, false);
 }

@@ -9,7 +9,7 @@
 #include "imap-save.h"
 #include "event.h"
 
-bool cmd_expunge(struct client_command_context *cmd)
+bool imap_cmd_expunge(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;

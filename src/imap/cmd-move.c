@@ -4,7 +4,7 @@
 #include "imap-common.h"
 #include "imap-save.h"
 
-bool cmd_move(struct client_command_context *cmd)
+bool imap_cmd_move(struct client_command_context *cmd)
 {
-	return cmd_copy_move(cmd, true);
+	return imap_cmd_copy_move(cmd, true);
 }

@@ -4,18 +4,19 @@
 #include "imap-common.h"
 
 static const struct command imap_commands[] = {
-	{ "APPEND", cmd_append,
+	{ "APPEND", imap_cmd_append,
 	  COMMAND_FLAG_LITERAL_STREAM | COMMAND_FLAG_LITERAL8 },
 	{ "CAPABILITY", imap_cmd_capability, COMMAND_FLAG_ANY_STATE },
 	{ "CHECK", imap_cmd_check, COMMAND_FLAG_SELECTED },
 	{ "CLOSE", imap_cmd_close, COMMAND_FLAG_SELECTED },
 	{ "COMPRESS", imap_cmd_compress, 0 },
-	{ "COPY", cmd_copy, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
+	{ "COPY", imap_cmd_copy, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "CREATE", cmd_create, 0 },
 	{ "DELETE", cmd_delete, 0 },
 	{ "ENABLE", imap_cmd_enable, 0 },
 	{ "EXAMINE", imap_cmd_examine, 0 },
-	{ "EXPUNGE", cmd_expunge, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
+	{ "EXPUNGE", imap_cmd_expunge,
+	  COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "FETCH", cmd_fetch, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES | COMMAND_FLAG_FETCH_BRACKETS },
 	{ "ID", imap_cmd_id, COMMAND_FLAG_ANY_STATE },
@@ -23,7 +24,7 @@ static const struct command imap_commands[] = {
 	{ "LIST", cmd_list, 0 },
 	{ "LOGOUT", imap_cmd_logout, COMMAND_FLAG_ANY_STATE },
 	{ "LSUB", cmd_lsub, 0 },
-	{ "MOVE", cmd_move, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
+	{ "MOVE", imap_cmd_move, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "NAMESPACE", imap_cmd_namespace, 0 },
 	{ "NOOP", imap_cmd_noop, COMMAND_FLAG_ANY_STATE },
 	{ "RENAME", cmd_rename, 0 },

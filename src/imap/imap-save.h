@@ -39,6 +39,6 @@ int imap_save_parse_msgset(struct client *client, const char *str, bool uid,
 
 /* COPY (move false) and MOVE (move true) with their UID forms: the
    handler body both commands share (cmd-copy.c). */
-bool cmd_copy_move(struct client_command_context *cmd, bool move);
+bool imap_cmd_copy_move(struct client_command_context *cmd, bool move);
 
 #endif
