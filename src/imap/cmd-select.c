@@ -236,6 +236,9 @@ static bool imap_cmd_select_full(struct client_command_context *cmd,
 			  mailbox_get_uidvalidity(box));
 	client_send_linef(client, "* OK [UIDNEXT %u] Predicted next UID",
 			  mailbox_get_uidnext(box));
+	/* RFC 8474 §4.2: the mailbox GUID, kept across renames */
+	client_send_linef(client, "* OK [MAILBOXID (F%s)] Ok",
+			  mailbox_get_guid(box));
 	if ((client->enabled & CLIENT_ENABLED_CONDSTORE) != 0) {
 		client_send_linef(client,
 			"* OK [HIGHESTMODSEQ %llu] Highest",

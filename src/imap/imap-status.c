@@ -18,6 +18,7 @@ static const struct {
 	{ "SIZE", IMAP_STATUS_SIZE },
 	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
 	{ "APPENDLIMIT", IMAP_STATUS_APPENDLIMIT },
+	{ "MAILBOXID", IMAP_STATUS_MAILBOXID },
 };
 
 int imap_status_parse_items(struct client *client, const struct imap_arg *arg,
@@ -100,6 +101,15 @@ int imap_status_send(struct client *client, uint32_t mailbox_id,
 			str_printfa(str, "APPENDLIMIT %llu ",
 				    (unsigned long long)IMAP_APPEND_MAX_SIZE);
 		}
+	}
+	if ((items & IMAP_STATUS_MAILBOXID) != 0) {
+		/* RFC 8474 §4.3: the GUID SELECT reports too */
+		struct mail_index_mailbox mbox;
+		if (mail_index_mailbox_lookup_id(
+			mail_user_get_index(client->user), mailbox_id,
+			pool_datastack, &mbox) < 0)
+			return -1;
+		str_printfa(str, "MAILBOXID (F%s) ", mbox.guid);
 	}
 	if (str_len(str) > start)
 		str_truncate(str, str_len(str) - 1);

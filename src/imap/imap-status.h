@@ -1,7 +1,8 @@
 /* STATUS data items (RFC 9051 §6.3.11, STATUS=SIZE RFC 8438, CONDSTORE's
-   HIGHESTMODSEQ RFC 7162, APPENDLIMIT RFC 7889): parsing the item list
-   and writing the untagged STATUS response, shared by STATUS and LIST's
-   RETURN (STATUS ...) (LIST-STATUS, RFC 5819). */
+   HIGHESTMODSEQ RFC 7162, APPENDLIMIT RFC 7889, MAILBOXID RFC 8474):
+   parsing the item list and writing the untagged STATUS response,
+   shared by STATUS and LIST's RETURN (STATUS ...) (LIST-STATUS,
+   RFC 5819). */
 #ifndef COLUMBA_IMAP_STATUS_H
 #define COLUMBA_IMAP_STATUS_H
 
@@ -20,6 +21,8 @@ enum imap_status_items {
 	IMAP_STATUS_SIZE = 0x040,
 	IMAP_STATUS_HIGHESTMODSEQ = 0x080,
 	IMAP_STATUS_APPENDLIMIT = 0x100,
+	/* OBJECTID (RFC 8474 §4.3): the mailbox GUID */
+	IMAP_STATUS_MAILBOXID = 0x200,
 };
 
 /* Parse a parenthesized list of at least one item (any case; repeats
