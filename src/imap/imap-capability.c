@@ -23,6 +23,8 @@ static const char *const imap_capabilities[] = {
 	"MULTIAPPEND",
 	"CATENATE",
 	"BINARY",
+	"CONDSTORE",
+	"QRESYNC",
 	"COMPRESS=DEFLATE",
 	NULL
 };
