@@ -4,7 +4,7 @@
 
    1. The handler:
         #include "lib.h"
-      #include "imap-common.h"
+        #include "imap-common.h"
         bool imap_cmd_foo(struct client_command_context *cmd)
         {
                 const struct imap_arg *args = cmd->args;
@@ -71,7 +71,9 @@
                   not reading: input is not read while nothing consumes;
         client_command_read_more_args(cmd, &args) - after the last byte:
                   parses on: 1 = args (the next LITERAL_SIZE of a
-                  MULTIAPPEND, or the end of the line: args[0] EOL), 0 =
+                  MULTIAPPEND, or the end of the line: args[0] EOL; after
+                  a top-level literal only what follows it, inside a list
+                  (CATENATE) the whole line so far), 0 =
                   wait for input, -1 = a syntax error was sent as BAD (the
                   command is over: return true).
       A literal above the APPENDLIMIT never reaches the handler: the core
