@@ -498,7 +498,10 @@ def test_large_message_streamed(server):
     m.send(tag + b" FETCH 1 (BODY.PEEK[])\r\n")
     time.sleep(1.0)
     during = mail_rss(server)
-    assert during - before < 8 * 1024 * 1024, (before, during)
+    # ASan's quarantine keeps freed chunks resident: the bound holds for
+    # real builds only (the bytes are checked in every build)
+    if not SANITIZED:
+        assert during - before < 8 * 1024 * 1024, (before, during)
     line = m.readline()
     size = int(re.search(rb"\{(\d+)\}", line).group(1))
     assert size == len(big_message())
@@ -511,7 +514,8 @@ def test_large_message_streamed(server):
     assert h.digest() == hashlib.sha256(big_message()).digest()
     assert m.readline() == b")\r\n"
     assert m.readline().startswith(tag + b" OK")
-    assert mail_rss(server) - before < 8 * 1024 * 1024
+    if not SANITIZED:
+        assert mail_rss(server) - before < 8 * 1024 * 1024
     m.logout()
 
 
@@ -576,6 +580,10 @@ def test_qresync_vanished(server):
     assert typ == "OK"
     assert a.untagged_responses.pop("ENABLED") == [b"QRESYNC"]
     typ, data = a.select("Vanish")
+    # the copies keep INBOX's flags (earlier tests set \Deleted)
+    a.store("1:*", "FLAGS.SILENT", "()")
+    a.untagged_responses.pop("HIGHESTMODSEQ", None)
+    a.select("Vanish")
     uidvalidity = int(a.untagged_responses["UIDVALIDITY"][-1])
     since = int(a.untagged_responses["HIGHESTMODSEQ"][-1])
     typ, data = a.uid("FETCH", "1:*", "(UID)")
