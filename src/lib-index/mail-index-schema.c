@@ -153,9 +153,17 @@ static const char *const migration_2 =
 "ALTER TABLE changes ADD COLUMN time INTEGER NOT NULL DEFAULT 0;\n"
 "ALTER TABLE mailboxes ADD COLUMN changes_pruned_modseq INTEGER NOT NULL DEFAULT 0;\n";
 
+/* IMAP4rev1 \Recent (mail-index-recent.c): the first UID no read-write
+   session has claimed yet, valid for the UIDVALIDITY next to it (a
+   mailbox recreated under the same row starts over). */
+static const char *const migration_3 =
+"ALTER TABLE mailboxes ADD COLUMN recent_uidvalidity INTEGER NOT NULL DEFAULT 0;\n"
+"ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
+	migration_3,
 };
 
 unsigned int mail_index_get_schema_version(void)

@@ -273,6 +273,28 @@ int mail_index_mailbox_keywords(struct mail_index *index, uint32_t mailbox_id,
 				pool_t pool, ARRAY_TYPE(mail_string) *names)
 	ATTR_WARN_UNUSED;
 
+/* --- \Recent (IMAP4rev1, mail-index-recent.c) ---
+   A message is \Recent to exactly one session: the first read-write
+   session to see it after it arrived. Each mailbox keeps the lowest UID
+   no such session has claimed yet (its "first recent UID"). */
+
+/* Claim the mailbox's unclaimed UIDs below uidnext (the caller's view's
+   UIDNEXT) for the calling session: *first_r gets the first recent UID
+   as it was before the call, so the caller's recent UIDs are
+   [*first_r, uidnext). Atomic: two sessions never get the same UID.
+   With claim false nothing changes (a read-only session, EXAMINE, sees
+   the unclaimed UIDs as recent without taking them). Returns 1, 0 if the
+   mailbox no longer exists or has another UIDVALIDITY, -1 on error. */
+int mail_index_mailbox_claim_recent(struct mail_index *index,
+				    uint32_t mailbox_id, uint32_t uidvalidity,
+				    uint32_t uidnext, bool claim,
+				    uint32_t *first_r) ATTR_WARN_UNUSED;
+/* The number of the mailbox's messages no session has claimed (STATUS
+   RECENT). Returns 1, 0 if there is no such mailbox, -1 on error. */
+int mail_index_mailbox_count_recent(struct mail_index *index,
+				    uint32_t mailbox_id, uint32_t *count_r)
+	ATTR_WARN_UNUSED;
+
 /* --- UID reservations (see the top of this file) --- */
 
 /* Reserve count (>= 1) UIDs of a mailbox. Blocks while another process

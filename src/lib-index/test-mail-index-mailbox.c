@@ -327,6 +327,83 @@ static void test_mailbox_status(void)
 	test_end();
 }
 
+static void test_mailbox_recent(void)
+{
+	const char *path;
+	struct mail_index *index = test_index_open(&path);
+	struct mail_index *index2 = test_index_open_path(path);
+	struct mail_index_mailbox box;
+	uint32_t first, count;
+
+	test_begin("mailbox \\Recent claims");
+	uint32_t id = test_mailbox_create(index, "INBOX");
+	test_assert(mail_index_mailbox_lookup_id(index, id, pool_datastack,
+						 &box) == 1);
+	uint32_t uv = box.uidvalidity;
+	/* empty mailbox: nothing to claim */
+	test_assert(mail_index_mailbox_claim_recent(index, id, uv, 1, true,
+						    &first) == 1);
+	test_assert(first == 1);
+	test_append(index, id, 3, 0, NULL);
+	test_assert(mail_index_mailbox_count_recent(index, id, &count) == 1);
+	test_assert(count == 3);
+	/* a read-only look takes nothing */
+	test_assert(mail_index_mailbox_claim_recent(index2, id, uv, 4, false,
+						    &first) == 1);
+	test_assert(first == 1);
+	/* the first read-write session gets 1:3, the second nothing */
+	test_assert(mail_index_mailbox_claim_recent(index, id, uv, 4, true,
+						    &first) == 1);
+	test_assert(first == 1);
+	test_assert(mail_index_mailbox_claim_recent(index2, id, uv, 4, true,
+						    &first) == 1);
+	test_assert(first == 4);
+	test_assert(mail_index_mailbox_count_recent(index2, id, &count) == 1);
+	test_assert(count == 0);
+	/* two new ones; a session whose view has only the first claims
+	   only it */
+	test_append(index, id, 2, 0, NULL);
+	test_assert(mail_index_mailbox_count_recent(index, id, &count) == 1);
+	test_assert(count == 2);
+	test_assert(mail_index_mailbox_claim_recent(index2, id, uv, 5, true,
+						    &first) == 1);
+	test_assert(first == 4);
+	test_assert(mail_index_mailbox_claim_recent(index, id, uv, 6, true,
+						    &first) == 1);
+	test_assert(first == 5);
+	test_assert(mail_index_mailbox_count_recent(index, id, &count) == 1);
+	test_assert(count == 0);
+	/* another UIDVALIDITY or no mailbox: 0 */
+	test_assert(mail_index_mailbox_claim_recent(index, id, uv + 1, 6, true,
+						    &first) == 0);
+	test_assert(mail_index_mailbox_claim_recent(index, 9999, uv, 6, true,
+						    &first) == 0);
+	test_assert(mail_index_mailbox_count_recent(index, 9999, &count) == 0);
+
+	/* a \\Noselect name made selectable again starts over */
+	uint32_t pid = test_mailbox_create(index, "p");
+	(void)test_mailbox_create(index, "p/c");
+	test_assert(mail_index_mailbox_lookup_id(index, pid, pool_datastack,
+						 &box) == 1);
+	test_append(index, pid, 2, 0, NULL);
+	test_assert(mail_index_mailbox_claim_recent(index, pid,
+			box.uidvalidity, 3, true, &first) == 1);
+	test_assert(first == 1);
+	test_assert(mail_index_mailbox_delete(index, "p") == 0);
+	test_assert(mail_index_mailbox_create(index, "p", 0, pool_datastack,
+					      &box) == 0);
+	test_assert(box.id == pid);
+	test_append(index, pid, 1, 0, NULL);
+	test_assert(mail_index_mailbox_count_recent(index, pid, &count) == 1);
+	test_assert(count == 1);
+	test_assert(mail_index_mailbox_claim_recent(index, pid,
+			box.uidvalidity, 2, true, &first) == 1);
+	test_assert(first == 1);
+	mail_index_close(&index2);
+	mail_index_close(&index);
+	test_end();
+}
+
 static void test_schema(void)
 {
 	const char *path;
@@ -350,7 +427,7 @@ static void test_schema(void)
 	sqlite3_close(db);
 	test_assert(mail_index_open(&set, &index, &error) < 0);
 	test_assert(strstr(error, "newer") != NULL);
-	test_assert(mail_index_get_schema_version() == 2);
+	test_assert(mail_index_get_schema_version() == 3);
 	/* a version-1 database (before change-log pruning) is brought
 	   forward, keeping its data */
 	index = test_index_open(&path);
@@ -360,7 +437,9 @@ static void test_schema(void)
 	test_assert(sqlite3_exec(db,
 		"ALTER TABLE changes DROP COLUMN time;"
 		"ALTER TABLE mailboxes DROP COLUMN changes_pruned_modseq;"
-		"DELETE FROM schema_version WHERE version = 2",
+		"ALTER TABLE mailboxes DROP COLUMN recent_uidvalidity;"
+		"ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
+		"DELETE FROM schema_version WHERE version >= 2",
 		NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	index = test_index_open_path(path);
@@ -417,6 +496,7 @@ test_func_t *const test_mail_index_mailbox_tests[] = {
 	test_mailbox_rename,
 	test_mailbox_list,
 	test_mailbox_status,
+	test_mailbox_recent,
 	test_schema,
 	test_errors,
 	NULL
