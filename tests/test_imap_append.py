@@ -327,6 +327,37 @@ def test_append_missing_mailbox_trycreate(srv, user):
     r.close()
 
 
+def test_append_mailbox_name_literal(srv, user):
+    r = srv.raw(user)
+    msg = message(5)
+    tag = r.next_tag()
+    r.send(tag + b" APPEND {5}\r\n")
+    assert r.readline().startswith(b"+")
+    r.send(b"INBOX (\\Seen) {%d}\r\n" % len(msg))
+    assert r.readline().startswith(b"+")
+    r.send(msg + b"\r\n")
+    _, tagged = r.read_tagged(tag)
+    assert appenduid(tagged)[1] == "1", tagged
+    # a missing mailbox: NO instead of the message's "+"
+    tag = r.next_tag()
+    r.send(tag + b" APPEND {7}\r\n")
+    assert r.readline().startswith(b"+")
+    r.send(b"Nowhere {%d}\r\n" % len(msg))
+    assert r.readline().startswith(tag + b" NO [TRYCREATE]")
+    # non-synchronizing, and too long to be a name
+    tag = r.next_tag()
+    r.send(tag + b" APPEND {5+}\r\nINBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+    _, tagged = r.read_tagged(tag)
+    assert appenduid(tagged)[1] == "2", tagged
+    tag = r.next_tag()
+    r.send(tag + b" APPEND {5000}\r\n")
+    assert r.readline().startswith(tag + b" BAD")
+    _, tagged = r.command(b"CAPABILITY")
+    assert b" OK " in tagged
+    r.close()
+    assert [s[4] for s in srv.export(user)["INBOX"]] == [msg, msg]
+
+
 def test_append_literal_plus_and_literal8(srv, user):
     r = srv.raw(user)
     msg = message(3)

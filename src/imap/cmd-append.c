@@ -22,6 +22,9 @@
 #include "ioloop.h"
 #include "event.h"
 
+/* a mailbox name sent as a literal (streamed like every literal of
+   APPEND) is read into memory up to this size */
+#define APPEND_MAX_NAME_LITERAL 1024
 /* how often a command whose transaction was rolled back looks whether
    lib-storage has freed it (its blob writes finish in the background) */
 #define APPEND_IDLE_POLL_MSECS 10
@@ -48,6 +51,8 @@ struct append_context {
 	struct mail_save_context *save;
 	uint64_t message_size;
 
+	/* the mailbox name's literal being read (cmd->pool), else NULL */
+	string_t *name_buf;
 	/* the next argument of the current message in cmd->args */
 	unsigned int arg_pos;
 	/* a literal was read: the parser must go on */
@@ -290,7 +295,8 @@ static enum append_step append_read_literal(struct append_context *ctx)
 	while (ctx->literal_left > 0) {
 		bool failed = ctx->fail_reply != NULL;
 
-		if (!failed && mail_save_is_full(ctx->save)) {
+		if (!failed && ctx->name_buf == NULL &&
+		    mail_save_is_full(ctx->save)) {
 			ctx->waiting_drain = true;
 			return APPEND_STEP_WAIT;
 		}
@@ -298,6 +304,19 @@ static enum append_step append_read_literal(struct append_context *ctx)
 		if (size == 0) {
 			client_command_wait_input(cmd);
 			return APPEND_STEP_WAIT;
+		}
+		if (!failed && ctx->name_buf != NULL) {
+			bool nul = memchr(data, '\0', size) != NULL;
+			if (!nul)
+				str_append_data(ctx->name_buf, data, size);
+			client_command_literal_skip(cmd, size);
+			ctx->literal_left -= size;
+			if (nul) {
+				ctx->name_buf = NULL;
+				return append_fail(ctx,
+					"BAD Invalid mailbox name.");
+			}
+			continue;
 		}
 		bool nul = !failed && !ctx->literal8 &&
 			memchr(data, '\0', size) != NULL;
@@ -613,6 +632,27 @@ static enum append_step append_next_message(struct append_context *ctx)
 	return append_fail(ctx, "BAD Invalid APPEND arguments.");
 }
 
+/* The destination: TRYCREATE when it does not exist (RFC 9051 §6.3.12). */
+static enum append_step append_open_mailbox(struct append_context *ctx,
+					    const char *name)
+{
+	struct client *client = ctx->client;
+	const char *storage_name, *error;
+
+	if (client_mailbox_name_to_storage(client, name, &storage_name,
+					   &error) < 0)
+		return append_fail(ctx, t_strdup_printf("BAD %s", error));
+	if (mailbox_open(client->user, storage_name, &ctx->box) < 0) {
+		if (mail_user_get_last_error(client->user, NULL, NULL) ==
+		    MAIL_ERROR_NOTFOUND) {
+			return append_fail(ctx,
+				"NO [TRYCREATE] Mailbox doesn't exist.");
+		}
+		return append_fail_storage(ctx);
+	}
+	return APPEND_STEP_CONTINUE;
+}
+
 static enum append_step append_step(struct append_context *ctx)
 {
 	struct client_command_context *cmd = ctx->cmd;
@@ -624,6 +664,11 @@ static enum append_step append_step(struct append_context *ctx)
 		if (step != APPEND_STEP_CONTINUE || ctx->literal_active ||
 		    ctx->fail_reply != NULL || !ctx->literal_top)
 			return step;
+		if (ctx->name_buf != NULL) {
+			const char *name = str_c(ctx->name_buf);
+			ctx->name_buf = NULL;
+			return append_open_mailbox(ctx, name);
+		}
 		return append_end_save(ctx);
 	}
 	if (ctx->url_stream != NULL)
@@ -668,8 +713,9 @@ static bool cmd_append_continue(struct client_command_context *cmd)
 bool imap_cmd_append(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
+	const struct imap_arg *arg = &cmd->args[0];
 	struct append_context *ctx;
-	const char *name, *storage_name, *error;
+	const char *name;
 	enum append_step step;
 
 	ctx = i_new(struct append_context, 1);
@@ -679,22 +725,22 @@ bool imap_cmd_append(struct client_command_context *cmd)
 	cmd->cancel = append_cancel;
 	cmd->func = cmd_append_continue;
 
-	if (!imap_arg_get_astring(&cmd->args[0], &name))
-		step = append_fail(ctx, "BAD Invalid mailbox name.");
-	else if (client_mailbox_name_to_storage(client, name, &storage_name,
-						&error) < 0)
-		step = append_fail(ctx, t_strdup_printf("BAD %s", error));
-	else if (mailbox_open(client->user, storage_name, &ctx->box) < 0) {
-		if (mail_user_get_last_error(client->user, NULL, NULL) ==
-		    MAIL_ERROR_NOTFOUND) {
-			step = append_fail(ctx,
-				"NO [TRYCREATE] Mailbox doesn't exist.");
-		} else {
-			step = append_fail_storage(ctx);
+	if (arg->type == IMAP_ARG_LITERAL_SIZE) {
+		/* the name is a literal: read it, then open the mailbox */
+		if (arg->literal8 ||
+		    arg->_data.literal_size > APPEND_MAX_NAME_LITERAL)
+			step = append_fail(ctx, "BAD Invalid mailbox name.");
+		else {
+			ctx->name_buf = str_new(cmd->pool,
+				(size_t)arg->_data.literal_size + 1);
+			append_start_literal(ctx, arg, true);
+			step = APPEND_STEP_CONTINUE;
 		}
+	} else if (!imap_arg_get_astring(arg, &name)) {
+		step = append_fail(ctx, "BAD Invalid mailbox name.");
 	} else {
+		step = append_open_mailbox(ctx, name);
 		ctx->arg_pos = 1;
-		step = APPEND_STEP_CONTINUE;
 	}
 	switch (step) {
 	case APPEND_STEP_CONTINUE:
