@@ -8,6 +8,7 @@
 #include "mail-index-private.h"
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -216,9 +217,37 @@ static void test_dead_writer_slot(void)
 	test_end();
 }
 
+static void test_fallback_full(void)
+{
+	const char *path = t_strdup_printf("%s/index-fallback.db", test_dir());
+	struct mail_index *index;
+	uint64_t fsyncs, joined;
+
+	test_begin("durable: without the shared file, commits sync themselves");
+	/* a directory where the sync file would be: it cannot be mapped */
+	test_assert(mkdir(t_strdup_printf("%s-sync", path), 0700) == 0);
+	test_expect_log(LOG_TYPE_WARNING, "Group WAL sync unavailable");
+	index = test_index_open_path(path);
+	test_assert(!mail_index_durable_is_grouped(index));
+	uint32_t id = test_mailbox_create(index, "INBOX");
+	test_assert(test_append(index, id, 2, 0, NULL) == 1);
+	mail_index_get_durable_stats(index, &fsyncs, &joined);
+	test_assert(fsyncs == 0 && joined == 0);
+	sqlite3_stmt *stmt;
+	test_assert(sqlite3_prepare_v2(index->db, "PRAGMA synchronous", -1,
+				       &stmt, NULL) == SQLITE_OK);
+	test_assert(sqlite3_step(stmt) == SQLITE_ROW);
+	/* 2 = FULL */
+	test_assert(sqlite3_column_int(stmt, 0) == 2);
+	sqlite3_finalize(stmt);
+	mail_index_close(&index);
+	test_end();
+}
+
 test_func_t *const test_mail_index_durable_tests[] = {
 	test_group_sync_shared,
 	test_reader_waits_for_sync,
 	test_dead_writer_slot,
+	test_fallback_full,
 	NULL
 };
