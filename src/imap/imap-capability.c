@@ -25,6 +25,7 @@ static const char *const imap_capabilities[] = {
 	"BINARY",
 	"CONDSTORE",
 	"QRESYNC",
+	"PREVIEW",
 	"COMPRESS=DEFLATE",
 	NULL
 };
