@@ -46,6 +46,9 @@ struct mailbox {
 	ARRAY_TYPE(mail_index_flags_rec) view;
 	/* expunged, still in the view (synced with NO_EXPUNGES) */
 	ARRAY_TYPE(seq_range) pending_expunges;
+	/* IMAP4rev1 \Recent: UIDs recent to this session (mailbox-recent.c;
+	   created on first use) */
+	ARRAY_TYPE(seq_range) recent_uids;
 
 	struct mail_index_notify *notify;
 	void (*notify_callback)(void *);

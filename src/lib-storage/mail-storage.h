@@ -184,6 +184,24 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 			   void *context) ATTR_WARN_UNUSED;
 
+/* --- \Recent (IMAP4rev1, RFC 3501 §2.3.2) ---
+   A message is \Recent to exactly one session: the first read-write
+   session whose view has it (see mail_index_mailbox_claim_recent()). */
+
+/* Take the view's messages that no read-write session has claimed:
+   claimed for this session if claim (a read-write session), else only
+   seen as recent (EXAMINE). Call after mailbox_open() and after each
+   mailbox_sync(). Returns 0, or -1 with the error set (the recent set is
+   then unchanged). */
+int mailbox_recent_update(struct mailbox *box, bool claim) ATTR_WARN_UNUSED;
+/* Whether the message uid is \Recent to this session. */
+bool mailbox_is_recent(const struct mailbox *box, uint32_t uid);
+/* The number of the view's messages that are \Recent to this session. */
+uint32_t mailbox_get_recent_count(const struct mailbox *box);
+/* The UIDs \Recent to this session (may name UIDs no longer in the
+   view), or NULL if none. */
+const ARRAY_TYPE(seq_range) *mailbox_get_recent_uids(const struct mailbox *box);
+
 /* --- flags, expunge, search, fetch of records --- */
 
 /* See mail_index_update_flags(); commits at once. */

@@ -207,9 +207,60 @@ static void test_sync_after_prune(void)
 	test_end();
 }
 
+static void test_recent_two_sessions(void)
+{
+	const char *home;
+	struct mail_user *user1 = test_user_init(&home);
+	struct mail_user *user2 = test_user_init_home(home);
+	struct mailbox *box1, *box2, *ro;
+
+	test_begin("recent: one read-write session claims each message");
+	test_assert(mail_user_mailbox_create(user1, "INBOX", 0) == 0);
+	test_assert(mailbox_open(user1, "INBOX", &box1) == 0);
+	for (unsigned int i = 0; i < 3; i++)
+		test_save(box1, msg, 0, NULL);
+	test_assert_strcmp(sync_str(box1, 0), "E3");
+	/* a read-only view sees them without taking them */
+	test_assert(mailbox_open(user2, "INBOX", &ro) == 0);
+	test_assert(mailbox_recent_update(ro, false) == 0);
+	test_assert(mailbox_get_recent_count(ro) == 3);
+	test_assert(mailbox_recent_update(box1, true) == 0);
+	test_assert(mailbox_get_recent_count(box1) == 3);
+	test_assert(mailbox_is_recent(box1, 2));
+	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
+	test_assert(mailbox_recent_update(box2, true) == 0);
+	test_assert(mailbox_get_recent_count(box2) == 0);
+	test_assert(mailbox_get_recent_uids(box2) == NULL);
+	/* a new message goes to the first one to sync */
+	test_save(box1, msg, 0, NULL);
+	test_assert_strcmp(sync_str(box2, 0), "E4");
+	test_assert(mailbox_recent_update(box2, true) == 0);
+	test_assert(mailbox_get_recent_count(box2) == 1);
+	test_assert(mailbox_is_recent(box2, 4));
+	test_assert_strcmp(sync_str(box1, 0), "E4");
+	test_assert(mailbox_recent_update(box1, true) == 0);
+	test_assert(mailbox_get_recent_count(box1) == 3);
+	test_assert(!mailbox_is_recent(box1, 4));
+	/* expunged messages stop counting */
+	ARRAY_TYPE(seq_range) uids;
+	array_init(&uids, pool_datastack, 1);
+	seq_range_array_add_range(&uids, 1, 2);
+	test_assert(mailbox_expunge(box1, &uids, false, NULL) == 0);
+	test_assert(mailbox_sync(box1, 0, pool_datastack,
+		&(struct mailbox_sync_result){ 0 }) == 0);
+	test_assert(mailbox_get_recent_count(box1) == 1);
+	mailbox_close(&ro);
+	mailbox_close(&box2);
+	mailbox_close(&box1);
+	mail_user_deinit(&user2);
+	mail_user_deinit(&user1);
+	test_end();
+}
+
 test_func_t *const test_mailbox_sync_tests[] = {
 	test_sync_two_sessions,
 	test_sync_after_prune,
 	test_sync_notify,
+	test_recent_two_sessions,
 	NULL
 };
