@@ -739,8 +739,9 @@ bool imap_cmd_append(struct client_command_context *cmd)
 	} else if (!imap_arg_get_astring(arg, &name)) {
 		step = append_fail(ctx, "BAD Invalid mailbox name.");
 	} else {
-		step = append_open_mailbox(ctx, name);
+		/* before: a failure may free ctx */
 		ctx->arg_pos = 1;
+		step = append_open_mailbox(ctx, name);
 	}
 	switch (step) {
 	case APPEND_STEP_CONTINUE:
