@@ -44,10 +44,20 @@ enum mode {
 	MODE_BIGBOX,   /* one session on a large mailbox, timed per command */
 	MODE_LMTP,     /* deliver messages over C connections */
 	MODE_POP3,     /* download every message of a maildrop, in a loop */
+	MODE_IMAPCMD,  /* -c sessions log in and SELECT, then on a line from
+			  stdin repeat one command (--cmd) for -d seconds */
 };
+
+enum imap_cmd_kind { CMD_FETCH, CMD_STORE, CMD_SEARCH };
+static const char *const cmd_names[] = { "fetch", "store", "search" };
+
+/* Where an imapcmd connection is: setting up, logged in and waiting for
+   the start, in the timed loop, past the deadline, logging out. */
+enum cmd_phase { CP_SETUP, CP_READY, CP_TIMED, CP_TIMED_DONE, CP_LOGOUT };
 
 static const char *const mode_names[] = {
 	"prelogin", "login", "idle", "imapmix", "bigbox", "lmtp", "pop3",
+	"imapcmd",
 };
 
 /* What the connection is waiting for; reaching it calls the mode's step. */
@@ -104,6 +114,7 @@ struct conn {
 	bool pipelining;
 	unsigned int msg; /* message being sent */
 	unsigned int mix_r;
+	enum cmd_phase cphase;
 };
 
 static struct options {
@@ -126,6 +137,7 @@ static struct options {
 	double timeout;
 	const char *domain;
 	unsigned int seed;
+	enum imap_cmd_kind cmd;
 } opt = {
 	.host = "127.0.0.1",
 	.conns = 10,
@@ -169,6 +181,9 @@ static uint32_t *lat_us;
 static size_t lat_count, lat_size;
 static double bigbox_ms[4];
 static unsigned int bigbox_fetch_lines, bigbox_hits[2];
+/* imapcmd: connections whose set-up ended (ready or failed), and those
+   still in the timed loop */
+static unsigned int n_setup_end, n_cmd_live;
 
 static void conn_start(struct conn *c);
 static bool after_deadline(void);
@@ -369,6 +384,13 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
 	/* an error ends this connection's loop: a server that refuses
 	   everything must not turn the run into a busy loop of errors */
 	conn_finish(c);
+	if (opt.mode == MODE_IMAPCMD) {
+		if (c->cphase == CP_SETUP)
+			n_setup_end++;
+		else if (c->cphase == CP_TIMED)
+			n_cmd_live--;
+		c->cphase = CP_LOGOUT;
+	}
 	if (opt.mode == MODE_IDLE && !c->ready) {
 		c->ready = true; /* settled, though not ok */
 		n_active_starts--;
@@ -1256,6 +1278,82 @@ static void step_pop3(struct conn *c)
 	}
 }
 
+static void cmd_send(struct conn *c)
+{
+	unsigned int r = 1 + rand_r(&c->seed) % c->exists;
+	switch (opt.cmd) {
+	case CMD_FETCH:
+		imap_cmd(c, WAIT_TAGGED, "FETCH %u (FLAGS BODY.PEEK[])", r);
+		break;
+	case CMD_STORE:
+		imap_cmd(c, WAIT_TAGGED, "STORE %u %cFLAGS (\\Flagged)", r,
+			 rand_r(&c->seed) % 2 ? '+' : '-');
+		break;
+	case CMD_SEARCH:
+		imap_cmd(c, WAIT_TAGGED, "SEARCH SUBJECT \"%s\"",
+			 opt.subject);
+		break;
+	}
+}
+
+/* imapcmd: log in, SELECT, wait for the start (CP_READY); then each reply
+   of the timed loop counts and the next command goes out until the
+   deadline (CP_TIMED_DONE); the main loop then sends LOGOUT. */
+static void step_imapcmd(struct conn *c)
+{
+	char user[64];
+	switch (c->step++) {
+	case 0:
+		c->wait = WAIT_LINE;
+		return;
+	case 1:
+		if (strncmp(c->last_line, "* OK", 4) != 0) {
+			conn_fail(c, "bad greeting: %s", c->last_line);
+			return;
+		}
+		user_name(opt.user_base + c->idx % opt.nusers, user,
+			  sizeof(user));
+		imap_cmd(c, WAIT_TAGGED, "LOGIN %s %s", user, opt.password);
+		return;
+	case 2:
+		if (!c->ok) {
+			conn_fail(c, "%s", c->last_line);
+			return;
+		}
+		c->exists = 0;
+		imap_cmd(c, WAIT_TAGGED, "SELECT INBOX");
+		return;
+	case 3:
+		if (!c->ok || c->exists == 0) {
+			conn_fail(c, "SELECT: %s%s", c->last_line,
+				  c->ok ? " (empty mailbox)" : "");
+			return;
+		}
+		c->cphase = CP_READY;
+		c->wait = WAIT_NONE;
+		n_setup_end++;
+		n_ready++;
+		return;
+	case 4:
+		imap_op_done(c);
+		if (after_deadline()) {
+			c->cphase = CP_TIMED_DONE;
+			c->wait = WAIT_NONE;
+			n_cmd_live--;
+			return;
+		}
+		c->step = 4;
+		cmd_send(c);
+		return;
+	case 5:
+		c->wait = WAIT_EOF;
+		return;
+	default:
+		conn_finish(c);
+		return;
+	}
+}
+
 static void step(struct conn *c)
 {
 	switch (opt.mode) {
@@ -1277,6 +1375,9 @@ static void step(struct conn *c)
 		break;
 	case MODE_POP3:
 		step_pop3(c);
+		break;
+	case MODE_IMAPCMD:
+		step_imapcmd(c);
 		break;
 	}
 }
@@ -1357,7 +1458,7 @@ static void print_result(double elapsed, double cpu)
 	       (unsigned long long)n_sessions, (unsigned long long)n_errors,
 	       elapsed, elapsed > 0 ? n_ops / elapsed : 0.0,
 	       (unsigned long long)n_bytes, lat_pct(0.5), lat_pct(0.99), cpu);
-	if (opt.mode == MODE_IDLE)
+	if (opt.mode == MODE_IDLE || opt.mode == MODE_IMAPCMD)
 		printf(",\"ready\":%u", n_ready);
 	if (opt.mode == MODE_BIGBOX)
 		printf(",\"select_ms\":%.3f,\"fetch_ms\":%.3f,"
@@ -1394,6 +1495,12 @@ static void usage(int status)
 "            SEARCH BODY common; each timed\n"
 "  lmtp      deliver -n messages over -c connections, to -u users cycled\n"
 "  pop3      loops: -c clients download every message of their maildrop\n"
+"  imapcmd   -c sessions (on users base+i%%N) LOGIN and SELECT INBOX, print\n"
+"            READY; a line on stdin starts -d seconds of one command\n"
+"            (--cmd fetch: FETCH r (FLAGS BODY.PEEK[]), store: STORE r\n"
+"            +/-FLAGS (\\Flagged), search: SEARCH SUBJECT W), r random;\n"
+"            the result is printed at the deadline; a second line on\n"
+"            stdin (or EOF) makes the sessions LOG OUT\n"
 "options:\n"
 "  -H HOST -p PORT      server (127.0.0.1)\n"
 "  -t                   implicit TLS\n"
@@ -1404,7 +1511,8 @@ static void usage(int status)
 "  -P PASSWORD          password of every user (benchpass)\n"
 "  -m FILE              messages (bench/run's packed format)\n"
 "  --rare W --common W  words for bigbox's SEARCH BODY\n"
-"  --subject W          word for imapmix's SEARCH SUBJECT (re)\n"
+"  --subject W          word for SEARCH SUBJECT (imapmix, imapcmd) (re)\n"
+"  --cmd fetch|store|search  imapcmd's command\n"
 "  --login              idle: log in, select and IDLE\n"
 "  --inflight N         idle: connections being set up at once (64)\n"
 "  --src-ips N          spread connections over 127.0.0.2..2+N-1\n"
@@ -1423,6 +1531,7 @@ int main(int argc, char **argv)
 		{ "src-ips", required_argument, NULL, 6 },
 		{ "timeout", required_argument, NULL, 7 },
 		{ "seed", required_argument, NULL, 8 },
+		{ "cmd", required_argument, NULL, 9 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1461,6 +1570,15 @@ int main(int argc, char **argv)
 		case 6: opt.src_ips = strtoul(optarg, NULL, 10); break;
 		case 7: opt.timeout = atof(optarg); break;
 		case 8: opt.seed = strtoul(optarg, NULL, 10); break;
+		case 9:
+			for (m = 0; m < sizeof(cmd_names) / sizeof(*cmd_names);
+			     m++)
+				if (strcmp(optarg, cmd_names[m]) == 0)
+					break;
+			if (m == sizeof(cmd_names) / sizeof(*cmd_names))
+				die("--cmd: fetch, store or search");
+			opt.cmd = (enum imap_cmd_kind)m;
+			break;
 		case 'h': usage(0); break;
 		default: usage(1);
 		}
@@ -1510,7 +1628,7 @@ int main(int argc, char **argv)
 		conns[i].fd = -1;
 		conns[i].seed = opt.seed * 7919u + i;
 	}
-	if (opt.mode == MODE_IDLE) {
+	if (opt.mode == MODE_IDLE || opt.mode == MODE_IMAPCMD) {
 		struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &e) < 0)
 			die("idle mode waits on stdin, which must be a pipe "
@@ -1527,7 +1645,8 @@ int main(int argc, char **argv)
 		t_deadline = t_start + (int64_t)(opt.duration * 1e6);
 
 	unsigned int next = 0;
-	bool reported_ready = false;
+	bool reported_ready = false, cmd_started = false, cmd_reported = false,
+	     cmd_logout = false;
 	int64_t t_ready = 0;
 	struct epoll_event events[256];
 	for (;;) {
@@ -1548,6 +1667,33 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			reported_ready = true;
 		}
+		if (opt.mode == MODE_IMAPCMD && !reported_ready &&
+		    n_setup_end == opt.conns) {
+			printf("READY %u %llu\n", n_ready,
+			       (unsigned long long)n_errors);
+			fflush(stdout);
+			reported_ready = true;
+		}
+		if (opt.mode == MODE_IMAPCMD && cmd_started && !cmd_reported &&
+		    n_cmd_live == 0) {
+			/* the timed part is over: its figures first; the
+			   sessions log out on the next line from stdin, once
+			   bench/run has read the servers' CPU time */
+			print_result((now_us() - t_start) / 1e6,
+				     cpu_seconds() - cpu0);
+			cmd_reported = true;
+		}
+		if (opt.mode == MODE_IMAPCMD && cmd_reported && cmd_logout) {
+			cmd_logout = false;
+			for (unsigned int i = 0; i < opt.conns; i++) {
+				struct conn *c = &conns[i];
+				if (c->cphase != CP_TIMED_DONE)
+					continue;
+				c->cphase = CP_LOGOUT;
+				c->step = 5;
+				imap_cmd(c, WAIT_TAGGED, "LOGOUT");
+			}
+		}
 		if (opt.mode != MODE_IDLE && n_done == opt.conns)
 			break;
 		int n = epoll_wait(epfd, events, 256, 200);
@@ -1558,6 +1704,31 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < n; i++) {
 			struct conn *c = events[i].data.ptr;
+			if (c == NULL && opt.mode == MODE_IMAPCMD) {
+				if (!stdin_event())
+					continue;
+				if (cmd_started) {
+					/* the second line: log out */
+					epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
+					cmd_logout = true;
+					continue;
+				}
+				/* the start: from here on it is timed */
+				cmd_started = true;
+				cpu0 = cpu_seconds();
+				t_start = now_us();
+				t_deadline = t_start +
+					     (int64_t)(opt.duration * 1e6);
+				for (unsigned int j = 0; j < opt.conns; j++) {
+					struct conn *cc = &conns[j];
+					if (cc->cphase != CP_READY)
+						continue;
+					cc->cphase = CP_TIMED;
+					n_cmd_live++;
+					cmd_send(cc);
+				}
+				continue;
+			}
 			if (c == NULL) {
 				if (stdin_event())
 					goto idle_end;
@@ -1568,7 +1739,7 @@ int main(int argc, char **argv)
 		if (n > 0)
 			t_last_progress = now_us();
 		after_deadline();
-		if (!reported_ready &&
+		if ((!reported_ready || cmd_started) &&
 		    now_us() - t_last_progress > opt.timeout * 1e6) {
 			fprintf(stderr,
 				"loadgen: nothing happened for %.0f s; "
@@ -1586,6 +1757,7 @@ idle_end:;
 		n_ops = n_ready;
 	for (unsigned int i = 0; i < opt.conns; i++)
 		conn_close(&conns[i], true);
-	print_result((t_end - t_start) / 1e6, cpu);
+	if (opt.mode != MODE_IMAPCMD || !cmd_reported)
+		print_result((t_end - t_start) / 1e6, cpu);
 	return n_errors > 0 ? 1 : 0;
 }
