@@ -690,6 +690,31 @@ parser_byte(struct imap_parser *parser, unsigned char c)
 	i_unreached();
 }
 
+/* How many bytes from data on are ordinary characters of the current
+   atom, fetch section or quoted string: ones parser_byte() would only
+   append. */
+static size_t parser_plain_run(const struct imap_parser *parser,
+			       const unsigned char *data, size_t size)
+{
+	bool fetch = (parser->flags & IMAP_PARSE_FLAG_FETCH_BRACKETS) != 0;
+	size_t i = 0;
+
+	if (parser->state == STATE_ATOM) {
+		while (i < size && is_atom_char(data[i]) &&
+		       !(fetch && data[i] == '['))
+			i++;
+	} else if (parser->state == STATE_ATOM_BRACKET) {
+		while (i < size && data[i] >= 0x20 && data[i] < 0x7f &&
+		       data[i] != '[' && data[i] != '{' && data[i] != ']')
+			i++;
+	} else {
+		while (i < size && data[i] >= 0x20 && data[i] < 0x80 &&
+		       data[i] != '"' && data[i] != '\\')
+			i++;
+	}
+	return i;
+}
+
 static enum imap_parser_ret
 parser_finish_line(struct imap_parser *parser, const struct imap_arg **args_r)
 {
@@ -754,6 +779,22 @@ imap_parser_read_args(struct imap_parser *parser, const unsigned char *data,
 			if (parser->literal_pos == parser->literal_size)
 				parser_literal_finish(parser);
 			continue;
+		}
+		if (parser->state == STATE_ATOM ||
+		    parser->state == STATE_ATOM_BRACKET ||
+		    parser->state == STATE_QUOTED) {
+			/* fast path: a run of plain characters inside an atom
+			   or a quoted string is copied at once */
+			size_t n = parser_plain_run(parser, data + i, size - i);
+			if (n > 0) {
+				if (!parser_line_grow(parser, n)) {
+					*consumed_r = i + n;
+					return IMAP_PARSER_RET_ERROR;
+				}
+				buffer_append(&parser->token, data + i, n);
+				i += n;
+				continue;
+			}
 		}
 		unsigned char c = data[i++];
 		if (!parser_line_grow(parser, 1)) {
