@@ -13,7 +13,7 @@ MESON_OPTS ?=
 all: build
 
 deps:
-	@scripts/deps.sh
+	@bash scripts/deps.sh
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --prefix=$(PREFIX) $(MESON_OPTS)
@@ -29,17 +29,17 @@ build-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 
 run: build
-	@scripts/run.sh $(BUILD)
+	@bash scripts/run.sh $(BUILD)
 
 # Both builds' tests, one summary line.
 check: build build-asan
-	@scripts/check.sh $(BUILD) $(BUILD_ASAN)
+	@bash scripts/check.sh $(BUILD) $(BUILD_ASAN)
 
 check-plain: build
-	@scripts/check.sh $(BUILD)
+	@bash scripts/check.sh $(BUILD)
 
 check-asan: build-asan
-	@scripts/check.sh $(BUILD_ASAN)
+	@bash scripts/check.sh $(BUILD_ASAN)
 
 # The prefix is compiled in (default config path), so set it and rebuild.
 install: build
