@@ -31,10 +31,14 @@ static const struct command imap_commands[] = {
 	{ "SEARCH", cmd_search, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
 	{ "SELECT", imap_cmd_select, 0 },
+	{ "SORT", cmd_sort, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
+		COMMAND_FLAG_NO_EXPUNGES },
 	{ "STARTTLS", imap_cmd_starttls, COMMAND_FLAG_ANY_STATE },
 	{ "STORE", cmd_store, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
 	{ "STATUS", cmd_status, 0 },
+	{ "THREAD", cmd_thread, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
+		COMMAND_FLAG_NO_EXPUNGES },
 	{ "SUBSCRIBE", cmd_subscribe, 0 },
 	{ "UNSELECT", imap_cmd_unselect, COMMAND_FLAG_SELECTED },
 	{ "UNSUBSCRIBE", cmd_unsubscribe, 0 },

@@ -334,6 +334,27 @@ static struct search_key *parse_list(struct search_parse_ctx *ctx,
 	return make_and(ctx, list);
 }
 
+/* IMAP4rev1 \Recent: the UIDs recent to this session (a copy: a sync
+   may grow the set while the search runs). Never any for IMAP4rev2
+   sessions, which do not track it. */
+static struct search_key *key_recent(struct search_parse_ctx *ctx)
+{
+	const ARRAY_TYPE(seq_range) *recent =
+		mailbox_get_recent_uids(ctx->client->mailbox);
+	struct search_key *key = key_index(ctx, MAIL_INDEX_SEARCH_UIDSET);
+	ARRAY_TYPE(seq_range) *uids =
+		p_new(ctx->pool, ARRAY_TYPE(seq_range), 1);
+	const struct seq_range *r;
+
+	array_init(uids, ctx->pool, 2);
+	if (recent != NULL) {
+		array_foreach(recent, r)
+			array_push(uids, *r);
+	}
+	key->iarg->value.uids = uids;
+	return key;
+}
+
 static struct search_key *key_not(struct search_key *key)
 {
 	if (key->type == SEARCH_KEY_INDEX)
@@ -494,9 +515,11 @@ static struct search_key *parse_key(struct search_parse_ctx *ctx,
 			return key == NULL ? NULL : key_not(key);
 		}
 		if (strcasecmp(name, "NEW") == 0) {
-			/* RECENT UNSEEN; \Recent is never set here */
-			key = key_index(ctx, MAIL_INDEX_SEARCH_ALL);
-			key->iarg->not = true;
+			/* RECENT UNSEEN */
+			key = key_index(ctx, MAIL_INDEX_SEARCH_AND);
+			key2 = key_recent(ctx);
+			key2->iarg->next = key_flags(ctx, MAIL_SEEN, true)->iarg;
+			key->iarg->value.subargs = key2->iarg;
 			return key;
 		}
 		break;
@@ -522,7 +545,7 @@ static struct search_key *parse_key(struct search_parse_ctx *ctx,
 				key : NULL;
 		}
 		if (strcasecmp(name, "OLD") == 0)
-			return key_index(ctx, MAIL_INDEX_SEARCH_ALL);
+			return key_not(key_recent(ctx));
 		if (strcasecmp(name, "OLDER") == 0) {
 			/* RFC 5032, as Dovecot: older than now - n */
 			if (!parse_number(ctx, args, &num))
@@ -537,11 +560,8 @@ static struct search_key *parse_key(struct search_parse_ctx *ctx,
 		}
 		break;
 	case 'R':
-		if (strcasecmp(name, "RECENT") == 0) {
-			key = key_index(ctx, MAIL_INDEX_SEARCH_ALL);
-			key->iarg->not = true;
-			return key;
-		}
+		if (strcasecmp(name, "RECENT") == 0)
+			return key_recent(ctx);
 		break;
 	case 'S':
 		if (strcasecmp(name, "SEEN") == 0)
@@ -1418,4 +1438,80 @@ void imap_search_end(struct imap_search **_search)
 	}
 	pool_unref(&search->pool);
 	i_free(search);
+}
+
+/* --- SORT and THREAD data --- */
+
+struct sort_hdr_ctx {
+	pool_t pool;
+	struct imap_sort_headers *hdrs;
+};
+
+static void sort_hdr_callback(const struct message_event *event, void *context)
+{
+	struct sort_hdr_ctx *ctx = context;
+	const char **dest = NULL;
+	const char *name;
+
+	if (event->type != MESSAGE_EVENT_HEADER || event->part->parent != NULL)
+		return;
+	name = event->hdr->name;
+	if (strcasecmp(name, "Subject") == 0)
+		dest = &ctx->hdrs->subject;
+	else if (strcasecmp(name, "From") == 0)
+		dest = &ctx->hdrs->from;
+	else if (strcasecmp(name, "To") == 0)
+		dest = &ctx->hdrs->to;
+	else if (strcasecmp(name, "Cc") == 0)
+		dest = &ctx->hdrs->cc;
+	else if (strcasecmp(name, "Message-ID") == 0)
+		dest = &ctx->hdrs->message_id;
+	else if (strcasecmp(name, "In-Reply-To") == 0)
+		dest = &ctx->hdrs->in_reply_to;
+	else if (strcasecmp(name, "References") == 0)
+		dest = &ctx->hdrs->references;
+	if (dest != NULL && *dest == NULL) {
+		*dest = message_header_strdup(ctx->pool, event->hdr->value,
+					      event->hdr->value_len);
+	}
+}
+
+void imap_sort_headers_parse(const struct mail_index_record *rec, pool_t pool,
+			     struct imap_sort_headers *hdrs_r)
+{
+	memset(hdrs_r, 0, sizeof(*hdrs_r));
+	if (rec->headers == NULL || rec->headers_size == 0)
+		return;
+
+	struct sort_hdr_ctx ctx = { .pool = pool, .hdrs = hdrs_r };
+	pool_t part_pool = pool_alloconly_create("sort headers", 1024);
+	struct message_parser *parser =
+		message_parser_init(part_pool, NULL, sort_hdr_callback, &ctx);
+	message_parser_feed(parser, rec->headers, rec->headers_size);
+	message_parser_feed(parser, "\n", 1);
+	(void)message_parser_finish(&parser);
+	pool_unref(&part_pool);
+}
+
+time_t imap_sort_sent_date(const struct mail_index_record *rec)
+{
+	return rec->sent_date != 0 ? rec->sent_date : rec->internal_date;
+}
+
+int imap_search_run_for_cmd(struct client_command_context *cmd,
+			    struct imap_search **search,
+			    const ARRAY_TYPE(mail_uid) **seqs_r)
+{
+	int ret = imap_search_more(*search);
+
+	if (ret == 0)
+		return 0;
+	if (ret < 0) {
+		const char *line = t_strdup(imap_search_get_error_line(*search));
+		imap_search_end(search);
+		client_send_tagline(cmd, line);
+		return -1;
+	}
+	*seqs_r = imap_search_get_result(*search);
+	return 1;
 }

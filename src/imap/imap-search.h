@@ -21,8 +21,10 @@
 
 #include "seq-range.h"
 #include "imap-arg.h"
+#include "mail-index.h"
 
 struct client;
+struct client_command_context;
 struct imap_search_args;
 struct imap_search;
 
@@ -107,3 +109,26 @@ void imap_search_send_result(struct client_command_context *cmd,
 			     enum imap_search_return ret,
 			     const uint32_t *seqs, unsigned int count,
 			     const char *sort_name, uint64_t modseq);
+
+/* --- SORT and THREAD data --- */
+
+/* The header fields SORT and THREAD use, from a record's cached header
+   block (mailbox_fetch_records() with MAIL_INDEX_FETCH_CACHE): unfolded
+   raw values of the first field of each name, NULL if missing. */
+struct imap_sort_headers {
+	const char *subject, *from, *to, *cc;
+	const char *message_id, *in_reply_to, *references;
+};
+void imap_sort_headers_parse(const struct mail_index_record *rec, pool_t pool,
+			     struct imap_sort_headers *hdrs_r);
+/* The sent date of RFC 5256 §2.2: the Date: header in UTC, else the
+   internal date. */
+time_t imap_sort_sent_date(const struct mail_index_record *rec);
+
+/* Run a search to the end from a command: cmd->func must be a
+   continuation that calls this until it returns 1 (done: result in
+   *seqs_r, ascending), 0 (return false: resumed by blob reads) or -1
+   (the tagged NO has been sent: return true). */
+int imap_search_run_for_cmd(struct client_command_context *cmd,
+			    struct imap_search **search,
+			    const ARRAY_TYPE(mail_uid) **seqs_r);
