@@ -79,6 +79,9 @@ int imap_preauth_main(int argc, char *argv[])
 		return EX_CONFIG_;
 	}
 	const struct columba_settings *set = config_get_root(config);
+	/* no master service here: the session's settings come from the
+	   config read above */
+	imap_settings_init(set);
 	const char *socket_path = t_strdup_printf("%s/auth-userdb",
 						  set->base_dir);
 	struct auth_master_user_request req = {
