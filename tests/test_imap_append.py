@@ -310,6 +310,26 @@ def test_preauth_appendlimit(srv, user):
     assert b"b OK" in p.stdout, (p.stdout, p.stderr)
 
 
+def test_preauth_no_appendlimit(srv, user):
+    """imap_max_append_size = 0: no limit, APPENDLIMIT not advertised, STATUS
+    says NIL (RFC 7889 §3)."""
+    conf = os.path.join(srv.tmpdir, "nolimit.conf")
+    with open(srv.server.config_path) as f:
+        text = f.read().replace("imap_max_append_size = %d" % APPEND_LIMIT,
+                                "imap_max_append_size = 0")
+    with open(conf, "w") as f:
+        f.write(text)
+    os.chmod(conf, 0o644)
+    p = subprocess.run([columba_binary(), "imap", "-c", conf, "-u", user],
+                       input=b"a CAPABILITY\r\nb STATUS INBOX (APPENDLIMIT)\r\n"
+                       b"c LOGOUT\r\n",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       preexec_fn=as_internal_user(), timeout=20)
+    lines = p.stdout.split(b"\r\n")
+    assert b"APPENDLIMIT" not in lines[1] and b"CATENATE" in lines[1], lines
+    assert b"* STATUS INBOX (APPENDLIMIT NIL)" in lines, (lines, p.stderr)
+
+
 def test_append_bad_arguments(srv, user):
     r = srv.raw(user)
     # bad flag, bad date, no literal: BAD before any "+"
