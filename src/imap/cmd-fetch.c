@@ -653,8 +653,10 @@ static void append_cached(string_t *line, const char *value)
 }
 
 /* A literal item: open its stream and send the line so far with the
-   literal's header. Returns 1 if streaming, 0 if the item was written
-   as NIL, -1 on error. */
+   literal's header. A section the message does not have is an empty
+   literal, as Dovecot sends it (the RFCs leave it open; BODYSTRUCTURE
+   shows a part 1 even in a multipart without parts). Returns 1 if
+   streaming, 0 if the item was written whole, -1 on error. */
 static int fetch_start_literal(struct client_command_context *cmd,
 			       struct fetch_context *ctx,
 			       const struct fetch_item *item)
@@ -670,16 +672,21 @@ static int fetch_start_literal(struct client_command_context *cmd,
 	uint64_t size;
 
 	if (item->kind == FETCH_BINARY && !item->exists) {
-		str_printfa(ctx->line, "%s NIL", item->name);
+		str_printfa(ctx->line, "%s {0}\r\n", item->name);
 		return 0;
 	}
 	if (mail_section_stream_open(client->mailbox, ctx->rec->uid, &req,
 				     false, &ctx->stream) < 0) {
 		enum mail_error error = mail_user_get_last_error(client->user,
 								 &text, NULL);
-		if (error == MAIL_ERROR_PARAMS || error == MAIL_ERROR_EXPUNGED) {
-			/* no such section in this message (or the message
-			   is gone): NIL, as Dovecot */
+		if (error == MAIL_ERROR_PARAMS) {
+			/* no such section in this message */
+			str_printfa(ctx->line, "%s {0}\r\n", item->name);
+			return 0;
+		}
+		if (error == MAIL_ERROR_EXPUNGED) {
+			/* expunged meanwhile: NO [EXPUNGEISSUED] at the end */
+			ctx->expunged = true;
 			str_printfa(ctx->line, "%s NIL", item->name);
 			return 0;
 		}
@@ -856,7 +863,7 @@ static int fetch_write_item(struct client_command_context *cmd,
 	}
 	case FETCH_BINARY_SIZE:
 		if (!item->exists)
-			str_printfa(line, "%s NIL", item->name);
+			str_printfa(line, "%s 0", item->name);
 		else
 			str_printfa(line, "%s %llu", item->name,
 				    (unsigned long long)item->binary_size);
