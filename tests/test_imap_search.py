@@ -142,7 +142,8 @@ def raw(c, line):
     ("DELETED", [3]), ("UNDELETED", [1, 2, 4, 5]),
     ("DRAFT", [4]), ("UNDRAFT", [1, 2, 3, 5]),
     ("KEYWORD $Work", [3]), ("UNKEYWORD $Work", [1, 2, 4, 5]),
-    ("NEW", []), ("RECENT", []), ("OLD", [1, 2, 3, 4, 5]),
+    # appended before this session's SELECT: all \Recent to it
+    ("NEW", [2, 3, 4, 5]), ("RECENT", [1, 2, 3, 4, 5]), ("OLD", []),
     ("BEFORE 03-Jan-2024", [1, 2]), ("ON 03-Jan-2024", [3]),
     ("SINCE 04-Jan-2024", [4, 5]),
     # sent dates: the Date: header's own day, not UTC (RFC 9051)

@@ -801,10 +801,8 @@ static int fetch_write_item(struct client_command_context *cmd,
 		str_append_c(line, ' ');
 	switch (item->kind) {
 	case FETCH_FLAGS:
-		str_append(line, "FLAGS (");
-		imap_flags_write(line, (enum imap_flag)(m->flags & MAIL_FLAGS_MASK),
-				 m->keywords);
-		str_append_c(line, ')');
+		str_append(line, imap_sync_client_flags_item(client, m->uid,
+				m->flags, m->keywords));
 		break;
 	case FETCH_UID:
 		str_printfa(line, "UID %u", m->uid);
@@ -1005,13 +1003,11 @@ static bool cmd_fetch_continue(struct client_command_context *cmd)
 							ctx->seq))) {
 			const struct mail_index_flags_rec *m =
 				mailbox_get_message(client->mailbox, ctx->seq);
-			str_append(ctx->line, str_len(ctx->line) > 0 &&
-				   str_c(ctx->line)[str_len(ctx->line) - 1] !=
-				   '(' ? " FLAGS (" : "FLAGS (");
-			imap_flags_write(ctx->line, (enum imap_flag)
-					 (m->flags & MAIL_FLAGS_MASK),
-					 m->keywords);
-			str_append_c(ctx->line, ')');
+			if (str_len(ctx->line) > 0 &&
+			    str_c(ctx->line)[str_len(ctx->line) - 1] != '(')
+				str_append_c(ctx->line, ' ');
+			str_append(ctx->line, imap_sync_client_flags_item(
+				client, m->uid, m->flags, m->keywords));
 		}
 		str_append(ctx->line, ")\r\n");
 		client_send_raw(client, ctx->line->data, str_len(ctx->line));

@@ -147,7 +147,8 @@ static int select_send_qresync(struct client *client,
 			client_send_linef(client,
 				"* %u FETCH (UID %u %s MODSEQ (%llu))", seq,
 				rec->uid,
-				imap_sync_flags_item(rec->flags, rec->keywords),
+				imap_sync_client_flags_item(client, rec->uid,
+					rec->flags, rec->keywords),
 				(unsigned long long)rec->modseq);
 		} T_END;
 	}
@@ -227,9 +228,16 @@ static bool imap_cmd_select_full(struct client_command_context *cmd,
 	}
 	client_send_linef(client, "* %u EXISTS", client->messages_count);
 	if ((client->enabled & CLIENT_ENABLED_IMAP4REV2) == 0) {
-		/* \Recent is not kept (IMAP4rev2 dropped it); rev1 clients
-		   must still get the response */
-		client_send_line(client, "* 0 RECENT");
+		/* IMAP4rev1 \Recent: SELECT claims the messages no session
+		   has seen, EXAMINE only sees them (IMAP4rev2 dropped it) */
+		if (imap_sync_update_recent(client) < 0) {
+			client_mailbox_close(client);
+			client_send_tagline(cmd, t_strdup_printf("NO %s",
+				MAIL_ERRSTR_INTERNAL));
+			return true;
+		}
+		client->recent_count = mailbox_get_recent_count(box);
+		client_send_linef(client, "* %u RECENT", client->recent_count);
 		select_send_unseen(client);
 	}
 	client_send_linef(client, "* OK [UIDVALIDITY %u] UIDs valid",

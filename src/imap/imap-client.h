@@ -67,6 +67,8 @@ struct client {
 	ARRAY(char *) keywords;
 	/* message count the client knows (for EXISTS) */
 	uint32_t messages_count;
+	/* IMAP4rev1: the \Recent count the client was last told (RECENT) */
+	uint32_t recent_count;
 	/* SEARCHRES "$": the saved search result as UIDs (system pool;
 	   freed by client_mailbox_close(); see imap-search.h) */
 	ARRAY_TYPE(seq_range) search_saved_uids;

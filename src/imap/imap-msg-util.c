@@ -64,7 +64,8 @@ void imap_send_flags_fetch(struct client *client, uint32_t seq, bool uid,
 	i_assert(rec != NULL);
 	str_printfa(str, "* %u FETCH (", seq);
 	if (flags)
-		str_append(str, imap_sync_flags_item(rec->flags, rec->keywords));
+		str_append(str, imap_sync_client_flags_item(client, rec->uid,
+					rec->flags, rec->keywords));
 	if (uid || qresync) {
 		if (flags)
 			str_append_c(str, ' ');

@@ -77,8 +77,19 @@ int imap_status_send(struct client *client, uint32_t mailbox_id,
 	size_t start = str_len(str);
 	if ((items & IMAP_STATUS_MESSAGES) != 0)
 		str_printfa(str, "MESSAGES %u ", st.messages);
-	if ((items & IMAP_STATUS_RECENT) != 0)
-		str_append(str, "RECENT 0 ");
+	if ((items & IMAP_STATUS_RECENT) != 0) {
+		/* IMAP4rev1 \Recent: the selected mailbox's as this session
+		   sees them, another's as no session has claimed yet */
+		uint32_t recent;
+		if (client->mailbox != NULL &&
+		    mailbox_get_id(client->mailbox) == mailbox_id)
+			recent = mailbox_get_recent_count(client->mailbox);
+		else if (mail_index_mailbox_count_recent(
+				mail_user_get_index(client->user),
+				mailbox_id, &recent) < 0)
+			return -1;
+		str_printfa(str, "RECENT %u ", recent);
+	}
 	if ((items & IMAP_STATUS_UIDNEXT) != 0)
 		str_printfa(str, "UIDNEXT %u ", st.uidnext);
 	if ((items & IMAP_STATUS_UIDVALIDITY) != 0)

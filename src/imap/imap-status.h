@@ -12,7 +12,7 @@ struct client;
 
 enum imap_status_items {
 	IMAP_STATUS_MESSAGES = 0x001,
-	/* IMAP4rev1 only: always 0 (\Recent is not kept) */
+	/* IMAP4rev1 only (refused after ENABLE IMAP4rev2) */
 	IMAP_STATUS_RECENT = 0x002,
 	IMAP_STATUS_UIDNEXT = 0x004,
 	IMAP_STATUS_UIDVALIDITY = 0x008,

@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "imap-common.h"
 #include "imap-flags.h"
+#include "event.h"
 
 /* lib-imap repeats the storage's flag bits (grammar may not include
    storage headers): make sure they agree */
@@ -22,6 +23,50 @@ const char *imap_sync_flags_item(enum mail_flags flags,
 	str_append(str, "FLAGS (");
 	imap_flags_write(str, (enum imap_flag)(flags & MAIL_FLAGS_MASK),
 			 keywords);
+	str_append_c(str, ')');
+	return str_c(str);
+}
+
+bool imap_sync_tracks_recent(const struct client *client)
+{
+	return (client->enabled & CLIENT_ENABLED_IMAP4REV2) == 0;
+}
+
+int imap_sync_update_recent(struct client *client)
+{
+	if (client->mailbox == NULL || !imap_sync_tracks_recent(client))
+		return 0;
+	if (mailbox_recent_update(client->mailbox,
+				  !client->mailbox_readonly) < 0) {
+		const char *internal;
+		(void)mail_user_get_last_error(client->user, NULL, &internal);
+		e_error(client->event, "\\Recent claim failed: %s",
+			internal != NULL ? internal : "unknown error");
+		return -1;
+	}
+	return 0;
+}
+
+const char *imap_sync_client_flags_item(struct client *client, uint32_t uid,
+					enum mail_flags flags,
+					const char *const *keywords)
+{
+	string_t *str = t_str_new(64);
+
+	str_append(str, "FLAGS (");
+	imap_flags_write(str, (enum imap_flag)(flags & MAIL_FLAGS_MASK),
+			 NULL);
+	if (client->mailbox != NULL && imap_sync_tracks_recent(client) &&
+	    mailbox_is_recent(client->mailbox, uid)) {
+		if (str_len(str) > 7)
+			str_append_c(str, ' ');
+		str_append(str, "\\Recent");
+	}
+	if (keywords != NULL && keywords[0] != NULL) {
+		if (str_len(str) > 7)
+			str_append_c(str, ' ');
+		imap_flags_write(str, 0, keywords);
+	}
 	str_append_c(str, ')');
 	return str_c(str);
 }
@@ -115,9 +160,20 @@ static void imap_sync_send_events(struct client *client,
 				new_keywords = true;
 		}
 	}
+	bool exists_sent = false;
 	if (res->messages_count != client->messages_count) {
 		client->messages_count = res->messages_count;
 		client_send_linef(client, "* %u EXISTS", res->messages_count);
+		exists_sent = true;
+	}
+	if (imap_sync_tracks_recent(client)) {
+		/* RFC 3501 §7.3.2: RECENT with the new count, after EXISTS
+		   (as Dovecot does, whenever EXISTS is sent); expunges
+		   lower it silently, as they lower EXISTS */
+		uint32_t recent = mailbox_get_recent_count(client->mailbox);
+		if (exists_sent || recent > client->recent_count)
+			client_send_linef(client, "* %u RECENT", recent);
+		client->recent_count = recent;
 	}
 	if (new_keywords)
 		(void)imap_sync_send_flags(client);
@@ -131,8 +187,8 @@ static void imap_sync_send_events(struct client *client,
 			   (RFC 7162 §3.2.4) */
 			if (qresync)
 				str_printfa(str, "UID %u ", ev->uid);
-			str_append(str, imap_sync_flags_item(ev->flags,
-							     ev->keywords));
+			str_append(str, imap_sync_client_flags_item(client,
+					ev->uid, ev->flags, ev->keywords));
 			if (condstore)
 				str_printfa(str, " MODSEQ (%llu)",
 					    (unsigned long long)ev->modseq);
@@ -166,6 +222,7 @@ int imap_sync_send(struct client *client, bool no_expunges)
 			"Selected mailbox was deleted");
 		ret = -1;
 	} else {
+		(void)imap_sync_update_recent(client);
 		T_BEGIN {
 			imap_sync_send_events(client, &res);
 		} T_END;

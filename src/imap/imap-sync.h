@@ -18,6 +18,20 @@ int imap_sync_send(struct client *client, bool no_expunges);
    error set). */
 int imap_sync_send_flags(struct client *client);
 
+/* IMAP4rev1 \Recent (RFC 3501 §2.3.2): whether the session reports it
+   (not after ENABLE IMAP4rev2, which dropped it). */
+bool imap_sync_tracks_recent(const struct client *client);
+/* Take the selected mailbox's new unclaimed messages as \Recent (claimed
+   unless the mailbox is read-only); for SELECT and every sync. Returns 0,
+   or -1 (logged; the recent set is unchanged). */
+int imap_sync_update_recent(struct client *client);
+/* "FLAGS (\Seen \Recent kw)" for message uid of the selected mailbox as
+   this session must see it: with \Recent if it is recent to an IMAP4rev1
+   session (data stack). */
+const char *imap_sync_client_flags_item(struct client *client, uint32_t uid,
+					enum mail_flags flags,
+					const char *const *keywords);
+
 /* "FLAGS (\Seen kw)" for a FETCH response (data stack). */
 const char *imap_sync_flags_item(enum mail_flags flags,
 				 const char *const *keywords);

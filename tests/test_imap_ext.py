@@ -1,0 +1,168 @@
+"""IMAP behaviours and extensions across sessions: IMAP4rev1 \\Recent
+(RFC 3501 §2.3.2: exactly one session sees a new message as \\Recent, the
+first to SELECT the mailbox, or to sync it while selected read-write,
+after the message arrived; EXAMINE sees without claiming; IMAP4rev2
+sessions neither see nor claim), QRESYNC resynchronisation (RFC 7162),
+UTF8=ACCEPT (RFC 6855) and APPEND of messages with bare CRs compared
+with Dovecot's bytes. Sessions are `columba imap -u USER` (PREAUTH)
+from test_imap_session's server."""
+import re
+import shutil
+import tempfile
+import os
+
+import pytest
+
+from test_imap_session import Server, PASSWORD  # noqa: F401
+
+USERS = ["x%d@example.com" % i for i in range(1, 21)]
+_users = iter(USERS)
+
+
+def message(n, extra=b""):
+    return (b"From: a@example.com\r\nSubject: ext %d\r\n"
+            b"Message-ID: <x%d@example.com>\r\n%s\r\nBody %d\r\n"
+            % (n, n, extra, n))
+
+
+@pytest.fixture(scope="module")
+def srv():
+    import test_imap_session
+    # the session module's user list: ours must exist in its passwd-file
+    saved = test_imap_session.USERS
+    test_imap_session.USERS = saved + USERS
+    tmpdir = tempfile.mkdtemp(prefix="columba-ext-")
+    try:
+        s = Server(tmpdir)
+    finally:
+        test_imap_session.USERS = saved
+    yield s
+    rc = s.server.stop()
+    log = s.server.log()
+    if not os.environ.get("COLUMBA_KEEP_TMP"):
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    assert "Panic:" not in log, log
+    assert rc == 0, log
+
+
+@pytest.fixture
+def user():
+    return next(_users)
+
+
+def append(c, n, box=b"INBOX"):
+    msg = message(n)
+    _, tagged = c.ok(b"APPEND %s {%d+}\r\n%s" % (box, len(msg), msg))
+    return int(re.search(rb"APPENDUID \d+ (\d+)", tagged).group(1))
+
+
+def flags_of(untagged):
+    """{seq: flags bytes} of FETCH responses."""
+    out = {}
+    for line in untagged:
+        m = re.match(rb"\* (\d+) FETCH \(.*FLAGS \(([^)]*)\)", line)
+        if m:
+            out[int(m.group(1))] = m.group(2)
+    return out
+
+
+def search(c, cmd):
+    untagged, _ = c.ok(cmd)
+    line = [l for l in untagged if l.startswith(b"* SEARCH")][0]
+    return [int(x) for x in line.split()[2:]]
+
+
+def test_recent_one_session(srv, user):
+    other = srv.preauth(user)
+    append(other, 1)
+    append(other, 2)
+    examine = srv.preauth(user)
+    a = srv.preauth(user)
+    b = srv.preauth(user)
+    try:
+        # EXAMINE sees the unclaimed messages as recent, takes nothing
+        untagged, _ = examine.ok(b"EXAMINE INBOX")
+        assert b"* 2 RECENT" in untagged
+        assert flags_of(examine.ok(b"FETCH 1:* FLAGS")[0]) == \
+            {1: b"\\Recent", 2: b"\\Recent"}
+        untagged, _ = other.ok(b"STATUS INBOX (RECENT MESSAGES)")
+        assert b"* STATUS INBOX (MESSAGES 2 RECENT 2)" in untagged
+        # the first SELECT claims both
+        untagged, _ = a.ok(b"SELECT INBOX")
+        assert b"* 2 EXISTS" in untagged and b"* 2 RECENT" in untagged
+        untagged, _ = b.ok(b"SELECT INBOX")
+        assert b"* 2 EXISTS" in untagged and b"* 0 RECENT" in untagged
+        untagged, _ = other.ok(b"STATUS INBOX (RECENT)")
+        assert b"* STATUS INBOX (RECENT 0)" in untagged
+        # STATUS of the selected mailbox: this session's count
+        untagged, _ = a.ok(b"STATUS INBOX (RECENT)")
+        assert b"* STATUS INBOX (RECENT 2)" in untagged
+
+        assert flags_of(a.ok(b"FETCH 1:* FLAGS")[0]) == \
+            {1: b"\\Recent", 2: b"\\Recent"}
+        assert flags_of(b.ok(b"FETCH 1:* FLAGS")[0]) == {1: b"", 2: b""}
+        assert search(a, b"SEARCH RECENT") == [1, 2]
+        assert search(b, b"SEARCH RECENT") == []
+        assert search(b, b"SEARCH OLD") == [1, 2]
+        # STORE's FETCH response keeps \Recent, which is not stored
+        untagged, _ = a.ok(b"STORE 1 +FLAGS (\\Seen $Work)")
+        assert flags_of(untagged) == {1: b"\\Seen \\Recent $Work"}
+        assert search(a, b"SEARCH NEW") == [2]
+        assert search(a, b"SEARCH OLD") == []
+        assert search(a, b"SEARCH NOT RECENT") == []
+        _, tagged = a.command(b"STORE 1 +FLAGS (\\Recent)")
+        assert b" BAD " in tagged or b" NO " in tagged, tagged
+        # b hears of the flag change without \Recent
+        untagged, _ = b.ok(b"NOOP")
+        assert b"FLAGS (\\Seen $Work)" in b"".join(untagged), untagged
+
+        # a new message goes to the first selected session to sync
+        append(other, 3)
+        untagged, _ = b.ok(b"NOOP")
+        assert b"* 3 EXISTS" in untagged and b"* 1 RECENT" in untagged
+        untagged, _ = a.ok(b"NOOP")
+        assert b"* 3 EXISTS" in untagged and b"* 2 RECENT" in untagged
+        assert search(b, b"SEARCH RECENT") == [3]
+        assert search(a, b"SEARCH RECENT") == [1, 2]
+        assert b"\\Recent" in flags_of(b.ok(b"FETCH 3 FLAGS")[0])[3]
+        assert b"\\Recent" not in flags_of(a.ok(b"FETCH 3 FLAGS")[0])[3]
+        # the EXAMINE session kept what it saw, and sees nothing new
+        untagged, _ = examine.ok(b"NOOP")
+        assert b"* 3 EXISTS" in untagged and b"* 2 RECENT" in untagged
+        # expunged recent messages leave the count
+        a.ok(b"STORE 2 +FLAGS.SILENT (\\Deleted)")
+        untagged, _ = a.ok(b"EXPUNGE")
+        assert b"* 2 EXPUNGE" in untagged
+        assert search(a, b"SEARCH RECENT") == [1]
+        untagged, _ = a.ok(b"STATUS INBOX (RECENT)")
+        assert b"* STATUS INBOX (RECENT 1)" in untagged
+        # reselecting: nothing is recent any more for anyone
+        untagged, _ = a.ok(b"SELECT INBOX")
+        assert b"* 0 RECENT" in untagged
+    finally:
+        for c in (other, examine, a, b):
+            c.close()
+
+
+def test_recent_not_for_rev2(srv, user):
+    c = srv.preauth(user)
+    rev1 = srv.preauth(user)
+    try:
+        append(c, 1)
+        untagged, _ = c.ok(b"ENABLE IMAP4rev2")
+        if b"* ENABLED IMAP4rev2" not in untagged:
+            pytest.skip("IMAP4rev2 is not advertised yet")
+        untagged, _ = c.ok(b"SELECT INBOX")
+        assert not [l for l in untagged if l.endswith(b" RECENT")]
+        assert b"\\Recent" not in b"".join(c.ok(b"FETCH 1 FLAGS")[0])
+        _, tagged = c.command(b"STATUS INBOX (RECENT)")
+        assert b" BAD " in tagged
+        append(c, 2)
+        untagged, _ = c.ok(b"NOOP")
+        assert not [l for l in untagged if l.endswith(b" RECENT")]
+        # the rev2 session claimed nothing: a rev1 session gets both
+        untagged, _ = rev1.ok(b"SELECT INBOX")
+        assert b"* 2 RECENT" in untagged
+    finally:
+        c.close()
+        rev1.close()
