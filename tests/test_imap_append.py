@@ -686,6 +686,32 @@ def test_expunge_order(srv, user):
     assert [s[0] for s in srv.export(user)["INBOX"]] == [1, 4, 6]
 
 
+def test_qresync_vanished(srv, user):
+    """With QRESYNC enabled, EXPUNGE and MOVE report VANISHED (RFC 7162
+    §3.2.10), never EXPUNGE."""
+    srv.add_mailbox(user, "Archive")
+    r = srv.raw(user)
+    for i, d in enumerate([True, True, False, True, False]):
+        msg = message(80 + i)
+        tag = r.next_tag()
+        flags = b"(\\Deleted) " if d else b""
+        r.send(tag + b" APPEND INBOX %s{%d+}\r\n" % (flags, len(msg)) + msg + b"\r\n")
+        assert b" OK " in r.read_tagged(tag)[1]
+    _, tagged = r.command(b"ENABLE QRESYNC")
+    assert b" OK " in tagged
+    assert r.select()[0] == 5
+    untagged, tagged = r.command(b"EXPUNGE")
+    assert b" OK " in tagged
+    assert [l for l in untagged if b"EXPUNGE" in l or b"VANISHED" in l] == \
+        [b"* VANISHED 1:2,4"], untagged
+    untagged, tagged = r.command(b"UID MOVE 5 Archive")
+    assert b" OK " in tagged, tagged
+    assert untagged[0].startswith(b"* OK [COPYUID "), untagged
+    assert [l for l in untagged if b"EXPUNGE" in l or b"VANISHED" in l] == \
+        [b"* VANISHED 5"], untagged
+    r.close()
+
+
 def test_expunge_readonly_and_unselected(srv, user):
     r = srv.raw(user)
     _, tagged = r.command(b"EXPUNGE")
