@@ -43,7 +43,7 @@ pytestmark = pytest.mark.skipif(shutil.which("dovecot") is None,
 
 def corpus_messages(count):
     """Messages as an IMAP client sends them: CRLF line ends; messages
-    with NULs (which need literal8) are left out."""
+    with NULs (which need literal8) or a bare CR are left out."""
     out = []
     proc = subprocess.Popen(["zstd", "-dc", CORPUS], stdout=subprocess.PIPE)
     with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
@@ -51,9 +51,13 @@ def corpus_messages(count):
             if not member.isfile():
                 continue
             data = tar.extractfile(member).read()
-            if b"\0" in data or not data.strip():
+            data = re.sub(rb"\r*\n", b"\r\n", data)
+            # NULs need literal8; Dovecot drops a CR that does not end a
+            # line (its storage is LF-only), Columba keeps every byte
+            if b"\0" in data or not data.strip() or \
+                    re.search(rb"\r(?!\n)", data):
                 continue
-            out.append(re.sub(rb"\r?\n", b"\r\n", data))
+            out.append(data)
             if len(out) == count:
                 break
     proc.stdout.close()
@@ -66,7 +70,8 @@ class Raw:
     """An IMAP client that returns every response byte as sent
     (literals included)."""
 
-    def __init__(self, port):
+    def __init__(self, port, name):
+        self.name = name
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.buf = b""
         self.n = 0
@@ -76,7 +81,8 @@ class Raw:
         while b"\r\n" not in self.buf:
             data = self.sock.recv(1 << 16)
             if not data:
-                raise EOFError(self.buf)
+                raise EOFError("%s closed the connection after %r"
+                               % (self.name, self.buf[-500:]))
             self.buf += data
         line, _, self.buf = self.buf.partition(b"\r\n")
         return line
@@ -85,7 +91,8 @@ class Raw:
         while len(self.buf) < size:
             data = self.sock.recv(1 << 16)
             if not data:
-                raise EOFError(self.buf)
+                raise EOFError("%s closed the connection after %r"
+                               % (self.name, self.buf[-500:]))
             self.buf += data
         data, self.buf = self.buf[:size], self.buf[size:]
         return data
@@ -205,16 +212,21 @@ def servers():
             dproc.kill()
             dproc.wait()
         log = columba.log()
+        if os.environ.get("COLUMBA_KEEP_LOG"):
+            shutil.copy(os.path.join(tmp, "dovecot.log"),
+                        os.environ["COLUMBA_KEEP_LOG"] + ".dovecot")
+            with open(os.environ["COLUMBA_KEEP_LOG"], "w") as f:
+                f.write(log)
         shutil.rmtree(tmp, ignore_errors=True)
         assert "Panic:" not in log and "Fatal:" not in log, log
         assert "Sanitizer" not in log and "runtime error:" not in log, log
         assert rc == 0, log
 
 
-def login(port):
+def login(port, name):
     deadline = time.monotonic() + 10
     while True:
-        c = Raw(port)
+        c = Raw(port, name)
         _, tagged = c.command(b"LOGIN user " + PASSWORD.encode())
         if tagged.startswith(b"OK"):
             return c
@@ -260,7 +272,13 @@ def binary_section(client, seq):
     return body
 
 
-def binary_size_is_right(clients, seq, columba_response):
+def reconnect(clients, name, ports):
+    clients[name] = login(ports[name], name)
+    _, tagged = clients[name].command(b"EXAMINE INBOX")
+    assert tagged.startswith(b"OK"), tagged
+
+
+def binary_size_is_right(clients, seq, columba_response, compare=True):
     """RFC 3516 §4.2: BINARY.SIZE is the size of the decoded section.
     A BINARY.SIZE that differs from Dovecot's is accepted only if it is
     the length of Columba's BINARY[1] and that is byte for byte
@@ -270,8 +288,30 @@ def binary_size_is_right(clients, seq, columba_response):
         return False
     size = int(m.group(1))
     ours = binary_section(clients["columba"], seq)
+    if not compare:
+        return ours is not None and size == len(ours)
     theirs = binary_section(clients["dovecot"], seq)
     return ours is not None and size == len(ours) and ours == theirs
+
+
+def multipart_not_converted(clients, seq, columba_response):
+    """Part 1 is a multipart or message/rfc822 (an identity CTE, RFC 2045
+    §6.4): BINARY[1] is BODY[1] as it is, and BINARY.SIZE its length.
+    Dovecot instead decodes every part inside and rewrites their
+    Content-Transfer-Encoding headers."""
+    c = clients["columba"]
+    untagged, tagged = c.command(b"FETCH %d (BODY.PEEK[1.MIME] BODY.PEEK[1])"
+                                 % seq)
+    data = b"".join(untagged)
+    m = re.search(rb"BODY\[1\.MIME\] \{(\d+)\}\r\n", data)
+    mime = data[m.end():m.end() + int(m.group(1))] if m else b""
+    if not re.search(rb"(?im)^content-type:\s*(multipart|message)/", mime):
+        return False
+    m = re.search(rb"BODY\[1\] \{(\d+)\}\r\n", data)
+    body = data[m.end():m.end() + int(m.group(1))]
+    size = re.search(rb"BINARY\.SIZE\[1\] (\d+)", columba_response)
+    return size is not None and int(size.group(1)) == len(body) and \
+        binary_section(c, seq) == body
 
 
 def test_fetch_matches_dovecot(servers):
@@ -279,7 +319,8 @@ def test_fetch_matches_dovecot(servers):
     messages = corpus_messages(DIFF_COUNT if DIFF_COUNT > 0 else 10 ** 9)
     assert len(messages) >= 100
     date = b"01-Feb-2024 10:20:30 +0100"
-    clients = {"columba": login(columba.imap_port), "dovecot": login(dport)}
+    clients = {"columba": login(columba.imap_port, "columba"),
+               "dovecot": login(dport, "dovecot")}
     for c in clients.values():
         for i in range(0, len(messages), BATCH):
             c.append(messages[i:i + BATCH], date)
@@ -289,23 +330,36 @@ def test_fetch_matches_dovecot(servers):
 
     diffs = []
     dovecot_wrong = []
+    dovecot_failed = []
+    multipart = []
+    ports = {"columba": columba.imap_port, "dovecot": dport}
     compared = 0
     for item in ITEMS:
         for first in range(1, len(messages) + 1, BATCH):
             last = min(first + BATCH - 1, len(messages))
             got = {}
-            for name, c in clients.items():
-                untagged, tagged = c.command(
-                    b"FETCH %d:%d (%s)" % (first, last, item.encode()))
+            for name, c in list(clients.items()):
+                try:
+                    untagged, tagged = clients[name].command(
+                        b"FETCH %d:%d (%s)" % (first, last, item.encode()))
+                except EOFError:
+                    # Dovecot disconnects when it cannot decode a part
+                    # (truncated base64): per message below
+                    reconnect(clients, name, ports)
+                    untagged, tagged = [], b"NO disconnected"
                 got[name] = (untagged, tagged_result(tagged))
             if any(r.startswith(b"NO") for _, r in got.values()):
                 # one failing message fails the whole range (NO
                 # [UNKNOWN-CTE]): compare message by message
-                for name, c in clients.items():
+                for name in clients:
                     untagged = []
                     for seq in range(first, last + 1):
-                        u, t = c.command(b"FETCH %d (%s)"
-                                         % (seq, item.encode()))
+                        try:
+                            u, t = clients[name].command(
+                                b"FETCH %d (%s)" % (seq, item.encode()))
+                        except EOFError:
+                            reconnect(clients, name, ports)
+                            u, t = [], b"disconnected"
                         untagged += [x for x in u if b" FETCH " in x] or \
                             [b"* %d FETCH none" % seq]
                         untagged.append(b"result " + tagged_result(t))
@@ -323,6 +377,18 @@ def test_fetch_matches_dovecot(servers):
                 if x == y:
                     continue
                 if item.startswith("BINARY.SIZE") and \
+                        (y.endswith(b"result disconnected") or
+                         y.endswith(b"result NO [PARSE]")) and \
+                        binary_size_is_right(clients, seq, x, False):
+                    # Dovecot refuses a part it cannot decode (truncated
+                    # base64, invalid QP); Columba decodes leniently
+                    dovecot_failed.append((seq, x))
+                    continue
+                if item.startswith("BINARY.SIZE") and \
+                        multipart_not_converted(clients, seq, x):
+                    multipart.append(seq)
+                    continue
+                if item.startswith("BINARY.SIZE") and \
                         binary_size_is_right(clients, seq, x):
                     dovecot_wrong.append((seq, x, y))
                     continue
@@ -336,8 +402,18 @@ def test_fetch_matches_dovecot(servers):
               len(dovecot_wrong)))
     for seq, x, y in dovecot_wrong:
         print(" message %d: columba %r, dovecot %r" % (seq, x, y))
-    for d in diffs[:5]:
-        print("%s of message %d:\n columba %r\n dovecot %r" % d)
+    print("%d BINARY.SIZE where Dovecot failed (a part it cannot decode: "
+          "NO [PARSE] or a disconnection) and Columba's equals its "
+          "BINARY[1]'s length" % len(dovecot_failed))
+    print("%d BINARY.SIZE of a multipart or message part: Columba sends "
+          "it as it is (its CTE is an identity), Dovecot converts the "
+          "parts inside: messages %s" % (len(multipart), multipart))
+    for seq, x in dovecot_failed:
+        print(" message %d: columba %r" % (seq, x))
+    for d in diffs[:20]:
+        print("%s of message %d:\n columba %r\n dovecot %r"
+              % (d[0], d[1], d[2][:300], d[3][:300]))
+    print("differences:", sorted((d[0], d[1]) for d in diffs))
     assert not diffs, diffs[:3]
 
 
@@ -352,7 +428,8 @@ def test_fetch_flags_timing_vs_dovecot(servers):
     columba, dport = servers
     count = 20000
     messages = [b"Subject: m%d\r\n\r\nx\r\n" % i for i in range(count)]
-    clients = {"columba": login(columba.imap_port), "dovecot": login(dport)}
+    clients = {"columba": login(columba.imap_port, "columba"),
+               "dovecot": login(dport, "dovecot")}
     results = {}
     for name, c in clients.items():
         _, tagged = c.command(b"CREATE Perf")
