@@ -207,6 +207,19 @@ def run_mbsync(config, channel, env):
     return time.monotonic() - t0
 
 
+def mbsync_upload_form(body):
+    """What mbsync (isync 1.4) sends for a Maildir message: every run of
+    CRs before an LF is one line end, so "\\r\\r\\n" goes up as "\\r\\n"
+    (checked against Dovecot 2.3: both servers then hold and return the
+    same bytes; spam-2/00083.1aead... has 27 such runs)."""
+    return re.sub(rb"\r*\n", b"\r\n", body)
+
+
+def mbsync_download_form(body):
+    """What mbsync writes to the Maildir for it: LF line ends."""
+    return re.sub(rb"\r*\n", b"\n", body)
+
+
 def test_mbsync_corpus_two_way(server, tmpdir_columba):
     need("mbsync")
     full = os.environ.get("COLUMBA_CORPUS_FULL") == "1"
@@ -227,14 +240,14 @@ def test_mbsync_corpus_two_way(server, tmpdir_columba):
         assert sum(len(v) for v in got.values()) == len(items), folder
         for body, flags in items:
             want = frozenset(MAILDIR_FLAGS[c] for c in flags)
-            assert want in got[body.replace(b"\r\n", b"\n")
-                                .replace(b"\n", b"\r\n")], (folder, flags)
+            assert want in got[mbsync_upload_form(body)], (folder, flags)
 
     t_down = run_mbsync(config, "down", env)
     got = read_maildir(down)
     assert sorted(got) == sorted(expected)
     for folder in expected:
-        assert got[folder] == sorted(expected[folder]), folder
+        assert got[folder] == sorted(
+            (mbsync_download_form(b), f) for b, f in expected[folder]), folder
 
     # a flag change and a deletion on each side, then a second sync
     local = read_maildir(up)["easy-ham-2"]

@@ -166,3 +166,70 @@ def test_recent_not_for_rev2(srv, user):
     finally:
         c.close()
         rev1.close()
+
+
+# --- bare CRs (the mbsync corpus message spam-2/00083.1aead...) --------------
+
+CR_MESSAGES = [
+    # what mbsync sends for that message's "\n\n\n\r\r\r\n" lines: CRLF
+    # line ends, a bare CR inside a line
+    b"Subject: cr\r\nX-A: 1\r\n\r\n\r\n\r\nHELLO\rWORLD\r\nend\r\n",
+    # bare CRs at line starts and ends of LF text
+    b"Subject: cr2\n\na\rb\n\rc\n",
+]
+
+
+def raw_fetch_body(c, seq):
+    untagged, tagged = c.command(b"FETCH %d BODY.PEEK[]" % seq)
+    assert tagged.startswith(b"OK"), tagged
+    resp = [r for r in untagged if b"BODY[]" in r][0]
+    return resp[resp.index(b"}\r\n") + 3:-1]
+
+
+def test_append_bare_cr_as_dovecot():
+    """APPEND then FETCH BODY[] of messages with bare CRs gives Dovecot's
+    bytes. (Dovecot also turns "\\r\\r\\n" into "\\r\\n"; Columba keeps
+    the bytes as sent there: not compared.)"""
+    import shutil as sh
+    if sh.which("dovecot") is None:
+        pytest.skip("dovecot-imapd is not installed")
+    from test_imap_fetch_dovecot import start_dovecot, login
+    from conftest import ColumbaServer
+    # Dovecot's user (nobody) must reach its home: not under pytest's
+    # private tmp_path
+    tmp = tempfile.mkdtemp(prefix="columba-cr-")
+    os.chmod(tmp, 0o755)
+    dproc, dport = start_dovecot(tmp)
+    ctmp = os.path.join(tmp, "columba")
+    os.makedirs(os.path.join(ctmp, "home"))
+    os.chmod(os.path.join(ctmp, "home"), 0o1777)
+    users = os.path.join(ctmp, "users")
+    with open(users, "w") as f:
+        f.write("user:{PLAIN}pw::::%s/home/user::\n" % ctmp)
+    os.chmod(users, 0o644)
+    columba = ColumbaServer(ctmp, extra_config=(
+        "auth_mechanisms = plain\nauth_failure_delay = 0\n"
+        "disable_plaintext_auth = no\n"
+        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
+        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
+        % (users, users)), ssl=False).start()
+    try:
+        got = {}
+        for name, port in (("columba", columba.imap_port),
+                           ("dovecot", dport)):
+            c = login(port, name)
+            c.command(b"SELECT INBOX")
+            c.append(CR_MESSAGES, b"01-Jan-2024 10:00:00 +0000")
+            c.command(b"NOOP")
+            got[name] = [raw_fetch_body(c, i + 1)
+                         for i in range(len(CR_MESSAGES))]
+            c.sock.close()
+        assert got["columba"] == got["dovecot"]
+        # and they are the CRLF form of what was sent, bare CRs kept
+        assert got["columba"][0] == CR_MESSAGES[0]
+        assert got["columba"][1] == CR_MESSAGES[1].replace(b"\n", b"\r\n")
+    finally:
+        columba.stop()
+        dproc.terminate()
+        dproc.wait(20)
+        shutil.rmtree(tmp, ignore_errors=True)
