@@ -233,3 +233,72 @@ def test_append_bare_cr_as_dovecot():
         dproc.terminate()
         dproc.wait(20)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- QRESYNC (RFC 7162) -----------------------------------------------------
+
+def test_qresync_full_resync(srv, user):
+    """A QRESYNC client goes away, another session changes flags,
+    expunges and appends, and the client resynchronises with SELECT
+    (QRESYNC ...) and UID FETCH (CHANGEDSINCE ... VANISHED)."""
+    a = srv.preauth(user)
+    b = srv.preauth(user)
+    try:
+        for n in range(1, 6):
+            append(b, n)
+        untagged, _ = a.ok(b"ENABLE QRESYNC")
+        assert b"* ENABLED QRESYNC" in untagged
+        untagged, _ = a.ok(b"SELECT INBOX")
+        uv = int(re.search(rb"UIDVALIDITY (\d+)", b"".join(untagged)).group(1))
+        ms = int(re.search(rb"HIGHESTMODSEQ (\d+)",
+                           b"".join(untagged)).group(1))
+        a.ok(b"UNSELECT")
+
+        b.ok(b"SELECT INBOX")
+        b.ok(b"STORE 1 +FLAGS.SILENT (\\Flagged)")
+        b.ok(b"STORE 2,4 +FLAGS.SILENT (\\Deleted)")
+        b.ok(b"EXPUNGE")
+        append(b, 6)
+
+        untagged, tagged = a.ok(b"SELECT INBOX (QRESYNC (%d %d 1:5))"
+                                % (uv, ms))
+        assert b"* VANISHED (EARLIER) 2,4" in untagged, untagged
+        fetches = [l for l in untagged if b" FETCH " in l]
+        # the flag change and the new message, with UID and MODSEQ
+        assert any(re.match(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Flagged[^)]*\) "
+                            rb"MODSEQ \(\d+\)\)", l) for l in fetches), fetches
+        assert any(b"UID 6 " in l for l in fetches), fetches
+        assert b"* 4 EXISTS" in untagged
+        # no seq-match: the same from UID FETCH CHANGEDSINCE VANISHED
+        untagged, _ = a.ok(b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)"
+                           % ms)
+        assert b"* VANISHED (EARLIER) 2,4" in untagged, untagged
+        assert sorted(int(re.search(rb"UID (\d+)", l).group(1))
+                      for l in untagged if b" FETCH " in l) == [1, 6]
+        # VANISHED needs CHANGEDSINCE, and UID FETCH
+        _, tagged = a.command(b"UID FETCH 1:* (FLAGS) (VANISHED)")
+        assert b" BAD " in tagged, tagged
+        _, tagged = a.command(b"FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+        assert b" BAD " in tagged, tagged
+
+        # another session's expunge arrives as VANISHED, never EXPUNGE
+        b.ok(b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+        b.ok(b"EXPUNGE")
+        untagged, _ = a.ok(b"NOOP")
+        assert b"* VANISHED 1" in untagged, untagged
+        assert not [l for l in untagged if l.endswith(b" EXPUNGE")]
+        # its own EXPUNGE too
+        a.ok(b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+        untagged, _ = a.ok(b"EXPUNGE")
+        assert b"* VANISHED 3" in untagged, untagged
+        assert not [l for l in untagged if l.endswith(b" EXPUNGE")]
+        # a SELECT while selected: [CLOSED] first
+        untagged, _ = a.ok(b"EXAMINE INBOX")
+        assert untagged[0] == b"* OK [CLOSED] Previous mailbox closed.", \
+            untagged
+        # another UIDVALIDITY: no VANISHED, no FETCH
+        untagged, _ = a.ok(b"SELECT INBOX (QRESYNC (%d %d))" % (uv + 1, ms))
+        assert not [l for l in untagged if b"VANISHED" in l or b"FETCH" in l]
+    finally:
+        a.close()
+        b.close()
