@@ -3,13 +3,18 @@
    commits a change) until the client sends DONE. */
 #include "lib.h"
 #include "ioloop.h"
+#include "event.h"
 #include "imap-common.h"
 
 /* how often a sync held back by a full output buffer is retried */
 #define IDLE_RETRY_MSECS 500
+/* how often IDLE polls when change notification is unavailable (the
+   process or user ran out of inotify instances) */
+#define IDLE_POLL_MSECS 1000
 
 struct idle_context {
 	struct timeout *to_retry;
+	struct timeout *to_poll;
 };
 
 static void idle_stop_notify(struct client *client)
@@ -55,6 +60,8 @@ static void idle_cleanup(struct client_command_context *cmd)
 
 	if (ctx->to_retry != NULL)
 		timeout_remove(&ctx->to_retry);
+	if (ctx->to_poll != NULL)
+		timeout_remove(&ctx->to_poll);
 	idle_stop_notify(cmd->client);
 }
 
@@ -95,11 +102,15 @@ bool imap_cmd_idle(struct client_command_context *cmd)
 		client_send_command_error(cmd, "IDLE takes no arguments.");
 		return true;
 	}
-	cmd->context = p_new(cmd->pool, struct idle_context, 1);
+	struct idle_context *ctx = p_new(cmd->pool, struct idle_context, 1);
+	cmd->context = ctx;
 	if (client->mailbox != NULL &&
 	    mailbox_notify_changes(client->mailbox, idle_notify, cmd) < 0) {
-		client_send_storage_error(cmd);
-		return true;
+		/* IDLE still works, only slower: poll (the cause, e.g.
+		   fs.inotify.max_user_instances, is already logged) */
+		e_warning(client->event, "IDLE: change notification "
+			  "unavailable, polling every %u ms", IDLE_POLL_MSECS);
+		ctx->to_poll = timeout_add(IDLE_POLL_MSECS, idle_retry, cmd);
 	}
 	client_send_line(client, "+ idling");
 	/* what changed before IDLE began */
