@@ -9,6 +9,9 @@
 #include <ctype.h>
 #include <strings.h>
 
+static const char *const mail_fsync_values[] = {
+	"optimized", "always", "never", NULL
+};
 static const char *const ssl_values[] = {
 	"yes", "no", "required", NULL
 };
@@ -471,6 +474,8 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(STR, mail_blob_prefix, "mail"),
 	DEF(TIME, mail_index_log2_max_age, "2 days"),
 	DEF(UINT, mail_index_log_max_changes, "100000"),
+	CONFIG_DEF_ENUM(struct columba_settings, mail_fsync, "optimized",
+			mail_fsync_values),
 	DEF(STR, hostname, NULL),
 	DEF(STR, recipient_delimiter, "+"),
 	DEF(BOOL, lmtp_save_to_detail_mailbox, "no"),

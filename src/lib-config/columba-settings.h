@@ -183,6 +183,10 @@ struct columba_settings {
 	   beyond this many per user the oldest go. 0 = no limit. */
 	unsigned int mail_index_log2_max_age;
 	unsigned int mail_index_log_max_changes;
+	/* "optimized" (saves are fsynced before they are acknowledged,
+	   flag changes, expunges and mailbox list changes are not),
+	   "always" or "never" (Dovecot's mail_fsync; lib-index) */
+	const char *mail_fsync;
 
 	/* LMTP delivery (Dovecot's names). hostname: the name in LHLO
 	   replies and Received: lines ("" = gethostname()). */

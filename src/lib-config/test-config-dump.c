@@ -35,6 +35,7 @@ static const char test_default_dump[] =
 	"login_trusted_networks = \n"
 	"mail_blob_prefix = mail\n"
 	"mail_blob_store = posix:~/blobs\n"
+	"mail_fsync = optimized\n"
 	"mail_home = \n"
 	"mail_index_log2_max_age = 2 days\n"
 	"mail_index_log_max_changes = 100000\n"

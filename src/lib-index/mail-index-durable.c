@@ -38,10 +38,19 @@
    killed writer is cleared by the first reader that finds the pid gone.
 
    When the shared file cannot be set up the index falls back to
-   synchronous=FULL (each COMMIT fsyncs under the lock, as before). */
+   synchronous=FULL (each COMMIT fsyncs under the lock, as before).
+
+   Threads: the sync itself (mail_index_durable_sync_ticket()) may run in
+   a worker thread while the ioloop thread goes on using the index's
+   SQLite connection: it touches only the fds and the shared file, under
+   a mutex that also serializes it with the ioloop thread's own syncs
+   (readers, synchronous commits). Everything else here runs in the
+   ioloop thread. A process holds one slot however many of its commits
+   are waiting for their sync (slot_refs). */
 #include "lib.h"
 #include "mail-index-private.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/file.h>
@@ -67,9 +76,14 @@ struct mail_index_durable {
 	int sync_fd, wal_fd;
 	ino_t wal_ino;
 	struct mail_index_sync_shared *shared;
-	/* the slot this process holds during a commit, -1 = none, -2 =
-	   the overflow counter */
+	/* the slot this process holds while any of its commits waits for
+	   its sync, -1 = none, -2 = the overflow counter; slot_refs counts
+	   those commits (ioloop thread only) */
 	int slot;
+	unsigned int slot_refs;
+	/* serializes syncs of this handle between the ioloop thread and a
+	   worker thread; guards wal_fd, wal_ino and the statistics */
+	pthread_mutex_t mutex;
 	/* statistics for tests and benchmarks */
 	uint64_t fsyncs, joined;
 };
@@ -127,6 +141,8 @@ int mail_index_durable_init(struct mail_index *index, const char **error_r)
 	dur->sync_fd = -1;
 	dur->wal_fd = -1;
 	dur->slot = -1;
+	int ret = pthread_mutex_init(&dur->mutex, NULL);
+	i_assert(ret == 0);
 	index->durable = dur;
 	if (mail_index_durable_map(dur, error_r) < 0)
 		return -1;
@@ -140,6 +156,8 @@ void mail_index_durable_deinit(struct mail_index *index)
 	if (dur == NULL)
 		return;
 	index->durable = NULL;
+	i_assert(dur->slot_refs == 0);
+	(void)pthread_mutex_destroy(&dur->mutex);
 	if (dur->shared != NULL)
 		(void)munmap(dur->shared, sizeof(*dur->shared));
 	if (dur->sync_fd != -1)
@@ -157,17 +175,19 @@ bool mail_index_durable_is_grouped(struct mail_index *index)
 }
 
 /* The WAL file as it is now: SQLite keeps one inode while any connection
-   is open (ours is), but look again if it was replaced. */
-static int mail_index_durable_wal_fd(struct mail_index *index)
+   is open (ours is), but look again if it was replaced. Returns the fd,
+   -2 if there is no WAL, -1 with error set. Called with the mutex held;
+   thread-safe (no data stack, no log). */
+static int mail_index_durable_wal_fd(struct mail_index_durable *dur,
+				     char *error, size_t error_size)
 {
-	struct mail_index_durable *dur = index->durable;
 	struct stat st;
 
 	if (stat(dur->wal_path, &st) < 0) {
 		if (errno != ENOENT) {
-			return mail_index_set_internal_error(index,
-				MAIL_ERROR_TEMP, "stat(%s) failed: %m",
-				dur->wal_path);
+			(void)snprintf(error, error_size, "stat(%s) failed: %m",
+				       dur->wal_path);
+			return -1;
 		}
 		/* no WAL: everything was checkpointed into the (synced)
 		   database file */
@@ -181,30 +201,43 @@ static int mail_index_durable_wal_fd(struct mail_index *index)
 	if (dur->wal_fd == -1) {
 		if (errno == ENOENT)
 			return -2;
-		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
-			"open(%s) failed: %m", dur->wal_path);
+		(void)snprintf(error, error_size, "open(%s) failed: %m",
+			       dur->wal_path);
+		return -1;
 	}
 	if (fstat(dur->wal_fd, &st) < 0) {
-		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
-			"fstat(%s) failed: %m", dur->wal_path);
+		(void)snprintf(error, error_size, "fstat(%s) failed: %m",
+			       dur->wal_path);
+		(void)close(dur->wal_fd);
+		dur->wal_fd = -1;
+		return -1;
 	}
 	dur->wal_ino = st.st_ino;
 	return dur->wal_fd;
 }
 
-int mail_index_durable_sync(struct mail_index *index)
+uint64_t mail_index_durable_take_ticket(struct mail_index *index)
+{
+	return atomic_fetch_add(&index->durable->shared->requested, 1) + 1;
+}
+
+int mail_index_durable_sync_ticket(struct mail_index *index, uint64_t ticket,
+				   char *error, size_t error_size,
+				   int *fdatasync_errno_r)
 {
 	struct mail_index_durable *dur = index->durable;
 	struct mail_index_sync_shared *shared = dur->shared;
 	int ret = 0;
 
+	*fdatasync_errno_r = 0;
 	i_assert(shared != NULL);
-	uint64_t ticket = atomic_fetch_add(&shared->requested, 1) + 1;
+	(void)pthread_mutex_lock(&dur->mutex);
 	while (flock(dur->sync_fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
-			return mail_index_set_internal_error(index,
-				MAIL_ERROR_TEMP, "flock(%s) failed: %m",
-				dur->sync_path);
+			(void)snprintf(error, error_size, "flock(%s) failed: %m",
+				       dur->sync_path);
+			(void)pthread_mutex_unlock(&dur->mutex);
+			return -1;
 		}
 	}
 	if (atomic_load(&shared->synced) >= ticket) {
@@ -212,18 +245,16 @@ int mail_index_durable_sync(struct mail_index *index)
 		dur->joined++;
 	} else {
 		uint64_t upto = atomic_load(&shared->requested);
-		int fd = mail_index_durable_wal_fd(index);
+		int fd = mail_index_durable_wal_fd(dur, error, error_size);
 		if (fd == -1)
 			ret = -1;
 		else if (fd >= 0 && fdatasync(fd) < 0) {
-			/* After a failed fsync the kernel may have dropped
-			   the dirty pages: whether committed rows reach the
-			   disk is unknowable, and carrying on would
-			   acknowledge them. Stop, as PostgreSQL does; the
-			   store stays consistent (blobs were synced first),
-			   and nothing unacknowledged is lost that a client
-			   did not expect to resend. */
-			i_fatal("fdatasync(%s) failed: %m", dur->wal_path);
+			/* the caller stops the process (see
+			   mail_index_durable_sync()) */
+			*fdatasync_errno_r = errno;
+			(void)snprintf(error, error_size,
+				       "fdatasync(%s) failed: %m", dur->wal_path);
+			ret = -1;
 		} else {
 			dur->fsyncs++;
 			uint64_t cur = atomic_load(&shared->synced);
@@ -233,7 +264,30 @@ int mail_index_durable_sync(struct mail_index *index)
 		}
 	}
 	(void)flock(dur->sync_fd, LOCK_UN);
+	(void)pthread_mutex_unlock(&dur->mutex);
 	return ret;
+}
+
+int mail_index_durable_sync(struct mail_index *index)
+{
+	char error[512];
+	int fdatasync_errno;
+	uint64_t ticket = mail_index_durable_take_ticket(index);
+
+	if (mail_index_durable_sync_ticket(index, ticket, error, sizeof(error),
+					   &fdatasync_errno) == 0)
+		return 0;
+	if (fdatasync_errno != 0) {
+		/* After a failed fsync the kernel may have dropped the
+		   dirty pages: whether committed rows reach the disk is
+		   unknowable, and carrying on would acknowledge them. Stop,
+		   as PostgreSQL does; the store stays consistent (blobs
+		   were synced first), and nothing unacknowledged is lost
+		   that a client did not expect to resend. */
+		i_fatal("%s", error);
+	}
+	return mail_index_set_internal_error(index, MAIL_ERROR_TEMP, "%s",
+					     error);
 }
 
 void mail_index_durable_commit_begin(struct mail_index *index)
@@ -243,6 +297,10 @@ void mail_index_durable_commit_begin(struct mail_index *index)
 	/* start at a pid-dependent slot: concurrent writers rarely collide */
 	unsigned int start = (unsigned int)pid % MAIL_INDEX_SYNC_SLOTS;
 
+	if (dur->slot_refs++ > 0) {
+		/* the slot is held already for an earlier commit */
+		return;
+	}
 	i_assert(dur->slot == -1);
 	for (unsigned int i = 0; i < MAIL_INDEX_SYNC_SLOTS; i++) {
 		unsigned int n = (start + i) % MAIL_INDEX_SYNC_SLOTS;
@@ -261,6 +319,9 @@ void mail_index_durable_commit_end(struct mail_index *index)
 {
 	struct mail_index_durable *dur = index->durable;
 
+	i_assert(dur->slot_refs > 0);
+	if (--dur->slot_refs > 0)
+		return;
 	if (dur->slot == -2)
 		atomic_fetch_sub(&dur->shared->overflow, 1);
 	else if (dur->slot >= 0)
@@ -313,6 +374,8 @@ void mail_index_get_durable_stats(struct mail_index *index,
 		*fsyncs_r = *joined_r = 0;
 		return;
 	}
+	(void)pthread_mutex_lock(&index->durable->mutex);
 	*fsyncs_r = index->durable->fsyncs;
 	*joined_r = index->durable->joined;
+	(void)pthread_mutex_unlock(&index->durable->mutex);
 }

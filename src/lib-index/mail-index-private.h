@@ -90,6 +90,13 @@ struct mail_index {
 	/* the PRAGMA that restores the index's synchronous level after a
 	   statement that lowered it */
 	const char *synchronous_sql;
+	enum mail_index_fsync_mode fsync_mode;
+	/* mail_index_set_sync_deferred(): commits hold the durable slot
+	   (sync_deferred_held) and do not sync until
+	   mail_index_sync_deferred_commits() */
+	bool sync_deferred, sync_deferred_held;
+	/* commits whose sync has not finished (mail_index_commit_sync) */
+	unsigned int syncs_in_flight;
 };
 
 /* The cached prepared statement for sql (a string literal: its address is
@@ -134,8 +141,18 @@ bool mail_index_durable_is_grouped(struct mail_index *index);
    Returns 0, or -1 with the error set (flock/open failure). Exits the
    process if fdatasync() itself fails. */
 int mail_index_durable_sync(struct mail_index *index);
+/* The same in two steps, for a sync in a worker thread: take a ticket
+   (ioloop thread, right after the COMMIT), then sync it. The second step
+   is thread-safe (no data stack, events, log or SQLite): it returns 0,
+   or -1 with the reason in error; *fdatasync_errno_r is non-zero if
+   fdatasync() itself failed (the caller must then stop the process). */
+uint64_t mail_index_durable_take_ticket(struct mail_index *index);
+int mail_index_durable_sync_ticket(struct mail_index *index, uint64_t ticket,
+				   char *error, size_t error_size,
+				   int *fdatasync_errno_r);
 /* Around a write COMMIT: mark this process as a writer whose commit may
-   be visible before it is synced (for readers). */
+   be visible before it is synced (for readers). Counted: the slot is
+   released when every begin has had its end. */
 void mail_index_durable_commit_begin(struct mail_index *index);
 void mail_index_durable_commit_end(struct mail_index *index);
 /* After reading a snapshot: if some writer's commit may be visible but

@@ -312,13 +312,27 @@ static int mail_index_open_db(struct mail_index *index, const char **error_r)
 	   acknowledged change survives a power failure.
 	   mmap: warm reads copy nothing out of the page cache. */
 	const char *durable_error;
-	if (mail_index_durable_init(index, &durable_error) < 0) {
-		e_warning(index->event, "Group WAL sync unavailable, "
-			  "committing with synchronous=FULL: %s", durable_error);
-		mail_index_durable_deinit(index);
+	if (index->fsync_mode == MAIL_INDEX_FSYNC_NEVER) {
+		/* nothing to sync, nothing for readers to wait for */
+		index->synchronous_sql = "PRAGMA synchronous = OFF";
+	} else {
+		if (mail_index_durable_init(index, &durable_error) < 0) {
+			e_warning(index->event, "Group WAL sync unavailable, "
+				  "committing with synchronous=FULL: %s",
+				  durable_error);
+			mail_index_durable_deinit(index);
+		}
+		index->synchronous_sql = mail_index_durable_is_grouped(index) ?
+			"PRAGMA synchronous = NORMAL" :
+			"PRAGMA synchronous = FULL";
 	}
-	index->synchronous_sql = mail_index_durable_is_grouped(index) ?
-		"PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL";
+	/* The last connection to close would checkpoint the WAL into the
+	   database and delete it: two fsyncs and a rewrite of the pages
+	   each time a user's last session ends (and an LMTP cache entry
+	   expires). Leave the WAL for the next opener instead; checkpoints
+	   happen as commits fill it (wal_autocheckpoint). */
+	(void)sqlite3_db_config(index->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+				1, NULL);
 	const char *const pragmas[] = {
 		"PRAGMA journal_mode = WAL",
 		index->synchronous_sql,
@@ -357,6 +371,7 @@ int mail_index_open(const struct mail_index_settings *set,
 	index->reservation_steal_secs = set->reservation_steal_secs != 0 ?
 		set->reservation_steal_secs :
 		MAIL_INDEX_DEFAULT_RESERVATION_STEAL_SECS;
+	index->fsync_mode = set->fsync_mode;
 	index->event = event_create(set->event_parent);
 	event_set_category(index->event, "index");
 	event_add_str(index->event, "index", set->path);
@@ -391,6 +406,16 @@ void mail_index_close(struct mail_index **_index)
 	if (index->t != NULL) {
 		struct mail_index_transaction *t = index->t;
 		mail_index_transaction_rollback(&t);
+	}
+	i_assert(index->syncs_in_flight == 0);
+	if (index->sync_deferred_held) {
+		/* the owner did not sync what it deferred: do it now rather
+		   than leave the slot held (and the commits unsynced) */
+		if (mail_index_sync_deferred_commits(index) < 0) {
+			e_error(index->event, "%s",
+				index->error.internal_text != NULL ?
+				index->error.internal_text : "sync failed");
+		}
 	}
 	mail_index_reservations_free_all(index);
 	hash_table_iterate_init(index->stmts, &iter);
@@ -582,39 +607,113 @@ static int mail_index_tx_write_changes(struct mail_index_transaction *t)
 	return 0;
 }
 
+static bool mail_index_tx_changed(const struct mail_index_transaction *t)
+{
+	return array_count(&t->mailboxes) > 0 ||
+		array_count(&t->mailbox_changes) > 0;
+}
+
 static void mail_index_transaction_free(struct mail_index_transaction *t)
 {
 	t->index->t = NULL;
 	pool_unref(&t->pool);
 }
 
-int mail_index_transaction_commit(struct mail_index_transaction **_t)
+int mail_index_fsync_mode_parse(const char *str,
+				enum mail_index_fsync_mode *mode_r)
 {
-	struct mail_index_transaction *t = *_t;
-	struct mail_index *index = t->index;
-	bool changed = array_count(&t->mailboxes) > 0 ||
-		array_count(&t->mailbox_changes) > 0;
+	if (strcmp(str, "optimized") == 0)
+		*mode_r = MAIL_INDEX_FSYNC_OPTIMIZED;
+	else if (strcmp(str, "always") == 0)
+		*mode_r = MAIL_INDEX_FSYNC_ALWAYS;
+	else if (strcmp(str, "never") == 0)
+		*mode_r = MAIL_INDEX_FSYNC_NEVER;
+	else
+		return -1;
+	return 0;
+}
 
-	*_t = NULL;
-	bool grouped = mail_index_durable_is_grouped(index);
-	if (grouped)
+/* Whether the commit makes a UID visible: appends, copies, imports. */
+static bool mail_index_tx_has_appends(const struct mail_index_transaction *t)
+{
+	struct mail_index_tx_mailbox *const *boxp;
+
+	array_foreach(&t->mailboxes, boxp) {
+		if (array_count(&(*boxp)->appends) > 0)
+			return true;
+	}
+	return false;
+}
+
+enum mail_index_commit_durability {
+	/* as durable as the mode wants once COMMIT returns */
+	MAIL_INDEX_COMMIT_NO_SYNC,
+	/* group sync before acknowledging */
+	MAIL_INDEX_COMMIT_SYNC,
+	/* deferred: the slot stays held until the owner syncs */
+	MAIL_INDEX_COMMIT_DEFERRED,
+};
+
+static enum mail_index_commit_durability
+mail_index_tx_durability(const struct mail_index_transaction *t)
+{
+	struct mail_index *index = t->index;
+
+	/* FULL synced in the COMMIT, NEVER never syncs */
+	if (!mail_index_durable_is_grouped(index))
+		return MAIL_INDEX_COMMIT_NO_SYNC;
+	if (index->fsync_mode == MAIL_INDEX_FSYNC_OPTIMIZED &&
+	    !mail_index_tx_has_appends(t))
+		return MAIL_INDEX_COMMIT_NO_SYNC;
+	return index->sync_deferred ? MAIL_INDEX_COMMIT_DEFERRED :
+		MAIL_INDEX_COMMIT_SYNC;
+}
+
+/* The COMMIT, with the durable slot taken as durability says. Returns 0,
+   or -1 (rolled back, the slot released). */
+static int
+mail_index_tx_commit_sql(struct mail_index_transaction *t,
+			 enum mail_index_commit_durability durability)
+{
+	struct mail_index *index = t->index;
+	bool take_slot = durability == MAIL_INDEX_COMMIT_SYNC ||
+		(durability == MAIL_INDEX_COMMIT_DEFERRED &&
+		 !index->sync_deferred_held);
+
+	if (take_slot)
 		mail_index_durable_commit_begin(index);
 	if (mail_index_tx_write_changes(t) < 0 ||
 	    mail_index_exec(index, "COMMIT") < 0) {
 		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
-		if (grouped)
+		if (take_slot)
 			mail_index_durable_commit_end(index);
 		mail_index_reservations_tx_end(t, false);
 		mail_index_transaction_free(t);
 		return -1;
 	}
+	if (durability == MAIL_INDEX_COMMIT_DEFERRED)
+		index->sync_deferred_held = true;
 	/* Wake waiting writers now, not after the sync: one waiting for
 	   our reservation can commit while we sync, and share the next
 	   sync. Sessions are told after the sync, so that what they then
 	   read is durable and they need not wait for it. */
-	if (changed)
+	if (mail_index_tx_changed(t))
 		mail_index_notify_writers(index);
-	if (grouped) {
+	return 0;
+}
+
+int mail_index_transaction_commit(struct mail_index_transaction **_t)
+{
+	struct mail_index_transaction *t = *_t;
+	struct mail_index *index = t->index;
+	bool changed = mail_index_tx_changed(t);
+	enum mail_index_commit_durability durability =
+		mail_index_tx_durability(t);
+
+	*_t = NULL;
+	if (mail_index_tx_commit_sql(t, durability) < 0)
+		return -1;
+	if (durability == MAIL_INDEX_COMMIT_SYNC) {
 		/* The rows are committed (visible) but maybe not on disk.
 		   Failing here and letting the caller delete blobs the
 		   committed rows point to would be worse than stopping:
@@ -631,6 +730,101 @@ int mail_index_transaction_commit(struct mail_index_transaction **_t)
 	mail_index_reservations_tx_end(t, true);
 	mail_index_transaction_free(t);
 	return 0;
+}
+
+struct mail_index_commit_sync {
+	struct mail_index *index;
+	uint64_t ticket;
+	bool changed;
+	/* the result of run(), for finish() */
+	int ret, fdatasync_errno;
+	char error[512];
+};
+
+int mail_index_transaction_commit_async(struct mail_index_transaction **_t,
+					struct mail_index_commit_sync **sync_r)
+{
+	struct mail_index_transaction *t = *_t;
+	struct mail_index *index = t->index;
+	bool changed = mail_index_tx_changed(t);
+	enum mail_index_commit_durability durability =
+		mail_index_tx_durability(t);
+
+	*sync_r = NULL;
+	if (durability != MAIL_INDEX_COMMIT_SYNC)
+		return mail_index_transaction_commit(_t);
+	*_t = NULL;
+	if (mail_index_tx_commit_sql(t, durability) < 0)
+		return -1;
+	struct mail_index_commit_sync *sync =
+		i_new(struct mail_index_commit_sync, 1);
+	sync->index = index;
+	sync->changed = changed;
+	/* after our COMMIT: a sync that starts from now on covers it */
+	sync->ticket = mail_index_durable_take_ticket(index);
+	index->syncs_in_flight++;
+	mail_index_reservations_tx_end(t, true);
+	mail_index_transaction_free(t);
+	*sync_r = sync;
+	return 0;
+}
+
+void mail_index_commit_sync_run(struct mail_index_commit_sync *sync)
+{
+	sync->ret = mail_index_durable_sync_ticket(sync->index, sync->ticket,
+						   sync->error,
+						   sizeof(sync->error),
+						   &sync->fdatasync_errno);
+}
+
+int mail_index_commit_sync_finish(struct mail_index_commit_sync **_sync)
+{
+	struct mail_index_commit_sync *sync = *_sync;
+	struct mail_index *index = sync->index;
+	int ret = sync->ret;
+
+	*_sync = NULL;
+	if (sync->fdatasync_errno != 0) {
+		/* see mail_index_durable_sync() */
+		i_fatal("Syncing the index's WAL failed: %s", sync->error);
+	}
+	i_assert(index->syncs_in_flight > 0);
+	index->syncs_in_flight--;
+	mail_index_durable_commit_end(index);
+	if (ret < 0) {
+		(void)mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+						    "%s", sync->error);
+	} else if (sync->changed) {
+		mail_index_notify_changed(index);
+	}
+	i_free(sync);
+	return ret;
+}
+
+void mail_index_set_sync_deferred(struct mail_index *index, bool deferred)
+{
+	i_assert(deferred || !index->sync_deferred_held);
+	index->sync_deferred = deferred;
+}
+
+int mail_index_sync_deferred_commits(struct mail_index *index)
+{
+	if (!index->sync_deferred_held)
+		return 0;
+	if (mail_index_durable_sync(index) < 0)
+		return -1;
+	index->sync_deferred_held = false;
+	mail_index_durable_commit_end(index);
+	/* sessions were not told before the rows were durable */
+	mail_index_notify_changed(index);
+	return 0;
+}
+
+int mail_index_sync_all(struct mail_index *index)
+{
+	if (!mail_index_durable_is_grouped(index))
+		return 0;
+	return mail_index_durable_sync(index);
 }
 
 void mail_index_transaction_rollback(struct mail_index_transaction **_t)

@@ -81,6 +81,34 @@ const char *mail_special_use_to_str(enum mail_special_use use);
    or -1 for an unknown one. */
 int mail_special_use_parse(const char *str, enum mail_special_use *use_r);
 
+/* When commits wait for the disk (Dovecot's mail_fsync).
+   OPTIMIZED: a commit that makes a UID visible (append, copy, move,
+   import) is durable before mail_index_transaction_commit() returns, as
+   with ALWAYS; every other commit (flags, keywords, expunges, \Recent,
+   mailbox create/delete/rename, subscriptions, special-use) returns
+   once SQLite has written its WAL frames, without an fdatasync(): it
+   becomes durable with the next group sync of the index (any process's
+   save), a checkpoint, or the kernel's writeback of dirty pages
+   (typically within 30 s). A power failure may lose such changes made
+   in the last seconds: flags come back as they were, an expunged
+   message reappears (its blob is deleted only after a sync: see
+   mail_index_sync_all()), a new mailbox is gone. A crash of the
+   process alone loses nothing (the frames are in the page cache).
+   Readers wait for a pending sync only when some writer has an unsynced
+   save.
+   ALWAYS: every commit is durable before it returns.
+   NEVER: nothing is ever fsynced (synchronous=OFF; tests, bench
+   set-up): a power failure may lose or corrupt anything. */
+enum mail_index_fsync_mode {
+	MAIL_INDEX_FSYNC_OPTIMIZED = 0,
+	MAIL_INDEX_FSYNC_ALWAYS,
+	MAIL_INDEX_FSYNC_NEVER,
+};
+
+/* "optimized", "always", "never": returns 0, or -1 for anything else. */
+int mail_index_fsync_mode_parse(const char *str,
+				enum mail_index_fsync_mode *mode_r);
+
 struct mail_index_settings {
 	/* the database file; the directory must exist */
 	const char *path;
@@ -90,11 +118,15 @@ struct mail_index_settings {
 	unsigned int reservation_steal_secs;
 	/* parent of the index's event; may be NULL */
 	struct event *event_parent;
+	/* default OPTIMIZED */
+	enum mail_index_fsync_mode fsync_mode;
 };
 
 /* Open (creating and migrating as needed) the index at set->path. Blocks.
    Returns -1 with *error_r if it cannot be opened or its schema is newer
-   than this code. */
+   than this code. Opening an index whose schema is current writes
+   nothing; closing writes nothing either (no checkpoint on close: the
+   WAL stays for the next opener). */
 int mail_index_open(const struct mail_index_settings *set,
 		    struct mail_index **index_r, const char **error_r)
 	ATTR_WARN_UNUSED;
@@ -323,10 +355,49 @@ void mail_index_reservation_free(struct mail_index_reservation **res);
 int mail_index_transaction_begin(struct mail_index *index,
 				 struct mail_index_transaction **t_r)
 	ATTR_WARN_UNUSED;
-/* Commit (fsync) and announce the change. Returns 0 or -1; either way *t
-   is set to NULL. */
+/* Commit, sync as the fsync mode says (see enum mail_index_fsync_mode)
+   and announce the change. Returns 0 or -1; either way *t is set to
+   NULL. */
 int mail_index_transaction_commit(struct mail_index_transaction **t)
 	ATTR_WARN_UNUSED;
+
+/* Asynchronous commit, for an ioloop process that must not block on the
+   disk: the COMMIT runs now (the lock is released, the rows are visible
+   to readers, who wait for the sync before reporting them), and if the
+   commit needs a sync *sync_r is set: run mail_index_commit_sync_run()
+   in a worker thread, then mail_index_commit_sync_finish() in the ioloop
+   thread, and only then acknowledge the commit. *sync_r is NULL when
+   nothing is to wait for (the commit is as durable as the mode wants).
+   Returns 0, or -1 (nothing committed, *sync_r NULL). Another
+   transaction may begin while a sync is in flight; the index must not
+   be closed until every sync is finished. */
+struct mail_index_commit_sync;
+int mail_index_transaction_commit_async(struct mail_index_transaction **t,
+					struct mail_index_commit_sync **sync_r)
+	ATTR_WARN_UNUSED;
+/* The group fdatasync() of a commit. Thread-safe: touches no SQLite, no
+   data stack, no events or log. */
+void mail_index_commit_sync_run(struct mail_index_commit_sync *sync);
+/* After run (ioloop thread): announces the change. Returns 0, or -1 with
+   the index error set (the commit is visible but may not be durable: do
+   not acknowledge it). Exits the process if fdatasync() failed. Sets
+   *sync to NULL. */
+int mail_index_commit_sync_finish(struct mail_index_commit_sync **sync)
+	ATTR_WARN_UNUSED;
+
+/* Bulk writers (import): while deferred, commits (saves included) do not
+   sync; readers still wait for a sync before reporting what they saw.
+   mail_index_sync_deferred_commits() makes everything committed so far
+   durable (one group sync); the caller must call it before it reports
+   success, and before it turns deferral off. */
+void mail_index_set_sync_deferred(struct mail_index *index, bool deferred);
+int mail_index_sync_deferred_commits(struct mail_index *index)
+	ATTR_WARN_UNUSED;
+/* Make every commit of any process durable now (one group sync, shared
+   with concurrent ones): e.g. before deleting blobs whose index rows an
+   OPTIMIZED expunge removed. Blocks for one disk sync; no-op in NEVER
+   mode. Returns 0 or -1. */
+int mail_index_sync_all(struct mail_index *index) ATTR_WARN_UNUSED;
 void mail_index_transaction_rollback(struct mail_index_transaction **t);
 /* The modseq the transaction gives changes in mailbox_id, or 0 if it has
    changed nothing there. */

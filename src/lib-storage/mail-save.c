@@ -5,14 +5,36 @@
    the transaction acknowledged. Asynchronous transactions whose blobs are
    durable wait in the user's commit queue; one flush commits all of them
    in one index transaction, so concurrent saves share an fsync (group
-   commit). A copy streams the source blob into a new one: the copy needs
+   commit). The fsync of that commit runs in a worker thread (the rows
+   are committed and visible at once; readers wait for the sync before
+   reporting them), and the transactions' callbacks follow from the
+   ioloop when it is done: one user's disk sync does not stall the other
+   sessions of the process. A copy streams the source blob into a new one: the copy needs
    its own metadata (mailbox, UID) and blob metadata cannot be changed. */
 #include "lib.h"
 #include "ioloop.h"
 #include "event.h"
 #include "mail-blob-meta.h"
 #include "mail-storage-private.h"
+#include "worker.h"
 #include <time.h>
+
+/* threads syncing index commits for async transactions, shared by every
+   user of the process (each sync is one fdatasync of a user's WAL) */
+#define MAIL_SYNC_WORKER_THREADS 4
+#define MAIL_SYNC_WORKER_MAX_QUEUE 4096
+
+static struct worker_pool *mail_sync_workers;
+static struct ioloop *mail_sync_workers_ioloop;
+static unsigned int mail_sync_workers_users;
+
+/* A group commit whose sync is running in a worker thread: the
+   transactions it committed, acknowledged when the sync is done. */
+struct mail_commit_sync_job {
+	struct mail_user *user;
+	struct mail_index_commit_sync *sync;
+	ARRAY(struct mailbox_transaction *) applied;
+};
 
 /* how long a synchronous commit waits for lower UIDs of other writers */
 #define MAIL_SYNC_COMMIT_WAIT_MSECS (120 * 1000)
@@ -636,6 +658,70 @@ static void mail_transaction_finish_async(struct mailbox_transaction *t,
 	mailbox_transaction_free(t, !success);
 }
 
+static void mail_commit_sync_work(void *context)
+{
+	struct mail_commit_sync_job *job = context;
+
+	mail_index_commit_sync_run(job->sync);
+}
+
+static void mail_commit_sync_done(void *context)
+{
+	struct mail_commit_sync_job *job = context;
+	struct mail_user *user = job->user;
+	struct mailbox_transaction **tp;
+
+	T_BEGIN {
+		bool success = mail_index_commit_sync_finish(&job->sync) == 0;
+		if (!success)
+			mail_user_set_index_error(user);
+		array_foreach(&job->applied, tp) {
+			if (!success)
+				mail_transaction_fail(*tp);
+			mail_transaction_finish_async(*tp, success);
+		}
+	} T_END;
+	i_assert(user->commit_syncs > 0);
+	user->commit_syncs--;
+	array_free(&job->applied);
+	i_free(job);
+}
+
+/* Sync a committed group in a worker thread; its transactions are
+   acknowledged from mail_commit_sync_done(). */
+static void
+mail_commit_sync_start(struct mail_user *user,
+		       struct mail_index_commit_sync *sync,
+		       struct mailbox_transaction *const *applied,
+		       unsigned int count)
+{
+	struct mail_commit_sync_job *job = i_new(struct mail_commit_sync_job, 1);
+
+	job->user = user;
+	job->sync = sync;
+	array_init(&job->applied, system_pool, count);
+	for (unsigned int i = 0; i < count; i++)
+		array_push(&job->applied, applied[i]);
+	user->commit_syncs++;
+	if (!user->commit_sync_workers) {
+		if (mail_sync_workers == NULL) {
+			mail_sync_workers = worker_pool_create(
+				MAIL_SYNC_WORKER_THREADS,
+				MAIL_SYNC_WORKER_MAX_QUEUE);
+			mail_sync_workers_ioloop = current_ioloop;
+		}
+		mail_sync_workers_users++;
+		user->commit_sync_workers = true;
+	}
+	i_assert(mail_sync_workers_ioloop == current_ioloop);
+	if (worker_pool_run(mail_sync_workers, mail_commit_sync_work,
+			    mail_commit_sync_done, job) == NULL) {
+		/* every thread busy and the queue full: sync here */
+		mail_commit_sync_work(job);
+		mail_commit_sync_done(job);
+	}
+}
+
 static void mail_user_commit_flush(void *context)
 {
 	struct mail_user *user = context;
@@ -701,12 +787,16 @@ static void mail_user_commit_flush(void *context)
 			array_push(&applied, *tp);
 		}
 	}
-	if (mail_index_transaction_commit(&it) < 0) {
+	struct mail_index_commit_sync *sync;
+	if (mail_index_transaction_commit_async(&it, &sync) < 0) {
 		mail_user_set_index_error(user);
 		array_foreach(&applied, tp) {
 			mail_transaction_fail(*tp);
 			mail_transaction_finish_async(*tp, false);
 		}
+	} else if (sync != NULL) {
+		mail_commit_sync_start(user, sync, applied.v,
+				       array_count(&applied));
 	} else {
 		array_foreach(&applied, tp)
 			mail_transaction_finish_async(*tp, true);
@@ -747,7 +837,16 @@ void mail_user_commit_queue_add(struct mail_user *user,
 void mail_user_commit_queue_deinit(struct mail_user *user)
 {
 	i_assert(array_count(&user->commit_queue) == 0);
+	i_assert(user->commit_syncs == 0);
 	timeout_remove(&user->commit_timeout);
+	if (user->commit_sync_workers) {
+		user->commit_sync_workers = false;
+		i_assert(mail_sync_workers_users > 0);
+		if (--mail_sync_workers_users == 0) {
+			worker_pool_destroy(&mail_sync_workers);
+			mail_sync_workers_ioloop = NULL;
+		}
+	}
 }
 
 static void mail_transaction_check_ready(struct mailbox_transaction *t)

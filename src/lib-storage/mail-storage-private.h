@@ -27,6 +27,10 @@ struct mail_user {
 	ARRAY(struct mailbox_transaction *) commit_queue;
 	struct timeout *commit_timeout;
 	unsigned int open_mailboxes, open_transactions;
+	/* group commits whose sync runs in a worker thread (mail-save.c) */
+	unsigned int commit_syncs;
+	/* this user counts in the users of the sync worker pool */
+	bool commit_sync_workers;
 
 	/* change-log pruning from a timer (mail-user.c) */
 	struct mail_index_prune_settings prune_set;

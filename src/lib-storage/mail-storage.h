@@ -47,6 +47,8 @@ struct mail_user_settings {
 	/* passed to the index (0 = its defaults) */
 	unsigned int index_busy_timeout_msecs;
 	unsigned int reservation_steal_secs;
+	/* mail_fsync (see enum mail_index_fsync_mode; default optimized) */
+	enum mail_index_fsync_mode fsync_mode;
 	struct event *event_parent;
 	/* Change-log pruning (see mail_index_changes_prune()): entries older
 	   than this many seconds, and beyond this many, are pruned from a

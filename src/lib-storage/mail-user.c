@@ -72,6 +72,7 @@ int mail_user_init(const struct mail_user_settings *set,
 		.path = set->index_path,
 		.busy_timeout_msecs = set->index_busy_timeout_msecs,
 		.reservation_steal_secs = set->reservation_steal_secs,
+		.fsync_mode = set->fsync_mode,
 	};
 	struct blob_store_settings blob_set;
 	pool_t pool = pool_alloconly_create("mail user", 1024);
@@ -341,6 +342,7 @@ int mail_user_purge_blobs(struct mail_user *user, unsigned int *deleted_r)
 {
 	ARRAY_TYPE(mail_string) keys, done;
 	const char *const *keyp;
+	bool synced = false;
 	int ret = 0;
 
 	*deleted_r = 0;
@@ -354,6 +356,12 @@ int mail_user_purge_blobs(struct mail_user *user, unsigned int *deleted_r)
 			return mail_user_set_index_error(user);
 		if (array_count(&keys) == 0)
 			break;
+		/* With mail_fsync=optimized the expunge that queued these
+		   may not be on disk yet: a power failure would bring the
+		   rows back, pointing at deleted blobs. Sync first. */
+		if (!synced && mail_index_sync_all(user->index) < 0)
+			return mail_user_set_index_error(user);
+		synced = true;
 		array_foreach(&keys, keyp) {
 			struct blob_result result;
 			if (blob_delete_sync(user->blobs, *keyp, &result) < 0) {

@@ -177,6 +177,13 @@ int mail_user_open(const struct columba_settings *set, const char *username,
 		.changes_max_age_secs = set->mail_index_log2_max_age,
 		.changes_max_count = set->mail_index_log_max_changes,
 	};
+	if (mail_index_fsync_mode_parse(set->mail_fsync,
+					&user_set.fsync_mode) < 0) {
+		/* the config parser accepts only the known values */
+		*error_r = t_strdup_printf("Invalid mail_fsync: %s",
+					   set->mail_fsync);
+		return -1;
+	}
 	return mail_user_init(&user_set, user_r, error_r);
 }
 
