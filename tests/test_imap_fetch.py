@@ -658,18 +658,23 @@ def test_qresync_vanished(server):
 
 
 def test_objectid(server):
-    """RFC 8474: MAILBOXID from SELECT/EXAMINE and STATUS, kept across
+    """RFC 8474: MAILBOXID from CREATE, SELECT/EXAMINE and STATUS, kept across
     RENAME, different between mailboxes; EMAILID kept by COPY; THREADID
     NIL (the server does not thread, §5.2)."""
     m = login(server)
-    m.create("Obj1")
-    m.create("Obj2")
+    created = {}
+    for name in ("Obj1", "Obj2"):
+        typ, data = m.create(name)
+        # §4.1: the tagged OK of CREATE names it
+        created[name] = re.match(rb"\[MAILBOXID \((F[0-9a-f]{32})\)\]",
+                                 data[0]).group(1)
     ids = {}
     for name in ("Obj1", "Obj2"):
         typ, data = m.status(name, "(MAILBOXID UIDVALIDITY)")
         assert typ == "OK", data
         ids[name] = re.search(rb"MAILBOXID \((F[0-9a-f]{32})\)",
                               data[0]).group(1)
+    assert ids == created
     assert ids["Obj1"] != ids["Obj2"]
     m.select("Obj1", readonly=True)
     assert m.untagged_responses.get("OK") and any(

@@ -89,6 +89,18 @@ bool cmd_create(struct client_command_context *cmd)
 		client_send_storage_error(cmd);
 		return true;
 	}
+	/* RFC 8474 §4.1: the new mailbox's MAILBOXID (its GUID, as SELECT
+	   and STATUS report it) */
+	struct mail_index_mailbox mbox;
+	const char *canonical =
+		mail_index_mailbox_name_normalize(storage_name, &error);
+	if (canonical != NULL &&
+	    mail_index_mailbox_lookup(mail_user_get_index(client->user),
+				      canonical, pool_datastack, &mbox) > 0) {
+		client_send_tagline(cmd, t_strdup_printf(
+			"OK [MAILBOXID (F%s)] Create completed.", mbox.guid));
+		return true;
+	}
 	client_send_tagline(cmd, "OK Create completed.");
 	return true;
 }
