@@ -71,9 +71,24 @@ struct mail_index_sync_shared {
 	_Atomic int32_t slots[MAIL_INDEX_SYNC_SLOTS];
 };
 
+/* Commits of this process whose sync runs in a worker thread, by sync
+   file: another session of this process may read their rows before the
+   sync is done, and must then wait for it like a reader in another
+   process (whose slot check sees our pid). */
+struct mail_index_durable_inflight {
+	struct mail_index_durable_inflight *next;
+	dev_t dev;
+	ino_t ino;
+	unsigned int count;
+};
+static struct mail_index_durable_inflight *durable_inflight;
+
 struct mail_index_durable {
 	char *sync_path, *wal_path;
 	int sync_fd, wal_fd;
+	/* the sync file's identity (durable_inflight) */
+	dev_t sync_dev;
+	ino_t sync_ino;
 	ino_t wal_ino;
 	struct mail_index_sync_shared *shared;
 	/* the slot this process holds while any of its commits waits for
@@ -117,6 +132,8 @@ static int mail_index_durable_map(struct mail_index_durable *dur,
 		return -1;
 	}
 	dur->shared = map;
+	dur->sync_dev = st.st_dev;
+	dur->sync_ino = st.st_ino;
 	/* the counters start at 0 whoever stamps first; a file of another
 	   layout is reset (nothing in it outlives the processes using it,
 	   except stale slots, which readers clear) */
@@ -329,12 +346,56 @@ void mail_index_durable_commit_end(struct mail_index *index)
 	dur->slot = -1;
 }
 
+static struct mail_index_durable_inflight *
+mail_index_durable_inflight_find(struct mail_index_durable *dur, bool create)
+{
+	struct mail_index_durable_inflight *inf;
+
+	for (inf = durable_inflight; inf != NULL; inf = inf->next) {
+		if (inf->dev == dur->sync_dev && inf->ino == dur->sync_ino)
+			return inf;
+	}
+	if (!create)
+		return NULL;
+	inf = i_new(struct mail_index_durable_inflight, 1);
+	inf->dev = dur->sync_dev;
+	inf->ino = dur->sync_ino;
+	inf->next = durable_inflight;
+	durable_inflight = inf;
+	return inf;
+}
+
+void mail_index_durable_inflight_add(struct mail_index *index)
+{
+	mail_index_durable_inflight_find(index->durable, true)->count++;
+}
+
+void mail_index_durable_inflight_remove(struct mail_index *index)
+{
+	struct mail_index_durable_inflight *inf, **infp;
+
+	inf = mail_index_durable_inflight_find(index->durable, false);
+	i_assert(inf != NULL && inf->count > 0);
+	if (--inf->count > 0)
+		return;
+	for (infp = &durable_inflight; *infp != inf; infp = &(*infp)->next) ;
+	*infp = inf->next;
+	i_free(inf);
+}
+
 /* Whether a writer may have a commit visible but not yet synced. */
 static bool mail_index_durable_pending(struct mail_index *index)
 {
 	struct mail_index_sync_shared *shared = index->durable->shared;
 	int32_t self = (int32_t)getpid();
 	bool pending = atomic_load(&shared->overflow) > 0;
+
+	/* our own process's slot: pending only for a sync in a worker
+	   thread (a synchronous commit syncs before anything else runs; a
+	   deferred bulk writer reports only after its own sync) */
+	if (durable_inflight != NULL &&
+	    mail_index_durable_inflight_find(index->durable, false) != NULL)
+		pending = true;
 
 	for (unsigned int i = 0; i < MAIL_INDEX_SYNC_SLOTS; i++) {
 		int32_t pid = atomic_load_explicit(&shared->slots[i],

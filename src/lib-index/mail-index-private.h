@@ -40,6 +40,14 @@ struct mail_index_transaction {
 	ARRAY(struct mail_index_reservation *) claimed;
 	/* mailbox-level change-log entries: type, mailbox id */
 	ARRAY(struct mail_index_change) mailbox_changes;
+	/* a batch (mail_index_batch_begin()): transactions begun inside
+	   it are savepoints; for each open one, the array sizes to go
+	   back to if it rolls back */
+	bool batch;
+	unsigned int nested;
+	struct {
+		unsigned int mailboxes, mailbox_changes;
+	} savepoints[4];
 };
 
 struct mail_index {
@@ -155,6 +163,10 @@ int mail_index_durable_sync_ticket(struct mail_index *index, uint64_t ticket,
    released when every begin has had its end. */
 void mail_index_durable_commit_begin(struct mail_index *index);
 void mail_index_durable_commit_end(struct mail_index *index);
+/* Around an asynchronous commit's sync (worker thread): readers of this
+   process then wait for it too. */
+void mail_index_durable_inflight_add(struct mail_index *index);
+void mail_index_durable_inflight_remove(struct mail_index *index);
 /* After reading a snapshot: if some writer's commit may be visible but
    not yet synced, sync it before anything read is reported. Cheap when
    no writer is between its COMMIT and its sync. */

@@ -405,6 +405,7 @@ void mail_index_close(struct mail_index **_index)
 
 	if (index->t != NULL) {
 		struct mail_index_transaction *t = index->t;
+		t->batch = false;
 		mail_index_transaction_rollback(&t);
 	}
 	i_assert(index->syncs_in_flight == 0);
@@ -462,6 +463,19 @@ mail_index_get_namespaces(struct mail_index *index, unsigned int *count_r)
 int mail_index_transaction_begin(struct mail_index *index,
 				 struct mail_index_transaction **t_r)
 {
+	if (index->t != NULL && index->t->batch) {
+		/* a call inside a batch: a savepoint of it */
+		struct mail_index_transaction *t = index->t;
+		i_assert(t->nested < N_ELEMENTS(t->savepoints));
+		if (mail_index_exec(index, "SAVEPOINT batch_call") < 0)
+			return -1;
+		t->savepoints[t->nested].mailboxes = array_count(&t->mailboxes);
+		t->savepoints[t->nested].mailbox_changes =
+			array_count(&t->mailbox_changes);
+		t->nested++;
+		*t_r = t;
+		return 0;
+	}
 	i_assert(index->t == NULL);
 	i_assert(index->read_depth == 0);
 
@@ -702,10 +716,68 @@ mail_index_tx_commit_sql(struct mail_index_transaction *t,
 	return 0;
 }
 
+/* Leave a savepoint of a batch: released (kept) or rolled back. */
+static int mail_index_tx_nested_end(struct mail_index_transaction *t,
+				    bool commit)
+{
+	struct mail_index *index = t->index;
+
+	i_assert(t->nested > 0);
+	t->nested--;
+	if (commit) {
+		if (mail_index_exec(index, "RELEASE batch_call") == 0)
+			return 0;
+		/* not released: undo it, as a failed call */
+	}
+	(void)sqlite3_exec(index->db, "ROLLBACK TO batch_call; "
+			   "RELEASE batch_call", NULL, NULL, NULL);
+	t->mailboxes.count = t->savepoints[t->nested].mailboxes;
+	t->mailbox_changes.count = t->savepoints[t->nested].mailbox_changes;
+	return commit ? -1 : 0;
+}
+
+int mail_index_batch_begin(struct mail_index *index)
+{
+	struct mail_index_transaction *t;
+
+	if (mail_index_transaction_begin(index, &t) < 0)
+		return -1;
+	t->batch = true;
+	return 0;
+}
+
+int mail_index_batch_commit(struct mail_index *index)
+{
+	struct mail_index_transaction *t = index->t;
+
+	i_assert(t != NULL && t->batch && t->nested == 0);
+	t->batch = false;
+	return mail_index_transaction_commit(&t);
+}
+
+void mail_index_batch_rollback(struct mail_index *index)
+{
+	struct mail_index_transaction *t = index->t;
+
+	i_assert(t != NULL && t->batch && t->nested == 0);
+	t->batch = false;
+	mail_index_transaction_rollback(&t);
+}
+
+bool mail_index_in_batch(struct mail_index *index)
+{
+	return index->t != NULL && index->t->batch;
+}
+
 int mail_index_transaction_commit(struct mail_index_transaction **_t)
 {
 	struct mail_index_transaction *t = *_t;
 	struct mail_index *index = t->index;
+
+	if (t->batch) {
+		*_t = NULL;
+		return mail_index_tx_nested_end(t, true);
+	}
 	bool changed = mail_index_tx_changed(t);
 	enum mail_index_commit_durability durability =
 		mail_index_tx_durability(t);
@@ -751,7 +823,7 @@ int mail_index_transaction_commit_async(struct mail_index_transaction **_t,
 		mail_index_tx_durability(t);
 
 	*sync_r = NULL;
-	if (durability != MAIL_INDEX_COMMIT_SYNC)
+	if (durability != MAIL_INDEX_COMMIT_SYNC || t->batch)
 		return mail_index_transaction_commit(_t);
 	*_t = NULL;
 	if (mail_index_tx_commit_sql(t, durability) < 0)
@@ -763,6 +835,7 @@ int mail_index_transaction_commit_async(struct mail_index_transaction **_t,
 	/* after our COMMIT: a sync that starts from now on covers it */
 	sync->ticket = mail_index_durable_take_ticket(index);
 	index->syncs_in_flight++;
+	mail_index_durable_inflight_add(index);
 	mail_index_reservations_tx_end(t, true);
 	mail_index_transaction_free(t);
 	*sync_r = sync;
@@ -790,6 +863,7 @@ int mail_index_commit_sync_finish(struct mail_index_commit_sync **_sync)
 	}
 	i_assert(index->syncs_in_flight > 0);
 	index->syncs_in_flight--;
+	mail_index_durable_inflight_remove(index);
 	mail_index_durable_commit_end(index);
 	if (ret < 0) {
 		(void)mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
@@ -832,6 +906,10 @@ void mail_index_transaction_rollback(struct mail_index_transaction **_t)
 	struct mail_index_transaction *t = *_t;
 
 	*_t = NULL;
+	if (t->batch) {
+		(void)mail_index_tx_nested_end(t, false);
+		return;
+	}
 	(void)sqlite3_exec(t->index->db, "ROLLBACK", NULL, NULL, NULL);
 	mail_index_reservations_tx_end(t, false);
 	mail_index_transaction_free(t);

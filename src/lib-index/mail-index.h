@@ -245,6 +245,17 @@ int mail_index_mailbox_set_special_use(struct mail_index *index,
 				       const char *name,
 				       enum mail_special_use special_use)
 	ATTR_WARN_UNUSED;
+/* Several mailbox-list changes as one write transaction (one commit,
+   one lock): between begin and commit, mail_index_mailbox_create(),
+   _subscribe() and _set_special_use() join the batch, each as a
+   savepoint (a call that fails undoes only itself). Nothing is visible
+   to others before the commit. Only these calls may run inside a batch.
+   Returns 0 or -1 (rollback: everything in the batch is undone). */
+int mail_index_batch_begin(struct mail_index *index) ATTR_WARN_UNUSED;
+int mail_index_batch_commit(struct mail_index *index) ATTR_WARN_UNUSED;
+void mail_index_batch_rollback(struct mail_index *index);
+bool mail_index_in_batch(struct mail_index *index);
+
 /* Subscriptions are names, independent of existence. */
 int mail_index_mailbox_subscribe(struct mail_index *index, const char *name,
 				 bool subscribe) ATTR_WARN_UNUSED;
@@ -780,12 +791,33 @@ int mail_index_blob_deletions_done(struct mail_index *index,
 struct mail_index_notify;
 typedef void mail_index_notify_callback_t(void *context);
 
-/* Needs the current ioloop. Returns -1 with *error_r if inotify fails. */
+/* Watch index's notify file: callback(context) runs from the current
+   ioloop after changes (once per loop round for any number of them).
+   Every watcher of the process shares one inotify instance and each
+   notify file one inotify watch, however many watchers it has (sessions
+   of one user, any mailbox, the same index opened twice): 10,000 IDLE
+   sessions need one instance and a watch per user. If the file is
+   replaced or removed, its watchers move to the new file and are called
+   back once; if it cannot be watched again they are called back every
+   second until it can. Callbacks may deinit any watcher, including
+   their own, and init new ones; they must not run the ioloop. The
+   watcher keeps its own copy of the path: the index may be closed
+   first. Returns -1 with *error_r (naming fs.inotify.max_user_instances
+   or max_user_watches when those are the cause) if inotify fails. */
 int mail_index_notify_init(struct mail_index *index,
 			   mail_index_notify_callback_t *callback,
 			   void *context, struct mail_index_notify **notify_r,
 			   const char **error_r) ATTR_WARN_UNUSED;
+/* Stop watching; the file's last watcher removes its inotify watch, the
+   process's last watcher closes the inotify instance. */
 void mail_index_notify_deinit(struct mail_index_notify **notify);
+struct mail_index_notify_stats {
+	/* inotify instances (0 or 1), watchers, kernel watches held, and
+	   watches lost (file replaced, not watchable again yet) */
+	unsigned int instances, watchers, watches, lost_watches;
+};
+/* The process-wide registry's figures (tests, diagnostics). */
+void mail_index_notify_get_stats(struct mail_index_notify_stats *stats_r);
 /* Block until a change is committed (or a reservation released) by any
    process, or timeout_msecs pass. Returns 1 if something changed, 0 on
    timeout. For writers waiting for a lower UID without an ioloop: changes

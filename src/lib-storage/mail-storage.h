@@ -93,6 +93,14 @@ int mail_user_mailbox_subscribe(struct mail_user *user, const char *name,
 int mail_user_mailbox_set_special_use(struct mail_user *user, const char *name,
 				      enum mail_special_use special_use)
 	ATTR_WARN_UNUSED;
+/* Several of mail_user_mailbox_create(), _subscribe() and
+   _set_special_use() as one index transaction (mail_index_batch_begin()),
+   the mailbox list blob written once at the commit: autocreate of a new
+   user's mailboxes costs one commit instead of one per call. Nothing
+   else may use the user's index inside the batch. */
+int mail_user_mailbox_batch_begin(struct mail_user *user) ATTR_WARN_UNUSED;
+int mail_user_mailbox_batch_commit(struct mail_user *user) ATTR_WARN_UNUSED;
+void mail_user_mailbox_batch_rollback(struct mail_user *user);
 
 /* Prune the change log now by the user's policy (for tools; sessions
    prune from a timer). *pruned_r gets the number of entries deleted.

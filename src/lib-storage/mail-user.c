@@ -233,6 +233,10 @@ static void mail_user_write_mailbox_list(struct mail_user *user)
 	string_t *str = t_str_new(1024);
 	struct blob_result result;
 
+	if (mail_index_in_batch(user->index)) {
+		/* written once when the batch commits */
+		return;
+	}
 	array_init(&boxes, pool_datastack, 16);
 	array_init(&subs, pool_datastack, 16);
 	if (mail_index_mailbox_list(user->index, patterns, 0, pool_datastack,
@@ -336,6 +340,26 @@ int mail_user_mailbox_set_special_use(struct mail_user *user, const char *name,
 		return mail_user_set_index_error(user);
 	mail_user_write_mailbox_list(user);
 	return 0;
+}
+
+int mail_user_mailbox_batch_begin(struct mail_user *user)
+{
+	if (mail_index_batch_begin(user->index) < 0)
+		return mail_user_set_index_error(user);
+	return 0;
+}
+
+int mail_user_mailbox_batch_commit(struct mail_user *user)
+{
+	if (mail_index_batch_commit(user->index) < 0)
+		return mail_user_set_index_error(user);
+	mail_user_write_mailbox_list(user);
+	return 0;
+}
+
+void mail_user_mailbox_batch_rollback(struct mail_user *user)
+{
+	mail_index_batch_rollback(user->index);
 }
 
 int mail_user_purge_blobs(struct mail_user *user, unsigned int *deleted_r)

@@ -18,10 +18,23 @@ autocreate_find(const ARRAY_TYPE(mail_index_list_entry) *boxes,
 	return NULL;
 }
 
+/* Changes go into one index transaction, begun at the first one
+   (*batch_r): a new user's mailboxes cost one commit. */
+static int autocreate_batch(struct mail_user *user, bool *batch_r)
+{
+	if (*batch_r)
+		return 0;
+	if (mail_user_mailbox_batch_begin(user) < 0)
+		return -1;
+	*batch_r = true;
+	return 0;
+}
+
 static int autocreate_one(struct mail_user *user, struct event *event,
 			  const struct mailbox_settings *mset,
 			  const char *name, enum mail_special_use use,
-			  const struct mail_index_list_entry *existing)
+			  const struct mail_index_list_entry *existing,
+			  bool *batch_r)
 {
 	const char *error;
 
@@ -29,10 +42,13 @@ static int autocreate_one(struct mail_user *user, struct event *event,
 		if (existing->special_use != 0 || use == 0 ||
 		    (existing->attrs & MAIL_INDEX_MAILBOX_ATTR_NOSELECT) != 0)
 			return 0;
-		if (mail_user_mailbox_set_special_use(user, name, use) < 0)
+		if (autocreate_batch(user, batch_r) < 0 ||
+		    mail_user_mailbox_set_special_use(user, name, use) < 0)
 			goto failed;
 		return 0;
 	}
+	if (autocreate_batch(user, batch_r) < 0)
+		goto failed;
 	if (mail_user_mailbox_create(user, name, use) < 0) {
 		/* another session of the user created it meanwhile */
 		if (mail_user_get_last_error(user, NULL, NULL) ==
@@ -60,6 +76,7 @@ int mail_user_autocreate(const struct columba_settings *set,
 	ARRAY_TYPE(mail_index_list_entry) boxes;
 	const char *const all[] = { "*", NULL };
 	int ret = 0, created = 0;
+	bool batch = false;
 
 	if (!array_is_created(&set->namespaces))
 		return 0;
@@ -94,12 +111,22 @@ int mail_user_autocreate(const struct columba_settings *set,
 					continue;
 				}
 				int r = autocreate_one(user, event, *mset, name,
-					use, autocreate_find(&boxes, name));
+					use, autocreate_find(&boxes, name),
+					&batch);
 				if (r < 0)
 					ret = -1;
 				else
 					created += r;
 			}
+		}
+		/* what succeeded is kept even if another one failed */
+		if (batch && mail_user_mailbox_batch_commit(user) < 0) {
+			const char *error;
+			(void)mail_user_get_last_error(user, NULL, &error);
+			e_error(event, "Autocreating mailboxes: commit failed: %s",
+				error);
+			ret = -1;
+			created = 0;
 		}
 	} T_END;
 	return ret < 0 ? -1 : created;
