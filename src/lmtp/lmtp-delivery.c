@@ -22,14 +22,22 @@
 #include "mail-user-setup.h"
 #include "lmtp-common.h"
 
+#include <sys/resource.h>
 #include <time.h>
 
-/* Users' storage stays open a little after a delivery: an MTA delivers
-   to the same users again and again, and deliveries to one user from
-   several connections then share one mail_user, so their commits are
-   grouped into one index fsync (lib-storage's group commit). */
-#define LMTP_USER_CACHE_IDLE_SECS 10
-#define LMTP_USER_CACHE_MAX 100
+/* Users' storage stays open a while after a delivery: an MTA delivers
+   to the same users again and again, and reopening a user costs an
+   index open and an autocreate check; deliveries to one user from
+   several connections share one mail_user, so their commits are grouped
+   into one index fsync (lib-storage's group commit). The cache is an
+   LRU: at most LMTP_USER_CACHE_MAX users (fewer if the fd limit is low:
+   an open user holds about LMTP_USER_CACHE_FDS_PER_USER fds), idle ones
+   closed after LMTP_USER_CACHE_IDLE_SECS; when full, the least recently
+   used idle user is closed to make room. */
+#define LMTP_USER_CACHE_IDLE_SECS 60
+#define LMTP_USER_CACHE_MAX 1000
+#define LMTP_USER_CACHE_FDS_PER_USER 8
+#define LMTP_USER_CACHE_FDS_RESERVED 256
 
 struct lmtp_cached_user {
 	char *username;
@@ -37,7 +45,9 @@ struct lmtp_cached_user {
 	unsigned int refcount;
 	time_t last_used;
 };
+/* least recently used first */
 static ARRAY(struct lmtp_cached_user *) lmtp_user_cache;
+static unsigned int lmtp_user_cache_max;
 static struct timeout *lmtp_user_cache_to;
 
 struct lmtp_delivery_rcpt {
@@ -120,15 +130,16 @@ static void lmtp_cached_user_free(struct lmtp_cached_user *cu)
 	free(cu);
 }
 
-/* Close users idle long enough (all of them with force). */
+/* Close users idle long enough (all idle ones with force). */
 static void lmtp_user_cache_expire(bool force)
 {
 	unsigned int i = 0;
+	time_t now = time(NULL);
 
 	while (i < array_count(&lmtp_user_cache)) {
 		struct lmtp_cached_user *cu = *array_idx(&lmtp_user_cache, i);
 		if (cu->refcount == 0 &&
-		    (force || cu->last_used + LMTP_USER_CACHE_IDLE_SECS <= time(NULL))) {
+		    (force || cu->last_used + LMTP_USER_CACHE_IDLE_SECS <= now)) {
 			array_delete(&lmtp_user_cache, i, 1);
 			lmtp_cached_user_free(cu);
 		} else {
@@ -137,6 +148,37 @@ static void lmtp_user_cache_expire(bool force)
 	}
 	if (array_count(&lmtp_user_cache) == 0 && lmtp_user_cache_to != NULL)
 		timeout_remove(&lmtp_user_cache_to);
+}
+
+/* Make room for one more user: close the least recently used idle one.
+   If every cached user is in use the cache grows past its limit until
+   deliveries finish (they hold the users anyway). */
+static void lmtp_user_cache_make_room(void)
+{
+	for (unsigned int i = 0; i < array_count(&lmtp_user_cache); i++) {
+		struct lmtp_cached_user *cu = *array_idx(&lmtp_user_cache, i);
+		if (cu->refcount == 0) {
+			array_delete(&lmtp_user_cache, i, 1);
+			lmtp_cached_user_free(cu);
+			return;
+		}
+	}
+}
+
+/* LMTP_USER_CACHE_MAX, or fewer when the fd limit would not hold it. */
+static unsigned int lmtp_user_cache_get_max(void)
+{
+	struct rlimit rl;
+	rlim_t max = LMTP_USER_CACHE_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t usable = rl.rlim_cur > LMTP_USER_CACHE_FDS_RESERVED * 2 ?
+			rl.rlim_cur - LMTP_USER_CACHE_FDS_RESERVED :
+			rl.rlim_cur / 2;
+		if (usable / LMTP_USER_CACHE_FDS_PER_USER < max)
+			max = usable / LMTP_USER_CACHE_FDS_PER_USER;
+	}
+	return max < 1 ? 1 : (unsigned int)max;
 }
 
 static void lmtp_user_cache_timeout(void *context ATTR_UNUSED)
@@ -160,26 +202,32 @@ lmtp_delivery_get_user(struct lmtp_delivery *delivery,
 	struct lmtp_cached_user *const *cup, *cu = NULL;
 	struct mail_user *user;
 
-	if (!array_is_created(&lmtp_user_cache))
+	if (!array_is_created(&lmtp_user_cache)) {
 		array_init(&lmtp_user_cache, system_pool, 16);
+		lmtp_user_cache_max = lmtp_user_cache_get_max();
+	}
 	/* alice+a and alice+b in one delivery share one reference */
 	array_foreach(&delivery->users, cup) {
 		if (strcmp((*cup)->username, rcpt->username) == 0)
 			return (*cup)->user;
 	}
-	array_foreach(&lmtp_user_cache, cup) {
-		if (strcmp((*cup)->username, rcpt->username) == 0) {
-			cu = *cup;
+	for (unsigned int i = 0; i < array_count(&lmtp_user_cache); i++) {
+		cu = *array_idx(&lmtp_user_cache, i);
+		if (strcmp(cu->username, rcpt->username) == 0) {
+			/* most recently used: to the end */
+			array_delete(&lmtp_user_cache, i, 1);
+			array_push(&lmtp_user_cache, cu);
 			break;
 		}
+		cu = NULL;
 	}
 	if (cu == NULL) {
 		if (mail_user_setup(lmtp.set, rcpt->username,
 				    rcpt->userdb_fields, NULL, &user,
 				    error_r) < 0)
 			return NULL;
-		if (array_count(&lmtp_user_cache) >= LMTP_USER_CACHE_MAX)
-			lmtp_user_cache_expire(true);
+		if (array_count(&lmtp_user_cache) >= lmtp_user_cache_max)
+			lmtp_user_cache_make_room();
 		cu = i_new(struct lmtp_cached_user, 1);
 		cu->username = i_strdup(rcpt->username);
 		cu->user = user;
