@@ -690,10 +690,24 @@ def test_objectid(server):
     typ, data = m.fetch("3", "(EMAILID THREADID)")
     emailid = re.search(rb"EMAILID \((M[0-9a-f]{32})\)", data[0]).group(1)
     assert b"THREADID NIL" in data[0]
+    # §6: SEARCH EMAILID finds it, THREADID matches nothing
+    typ, data = m.search(None, "EMAILID", emailid.decode())
+    assert data == [b"3"], data
+    typ, data = m.uid("SEARCH", "EMAILID", emailid.decode())
+    assert len(data[0].split()) == 1, data
+    for key in (("THREADID", "T" + emailid.decode()[1:]),
+                ("EMAILID", "x" + emailid.decode()[1:]),
+                ("EMAILID", "M1"), ("OR", "ALL", "THREADID", "T1")):
+        typ, data = m.search(None, *key)
+        expected = [b" ".join(b"%d" % i for i in range(1, CORPUS_COUNT + 1))] \
+            if key[0] == "OR" else [b""]
+        assert typ == "OK" and data == expected, (key, data[0][:60])
     m.copy("3", "Obj2")
     m.select("Obj2", readonly=True)
     typ, data = m.fetch("1", "(EMAILID)")
     assert b"EMAILID (%s)" % emailid in data[0], data
+    typ, data = m.search(None, "EMAILID", emailid.decode())
+    assert data == [b"1"], data
     with pytest.raises(imaplib.IMAP4.error, match="BAD"):
         m.status("Obj2", "(MAILBOXID BOGUS)")
     m.logout()

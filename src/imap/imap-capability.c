@@ -32,6 +32,7 @@ static const char *const imap_capabilities[] = {
 	"CONDSTORE",
 	"QRESYNC",
 	"PREVIEW",
+	"OBJECTID",
 	"COMPRESS=DEFLATE",
 	NULL
 };

@@ -123,6 +123,15 @@ key_index(struct search_parse_ctx *ctx, enum mail_index_search_type type)
 	return key;
 }
 
+/* A key no message matches (NOT ALL). */
+static struct search_key *key_nothing(struct search_parse_ctx *ctx)
+{
+	struct search_key *key = key_index(ctx, MAIL_INDEX_SEARCH_ALL);
+
+	key->iarg->not = true;
+	return key;
+}
+
 static struct search_key *
 key_flags(struct search_parse_ctx *ctx, enum mail_flags flags, bool not)
 {
@@ -461,6 +470,20 @@ static struct search_key *parse_key(struct search_parse_ctx *ctx,
 		if (strcasecmp(name, "DRAFT") == 0)
 			return key_flags(ctx, MAIL_DRAFT, false);
 		break;
+	case 'E':
+		if (strcasecmp(name, "EMAILID") == 0) {
+			/* OBJECTID (RFC 8474 §6): FETCH EMAILID is "M" and
+			   the message GUID; anything else matches nothing */
+			if (!parse_atom(ctx, args, &str))
+				return NULL;
+			if (str[0] != 'M' || strlen(str + 1) !=
+			    MAIL_INDEX_MAILBOX_GUID_LEN)
+				return key_nothing(ctx);
+			key = key_index(ctx, MAIL_INDEX_SEARCH_GUID);
+			key->iarg->value.str = p_strdup(ctx->pool, str + 1);
+			return key;
+		}
+		break;
 	case 'F':
 		if (strcasecmp(name, "FLAGGED") == 0)
 			return key_flags(ctx, MAIL_FLAGGED, false);
@@ -603,6 +626,13 @@ static struct search_key *parse_key(struct search_parse_ctx *ctx,
 		}
 		break;
 	case 'T':
+		if (strcasecmp(name, "THREADID") == 0) {
+			/* RFC 8474 §5.2: FETCH THREADID is NIL, so a
+			   THREADID search matches nothing */
+			if (!parse_atom(ctx, args, &str))
+				return NULL;
+			return key_nothing(ctx);
+		}
 		if (strcasecmp(name, "TEXT") == 0)
 			return key_string(ctx, SEARCH_KEY_TEXT, NULL, args);
 		if (strcasecmp(name, "TO") == 0)
