@@ -8,8 +8,13 @@ import time
 import pytest
 
 
-def raw(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+def raw(port, source=None):
+    """A plain connection; source="127.0.0.2" makes an untrusted client
+    (Dovecot's rule, which Columba follows: a client is secured by TLS, by
+    login_trusted_networks, or by connecting from the server's own
+    address)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                 source_address=(source, 0) if source else None)
     return s, s.makefile("rb")
 
 
@@ -35,37 +40,44 @@ def client_tls_context():
     return ctx
 
 
+PRELOGIN_CAPS = "IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+"
+
+
 def test_greeting_capability_noop_logout(columba):
+    # from the server's own address: secured, so LOGIN and AUTH=PLAIN
     imap = imaplib.IMAP4("127.0.0.1", columba.imap_port)
     assert imap.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1 ")
     assert b"Columba ready." in imap.welcome
     caps = imap.capabilities
-    assert "IMAP4REV1" in caps
-    assert "STARTTLS" in caps
-    assert "LOGINDISABLED" in caps
-    # nothing is advertised that this process does not implement
-    assert not any(c.startswith("AUTH=") for c in caps)
+    for cap in ("IMAP4REV1", "STARTTLS", "SASL-IR", "ID", "AUTH=PLAIN"):
+        assert cap in caps
+    assert "LOGINDISABLED" not in caps
+    # never advertised: referrals are not implemented
+    assert "LOGIN-REFERRALS" not in caps
     typ, data = imap.capability()
     assert typ == "OK"
-    assert data[0].split() == [b"IMAP4rev1", b"STARTTLS", b"LOGINDISABLED"]
+    assert data[0].decode() == PRELOGIN_CAPS + " STARTTLS AUTH=PLAIN"
     assert imap.noop()[0] == "OK"
     typ, data = imap.logout()
     assert typ == "BYE"
 
 
 def test_exact_responses(columba):
-    s, f = raw(columba.imap_port)
+    # an untrusted plaintext client: LOGINDISABLED, no AUTH=PLAIN
+    s, f = raw(columba.imap_port, source="127.0.0.2")
     greeting = read_line(f)
-    assert greeting == ("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] "
-                        "Columba ready.")
+    assert greeting == ("* OK [CAPABILITY %s STARTTLS LOGINDISABLED] "
+                        "Columba ready." % PRELOGIN_CAPS)
     s.sendall(b"a1 noop\r\nA2 Capability\r\n")
     assert read_line(f) == "a1 OK NOOP completed."
-    assert read_line(f) == "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED"
+    assert read_line(f) == "* CAPABILITY %s STARTTLS LOGINDISABLED" % PRELOGIN_CAPS
     assert read_line(f).startswith("A2 OK ")
     s.sendall(b"a3 LOGIN user pass\r\n")
-    assert read_line(f).startswith("a3 NO [UNAVAILABLE] ")
+    assert read_line(f) == ("a3 NO [PRIVACYREQUIRED] Plaintext authentication "
+                            "disallowed on non-secure (SSL/TLS) connections.")
     s.sendall(b"a4 AUTHENTICATE PLAIN\r\n")
-    assert read_line(f) == "a4 NO Unsupported authentication mechanism."
+    assert read_line(f) == ("a4 NO [PRIVACYREQUIRED] Plaintext authentication "
+                            "disallowed on non-secure (SSL/TLS) connections.")
     s.sendall(b"a5 SELECT INBOX\r\n")
     assert read_line(f) == "a5 BAD Command is not valid before authentication."
     s.sendall(b"a6 XYZZY\r\n")
@@ -131,22 +143,24 @@ def test_line_too_long(columba):
 
 
 def test_synchronising_literal_rejected_without_continuation(columba):
-    s, f = raw(columba.imap_port)
+    # LOGIN is refused to an untrusted plaintext client before its
+    # literal is sent: no "+" continuation, so the client sends nothing
+    s, f = raw(columba.imap_port, source="127.0.0.2")
     read_line(f)
     s.sendall(b"l1 LOGIN {4}\r\n")
     line = read_line(f)
-    # a tagged answer, never a "+" continuation
-    assert line.startswith("l1 NO "), line
+    assert line.startswith("l1 NO [PRIVACYREQUIRED] "), line
     s.sendall(b"l2 NOOP\r\n")
     assert read_line(f) == "l2 OK NOOP completed."
     s.close()
 
 
 def test_non_synchronising_literal_skipped(columba):
-    s, f = raw(columba.imap_port)
+    # the refused command's LITERAL+ bytes are consumed, not executed
+    s, f = raw(columba.imap_port, source="127.0.0.2")
     read_line(f)
     s.sendall(b"l1 LOGIN {4+}\r\nuser {3+}\r\npwd\r\nl2 NOOP\r\n")
-    assert read_line(f).startswith("l1 BAD ")
+    assert read_line(f).startswith("l1 NO [PRIVACYREQUIRED] ")
     assert read_line(f) == "l2 OK NOOP completed."
     s.close()
 
@@ -163,9 +177,10 @@ def test_starttls_with_imaplib(columba):
     imap = imaplib.IMAP4("127.0.0.1", columba.imap_port)
     typ, _ = imap.starttls(ssl_context=client_tls_context())
     assert typ == "OK"
-    # after TLS, STARTTLS is no longer offered
+    # after TLS, STARTTLS is no longer offered and LOGIN is allowed
     assert "STARTTLS" not in imap.capabilities
-    assert "LOGINDISABLED" in imap.capabilities
+    assert "LOGINDISABLED" not in imap.capabilities
+    assert "AUTH=PLAIN" in imap.capabilities
     with pytest.raises(imaplib.IMAP4.error, match="TLS is already active"):
         imap._simple_command("STARTTLS")
     assert imap.noop()[0] == "OK"

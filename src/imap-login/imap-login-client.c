@@ -40,7 +40,7 @@ static const char *const imap_post_login_commands[] = {
 const char *imap_login_capability(struct login_client *client)
 {
 	string_t *str = t_str_new(128);
-	str_append(str, "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+");
+	str_append(str, "IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+");
 	if (login_client_can_starttls(client))
 		str_append(str, " STARTTLS");
 	unsigned int count;
@@ -269,6 +269,16 @@ static bool imap_login_literal_begin(struct imap_login_client *iclient,
 {
 	struct login_client *client = &iclient->common;
 
+	if (sync && !login_client_plaintext_allowed(client)) {
+		/* refuse before "+ OK": the client must not send a password
+		   in the clear only to have it refused */
+		const char *buf = str_c(iclient->cmd_buf);
+		const char *tag = t_strndup(buf, strcspn(buf, " "));
+		imap_login_cmd_buf_free(iclient);
+		conn_printf(client->conn, "%s NO [PRIVACYREQUIRED] %s\r\n", tag,
+			    IMAP_PLAINTEXT_DISABLED_MSG);
+		return true;
+	}
 	if (size > IMAP_LOGIN_MAX_ARG_LITERAL ||
 	    str_len(iclient->cmd_buf) + size > IMAP_LOGIN_MAX_LINE_LENGTH) {
 		const char *buf = str_c(iclient->cmd_buf);

@@ -31,6 +31,10 @@ void imap_login_reply(struct login_client *client, const char *tag,
 		      const char *text);
 /* Send "tag BAD text" and count a bad command. Returns false if the
    client was disconnected. */
+/* The [PRIVACYREQUIRED] text, as Dovecot's. */
+#define IMAP_PLAINTEXT_DISABLED_MSG \
+	"Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+
 bool imap_login_bad(struct login_client *client, const char *tag,
 		    const char *text);
 /* The capability list for this connection's current state. */

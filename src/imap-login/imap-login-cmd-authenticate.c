@@ -12,8 +12,6 @@
 
 #define IMAP_AUTH_FAILED_MSG "Authentication failed."
 #define IMAP_AUTH_TEMPFAIL_MSG "Temporary authentication failure."
-#define IMAP_PLAINTEXT_DISABLED_MSG \
-	"Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 
 static bool is_atom(const char *str)
 {
