@@ -711,3 +711,35 @@ def test_objectid(server):
     with pytest.raises(imaplib.IMAP4.error, match="BAD"):
         m.status("Obj2", "(MAILBOXID BOGUS)")
     m.logout()
+
+
+def test_savedate(server):
+    """RFC 8514: SAVEDATE is when the message was saved to its current
+    mailbox (a COPY gets its own, the INTERNALDATE stays); SEARCH
+    SAVEDATESUPPORTED matches every message, SAVEDBEFORE/ON/SINCE use it."""
+    m = login(server)
+    m.create("Saved")
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("4", "(SAVEDATE INTERNALDATE)")
+    src = re.search(rb'SAVEDATE "([^"]+)"', data[0]).group(1)
+    idate = re.search(rb'INTERNALDATE "([^"]+)"', data[0]).group(1)
+    typ, data = m.search(None, "SAVEDATESUPPORTED")
+    assert len(data[0].split()) == CORPUS_COUNT
+    time.sleep(1.1)
+    m.copy("4", "Saved")
+    m.select("Saved", readonly=True)
+    typ, data = m.fetch("1", "(SAVEDATE INTERNALDATE)")
+    copy = re.search(rb'SAVEDATE "([^"]+)"', data[0]).group(1)
+    assert re.search(rb'INTERNALDATE "([^"]+)"', data[0]).group(1) == idate
+    parse = lambda d: time.mktime(imaplib.Internaldate2tuple(
+        b'INTERNALDATE "' + d + b'"'))
+    assert parse(copy) > parse(src), (src, copy)
+    today = time.strftime("%d-%b-%Y", time.localtime(parse(copy)))
+    for key, expected in ((("SAVEDON", today), [b"1"]),
+                          (("SAVEDSINCE", today), [b"1"]),
+                          (("SAVEDBEFORE", today), [b""]),
+                          (("SAVEDBEFORE", "1-Jan-2000"), [b""]),
+                          (("SAVEDATESUPPORTED",), [b"1"])):
+        typ, data = m.search(None, *key)
+        assert data == expected, (key, data)
+    m.logout()

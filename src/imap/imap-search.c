@@ -589,6 +589,11 @@ static struct search_key *parse_key(struct search_parse_ctx *ctx,
 	case 'S':
 		if (strcasecmp(name, "SEEN") == 0)
 			return key_flags(ctx, MAIL_SEEN, false);
+		if (strcasecmp(name, "SAVEDATESUPPORTED") == 0) {
+			/* RFC 8514 §4: every save, copy and rebuild keeps a
+			   save date */
+			return key_index(ctx, MAIL_INDEX_SEARCH_ALL);
+		}
 		if (strcasecmp(name, "SUBJECT") == 0)
 			return key_string(ctx, SEARCH_KEY_HEADER, "Subject", args);
 		if (strcasecmp(name, "SINCE") == 0) {
