@@ -6,7 +6,6 @@
 
 static const char *const imap_capabilities[] = {
 	"IMAP4rev1",
-	"IMAP4rev2",
 	"LITERAL+",
 	"ENABLE",
 	"ID",
@@ -20,7 +19,6 @@ static const char *const imap_capabilities[] = {
 	"CREATE-SPECIAL-USE",
 	"STATUS=SIZE",
 	"ESEARCH",
-	"SEARCHRES",
 	"WITHIN",
 	"SORT",
 	"SORT=DISPLAY",
