@@ -330,7 +330,7 @@ static int posix_fsync_dir(struct posix_op *pop, const char *dir)
 {
 	struct posix_store *pstore = POSIX_STORE(pop->op.store);
 
-	if (!pstore->fsync)
+	if (!pstore->fsync || (pop->op.flags & BLOB_FLAG_NO_SYNC) != 0)
 		return 0;
 	int fd = openat(pstore->root_fd, dir, O_RDONLY | O_DIRECTORY |
 			O_CLOEXEC);
@@ -639,7 +639,8 @@ static void posix_put_commit(struct posix_op *pop)
 	posix_put_write(pop);
 	if (pop->err != BLOB_ERROR_NONE)
 		goto failed;
-	if (pstore->fsync && fsync(pop->fd) < 0) {
+	if (pstore->fsync && (op->flags & BLOB_FLAG_NO_SYNC) == 0 &&
+	    fsync(pop->fd) < 0) {
 		posix_fail(pop, errno, "fsync", pop->tmp_path);
 		goto failed;
 	}
@@ -846,7 +847,8 @@ static void posix_copy_by_data(struct posix_op *pop, bool overwrite)
 		return;
 	}
 	close(src_fd);
-	if (pstore->fsync && fsync(pop->fd) < 0) {
+	if (pstore->fsync && (pop->op.flags & BLOB_FLAG_NO_SYNC) == 0 &&
+	    fsync(pop->fd) < 0) {
 		posix_fail(pop, errno, "fsync", pop->tmp_path);
 		posix_tmp_remove(pop);
 		return;
@@ -1687,6 +1689,22 @@ static struct blob_store *posix_alloc(void)
 	return &pstore->store;
 }
 
+/* syncfs(): the objects put without their own fsync, their directories
+   and renames, all in one flush of the store's filesystem. */
+static int posix_sync(struct blob_store *store, const char **error_r)
+{
+	struct posix_store *pstore = POSIX_STORE(store);
+
+	if (!pstore->fsync)
+		return 0;
+	if (syncfs(pstore->root_fd) < 0) {
+		*error_r = t_strdup_printf("syncfs(%s) failed: %m",
+					   pstore->root);
+		return -1;
+	}
+	return 0;
+}
+
 static int posix_cleanup_temp(struct blob_store *store,
 			      unsigned int min_age_secs,
 			      unsigned int *removed_r, const char **error_r)
@@ -1749,4 +1767,5 @@ const struct blob_store_vfuncs blob_driver_posix = {
 	.op_deinit = posix_op_deinit,
 	.request = posix_request,
 	.cleanup_temp = posix_cleanup_temp,
+	.sync = posix_sync,
 };

@@ -137,6 +137,8 @@ struct blob_store_vfuncs {
 
 	int (*cleanup_temp)(struct blob_store *store, unsigned int min_age_secs,
 			    unsigned int *removed_r, const char **error_r);
+	/* blob_store_sync(); NULL: every put is durable on its own */
+	int (*sync)(struct blob_store *store, const char **error_r);
 };
 
 struct blob_store {

@@ -203,6 +203,11 @@ static int randomfail_cleanup_temp(struct blob_store *store,
 				       error_r);
 }
 
+static int randomfail_sync(struct blob_store *store, const char **error_r)
+{
+	return blob_store_sync(store->parent, error_r);
+}
+
 const struct blob_store_vfuncs blob_driver_randomfail = {
 	.name = "randomfail",
 	.alloc = randomfail_alloc,
@@ -211,4 +216,5 @@ const struct blob_store_vfuncs blob_driver_randomfail = {
 	.op_alloc = randomfail_op_alloc,
 	.request = randomfail_request,
 	.cleanup_temp = randomfail_cleanup_temp,
+	.sync = randomfail_sync,
 };

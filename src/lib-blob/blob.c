@@ -339,6 +339,13 @@ int blob_store_cleanup_temp(struct blob_store *store,
 	return store->v->cleanup_temp(store, min_age_secs, removed_r, error_r);
 }
 
+int blob_store_sync(struct blob_store *store, const char **error_r)
+{
+	if (store->v->sync == NULL)
+		return 0;
+	return store->v->sync(store, error_r);
+}
+
 void blob_store_callback_enter(struct blob_store *store)
 {
 	store->callback_depth++;

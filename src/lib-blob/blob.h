@@ -84,6 +84,12 @@ enum blob_flags {
 	/* put/copy: replace an existing object instead of failing with
 	   BLOB_ERROR_EXISTS */
 	BLOB_FLAG_OVERWRITE = 0x01,
+	/* put/copy, for bulk writers (import): the object is not made
+	   durable on its own (posix: no fsync of the file nor of its
+	   directory); it becomes durable with the next blob_store_sync().
+	   Until then a power failure may leave it missing or truncated, so
+	   nothing may refer to it durably before that sync. */
+	BLOB_FLAG_NO_SYNC = 0x02,
 };
 
 struct blob_metadata_field {
@@ -160,6 +166,12 @@ const char *blob_store_get_driver(const struct blob_store *store);
 int blob_store_cleanup_temp(struct blob_store *store,
 			    unsigned int min_age_secs,
 			    unsigned int *removed_r, const char **error_r)
+	ATTR_WARN_UNUSED;
+
+/* Make every object put or copied so far with BLOB_FLAG_NO_SYNC durable
+   (posix: syncfs() of the store's filesystem, one disk flush for any
+   number of objects). Blocks. Returns 0, or -1 with *error_r. */
+int blob_store_sync(struct blob_store *store, const char **error_r)
 	ATTR_WARN_UNUSED;
 
 /* --- one-shot requests: head, delete, copy, put from memory ---

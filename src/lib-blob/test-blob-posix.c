@@ -6,6 +6,7 @@
 #include "test-lib-blob.h"
 #include "event.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -989,6 +990,57 @@ static void test_posix_cleanup_temp(void)
 	test_end();
 }
 
+/* fsync() calls of this process, counted (test_posix_no_sync) */
+static unsigned int test_fsync_calls;
+
+int fsync(int fd)
+{
+	static int (*real_fsync)(int);
+
+	if (real_fsync == NULL)
+		real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	test_fsync_calls++;
+	return real_fsync(fd);
+}
+
+static void test_posix_no_sync(void)
+{
+	const char *dir, *error;
+	struct blob_store *store = posix_store("", &dir);
+	struct blob_result result;
+
+	test_begin("blob posix: BLOB_FLAG_NO_SYNC puts, then one store sync");
+	unsigned int before = test_fsync_calls;
+	test_assert(blob_put_data_sync(store, "synced", "abc", 3, NULL, 0, 0,
+				       &result) == 0);
+	/* the file and its directory (and new fan-out directories) */
+	test_assert(test_fsync_calls >= before + 2);
+	before = test_fsync_calls;
+	for (unsigned int i = 0; i < 20; i++) {
+		test_assert(blob_put_data_sync(store,
+			t_strdup_printf("bulk/%u", i), "hello", 5, NULL, 0,
+			BLOB_FLAG_NO_SYNC, &result) == 0);
+	}
+	test_assert(test_fsync_calls == before);
+	test_assert(blob_store_sync(store, &error) == 0);
+	/* visible and whole before and after the sync */
+	buffer_t *buf = buffer_create(pool_datastack, 16);
+	test_assert(blob_get_data_sync(store, "bulk/7", buf, &result) == 0 &&
+		    buf->used == 5 && memcmp(buf->data, "hello", 5) == 0);
+	test_assert(object_count(dir) == 21);
+	test_assert(tmp_count(dir) == 0);
+	blob_store_destroy(&store);
+
+	/* through a wrapper */
+	store = test_blob_store_create(t_strdup_printf(
+		"randomfail:fail=0:posix:%s", test_blob_mkdir("posix-wrapped")));
+	test_assert(blob_put_data_sync(store, "k", "x", 1, NULL, 0,
+				       BLOB_FLAG_NO_SYNC, &result) == 0);
+	test_assert(blob_store_sync(store, &error) == 0);
+	blob_store_destroy(&store);
+	test_end();
+}
+
 /* --- many requests in flight --- */
 
 #define MANY_COUNT 600
@@ -1234,6 +1286,7 @@ test_func_t *const test_blob_posix_tests[] = {
 	test_posix_copy,
 	test_posix_abort,
 	test_posix_cleanup_temp,
+	test_posix_no_sync,
 	test_posix_many_in_flight,
 	test_posix_many_stores,
 	test_posix_events,

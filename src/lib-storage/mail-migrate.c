@@ -13,7 +13,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MIGRATE_COMMIT_EVERY 200
+#define MIGRATE_COMMIT_EVERY 1000
+/* one blob store sync and one index sync per MIGRATE_COMMIT_EVERY
+   messages instead of an fsync or two per message */
+#define MIGRATE_TRANSACTION_FLAGS \
+	(MAILBOX_TRANSACTION_FLAG_SYNC | MAILBOX_TRANSACTION_FLAG_BULK)
 #define MIGRATE_READ_SIZE 65536
 
 /* --- modified UTF-7 --- */
@@ -470,7 +474,7 @@ static int maildir_import_folder(struct mail_user *user, const char *dir,
 			next_uid = e->uid + 1;
 	}
 	struct mailbox_transaction *t =
-		mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_SYNC);
+		mailbox_transaction_begin(box, MIGRATE_TRANSACTION_FLAGS);
 	unsigned int in_tx = 0;
 	ret = 0;
 	array_foreach(&folder.entries, e) {
@@ -489,7 +493,7 @@ static int maildir_import_folder(struct mail_user *user, const char *dir,
 				ret = -1;
 				break;
 			}
-			t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_SYNC);
+			t = mailbox_transaction_begin(box, MIGRATE_TRANSACTION_FLAGS);
 		}
 	}
 	if (t != NULL) {
@@ -666,7 +670,7 @@ int mail_import_mbox(struct mail_user *user, const char *path,
 	memset(&msg, 0, sizeof(msg));
 	msg.data = buffer_create(system_pool, 65536);
 	struct mailbox_transaction *t =
-		mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_SYNC);
+		mailbox_transaction_begin(box, MIGRATE_TRANSACTION_FLAGS);
 	ret = 0;
 	while (ret == 0 && (len = getline(&line, &line_alloc, f)) >= 0) {
 		if (prev_blank && strncmp(line, "From ", 5) == 0) {
@@ -680,7 +684,7 @@ int mail_import_mbox(struct mail_user *user, const char *path,
 					in_tx = 0;
 					ret = migrate_commit(&t);
 					t = ret < 0 ? NULL : mailbox_transaction_begin(
-						box, MAILBOX_TRANSACTION_FLAG_SYNC);
+						box, MIGRATE_TRANSACTION_FLAGS);
 				}
 			}
 			buffer_reset(msg.data);

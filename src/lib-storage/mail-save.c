@@ -178,7 +178,9 @@ mail_save_alloc(struct mailbox_transaction *t, uint32_t uid,
 		box->guid, ctx->uid, ctx->guid));
 
 	ctx->put = mailbox_transaction_is_sync(t) ?
-		blob_put_begin_sync(user->blobs, ctx->blob_key, 0) :
+		blob_put_begin_sync(user->blobs, ctx->blob_key,
+			(t->flags & MAILBOX_TRANSACTION_FLAG_BULK) != 0 ?
+			BLOB_FLAG_NO_SYNC : 0) :
 		blob_put_begin(user->blobs, ctx->blob_key, 0);
 	struct mail_blob_meta meta = {
 		.mailbox_guid = box->guid,
@@ -888,6 +890,16 @@ int mailbox_transaction_commit_sync(struct mailbox_transaction **_t,
 
 	i_assert(mailbox_transaction_is_sync(t));
 	*_t = NULL;
+	if ((t->flags & MAILBOX_TRANSACTION_FLAG_BULK) != 0 && !t->failed &&
+	    array_count(&t->saves) > 0) {
+		/* the blobs before the index rows that point to them */
+		const char *error;
+		if (blob_store_sync(user->blobs, &error) < 0) {
+			mail_user_set_internal_error(user, MAIL_ERROR_TEMP,
+						     "%s", error);
+			mail_transaction_fail(t);
+		}
+	}
 	for (;;) {
 		if (t->failed) {
 			ret = -1;

@@ -242,6 +242,12 @@ int mailbox_fetch_records(struct mailbox *box,
 enum mailbox_transaction_flags {
 	/* every call blocks until done; no ioloop needed */
 	MAILBOX_TRANSACTION_FLAG_SYNC = 0x01,
+	/* with SYNC, for bulk imports: the saves' blobs are not made
+	   durable one by one; the commit makes all of them durable with
+	   one blob_store_sync() before the index rows that point to them
+	   commit (one index sync). A commit's success still means every
+	   message of the transaction is on disk. */
+	MAILBOX_TRANSACTION_FLAG_BULK = 0x02,
 };
 
 struct mail_transaction_commit_result {
