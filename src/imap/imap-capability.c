@@ -6,6 +6,7 @@
 
 static const char *const imap_capabilities[] = {
 	"IMAP4rev1",
+	"IMAP4rev2",
 	"LITERAL+",
 	"ENABLE",
 	"ID",
@@ -19,6 +20,7 @@ static const char *const imap_capabilities[] = {
 	"CREATE-SPECIAL-USE",
 	"STATUS=SIZE",
 	"ESEARCH",
+	"SEARCHRES",
 	"WITHIN",
 	"SORT",
 	"SORT=DISPLAY",

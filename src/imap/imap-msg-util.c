@@ -4,6 +4,7 @@
 #include "imap-common.h"
 #include "imap-seqset.h"
 #include "imap-msg-util.h"
+#include "imap-search.h"
 
 int imap_msgset_parse(struct client *client, const char *str, bool uid,
 		      ARRAY_TYPE(seq_range) *seqs_r, const char **error_r)
@@ -13,8 +14,10 @@ int imap_msgset_parse(struct client *client, const char *str, bool uid,
 	ARRAY_TYPE(seq_range) set;
 
 	if (imap_seq_set_is_saved(str)) {
-		*error_r = "Saved search results ($) are not supported.";
-		return -1;
+		/* SEARCHRES (RFC 5182 §2.1): the last SEARCH ... RETURN
+		   (SAVE) result; empty is a valid set matching nothing */
+		imap_search_saved_get(client, false, seqs_r);
+		return 0;
 	}
 	array_init(&set, pool_datastack, 8);
 	if (!uid) {
@@ -58,7 +61,10 @@ void imap_send_flags_fetch(struct client *client, uint32_t seq, bool uid,
 {
 	const struct mail_index_flags_rec *rec =
 		mailbox_get_message(client->mailbox, seq);
-	bool qresync = (client->enabled & CLIENT_ENABLED_QRESYNC) != 0;
+	/* QRESYNC (RFC 7162 §3.2.4) and IMAP4rev2 (RFC 9051 §7.5.2)
+	   clients get the UID in every FETCH they did not ask for */
+	bool qresync = (client->enabled & (CLIENT_ENABLED_QRESYNC |
+					   CLIENT_ENABLED_IMAP4REV2)) != 0;
 	string_t *str = t_str_new(128);
 
 	i_assert(rec != NULL);

@@ -12,7 +12,8 @@ struct client_command_context;
 /* Parse a sequence set (or, with uid, a UID set) into the view's
    sequence numbers (seqs_r, created by the caller). A message number
    beyond the view is an error (RFC 9051: BAD); UIDs that are not in the
-   view are silently dropped. "$" is refused (SEARCHRES is not offered).
+   view are silently dropped. "$" is the saved SEARCH result (RFC 5182;
+   imap_search_saved_get(): possibly empty, never an error).
    Returns 0, or -1 with *error_r for a BAD reply. */
 int imap_msgset_parse(struct client *client, const char *str, bool uid,
 		      ARRAY_TYPE(seq_range) *seqs_r, const char **error_r)

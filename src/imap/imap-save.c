@@ -7,6 +7,7 @@
 #include "imap-common.h"
 #include "imap-seqset.h"
 #include "imap-save.h"
+#include "imap-search.h"
 
 /* how often an orphaned user checks whether its blob writes are over */
 #define IMAP_SAVE_RELEASE_POLL_MSECS 20
@@ -88,8 +89,9 @@ int imap_save_parse_msgset(struct client *client, const char *str, bool uid,
 	uint32_t count = mailbox_get_messages_count(box);
 
 	if (imap_seq_set_is_saved(str)) {
-		*error_r = "Saved search results ($) are not supported.";
-		return -1;
+		/* SEARCHRES (RFC 5182): the saved result, maybe empty */
+		imap_search_saved_get(client, true, uids_r);
+		return 0;
 	}
 	array_init(&set, pool_datastack, 8);
 	if (uid) {

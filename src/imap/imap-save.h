@@ -31,7 +31,7 @@ void imap_save_release_user(struct mail_user **user, struct mailbox **box);
 /* Parse a message set of the selected mailbox (a sequence set, or with
    uid a UID set) into UIDs of the view, ascending. Sequence numbers beyond
    the view are an error (BAD); UIDs not in the view are dropped silently
-   (RFC 9051 §6.4.9). "$" is refused: SEARCHRES is not offered. Returns 0,
+   (RFC 9051 §6.4.9). "$" is the saved SEARCH result (RFC 5182). Returns 0,
    or -1 with *error_r for a BAD reply. */
 int imap_save_parse_msgset(struct client *client, const char *str, bool uid,
 			   ARRAY_TYPE(seq_range) *uids_r, const char **error_r)

@@ -184,8 +184,10 @@ static void imap_sync_send_events(struct client *client,
 			string_t *str = t_str_new(128);
 			str_printfa(str, "* %u FETCH (", ev->seq);
 			/* QRESYNC clients need the UID in every flag change
-			   (RFC 7162 §3.2.4) */
-			if (qresync)
+			   (RFC 7162 §3.2.4), IMAP4rev2 ones in every
+			   unsolicited FETCH (RFC 9051 §7.5.2) */
+			if (qresync || (client->enabled &
+					CLIENT_ENABLED_IMAP4REV2) != 0)
 				str_printfa(str, "UID %u ", ev->uid);
 			str_append(str, imap_sync_client_flags_item(client,
 					ev->uid, ev->flags, ev->keywords));

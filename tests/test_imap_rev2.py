@@ -1,0 +1,304 @@
+"""IMAP4rev2 (RFC 9051) after ENABLE IMAP4rev2: every server-side change of
+its Appendix E that a rev2 client sees (ESEARCH for SEARCH, no \\Recent or
+RECENT, the untagged LIST and [CLOSED] of SELECT, STATUS DELETED/SIZE,
+LSUB refused, LIST \\NonExistent/\\Subscribed/CHILDINFO, COPYUID for MOVE,
+TRYCREATE, UID in unsolicited FETCH), and SEARCHRES's "$" (RFC 5182) in
+FETCH, STORE, COPY, MOVE, UID EXPUNGE and SEARCH, with the RFCs' examples
+byte-exact where they are complete."""
+import os
+import shutil
+import socket
+import tempfile
+import time
+
+import pytest
+
+from conftest import ColumbaServer
+
+MSG = (b"From: a@example.com\r\nSubject: m%d\r\n"
+       b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nbody %d\r\n")
+
+
+@pytest.fixture(scope="module")
+def server():
+    tmpdir = tempfile.mkdtemp(prefix="columba-rev2-")
+    users = os.path.join(tmpdir, "users")
+    home = os.path.join(tmpdir, "home")
+    os.makedirs(home, exist_ok=True)
+    os.chmod(home, 0o1777)
+    with open(users, "w") as f:
+        for u in ("u1", "u2", "u3", "u4", "u5", "u6"):
+            f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
+    os.chmod(users, 0o644)
+    config = ("auth_failure_delay = 0\n"
+              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
+              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
+              "mail_home = %s/%%Lu\n" % (users, users, home))
+    srv = ColumbaServer(tmpdir, extra_config=config).start()
+    yield srv
+    rc = srv.stop()
+    log = srv.log()
+    assert "Panic:" not in log and "Fatal:" not in log, log
+    assert "runtime error" not in log and "AddressSanitizer" not in log, log
+    assert rc == 0, log
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class Client:
+    """A line-exact IMAP client: cmd() returns (untagged lines, tagged
+    text) without CRLF."""
+
+    def __init__(self, port, user, rev2=True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.f = self.sock.makefile("rb")
+        self.n = 0
+        greeting = self.f.readline()
+        assert greeting.startswith(b"* OK"), greeting
+        _, t = self.cmd("LOGIN %s pw" % user)
+        assert t.startswith("OK"), t
+        if rev2:
+            u, t = self.cmd("ENABLE IMAP4rev2")
+            assert u == ["* ENABLED IMAP4rev2"] and t.startswith("OK"), u
+
+    def cmd(self, line, tag=None):
+        self.n += 1
+        tag = tag or "t%d" % self.n
+        self.sock.sendall(("%s %s\r\n" % (tag, line)).encode())
+        untagged = []
+        while True:
+            resp = self.f.readline()
+            assert resp, "disconnected after %r" % line
+            resp = resp.decode("utf-8", "replace").rstrip("\r\n")
+            if resp.startswith(tag + " "):
+                return untagged, resp[len(tag) + 1:]
+            untagged.append(resp)
+
+    def ok(self, line, tag=None):
+        u, t = self.cmd(line, tag)
+        assert t.startswith("OK"), (line, u, t)
+        return u
+
+    def append(self, box, n, flags="()"):
+        msg = MSG % (n, n)
+        self.sock.sendall(b"ap APPEND %s %s {%d+}\r\n%s\r\n" % (
+            box.encode(), flags.encode(), len(msg), msg))
+        while True:
+            resp = self.f.readline()
+            if resp.startswith(b"ap "):
+                assert resp.startswith(b"ap OK"), resp
+                return
+
+    def close(self):
+        try:
+            self.cmd("LOGOUT")
+        finally:
+            self.sock.close()
+
+
+def test_capability_and_enable(server):
+    c = Client(server.imap_port, "u1", rev2=False)
+    u = c.ok("CAPABILITY")
+    caps = u[0].split()
+    assert "IMAP4rev1" in caps and "IMAP4rev2" in caps
+    assert "SEARCHRES" in caps and "ESEARCH" in caps
+    # RFC 9051 §6.3.1's example
+    u, t = c.cmd("ENABLE IMAP4rev2")
+    assert u == ["* ENABLED IMAP4rev2"] and t.startswith("OK")
+    # enabled twice: nothing newly enabled
+    u, t = c.cmd("ENABLE IMAP4rev2")
+    assert u == ["* ENABLED"] and t.startswith("OK")
+    c.close()
+
+
+def test_select_rev2(server):
+    c = Client(server.imap_port, "u2")
+    for i in (1, 2, 3):
+        c.append("INBOX", i)
+    c.ok("CREATE blurdybloop")
+    u = c.ok("SELECT INBOX")
+    # no RECENT, no [UNSEEN] (Appendix E 11, 12); the untagged LIST (10)
+    assert not any("RECENT" in x or "[UNSEEN" in x for x in u), u
+    assert "* 3 EXISTS" in u
+    assert '* LIST () "/" INBOX' in u
+    assert "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)" in u
+    # a selected mailbox: [CLOSED] before the new one's responses (9)
+    u = c.ok("EXAMINE blurdybloop")
+    assert u[0].startswith("* OK [CLOSED]"), u
+    assert '* LIST () "/" blurdybloop' in u
+    u = c.ok("SELECT INBOX")
+    assert u[0].startswith("* OK [CLOSED]"), u
+    # no \Recent in FETCH (12)
+    u = c.ok("FETCH 1:* FLAGS")
+    assert u == ["* 1 FETCH (FLAGS ())", "* 2 FETCH (FLAGS ())",
+                 "* 3 FETCH (FLAGS ())"], u
+    # STATUS DELETED and SIZE (3)
+    c.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    u = c.ok("STATUS blurdybloop (MESSAGES DELETED SIZE)")
+    assert u == ["* STATUS blurdybloop (MESSAGES 0 DELETED 0 SIZE 0)"], u
+    u = c.ok("STATUS INBOX (MESSAGES DELETED)")
+    assert u == ["* STATUS INBOX (MESSAGES 3 DELETED 1)"], u
+    # LSUB is gone (19); NAMESPACE and UNSELECT are in (2)
+    _, t = c.cmd('LSUB "" "*"')
+    assert t.startswith("BAD"), t
+    u = c.ok("NAMESPACE")
+    assert u == ['* NAMESPACE (("" "/")) NIL NIL'], u
+    c.ok("UNSELECT")
+    _, t = c.cmd("FETCH 1 FLAGS")
+    assert t.startswith("BAD"), t
+    c.close()
+
+
+def test_search_esearch(server):
+    c = Client(server.imap_port, "u3")
+    for i in range(1, 12):
+        c.append("INBOX", i, "(\\Flagged)" if i in (2, 10, 11) else "()")
+    c.ok("SELECT INBOX")
+    # SEARCH answers ESEARCH (4); RFC 9051 §6.4.4's examples
+    u = c.ok('SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"',
+             tag="A282")
+    assert u == ['* ESEARCH (TAG "A282") ALL 2,10:11'], u
+    u = c.ok('SEARCH RETURN () FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"',
+             tag="A283")
+    assert u == ['* ESEARCH (TAG "A283") ALL 2,10:11'], u
+    u = c.ok('SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 '
+             'NOT FROM "Smith"', tag="A284")
+    assert u == ['* ESEARCH (TAG "A284") MIN 2 COUNT 3'], u
+    u = c.ok("UID SEARCH FLAGGED", tag="A285")
+    assert u == ['* ESEARCH (TAG "A285") UID ALL 2,10:11'], u
+    # nothing found: no ALL
+    u = c.ok("SEARCH DRAFT", tag="A286")
+    assert u == ['* ESEARCH (TAG "A286")'], u
+    # SORT keeps its own response
+    u = c.ok("SORT (SUBJECT) UTF-8 FLAGGED")
+    assert u == ["* SORT 10 11 2"], u
+    c.close()
+
+
+def test_list_childinfo_rfc9051_example8(server):
+    c = Client(server.imap_port, "u4")
+    for m in ("foo2", "foo2/bar1", "foo2/bar2", "baz2", "baz2/bar2",
+              "baz2/bar22", "baz2/bar222", "eps2", "eps2/mamba"):
+        c.ok("CREATE %s" % m)
+    for m in ("foo2/bar1", "foo2/bar2", "baz2/bar2", "baz2/bar22",
+              "baz2/bar222", "eps2", "eps2/mamba"):
+        c.ok("SUBSCRIBE %s" % m)
+    u = c.ok('LIST (RECURSIVEMATCH SUBSCRIBED) "" "*2"', tag="D03")
+    assert u == [
+        '* LIST (\\Subscribed) "/" baz2/bar2',
+        '* LIST (\\Subscribed) "/" baz2/bar22',
+        '* LIST (\\Subscribed) "/" baz2/bar222',
+        '* LIST (\\Subscribed) "/" eps2 ("CHILDINFO" ("SUBSCRIBED"))',
+        '* LIST () "/" foo2 ("CHILDINFO" ("SUBSCRIBED"))',
+        '* LIST (\\Subscribed) "/" foo2/bar2',
+    ], u
+    # a subscribed name whose mailbox is gone: \NonExistent (§6.3.9)
+    c.ok("CREATE gone")
+    c.ok("SUBSCRIBE gone")
+    c.ok("DELETE gone")
+    u = c.ok('LIST (SUBSCRIBED) "" "gone"')
+    assert u == ['* LIST (\\Subscribed \\NonExistent) "/" gone'], u
+    u = c.ok('LIST "" "gone"')
+    assert u == [], u
+    c.close()
+
+
+def test_move_copyuid_trycreate_and_unsolicited_uid(server):
+    c = Client(server.imap_port, "u5")
+    for i in (1, 2, 3):
+        c.append("INBOX", i)
+    c.ok("CREATE dest")
+    c.ok("SELECT INBOX")
+    # COPYUID for MOVE and UID MOVE (7)
+    u, t = c.cmd("MOVE 1 dest")
+    assert t.startswith("OK [COPYUID ") or \
+        any(x.startswith("* OK [COPYUID ") for x in u), (u, t)
+    u, t = c.cmd("UID MOVE 2 dest")
+    assert t.startswith("OK [COPYUID ") or \
+        any(x.startswith("* OK [COPYUID ") for x in u), (u, t)
+    # no mailbox created, TRYCREATE (8)
+    _, t = c.cmd("COPY 1 nosuch")
+    assert t.startswith("NO [TRYCREATE]"), t
+    _, t = c.cmd("MOVE 1 nosuch")
+    assert t.startswith("NO [TRYCREATE]"), t
+    # another session's flag change: the unsolicited FETCH has UID (21)
+    other = Client(server.imap_port, "u5", rev2=False)
+    other.ok("SELECT INBOX")
+    other.ok("STORE 1 +FLAGS (\\Flagged)")
+    other.close()
+    u = c.ok("NOOP")
+    assert "* 1 FETCH (UID 3 FLAGS (\\Flagged))" in u, u
+    c.close()
+
+
+def test_searchres(server):
+    # a rev1 session: SEARCHRES is not tied to IMAP4rev2
+    c = Client(server.imap_port, "u6", rev2=False)
+    for i in range(1, 7):
+        c.append("INBOX", i, "(\\Flagged)" if i in (2, 4, 6) else "()")
+    c.ok("CREATE Junk2")
+    c.ok("SELECT INBOX")
+    # "$" before any SEARCH ... SAVE: the empty set, not an error
+    u, t = c.cmd("FETCH $ FLAGS")
+    assert u == [] and t.startswith("OK"), (u, t)
+    # RFC 5182 example 1: SAVE, then FETCH $
+    u = c.ok("SEARCH RETURN (SAVE) FLAGGED")
+    assert u == [], u
+    u = c.ok("FETCH $ (UID)")
+    assert u == ["* 2 FETCH (UID 2)", "* 4 FETCH (UID 4)",
+                 "* 6 FETCH (UID 6)"], u
+    u = c.ok("UID FETCH $ (RFC822.SIZE)")
+    assert u == ["* 2 FETCH (UID 2 RFC822.SIZE 82)",
+                 "* 4 FETCH (UID 4 RFC822.SIZE 82)",
+                 "* 6 FETCH (UID 6 RFC822.SIZE 82)"], u
+    # a SEARCH without SAVE leaves it alone; $ inside SEARCH
+    c.ok("SEARCH ALL")
+    u = c.ok("SEARCH $ NOT 4")
+    assert u == ["* SEARCH 2 6"], u
+    u = c.ok("UID SEARCH UID $ SMALLER 4096")
+    assert u == ["* SEARCH 2 4 6"], u
+    # STORE $ and COPY $ (RFC 5182 example 7)
+    u = c.ok("STORE $ +FLAGS.SILENT (\\Seen)")
+    assert u == [], u
+    u = c.ok("SEARCH SEEN")
+    assert u == ["* SEARCH 2 4 6"], u
+    u, t = c.cmd("COPY $ Junk2")
+    assert t.startswith("OK"), t
+    u = c.ok("STATUS Junk2 (MESSAGES)")
+    assert u == ["* STATUS Junk2 (MESSAGES 3)"], u
+    # SAVE with MIN MAX: just those two (RFC 5182 §2.4)
+    u = c.ok("SEARCH RETURN (SAVE MIN MAX) FLAGGED", tag="S1")
+    assert u == ['* ESEARCH (TAG "S1") MIN 2 MAX 6'], u
+    u = c.ok("FETCH $ (UID)")
+    assert u == ["* 2 FETCH (UID 2)", "* 6 FETCH (UID 6)"], u
+    # UID EXPUNGE $ expunges just those; $ then follows the expunges
+    c.ok("STORE 1:* +FLAGS.SILENT (\\Deleted)")
+    u = c.ok("UID EXPUNGE $")
+    assert u == ["* 6 EXPUNGE", "* 2 EXPUNGE"] or \
+        u == ["* 2 EXPUNGE", "* 5 EXPUNGE"], u
+    u = c.ok("FETCH $ (UID)")
+    assert u == [], u
+    c.ok("STORE 1:* -FLAGS.SILENT (\\Deleted)")
+    # MOVE $
+    c.ok("SEARCH RETURN (SAVE) UID 3")
+    u, t = c.cmd("MOVE $ Junk2")
+    assert t.startswith("OK") or t.startswith("OK [COPYUID"), t
+    assert "* 2 EXPUNGE" in u, u
+    u = c.ok("UID SEARCH ALL")
+    assert u == ["* SEARCH 1 4 5"], u
+    # a failed SEARCH ... SAVE empties $ (RFC 5182 example 5)
+    c.ok("SEARCH RETURN (SAVE) ALL")
+    _, t = c.cmd("SEARCH RETURN (SAVE) CHARSET KOI8-X (OR $ 1) TEXT x")
+    assert t.startswith("NO [BADCHARSET"), t
+    u, t = c.cmd("COPY $ Junk2", tag="E283")
+    assert u == [] and t.startswith("OK"), (u, t)
+    u = c.ok("STATUS Junk2 (MESSAGES)")
+    assert u == ["* STATUS Junk2 (MESSAGES 4)"], u
+    # "$" is alone or not at all
+    _, t = c.cmd("FETCH $,1 FLAGS")
+    assert t.startswith("BAD"), t
+    # SELECT resets it
+    c.ok("SEARCH RETURN (SAVE) ALL")
+    c.ok("SELECT INBOX")
+    u = c.ok("FETCH $ (UID)")
+    assert u == [], u
+    c.close()
