@@ -391,8 +391,7 @@ static bool mail_index_durable_pending(struct mail_index *index)
 	bool pending = atomic_load(&shared->overflow) > 0;
 
 	/* our own process's slot: pending only for a sync in a worker
-	   thread (a synchronous commit syncs before anything else runs; a
-	   deferred bulk writer reports only after its own sync) */
+	   thread (a synchronous commit syncs before anything else runs) */
 	if (durable_inflight != NULL &&
 	    mail_index_durable_inflight_find(index->durable, false) != NULL)
 		pending = true;

@@ -99,10 +99,6 @@ struct mail_index {
 	   statement that lowered it */
 	const char *synchronous_sql;
 	enum mail_index_fsync_mode fsync_mode;
-	/* mail_index_set_sync_deferred(): commits hold the durable slot
-	   (sync_deferred_held) and do not sync until
-	   mail_index_sync_deferred_commits() */
-	bool sync_deferred, sync_deferred_held;
 	/* commits whose sync has not finished (mail_index_commit_sync) */
 	unsigned int syncs_in_flight;
 };

@@ -409,15 +409,6 @@ void mail_index_close(struct mail_index **_index)
 		mail_index_transaction_rollback(&t);
 	}
 	i_assert(index->syncs_in_flight == 0);
-	if (index->sync_deferred_held) {
-		/* the owner did not sync what it deferred: do it now rather
-		   than leave the slot held (and the commits unsynced) */
-		if (mail_index_sync_deferred_commits(index) < 0) {
-			e_error(index->event, "%s",
-				index->error.internal_text != NULL ?
-				index->error.internal_text : "sync failed");
-		}
-	}
 	mail_index_reservations_free_all(index);
 	hash_table_iterate_init(index->stmts, &iter);
 	while (hash_table_iterate(&iter, &key, &value))
@@ -664,8 +655,6 @@ enum mail_index_commit_durability {
 	MAIL_INDEX_COMMIT_NO_SYNC,
 	/* group sync before acknowledging */
 	MAIL_INDEX_COMMIT_SYNC,
-	/* deferred: the slot stays held until the owner syncs */
-	MAIL_INDEX_COMMIT_DEFERRED,
 };
 
 static enum mail_index_commit_durability
@@ -679,20 +668,17 @@ mail_index_tx_durability(const struct mail_index_transaction *t)
 	if (index->fsync_mode == MAIL_INDEX_FSYNC_OPTIMIZED &&
 	    !mail_index_tx_has_appends(t))
 		return MAIL_INDEX_COMMIT_NO_SYNC;
-	return index->sync_deferred ? MAIL_INDEX_COMMIT_DEFERRED :
-		MAIL_INDEX_COMMIT_SYNC;
+	return MAIL_INDEX_COMMIT_SYNC;
 }
 
-/* The COMMIT, with the durable slot taken as durability says. Returns 0,
-   or -1 (rolled back, the slot released). */
+/* The COMMIT, with the durable slot taken if it is to be synced.
+   Returns 0, or -1 (rolled back, the slot released). */
 static int
 mail_index_tx_commit_sql(struct mail_index_transaction *t,
 			 enum mail_index_commit_durability durability)
 {
 	struct mail_index *index = t->index;
-	bool take_slot = durability == MAIL_INDEX_COMMIT_SYNC ||
-		(durability == MAIL_INDEX_COMMIT_DEFERRED &&
-		 !index->sync_deferred_held);
+	bool take_slot = durability == MAIL_INDEX_COMMIT_SYNC;
 
 	if (take_slot)
 		mail_index_durable_commit_begin(index);
@@ -705,8 +691,6 @@ mail_index_tx_commit_sql(struct mail_index_transaction *t,
 		mail_index_transaction_free(t);
 		return -1;
 	}
-	if (durability == MAIL_INDEX_COMMIT_DEFERRED)
-		index->sync_deferred_held = true;
 	/* Wake waiting writers now, not after the sync: one waiting for
 	   our reservation can commit while we sync, and share the next
 	   sync. Sessions are told after the sync, so that what they then
@@ -873,25 +857,6 @@ int mail_index_commit_sync_finish(struct mail_index_commit_sync **_sync)
 	}
 	i_free(sync);
 	return ret;
-}
-
-void mail_index_set_sync_deferred(struct mail_index *index, bool deferred)
-{
-	i_assert(deferred || !index->sync_deferred_held);
-	index->sync_deferred = deferred;
-}
-
-int mail_index_sync_deferred_commits(struct mail_index *index)
-{
-	if (!index->sync_deferred_held)
-		return 0;
-	if (mail_index_durable_sync(index) < 0)
-		return -1;
-	index->sync_deferred_held = false;
-	mail_index_durable_commit_end(index);
-	/* sessions were not told before the rows were durable */
-	mail_index_notify_changed(index);
-	return 0;
 }
 
 int mail_index_sync_all(struct mail_index *index)

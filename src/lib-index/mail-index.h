@@ -396,14 +396,6 @@ void mail_index_commit_sync_run(struct mail_index_commit_sync *sync);
 int mail_index_commit_sync_finish(struct mail_index_commit_sync **sync)
 	ATTR_WARN_UNUSED;
 
-/* Bulk writers (import): while deferred, commits (saves included) do not
-   sync; readers still wait for a sync before reporting what they saw.
-   mail_index_sync_deferred_commits() makes everything committed so far
-   durable (one group sync); the caller must call it before it reports
-   success, and before it turns deferral off. */
-void mail_index_set_sync_deferred(struct mail_index *index, bool deferred);
-int mail_index_sync_deferred_commits(struct mail_index *index)
-	ATTR_WARN_UNUSED;
 /* Make every commit of any process durable now (one group sync, shared
    with concurrent ones): e.g. before deleting blobs whose index rows an
    OPTIMIZED expunge removed. Blocks for one disk sync; no-op in NEVER

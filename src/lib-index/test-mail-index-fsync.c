@@ -2,7 +2,7 @@
    commits wait for a WAL fdatasync (OPTIMIZED: only those that make a UID
    visible; ALWAYS: all; NEVER: none), the asynchronous commit whose sync
    runs apart from the COMMIT (a reader in the same process waits for it),
-   deferred syncs for bulk writers, mailbox-list batches, and an open and
+   mailbox-list batches, and an open and
    close of an up-to-date index that write nothing. */
 #include "test-lib-index.h"
 #include "mail-index-private.h"
@@ -214,43 +214,6 @@ static void test_fsync_async_commit(void)
 	test_end();
 }
 
-static void test_fsync_deferred(void)
-{
-	const char *path = t_strdup_printf("%s/fsync-deferred.db", test_dir());
-	struct mail_index *index =
-		test_index_open_mode(path, MAIL_INDEX_FSYNC_OPTIMIZED);
-	struct mail_index *reader =
-		test_index_open_mode(path, MAIL_INDEX_FSYNC_OPTIMIZED);
-
-	test_begin("fsync: deferred commits sync once");
-	uint32_t id = test_mailbox_create(index, "INBOX");
-	uint64_t f0 = test_fsyncs(index);
-	mail_index_set_sync_deferred(index, true);
-	for (unsigned int i = 0; i < 5; i++)
-		test_assert(test_append(index, id, 2, 0, NULL) == i * 2 + 1);
-	test_assert(test_fsyncs(index) == f0);
-	test_assert(index->sync_deferred_held);
-	test_assert(mail_index_sync_deferred_commits(index) == 0);
-	test_assert(test_fsyncs(index) == f0 + 1);
-	test_assert(!index->sync_deferred_held);
-	/* nothing pending any more */
-	test_assert(mail_index_sync_deferred_commits(index) == 0);
-	test_assert(test_fsyncs(index) == f0 + 1);
-	mail_index_set_sync_deferred(index, false);
-	test_assert(test_append(index, id, 1, 0, NULL) == 11);
-	test_assert(test_fsyncs(index) == f0 + 2);
-	/* deferred and not synced: close syncs */
-	mail_index_set_sync_deferred(index, true);
-	test_assert(test_append(index, id, 1, 0, NULL) == 12);
-	mail_index_close(&index);
-	ARRAY_TYPE(mail_uid) uids;
-	array_init(&uids, pool_datastack, 16);
-	test_assert(mail_index_get_uids(reader, id, &uids) == 0);
-	test_assert(array_count(&uids) == 12);
-	mail_index_close(&reader);
-	test_end();
-}
-
 static void test_mailbox_batch(void)
 {
 	const char *path;
@@ -350,7 +313,6 @@ test_func_t *const test_mail_index_fsync_tests[] = {
 	test_fsync_optimized,
 	test_fsync_always_never,
 	test_fsync_async_commit,
-	test_fsync_deferred,
 	test_mailbox_batch,
 	test_open_close_writes_nothing,
 	NULL
