@@ -74,28 +74,45 @@ class Raw:
         self.name = name
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.buf = b""
+        self.pos = 0
         self.n = 0
         assert self.readline().startswith(b"* OK")
 
-    def readline(self):
-        while b"\r\n" not in self.buf:
+    def _fill(self, need):
+        """Until need(buffer, pos) is not None; the consumed prefix is
+        dropped only now and then (a 20,000-line reply must not be
+        copied once per line)."""
+        while True:
+            r = need()
+            if r is not None:
+                return r
+            if self.pos > (1 << 20):
+                self.buf = self.buf[self.pos:]
+                self.pos = 0
             data = self.sock.recv(1 << 16)
             if not data:
                 raise EOFError("%s closed the connection after %r"
                                % (self.name, self.buf[-500:]))
             self.buf += data
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
+
+    def readline(self):
+        def need():
+            i = self.buf.find(b"\r\n", self.pos)
+            if i < 0:
+                return None
+            line = self.buf[self.pos:i]
+            self.pos = i + 2
+            return line
+        return self._fill(need)
 
     def read(self, size):
-        while len(self.buf) < size:
-            data = self.sock.recv(1 << 16)
-            if not data:
-                raise EOFError("%s closed the connection after %r"
-                               % (self.name, self.buf[-500:]))
-            self.buf += data
-        data, self.buf = self.buf[:size], self.buf[size:]
-        return data
+        def need():
+            if len(self.buf) - self.pos < size:
+                return None
+            data = self.buf[self.pos:self.pos + size]
+            self.pos += size
+            return data
+        return self._fill(need)
 
     def response(self):
         """One response with its literals: (bytes, is it tagged)."""
