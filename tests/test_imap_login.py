@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import imaplib
 import os
+import re
 import socket
 import ssl
 import time
@@ -266,11 +267,61 @@ def test_auth_process_down(server):
 
 def test_mail_process_missing(server):
     os.unlink(os.path.join(server.base_dir, "login", "mail"))
+    # no login yet: the login process has no hand-off connection to reuse
     s, f = raw(server.imap_port)
     send(f, "a LOGIN alice@example.com alice-secret\r\n")
     assert f.readline() == b"a NO [UNAVAILABLE] Temporary authentication failure.\r\n"
     s.close()
     assert server.wait_log("hand-off to the mail process failed")
+
+
+def test_handoff_connection_reused(server):
+    """The login process keeps its hand-off connection after a login and
+    sends the next hand-off on it: with the socket's name gone, a second
+    login still reaches the mail process."""
+    for i in range(3):
+        m = imaplib.IMAP4("127.0.0.1", server.imap_port)
+        assert m.login("alice@example.com", "alice-secret")[0] == "OK"
+        assert m.noop()[0] == "OK"
+        m.logout()
+        if i == 0:
+            os.unlink(os.path.join(server.base_dir, "login", "mail"))
+    assert "hand-off to the mail process failed" not in server.log()
+    # the mail process goes away: its idle connection closes, the next
+    # login cannot connect and fails cleanly
+    for pid in server.child_pids("mail"):
+        os.kill(pid, 9)
+    time.sleep(0.5)
+    s, f = raw(server.imap_port)
+    send(f, "a LOGIN alice@example.com alice-secret\r\n")
+    assert f.readline() == b"a NO [UNAVAILABLE] Temporary authentication failure.\r\n"
+    s.close()
+    assert server.wait_log("hand-off to the mail process failed")
+
+
+def test_handoff_retry_when_mail_process_stops_accepting(tmpdir_columba,
+                                                         hashes):
+    """A mail process that stopped accepting (here: service_count = 1,
+    its one client served) closes the reused hand-off connection without
+    answering; the login process sends the hand-off again on a new
+    connection, which the fresh mail process takes."""
+    srv = start(tmpdir_columba, hashes,
+                "service mail {\n  service_count = 1\n  process_limit = 3\n}\n")
+    try:
+        m1 = imaplib.IMAP4("127.0.0.1", srv.imap_port)
+        assert m1.login("alice@example.com", "alice-secret")[0] == "OK"
+        m2 = imaplib.IMAP4("127.0.0.1", srv.imap_port)
+        assert m2.login("alice@example.com", "alice-secret")[0] == "OK"
+        assert m2.noop()[0] == "OK"
+        assert m1.noop()[0] == "OK"
+        served = set(re.findall(r"mail\((\d+)\): imap\(alice@example.com\)"
+                                r"<[^>]*>: .*Logged in", srv.log()))
+        assert len(served) == 2, srv.log()
+        assert "hand-off to the mail process failed" not in srv.log()
+        m2.logout()
+        m1.logout()
+    finally:
+        srv.stop()
 
 
 def test_userip_limit(tmpdir_columba, hashes):

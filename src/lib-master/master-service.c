@@ -410,6 +410,11 @@ bool master_service_is_stopping(struct master_service *service)
 	return service->stopping;
 }
 
+bool master_service_is_accepting(struct master_service *service)
+{
+	return !service->stopping && !service->full;
+}
+
 void master_service_client_connected(struct master_service *service)
 {
 	service->client_count++;

@@ -83,6 +83,9 @@ const char *master_service_get_name(struct master_service *service);
 unsigned int master_service_get_generation(struct master_service *service);
 /* True after stop/shutdown began. */
 bool master_service_is_stopping(struct master_service *service);
+/* False while the process takes no new clients: stopping, or at
+   client_limit. */
+bool master_service_is_accepting(struct master_service *service);
 
 /* Client accounting: the master learns how busy each process is, and the
    process stops accepting at client_limit and exits when it is stopping

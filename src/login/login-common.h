@@ -191,6 +191,8 @@ void login_auth_client_destroy(struct login_client *client);
 void login_handoff_send_start(struct login_client *client,
 			      const char *const *fields);
 void login_handoff_send_abort(struct login_client *client);
+/* Close the idle connections to the mail service (process exit). */
+void login_handoff_deinit(void);
 /* Start relaying plaintext between the TLS client and fd (one end of a
    socketpair given to the mail process). */
 void login_relay_start(struct login_client *client, int fd);

@@ -1,12 +1,26 @@
-/* The sending side of the login -> mail hand-off: connect to the mail
-   service's hand-off socket, pass the client (its own socket, or one end
-   of a socket pair this process relays through when it holds the TLS
-   session) with a login_handoff message, and wait for the mail process's
-   answer. Until the answer the client stays ours: on a refusal the
-   protocol answers the login command itself and the client may try again.
+/* The sending side of the login -> mail hand-off: pass the client (its
+   own socket, or one end of a socket pair this process relays through
+   when it holds the TLS session) to a mail process with a login_handoff
+   message, and wait for the mail process's answer. Until the answer the
+   client stays ours: on a refusal the protocol answers the login command
+   itself and the client may try again.
 
-   Without TLS the conn is detached (conn_detach()) and a duplicate of its
-   fd is sent, so that after a refusal the conn is rebuilt from our copy
+   Connections to the mail service's hand-off socket are reused: one
+   hand-off at a time travels on a connection, and once it is answered the
+   connection waits in a small idle pool for the next login (at most
+   LOGIN_HANDOFF_MAX_IDLE_CONNS, each for LOGIN_HANDOFF_IDLE_MSECS).
+   Concurrent logins take different connections, so the kernel still
+   spreads them over the mail processes that accept on the socket. A mail
+   process that stops accepting (reload, service_count, client_limit)
+   closes a reused connection without answering; a hand-off that met such
+   a close on a reused connection, before any answer, is sent once more on
+   a new connection (without an answer the mail process did not start the
+   session: it answers before it writes to the client).
+
+   We always keep our own copy of what we send (the client's socket in fd
+   mode, our end's peer in relay mode) until the answer, so that the
+   retry and, in fd mode, a refusal can use it. Without TLS the conn is
+   detached (conn_detach()): after a refusal it is rebuilt from our copy
    with the pre-read input put back. */
 #include "lib.h"
 #include "ioloop.h"
@@ -23,31 +37,142 @@
 /* The mail process opens the user's storage before it answers: local
    disk work, normally milliseconds. */
 #define LOGIN_HANDOFF_TIMEOUT_MSECS (30 * 1000)
+/* Idle connections kept for the next hand-offs, and for how long. */
+#define LOGIN_HANDOFF_MAX_IDLE_CONNS 16
+#define LOGIN_HANDOFF_IDLE_MSECS (30 * 1000)
+
+/* A connection to the mail service's hand-off socket. */
+struct handoff_mailconn {
+	/* in the idle list (hs == NULL) */
+	struct handoff_mailconn *prev, *next;
+	struct ipc *ipc;
+	/* the hand-off in flight, NULL while idle */
+	struct login_handoff_send *hs;
+	struct timeout *to_idle;
+	/* answered a hand-off before (a close may be a stopping process) */
+	bool reused;
+	/* in the idle list */
+	bool idle;
+};
 
 struct login_handoff_send {
 	struct login_client *client;
-	struct ipc *ipc;
+	struct handoff_mailconn *mc;
 	struct timeout *to;
 	/* our copy of the client's socket (fd mode), else -1 */
 	int client_fd;
 	/* our end of the socket pair (relay mode), else -1 */
 	int relay_fd;
+	/* the mail process's end (relay mode) until the answer, else -1 */
+	int relay_peer_fd;
 	/* input read past the login command (fd mode) */
 	buffer_t *preread;
+	/* the encoded message, for the one retry */
+	buffer_t *msg;
+	bool retried;
 };
+
+static struct handoff_mailconn *idle_conns;
+static unsigned int idle_count;
+
+static const struct ipc_callbacks mailconn_callbacks;
+
+static void mailconn_destroy(struct handoff_mailconn *mc)
+{
+	if (mc->idle) {
+		if (mc->prev != NULL)
+			mc->prev->next = mc->next;
+		else
+			idle_conns = mc->next;
+		if (mc->next != NULL)
+			mc->next->prev = mc->prev;
+		i_assert(idle_count > 0);
+		idle_count--;
+	} else if (mc->hs != NULL) {
+		mc->hs->mc = NULL;
+	}
+	if (mc->to_idle != NULL)
+		timeout_remove(&mc->to_idle);
+	ipc_destroy(&mc->ipc);
+	free(mc);
+}
+
+static void mailconn_idle_timeout(void *context)
+{
+	mailconn_destroy(context);
+}
+
+/* The answered hand-off is done with mc: keep it for the next one, or
+   close it when the pool is full. */
+static void mailconn_release(struct handoff_mailconn *mc)
+{
+	i_assert(mc->hs != NULL);
+	mc->hs->mc = NULL;
+	mc->hs = NULL;
+	if (idle_count >= LOGIN_HANDOFF_MAX_IDLE_CONNS ||
+	    !ipc_is_connected(mc->ipc) ||
+	    ipc_get_output_size(mc->ipc) > 0) {
+		mailconn_destroy(mc);
+		return;
+	}
+	mc->reused = true;
+	mc->idle = true;
+	mc->prev = NULL;
+	mc->next = idle_conns;
+	if (idle_conns != NULL)
+		idle_conns->prev = mc;
+	idle_conns = mc;
+	idle_count++;
+	mc->to_idle = timeout_add(LOGIN_HANDOFF_IDLE_MSECS,
+				  mailconn_idle_timeout, mc);
+}
+
+/* A connection for hs: an idle one (unless fresh_only), else a new one.
+   Returns NULL with *error_r if connecting failed. */
+static struct handoff_mailconn *
+mailconn_get(struct login_handoff_send *hs, bool fresh_only,
+	     const char **error_r)
+{
+	struct handoff_mailconn *mc = fresh_only ? NULL : idle_conns;
+
+	if (mc != NULL) {
+		if (mc->next != NULL)
+			mc->next->prev = NULL;
+		idle_conns = mc->next;
+		idle_count--;
+		mc->next = mc->prev = NULL;
+		mc->idle = false;
+		timeout_remove(&mc->to_idle);
+	} else {
+		int fd = net_connect_unix(login_globals.mail_socket_path,
+					  error_r);
+		if (fd < 0)
+			return NULL;
+		mc = i_new(struct handoff_mailconn, 1);
+		mc->ipc = ipc_create(fd, "mail", &mailconn_callbacks, mc);
+	}
+	mc->hs = hs;
+	hs->mc = mc;
+	return mc;
+}
 
 static void handoff_free(struct login_handoff_send *hs)
 {
-	if (hs->ipc != NULL)
-		ipc_destroy(&hs->ipc);
+	/* an answer may still come on the connection: not reusable */
+	if (hs->mc != NULL)
+		mailconn_destroy(hs->mc);
 	if (hs->to != NULL)
 		timeout_remove(&hs->to);
 	if (hs->client_fd != -1)
 		close(hs->client_fd);
 	if (hs->relay_fd != -1)
 		close(hs->relay_fd);
+	if (hs->relay_peer_fd != -1)
+		close(hs->relay_peer_fd);
 	if (hs->preread != NULL)
 		buffer_free(&hs->preread);
+	if (hs->msg != NULL)
+		buffer_free(&hs->msg);
 	free(hs);
 }
 
@@ -100,9 +225,42 @@ static void handoff_accepted(struct login_handoff_send *hs)
 	}
 }
 
-static void handoff_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
+/* Queue the hand-off on hs->mc. Returns 0, or -1 with *error_r. */
+static int handoff_send(struct login_handoff_send *hs, const char **error_r)
 {
-	struct login_handoff_send *hs = context;
+	int fd = hs->relay_fd != -1 ? hs->relay_peer_fd : hs->client_fd;
+
+	/* the mail process gets a duplicate: ours stays until the answer */
+	if (ipc_send_fd(hs->mc->ipc, LOGIN_HANDOFF_MSG_TYPE, fd, false,
+			hs->msg->data, hs->msg->used) < 0) {
+		*error_r = t_strdup_printf("dup() failed: %m");
+		return -1;
+	}
+	return 0;
+}
+
+/* The connection closed before an answer. On a reused connection that is
+   a mail process that stopped accepting: try once on a new connection. */
+static bool handoff_try_again(struct login_handoff_send *hs)
+{
+	const char *error;
+
+	if (hs->retried || hs->mc == NULL || !hs->mc->reused)
+		return false;
+	hs->retried = true;
+	mailconn_destroy(hs->mc);
+	if (mailconn_get(hs, true, &error) == NULL) {
+		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL, error);
+		return true;
+	}
+	if (handoff_send(hs, &error) < 0)
+		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL, error);
+	return true;
+}
+
+static void handoff_reply(struct handoff_mailconn *mc, struct ipc_msg *msg)
+{
+	struct login_handoff_send *hs = mc->hs;
 	struct login_handoff_reply reply;
 	const char *error;
 
@@ -112,9 +270,12 @@ static void handoff_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
 		if (msg->type != LOGIN_HANDOFF_REPLY_MSG_TYPE)
 			error = t_strdup_printf("unexpected message type %u",
 						msg->type);
-		ipc_protocol_violation(ipc, "invalid hand-off reply: %s", error);
+		ipc_protocol_violation(mc->ipc, "invalid hand-off reply: %s",
+				       error);
 		return;
 	}
+	/* answered: the connection is free for the next hand-off */
+	mailconn_release(mc);
 	switch (reply.status) {
 	case LOGIN_HANDOFF_STATUS_ACCEPTED:
 		handoff_accepted(hs);
@@ -136,20 +297,56 @@ static void handoff_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
 	i_unreached();
 }
 
-static void handoff_close(struct ipc *ipc ATTR_UNUSED, const char *reason,
-			  void *context)
+static void mailconn_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
 {
-	handoff_failed(context, LOGIN_AUTH_FAILURE_TEMP, NULL,
+	struct handoff_mailconn *mc = context;
+
+	if (mc->hs == NULL) {
+		ipc_protocol_violation(ipc, "message type %u on an idle "
+				       "hand-off connection", msg->type);
+		return;
+	}
+	handoff_reply(mc, msg);
+}
+
+static void mailconn_close(struct ipc *ipc ATTR_UNUSED, const char *reason,
+			   void *context)
+{
+	struct handoff_mailconn *mc = context;
+	struct login_handoff_send *hs = mc->hs;
+
+	if (hs == NULL) {
+		/* idle: a mail process that stopped, or went away */
+		mailconn_destroy(mc);
+		return;
+	}
+	if (handoff_try_again(hs))
+		return;
+	handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL,
 		       t_strdup_printf("the mail process closed the "
 				       "connection: %s", reason));
 }
 
-static void handoff_protocol_error(struct ipc *ipc ATTR_UNUSED,
-				   const char *error, void *context)
+static void mailconn_protocol_error(struct ipc *ipc ATTR_UNUSED,
+				    const char *error, void *context)
 {
-	handoff_failed(context, LOGIN_AUTH_FAILURE_TEMP, NULL,
+	struct handoff_mailconn *mc = context;
+
+	if (mc->hs == NULL) {
+		i_error("Invalid message on an idle "
+			"hand-off connection: %s", error);
+		mailconn_destroy(mc);
+		return;
+	}
+	handoff_failed(mc->hs, LOGIN_AUTH_FAILURE_TEMP, NULL,
 		       t_strdup_printf("protocol error: %s", error));
 }
+
+static const struct ipc_callbacks mailconn_callbacks = {
+	.msg = mailconn_msg,
+	.close = mailconn_close,
+	.protocol_error = mailconn_protocol_error,
+};
 
 static void handoff_timeout(void *context)
 {
@@ -162,23 +359,16 @@ void login_handoff_send_start(struct login_client *client,
 {
 	struct login_handoff_send *hs = i_new(struct login_handoff_send, 1);
 	const char *error;
-	int fds[2], send_fd;
+	int fds[2];
 
 	hs->client = client;
-	hs->client_fd = hs->relay_fd = -1;
+	hs->client_fd = hs->relay_fd = hs->relay_peer_fd = -1;
 	client->handoff = hs;
 
-	int mail_fd = net_connect_unix(login_globals.mail_socket_path, &error);
-	if (mail_fd < 0) {
+	if (mailconn_get(hs, false, &error) == NULL) {
 		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL, error);
 		return;
 	}
-	static const struct ipc_callbacks callbacks = {
-		.msg = handoff_msg,
-		.close = handoff_close,
-		.protocol_error = handoff_protocol_error,
-	};
-	hs->ipc = ipc_create(mail_fd, "mail", &callbacks, hs);
 
 	/* Plaintext sockets move to the mail process; TLS sessions cannot,
 	   and neither can a socket whose output is not flushed yet. */
@@ -203,9 +393,7 @@ void login_handoff_send_start(struct login_client *client,
 			return;
 		}
 		hs->relay_fd = fds[0];
-		send_fd = fds[1];
-	} else {
-		send_fd = hs->client_fd;
+		hs->relay_peer_fd = fds[1];
 	}
 
 	const char *const *auth_fields = fields;
@@ -238,16 +426,10 @@ void login_handoff_send_start(struct login_client *client,
 		.preread = relay ? NULL : hs->preread->data,
 		.preread_size = relay ? 0 : hs->preread->used,
 	};
-	buffer_t *msg = t_str_new(512);
-	login_handoff_encode(&h, msg);
-	/* relay: the mail process gets the only copy of its end; fd mode:
-	   a duplicate, ours stays until the answer */
-	if (ipc_send_fd(hs->ipc, LOGIN_HANDOFF_MSG_TYPE, send_fd, relay,
-			msg->data, msg->used) < 0) {
-		if (relay)
-			close(send_fd);
-		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL,
-			       t_strdup_printf("dup() failed: %m"));
+	hs->msg = buffer_create(system_pool, 512);
+	login_handoff_encode(&h, hs->msg);
+	if (handoff_send(hs, &error) < 0) {
+		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL, error);
 		return;
 	}
 	hs->to = timeout_add(LOGIN_HANDOFF_TIMEOUT_MSECS, handoff_timeout, hs);
@@ -259,4 +441,10 @@ void login_handoff_send_abort(struct login_client *client)
 
 	client->handoff = NULL;
 	handoff_free(hs);
+}
+
+void login_handoff_deinit(void)
+{
+	while (idle_conns != NULL)
+		mailconn_destroy(idle_conns);
 }

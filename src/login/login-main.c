@@ -367,6 +367,7 @@ int login_main(const struct login_protocol *protocol)
 	while (login_clients != NULL)
 		login_client_disconnect(login_clients, "Server shutting down.",
 					"Server shutting down");
+	login_handoff_deinit();
 	login_auth_deinit();
 	login_ip_limit_destroy(&login_globals.ip_limit);
 	free((char *)login_globals.mail_socket_path);

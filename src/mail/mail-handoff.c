@@ -7,7 +7,15 @@
    process_limit > 1 each mail process counts its own): a session is
    remembered by its session id from the hand-off, and the protocol says
    when it ends with mail_session_ended(). A crash ends the whole process
-   and its counts with it, so nothing needs recovering. */
+   and its counts with it, so nothing needs recovering.
+
+   A login process keeps its connection for the next hand-offs, one at a
+   time: after each answer the connection waits for another hand-off (the
+   per-hand-off state is reset). A process that is no longer accepting
+   clients (stopping for a reload or after service_count, or at
+   client_limit) closes the connection when a hand-off arrives, without
+   answering: the login process then sends it again on a new connection,
+   which a process that accepts takes. */
 #include "lib.h"
 #include "ioloop.h"
 #include "hash.h"
@@ -59,6 +67,12 @@ bool mail_handoff_is_listener(const char *listener_name)
 	return str_ends_with(listener_name, "login/mail");
 }
 
+static void handoff_event_init(struct mail_handoff_conn *hc)
+{
+	hc->event = event_create(NULL);
+	event_set_category(hc->event, "mail-handoff");
+}
+
 static void handoff_conn_destroy(struct mail_handoff_conn *hc)
 {
 	if (hc->prev != NULL)
@@ -76,6 +90,21 @@ static void handoff_conn_destroy(struct mail_handoff_conn *hc)
 	event_unref(&hc->event);
 	pool_unref(&hc->pool);
 	free(hc);
+}
+
+/* The hand-off is answered: forget it and wait for the next one. */
+static void handoff_done(struct mail_handoff_conn *hc)
+{
+	i_assert(hc->lookup == NULL);
+	if (hc->client_fd != -1) {
+		close(hc->client_fd);
+		hc->client_fd = -1;
+	}
+	event_unref(&hc->event);
+	handoff_event_init(hc);
+	pool_unref(&hc->pool);
+	hc->pool = pool_alloconly_create("mail handoff", 1024);
+	memset(&hc->handoff, 0, sizeof(hc->handoff));
 }
 
 static void handoff_reply(struct mail_handoff_conn *hc,
@@ -101,7 +130,7 @@ static void handoff_fail(struct mail_handoff_conn *hc,
 {
 	e_error(hc->event, "Session not started: %s", log_reason);
 	handoff_reply(hc, status, client_reason);
-	handoff_conn_destroy(hc);
+	handoff_done(hc);
 }
 
 /* --- mail_max_userip_connections --- */
@@ -235,7 +264,7 @@ static void handoff_lookup_callback(enum auth_master_result result,
 		pop3_session_start(&start);
 	else
 		imap_session_start(&start);
-	handoff_conn_destroy(hc);
+	handoff_done(hc);
 }
 
 static void handoff_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
@@ -245,8 +274,16 @@ static void handoff_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
 	const char *error;
 
 	if (hc->client_fd != -1 || hc->lookup != NULL) {
-		ipc_protocol_violation(ipc, "a second message on a hand-off "
-				       "connection");
+		ipc_protocol_violation(ipc, "a second hand-off before the "
+				       "first was answered");
+		return;
+	}
+	if (!master_service_is_accepting(handoff_service)) {
+		/* not answered: the login process sends it to a process
+		   that accepts (the fd is closed with the message) */
+		e_debug(hc->event, "Not accepting clients: closing a hand-off "
+			"connection");
+		handoff_conn_destroy(hc);
 		return;
 	}
 	if (msg->type != LOGIN_HANDOFF_MSG_TYPE || msg->fd < 0) {
@@ -316,8 +353,7 @@ void mail_handoff_accept(struct master_service_connection *mconn)
 
 	hc->pool = pool_alloconly_create("mail handoff", 1024);
 	hc->client_fd = -1;
-	hc->event = event_create(NULL);
-	event_set_category(hc->event, "mail-handoff");
+	handoff_event_init(hc);
 	hc->ipc = ipc_create(mconn->fd, "login", &callbacks, hc);
 	ipc_set_max_payload(hc->ipc, LOGIN_HANDOFF_MAX_PREREAD + 64 * 1024);
 	hc->next = handoff_conns;
