@@ -722,7 +722,13 @@ CAPABILITY_CHECKS = {
     "OBJECTID": [(b"FETCH 1 (EMAILID THREADID)", b"EMAILID (")],
     "PREVIEW": [(b"FETCH 1 (PREVIEW)", b"PREVIEW ")],
     "I18NLEVEL=1": [(b"SORT (SUBJECT) UTF-8 ALL", b"* SORT ")],
-    "UTF8=ACCEPT": [(b"ENABLE UTF8=ACCEPT", b"* ENABLED UTF8=ACCEPT")],
+    # ENABLE UTF8=ACCEPT only in the authenticated state (RFC 6855 §3);
+    # test_imap_utf8.py has the rest
+    "UTF8=ACCEPT": [(b"UNSELECT", b""),
+                    (b"ENABLE UTF8=ACCEPT", b"* ENABLED UTF8=ACCEPT"),
+                    (b'CREATE "cap-\xc3\xbc"', b""),
+                    (b'LIST "" "cap-*"', b'"cap-\xc3\xbc"'),
+                    (b"SELECT INBOX", b"")],
     "IMAP4rev2": [(b"ENABLE IMAP4rev2", b"* ENABLED IMAP4rev2")],
 }
 

@@ -1,7 +1,9 @@
 /* APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502: several messages,
    all or nothing, in one transaction), literal8 (RFC 3516), CATENATE
    (RFC 4469: the message assembled from TEXT literals and IMAP URLs of the
-   user's own messages) and UIDPLUS's APPENDUID (RFC 4315).
+   user's own messages), UTF8=ACCEPT's UTF8 (~{n}) message and CATENATE
+   part (RFC 6855 §4: BAD unless the client has enabled UTF8=ACCEPT; the
+   bytes are stored as they are) and UIDPLUS's APPENDUID (RFC 4315).
 
    The message bytes are never held whole: the parser stops at each
    literal (COMMAND_FLAG_LITERAL_STREAM) and the bytes go from the
@@ -67,6 +69,11 @@ struct append_context {
 	/* CATENATE: the part list's index in cmd->args and the next part */
 	bool in_catenate;
 	unsigned int cat_list_pos, cat_part;
+	/* a UTF8 (literal8) item (RFC 6855 §4) is being read: its list's
+	   index in cmd->args (a top-level item) or the last part of the
+	   CATENATE list (cat_utf8) */
+	bool in_utf8, cat_utf8;
+	unsigned int utf8_list_pos;
 	/* a URL part being copied */
 	struct mailbox *url_box;
 	struct mail_section_stream *url_stream;
@@ -247,6 +254,7 @@ static enum append_step append_fail(struct append_context *ctx,
 	if (ctx->url_box != NULL)
 		mailbox_close(&ctx->url_box);
 	ctx->in_catenate = false;
+	ctx->in_utf8 = false;
 	ctx->waiting_url = false;
 	ctx->waiting_drain = false;
 	if (ctx->literal_active || ctx->need_args) {
@@ -503,15 +511,54 @@ static enum append_step append_read_url(struct append_context *ctx)
 	return APPEND_STEP_CONTINUE;
 }
 
+/* RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")", only after
+   ENABLE UTF8=ACCEPT. arg is the list after "UTF8"; where the parser
+   stopped, its literal is the list's only element. Returns NULL if it can
+   start, else the reply. */
+static const char *
+append_utf8_check(struct append_context *ctx, const struct imap_arg *arg)
+{
+	const struct imap_arg *list;
+
+	if ((ctx->client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) == 0)
+		return "BAD UTF8 data needs ENABLE UTF8=ACCEPT.";
+	if (!imap_arg_get_list(arg, &list, NULL) ||
+	    list[0].type != IMAP_ARG_LITERAL_SIZE || !IMAP_ARG_IS_EOL(&list[1]))
+		return "BAD UTF8 takes one literal8: UTF8 (~{n}).";
+	if (!list[0].literal8)
+		return "BAD UTF8 data must be a literal8 (~{n}).";
+	return NULL;
+}
+
+/* After a UTF8 item's literal (the whole line so far is parsed): its list
+   must have ended with the literal. */
+static bool append_utf8_closed(struct append_context *ctx)
+{
+	const struct imap_arg *list;
+
+	ctx->in_utf8 = false;
+	return imap_arg_get_list(&ctx->cmd->args[ctx->utf8_list_pos], &list,
+				 NULL) && IMAP_ARG_IS_EOL(&list[1]);
+}
+
 /* The next CATENATE part, or the end of the part list. */
 static enum append_step append_catenate_next(struct append_context *ctx)
 {
 	const struct imap_arg *list, *part;
-	const char *url;
+	const char *url, *reply;
 
 	if (!imap_arg_get_list(&ctx->cmd->args[ctx->cat_list_pos], &list,
 			       NULL))
 		i_unreached();
+	if (ctx->in_utf8) {
+		/* the UTF8 part just read: list[cat_part - 1] */
+		const struct imap_arg *sub;
+		ctx->in_utf8 = false;
+		if (!imap_arg_get_list(&list[ctx->cat_part - 1], &sub, NULL) ||
+		    !IMAP_ARG_IS_EOL(&sub[1]))
+			return append_fail(ctx,
+				"BAD UTF8 takes one literal8: UTF8 (~{n}).");
+	}
 	part = list + ctx->cat_part;
 	if (IMAP_ARG_IS_EOL(part)) {
 		if (ctx->cat_part == 0)
@@ -530,6 +577,16 @@ static enum append_step append_catenate_next(struct append_context *ctx)
 	    imap_arg_get_astring(&part[1], &url)) {
 		ctx->cat_part += 2;
 		return append_open_url(ctx, url);
+	}
+	if (imap_arg_atom_equals(part, "UTF8")) {
+		const struct imap_arg *sub;
+		if ((reply = append_utf8_check(ctx, &part[1])) != NULL)
+			return append_fail(ctx, reply);
+		(void)imap_arg_get_list(&part[1], &sub, NULL);
+		ctx->cat_part += 2;
+		ctx->in_utf8 = true;
+		append_start_literal(ctx, &sub[0], false);
+		return APPEND_STEP_CONTINUE;
 	}
 	return append_fail(ctx, "BAD Invalid CATENATE part.");
 }
@@ -629,6 +686,22 @@ static enum append_step append_next_message(struct append_context *ctx)
 		ctx->cat_part = 0;
 		return APPEND_STEP_CONTINUE;
 	}
+	if (imap_arg_atom_equals(args, "UTF8")) {
+		const struct imap_arg *list;
+		const char *reply = append_utf8_check(ctx, &args[1]);
+		if (reply != NULL)
+			return append_fail(ctx, reply);
+		(void)imap_arg_get_list(&args[1], &list, NULL);
+		if (list[0]._data.literal_size == 0)
+			return append_fail(ctx,
+				"NO Can't save a zero byte message.");
+		if (!append_begin_save(ctx, flags, keywords, date, tz))
+			return append_fail_storage(ctx);
+		ctx->in_utf8 = true;
+		ctx->utf8_list_pos = (unsigned int)(args - cmd->args) + 1;
+		append_start_literal(ctx, &list[0], false);
+		return APPEND_STEP_CONTINUE;
+	}
 	return append_fail(ctx, "BAD Invalid APPEND arguments.");
 }
 
@@ -691,6 +764,14 @@ static enum append_step append_step(struct append_context *ctx)
 		return append_fail_next(ctx);
 	if (ctx->in_catenate)
 		return append_catenate_next(ctx);
+	if (ctx->in_utf8) {
+		if (!append_utf8_closed(ctx)) {
+			return append_fail(ctx,
+				"BAD UTF8 takes one literal8: UTF8 (~{n}).");
+		}
+		ctx->arg_pos = ctx->utf8_list_pos + 1;
+		return append_end_save(ctx);
+	}
 	return append_next_message(ctx);
 }
 

@@ -98,7 +98,7 @@ static void list_send_entry(struct client *client,
 			    const struct cmd_list_context *ctx,
 			    const struct imap_list_entry *e)
 {
-	bool utf8 = (client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0;
+	bool utf8 = client_mailbox_names_utf8(client);
 	string_t *str = t_str_new(128);
 	size_t start;
 
@@ -168,7 +168,7 @@ bool cmd_list(struct client_command_context *cmd)
 	struct cmd_list_context *ctx;
 	ARRAY(const char *) patterns;
 	const char *ref, *pattern, *error;
-	bool utf8 = (client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0;
+	bool utf8 = client_mailbox_names_utf8(client);
 	bool single_empty = false;
 
 	ctx = p_new(cmd->pool, struct cmd_list_context, 1);

@@ -22,7 +22,7 @@ static void lsub_send_entry(struct client *client,
 	str_printfa(str, "* LSUB (%s) \"%c\" ", noselect ? "\\Noselect" : "",
 		    MAIL_INDEX_HIERARCHY_SEP);
 	imap_write_astring(str, client_mailbox_name_to_imap(client, e->name),
-			   (client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0);
+			   client_mailbox_names_utf8(client));
 	client_send_line(client, str_c(str));
 }
 
@@ -69,7 +69,7 @@ bool cmd_lsub(struct client_command_context *cmd)
 		return true;
 	}
 	pattern = imap_list_pattern_to_storage(ref, pattern,
-		(client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0, &error);
+		client_mailbox_names_utf8(client), &error);
 	if (pattern == NULL) {
 		client_send_command_error(cmd, error);
 		return true;

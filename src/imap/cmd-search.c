@@ -8,6 +8,7 @@
 #include "imap-common.h"
 #include "imap-msg-util.h"
 #include "imap-search.h"
+#include "charset-utf8.h"
 
 #include <strings.h>
 
@@ -84,6 +85,19 @@ bool cmd_search(struct client_command_context *cmd)
 	if (imap_search_return_parse(&args, &ctx->ret, &error) < 0 ||
 	    search_parse_charset(&args, &charset, &error) < 0) {
 		client_send_command_error(cmd, error);
+		return true;
+	}
+	/* RFC 6855 §3: after ENABLE UTF8=ACCEPT the strings are UTF-8; a
+	   CHARSET that says otherwise conflicts (UTF-8 and its subset
+	   US-ASCII are harmless and accepted) */
+	if (charset != NULL &&
+	    (client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0 &&
+	    !charset_is_utf8(charset) && strcasecmp(charset, "US-ASCII") != 0) {
+		e_info(client->event, "SEARCH: CHARSET %s after UTF8=ACCEPT",
+		       str_sanitize(charset, 40));
+		client_send_command_error(cmd,
+			"CHARSET other than UTF-8 not allowed after "
+			"ENABLE UTF8=ACCEPT.");
 		return true;
 	}
 	switch (imap_search_args_parse(client, cmd->pool, args, charset,

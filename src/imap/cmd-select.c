@@ -257,8 +257,7 @@ static bool imap_cmd_select_full(struct client_command_context *cmd,
 		str_printfa(str, "* LIST () \"%c\" ", MAIL_INDEX_HIERARCHY_SEP);
 		imap_write_astring(str, client_mailbox_name_to_imap(client,
 					mailbox_get_name(box)),
-				    (client->enabled &
-				     CLIENT_ENABLED_UTF8_ACCEPT) != 0);
+				    client_mailbox_names_utf8(client));
 		client_send_line(client, str_c(str));
 	}
 	if (qresync && select_send_qresync(client, &qr) < 0) {

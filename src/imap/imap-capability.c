@@ -26,6 +26,7 @@ static const char *const imap_capabilities[] = {
 	"SORT=DISPLAY",
 	"ESORT",
 	"THREAD=ORDEREDSUBJECT",
+	"THREAD=REFERENCES",
 	"UIDPLUS",
 	"MOVE",
 	"MULTIAPPEND",
@@ -36,6 +37,7 @@ static const char *const imap_capabilities[] = {
 	"PREVIEW",
 	"OBJECTID",
 	"SAVEDATE",
+	"UTF8=ACCEPT",
 	"COMPRESS=DEFLATE",
 	NULL
 };

@@ -13,8 +13,6 @@
 #include "imap-utf7.h"
 #include "mail-session.h"
 
-/* RFC 9051 §5.4: at least 30 minutes */
-#define CLIENT_AUTOLOGOUT_MSECS (30 * 60 * 1000)
 /* the first block of a command's pool: enough for most commands' args */
 #define CLIENT_COMMAND_POOL_SIZE 1024
 #define CLIENT_MAX_BAD_COMMANDS 20
@@ -39,9 +37,10 @@ static void client_input(struct conn *conn);
 static void client_conn_disconnected(struct conn *conn, const char *reason);
 static void client_output_drained(struct conn *conn);
 
-static const struct conn_settings client_conn_set = {
+/* not const: the autologout comes from the settings (the same for every
+   session of the process, set before each session's conn is made) */
+static struct conn_settings client_conn_set = {
 	.name = "imap",
-	.idle_timeout_msecs = CLIENT_AUTOLOGOUT_MSECS,
 };
 static const struct conn_vfuncs client_conn_vfuncs = {
 	.input = client_input,
@@ -78,6 +77,7 @@ struct client *client_create(struct master_service *service, int fd,
 	event_set_append_log_prefix(client->event,
 		session_id[0] == '\0' ? t_strdup_printf("imap(%s): ", username) :
 		t_strdup_printf("imap(%s)<%s>: ", username, session_id));
+	client_conn_set.idle_timeout_msecs = imap_autologout_msecs();
 	client->conn = conn_create(fd, &client_conn_set, &client_conn_vfuncs,
 				   client);
 	conn_set_name(client->conn, event_get_log_prefix(client->event));
@@ -749,6 +749,30 @@ int client_command_read_line(struct client_command_context *cmd,
 
 /* --- mailbox names --- */
 
+/* RFC 6855 §3: no C1 controls (U+0080-U+009F), line or paragraph
+   separators (U+2028, U+2029) in a mailbox name, whichever encoding the
+   client used (ASCII controls are refused by the storage). name is valid
+   UTF-8. */
+static bool mailbox_name_has_forbidden_chars(const char *name)
+{
+	const unsigned char *p = (const unsigned char *)name;
+
+	for (; *p != '\0'; p++) {
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			return true;
+		if (p[0] == 0xe2 && p[1] == 0x80 &&
+		    (p[2] == 0xa8 || p[2] == 0xa9))
+			return true;
+	}
+	return false;
+}
+
+bool client_mailbox_names_utf8(const struct client *client)
+{
+	return (client->enabled & (CLIENT_ENABLED_UTF8_ACCEPT |
+				   CLIENT_ENABLED_IMAP4REV2)) != 0;
+}
+
 int client_mailbox_name_to_storage(struct client *client, const char *name,
 				   const char **storage_name_r,
 				   const char **error_r)
@@ -761,7 +785,7 @@ int client_mailbox_name_to_storage(struct client *client, const char *name,
 		*error_r = "Empty mailbox name.";
 		return -1;
 	}
-	if ((client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0) {
+	if (client_mailbox_names_utf8(client)) {
 		if (!imap_utf8_is_valid(name, strlen(name))) {
 			*error_r = "Mailbox name is not valid UTF-8.";
 			return -1;
@@ -775,6 +799,11 @@ int client_mailbox_name_to_storage(struct client *client, const char *name,
 		}
 		*storage_name_r = str_c(dest);
 	}
+	if (mailbox_name_has_forbidden_chars(*storage_name_r)) {
+		*error_r = "Mailbox name contains control or separator "
+			"characters.";
+		return -1;
+	}
 	/* "INBOX/child" keeps INBOX's canonical case */
 	if (strncasecmp(*storage_name_r, "INBOX/", 6) == 0) {
 		*storage_name_r = t_strdup_printf("INBOX%s",
@@ -786,7 +815,7 @@ int client_mailbox_name_to_storage(struct client *client, const char *name,
 const char *client_mailbox_name_to_imap(struct client *client,
 					const char *storage_name)
 {
-	if ((client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0)
+	if (client_mailbox_names_utf8(client))
 		return storage_name;
 	string_t *dest = t_str_new(strlen(storage_name) + 16);
 	if (imap_utf8_to_utf7(storage_name, dest) < 0) {

@@ -173,9 +173,13 @@ int client_command_read_line(struct client_command_context *cmd,
 /* --- mailbox state --- */
 /* Close the selected mailbox (if any) and forget its state. */
 void client_mailbox_close(struct client *client);
-/* The client's name (modified UTF-7 unless UTF8=ACCEPT; "inbox" in any
-   case is INBOX) to the storage's UTF-8 name. Returns 0, or -1 with
-   *error_r for a BAD/NO reply. */
+/* True when the client's mailbox names are UTF-8 (ENABLE UTF8=ACCEPT,
+   RFC 6855, or ENABLE IMAP4rev2, RFC 9051 §5.1), else modified UTF-7. */
+bool client_mailbox_names_utf8(const struct client *client);
+/* The client's name (UTF-8 if client_mailbox_names_utf8(), else modified
+   UTF-7; "inbox" in any case is INBOX) to the storage's UTF-8 name.
+   Names with C1 controls, U+2028 or U+2029 are refused (RFC 6855 §3).
+   Returns 0, or -1 with *error_r for a BAD/NO reply. */
 int client_mailbox_name_to_storage(struct client *client, const char *name,
 				   const char **storage_name_r,
 				   const char **error_r) ATTR_WARN_UNUSED;

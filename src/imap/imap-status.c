@@ -72,7 +72,7 @@ int imap_status_send(struct client *client, uint32_t mailbox_id,
 	str_append(str, "* STATUS ");
 	imap_write_astring(str, client_mailbox_name_to_imap(client,
 							    storage_name),
-			   (client->enabled & CLIENT_ENABLED_UTF8_ACCEPT) != 0);
+			   client_mailbox_names_utf8(client));
 	str_append(str, " (");
 	size_t start = str_len(str);
 	if ((items & IMAP_STATUS_MESSAGES) != 0)
