@@ -26,7 +26,6 @@ static const char *const imap_capabilities[] = {
 	"SORT=DISPLAY",
 	"ESORT",
 	"THREAD=ORDEREDSUBJECT",
-	"THREAD=REFERENCES",
 	"UIDPLUS",
 	"MOVE",
 	"MULTIAPPEND",
