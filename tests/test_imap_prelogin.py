@@ -40,7 +40,7 @@ def client_tls_context():
     return ctx
 
 
-PRELOGIN_CAPS = "IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+"
+PRELOGIN_CAPS = "IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE LITERAL+"
 
 
 def test_greeting_capability_noop_logout(columba):

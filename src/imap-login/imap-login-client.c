@@ -40,7 +40,7 @@ static const char *const imap_post_login_commands[] = {
 const char *imap_login_capability(struct login_client *client)
 {
 	string_t *str = t_str_new(128);
-	str_append(str, "IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+");
+	str_append(str, "IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE LITERAL+");
 	if (login_client_can_starttls(client))
 		str_append(str, " STARTTLS");
 	unsigned int count;
