@@ -440,10 +440,10 @@ thread_references(struct thread_cmd_context *ctx, struct thread_node **msgs,
 			node_add_child(t, n);
 		}
 	}
-	/* (6) sort every thread's children by date */
-	for (struct thread_node *n = roots; n != NULL; n = n->next)
-		n->children = sort_siblings(n->children, 1);
-	return roots;
+	/* (6) sort every set of siblings by date, the top level too: step
+	   (5) made new dummies, which sort by their (earliest) first child
+	   (RFC 5256: "which can only occur with top-level siblings") */
+	return sort_siblings(roots, 0);
 }
 
 static int thread_compute(struct client_command_context *cmd,

@@ -26,6 +26,7 @@ static const char *const imap_capabilities[] = {
 	"SORT=DISPLAY",
 	"ESORT",
 	"THREAD=ORDEREDSUBJECT",
+	"THREAD=REFERENCES",
 	"UIDPLUS",
 	"MOVE",
 	"MULTIAPPEND",

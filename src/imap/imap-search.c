@@ -1087,6 +1087,16 @@ static void scan_body_begin(struct search_scan *scan,
 	scan->part = part;
 	scan->part_searched = (part->flags & (MESSAGE_PART_FLAG_MULTIPART |
 					      MESSAGE_PART_FLAG_MESSAGE_RFC822)) == 0;
+	/* BODY/TEXT match text: only text and message bodies (and those
+	   without a Content-Type: text/plain) are searched, as Dovecot
+	   does; the decoded bytes of application/, image/... parts are not
+	   text (docs/compatibility.md) */
+	if (scan->part_searched && data != NULL &&
+	    (part->flags & MESSAGE_PART_FLAG_IS_MIME) != 0 &&
+	    data->content_type != NULL &&
+	    strcasecmp(data->content_type, "text") != 0 &&
+	    strcasecmp(data->content_type, "message") != 0)
+		scan->part_searched = false;
 	if (!scan->part_searched)
 		return;
 	buffer_set_used_size(scan->carry, 0);

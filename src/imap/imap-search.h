@@ -11,6 +11,7 @@
       Subject, Date, Message-ID, References...): the cached header block;
    3. BODY, TEXT and other headers: the message blob is read
       (asynchronously, several at a time), MIME-parsed as it streams,
+      only text/message parts searched (not application/, image/...),
       bodies decoded from base64/QP and converted from their charset to
       UTF-8; a message stops being read once its result is known.
    Strings match as case-insensitive substrings of the decoded text
