@@ -27,7 +27,7 @@ def server():
     os.makedirs(home, exist_ok=True)
     os.chmod(home, 0o1777)
     with open(users, "w") as f:
-        for u in ("u1", "u2", "u3", "u4", "u5", "u6"):
+        for u in ("u1", "u2", "u3", "u4", "u5", "u6", "u7"):
             f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
     os.chmod(users, 0o644)
     config = ("auth_failure_delay = 0\n"
@@ -168,6 +168,9 @@ def test_search_esearch(server):
     # nothing found: no ALL
     u = c.ok("SEARCH DRAFT", tag="A286")
     assert u == ['* ESEARCH (TAG "A286")'], u
+    # CONDSTORE's MODSEQ in the ESEARCH form (RFC 7162 §3.1.5)
+    u = c.ok("SEARCH MODSEQ 1 FLAGGED", tag="A287")
+    assert u[-1].startswith('* ESEARCH (TAG "A287") ALL 2,10:11 MODSEQ '), u
     # SORT keeps its own response
     u = c.ok("SORT (SUBJECT) UTF-8 FLAGGED")
     assert u == ["* SORT 10 11 2"], u
@@ -301,4 +304,27 @@ def test_searchres(server):
     c.ok("SELECT INBOX")
     u = c.ok("FETCH $ (UID)")
     assert u == [], u
+    c.close()
+
+
+def test_bodystructure_rfc2231_and_64bit_partial(server):
+    """Appendix E 6: parameter value continuations are decoded; 1: sizes
+    and partial offsets beyond 32 bits are accepted."""
+    c = Client(server.imap_port, "u7")
+    m = (b"From: a@b\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+         b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+         b"Content-Type: application/octet-stream;\r\n"
+         b" name*0=\"very long \";\r\n name*1=\"file.txt\"\r\n\r\n"
+         b"abc\r\n--B--\r\n")
+    c.sock.sendall(b"ap APPEND INBOX {%d+}\r\n%s\r\n" % (len(m), m))
+    assert c.f.readline().startswith(b"ap OK")
+    c.ok("SELECT INBOX")
+    u = c.ok("FETCH 1 BODYSTRUCTURE")
+    assert u[0].startswith('* 1 FETCH (BODYSTRUCTURE (("application" '
+                           '"octet-stream" ("name" "very long file.txt")'), u
+    u = c.ok("FETCH 1 BODY.PEEK[]<4294967296.10>")
+    assert u == ["* 1 FETCH (UID 1 BODY[]<4294967296> {0}", ")"] or \
+        u == ["* 1 FETCH (BODY[]<4294967296> {0}", ")"], u
+    u = c.ok("FETCH 1 BODY.PEEK[1]<0.4294967296>")
+    assert u[0] == "* 1 FETCH (BODY[1]<0> {3}", u
     c.close()
