@@ -296,6 +296,20 @@ def test_searchres(server):
     assert u == [] and t.startswith("OK"), (u, t)
     u = c.ok("STATUS Junk2 (MESSAGES)")
     assert u == ["* STATUS Junk2 (MESSAGES 4)"], u
+    # SORT is SEARCH-based: SAVE works there too (RFC 5182 §1); with MAX
+    # alone, the highest sorted message (RFC 5267)
+    u = c.ok("SORT RETURN (SAVE) (REVERSE ARRIVAL) UTF-8 UID 4:5")
+    assert u == [], u
+    u = c.ok("UID FETCH $ (UID)")
+    assert u == ["* 2 FETCH (UID 4)", "* 3 FETCH (UID 5)"], u
+    u = c.ok("SORT RETURN (SAVE MAX) (REVERSE ARRIVAL) UTF-8 ALL", tag="S2")
+    assert u == ['* ESEARCH (TAG "S2") MAX 1'], u
+    u = c.ok("FETCH $ (UID)")
+    assert u == ["* 1 FETCH (UID 1)"], u
+    _, t = c.cmd("SORT RETURN (SAVE) (ARRIVAL) KOI8-X ALL")
+    assert t.startswith("NO [BADCHARSET"), t
+    u = c.ok("FETCH $ (UID)")
+    assert u == [], u
     # "$" is alone or not at all
     _, t = c.cmd("FETCH $,1 FLAGS")
     assert t.startswith("BAD"), t

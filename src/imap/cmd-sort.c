@@ -1,8 +1,9 @@
 /* SORT and UID SORT (RFC 5256) with SORT=DISPLAY's DISPLAYFROM and
-   DISPLAYTO (RFC 5957) and ESORT's RETURN options (RFC 5267): the search
-   of imap-search.c, then the matches ordered by the criteria from the
-   records and the index's cached header fields, with the sequence number
-   as the final tie-break. */
+   DISPLAYTO (RFC 5957), ESORT's RETURN options (RFC 5267) and SEARCHRES's
+   SAVE (RFC 5182: "$" becomes the matching set; with MIN/MAX alone, the
+   lowest/highest sorted messages): the search of imap-search.c, then the
+   matches ordered by the criteria from the records and the index's cached
+   header fields, with the sequence number as the final tie-break. */
 #include "lib.h"
 #include "str.h"
 #include "event.h"
@@ -299,13 +300,20 @@ static bool cmd_sort_continue(struct client_command_context *cmd)
 	if (ret == 0)
 		return false;
 	cmd->cancel = NULL;
-	if (ret < 0)
+	/* RFC 5182 §2.1: a SEARCH-based command with SAVE that fails
+	   (NO) empties "$" */
+	if (ret < 0) {
+		if ((ctx->ret & IMAP_SEARCH_RETURN_SAVE) != 0)
+			imap_search_saved_set(cmd->client, NULL);
 		return true;
+	}
 	ret = sort_compute(cmd, ctx, seqs);
 	imap_search_end(&ctx->search);
-	if (ret < 0)
+	if (ret < 0) {
+		if ((ctx->ret & IMAP_SEARCH_RETURN_SAVE) != 0)
+			imap_search_saved_set(cmd->client, NULL);
 		client_send_storage_error(cmd);
-	else
+	} else
 		client_send_tagline(cmd, "OK Sort completed.");
 	return true;
 }
@@ -324,12 +332,6 @@ bool cmd_sort(struct client_command_context *cmd)
 		client_send_command_error(cmd, error);
 		return true;
 	}
-	if ((ctx->ret & IMAP_SEARCH_RETURN_SAVE) != 0) {
-		/* RFC 5267 defines MIN MAX ALL COUNT for SORT; saving a
-		   sorted result is not defined */
-		client_send_command_error(cmd, "SAVE is not allowed with SORT.");
-		return true;
-	}
 	if (!imap_arg_get_astring(&args[1], &charset)) {
 		client_send_command_error(cmd, "Missing charset.");
 		return true;
@@ -346,6 +348,8 @@ bool cmd_sort(struct client_command_context *cmd)
 	case IMAP_SEARCH_PARSE_BADCHARSET:
 	case IMAP_SEARCH_PARSE_NO:
 		e_debug(client->event, "SORT: %s", error);
+		if ((ctx->ret & IMAP_SEARCH_RETURN_SAVE) != 0)
+			imap_search_saved_set(client, NULL);
 		client_send_tagline(cmd, t_strdup_printf("NO %s", error));
 		return true;
 	}
