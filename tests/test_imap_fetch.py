@@ -442,6 +442,25 @@ def test_condstore(server):
     seqs = sorted(int(d.split()[0]) for d in data if d)
     assert seqs == [5, 6], data
     assert all(b"MODSEQ (" in d for d in data)
+    # SEARCH MODSEQ (RFC 7162 §3.1.5) finds the same two, with the highest
+    typ, data = m.search(None, "MODSEQ", str(highest + 1))
+    assert data[0].startswith(b"5 6 (MODSEQ "), data
+    m.logout()
+
+    # ENABLE CONDSTORE and SELECT (CONDSTORE) both start with HIGHESTMODSEQ
+    m = login(server)
+    typ, data = m._simple_command("ENABLE", "CONDSTORE")
+    assert m.untagged_responses.pop("ENABLED") == [b"CONDSTORE"]
+    m.select("INBOX", readonly=True)
+    assert int(m.untagged_responses["HIGHESTMODSEQ"][-1]) >= new
+    m.logout()
+    m = login(server)
+    m.is_readonly = True    # imaplib raises on [READ-ONLY] otherwise
+    typ, data = m._simple_command("EXAMINE", "INBOX", "(CONDSTORE)")
+    assert typ == "OK" and "HIGHESTMODSEQ" in m.untagged_responses
+    m.state = "SELECTED"    # imaplib does not know EXAMINE with parameters
+    typ, text, data = tagged(m, "FETCH", "5", "(MODSEQ)")
+    assert re.match(rb"5 \(MODSEQ \(\d+\)\)", data[0]), data
     m.logout()
 
 
