@@ -298,11 +298,11 @@ def test_searchres(server):
     assert u == ["* STATUS Junk2 (MESSAGES 4)"], u
     # SORT is SEARCH-based: SAVE works there too (RFC 5182 §1); with MAX
     # alone, the highest sorted message (RFC 5267)
-    u = c.ok("SORT RETURN (SAVE) (REVERSE ARRIVAL) UTF-8 UID 4:5")
+    u = c.ok("SORT RETURN (SAVE) (REVERSE SUBJECT) UTF-8 UID 4:5")
     assert u == [], u
     u = c.ok("UID FETCH $ (UID)")
     assert u == ["* 2 FETCH (UID 4)", "* 3 FETCH (UID 5)"], u
-    u = c.ok("SORT RETURN (SAVE MAX) (REVERSE ARRIVAL) UTF-8 ALL", tag="S2")
+    u = c.ok("SORT RETURN (SAVE MAX) (REVERSE SUBJECT) UTF-8 ALL", tag="S2")
     assert u == ['* ESEARCH (TAG "S2") MAX 1'], u
     u = c.ok("FETCH $ (UID)")
     assert u == ["* 1 FETCH (UID 1)"], u
