@@ -260,6 +260,16 @@ def test_append_utf8_and_search(server):
     u, t = c.cmd(b"APPEND " + box + b" UTF8 (~{%d}" % len(MSG),
                  [MSG + b") {%d}" % len(plain), plain])
     assert t.startswith(b"OK [APPENDUID ") and b":" in t, (u, t)
+    # the mailbox name as a literal, then the UTF8 item
+    name = "Entwürfe".encode()
+    u, t = c.cmd(b"APPEND {%d}" % len(name),
+                 [name + b" UTF8 (~{%d+}\r\n" % len(MSG) + MSG + b")"])
+    assert t.startswith(b"OK [APPENDUID "), (u, t)
+    c.ok(b"SELECT " + box)
+    assert fetch_body(c, 4) == MSG
+    c.ok(b"STORE 4 +FLAGS.SILENT (\\Deleted)")
+    c.ok(b"EXPUNGE")
+    c.ok(b"UNSELECT")
     # CATENATE with a UTF8 part
     part = ("Subject: %s\r\n\r\n" % SUBJECT).encode()
     u, t = c.cmd(b"APPEND " + box + b" CATENATE (UTF8 (~{%d+}\r\n"
