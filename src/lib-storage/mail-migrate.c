@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MIGRATE_COMMIT_EVERY 1000
+#define MIGRATE_COMMIT_EVERY 200
 /* one blob store sync and one index sync per MIGRATE_COMMIT_EVERY
    messages instead of an fsync or two per message */
 #define MIGRATE_TRANSACTION_FLAGS \
