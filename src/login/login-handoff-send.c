@@ -12,10 +12,10 @@
    Concurrent logins take different connections, so the kernel still
    spreads them over the mail processes that accept on the socket. A mail
    process that stops accepting (reload, service_count, client_limit)
-   closes a reused connection without answering; a hand-off that met such
-   a close on a reused connection, before any answer, is sent once more on
-   a new connection (without an answer the mail process did not start the
-   session: it answers before it writes to the client).
+   closes the connection when a hand-off arrives, without answering; a
+   hand-off whose connection closed before any answer is sent once more
+   on a new connection (without an answer the mail process did not start
+   the session: it answers before it writes to the client).
 
    We always keep our own copy of what we send (the client's socket in fd
    mode, our end's peer in relay mode) until the answer, so that the
@@ -49,8 +49,6 @@ struct handoff_mailconn {
 	/* the hand-off in flight, NULL while idle */
 	struct login_handoff_send *hs;
 	struct timeout *to_idle;
-	/* answered a hand-off before (a close may be a stopping process) */
-	bool reused;
 	/* in the idle list */
 	bool idle;
 };
@@ -115,7 +113,6 @@ static void mailconn_release(struct handoff_mailconn *mc)
 		mailconn_destroy(mc);
 		return;
 	}
-	mc->reused = true;
 	mc->idle = true;
 	mc->prev = NULL;
 	mc->next = idle_conns;
@@ -239,13 +236,13 @@ static int handoff_send(struct login_handoff_send *hs, const char **error_r)
 	return 0;
 }
 
-/* The connection closed before an answer. On a reused connection that is
-   a mail process that stopped accepting: try once on a new connection. */
+/* The connection closed before an answer: a mail process that stopped
+   accepting (or died). Try once more on a new connection. */
 static bool handoff_try_again(struct login_handoff_send *hs)
 {
 	const char *error;
 
-	if (hs->retried || hs->mc == NULL || !hs->mc->reused)
+	if (hs->retried || hs->mc == NULL)
 		return false;
 	hs->retried = true;
 	mailconn_destroy(hs->mc);
