@@ -533,6 +533,12 @@ def test_login_over_tcp_imaplib(srv, user):
     assert typ == "OK"
     typ, data = m.logout()
     assert typ == "BYE"
+    # the session's log lines carry its prefix once (the hand-off's own
+    # prefix is replaced, not repeated)
+    assert srv.server.wait_log("Disconnected: Logged out")
+    lines = [l for l in srv.server.log().splitlines()
+             if "imap(%s)" % user in l and "Logged in" in l]
+    assert lines and all(l.count("imap(") == 1 for l in lines), lines
 
 
 def test_bye_on_shutdown(tmpdir_columba):

@@ -74,7 +74,7 @@ struct client *client_create(struct master_service *service, int fd,
 	event_set_category(client->event, "imap");
 	event_add_str(client->event, "user", username);
 	event_add_str(client->event, "session", session_id);
-	event_set_append_log_prefix(client->event,
+	event_replace_log_prefix(client->event,
 		session_id[0] == '\0' ? t_strdup_printf("imap(%s): ", username) :
 		t_strdup_printf("imap(%s)<%s>: ", username, session_id));
 	client_conn_set.idle_timeout_msecs = imap_autologout_msecs();
