@@ -6,6 +6,10 @@
 #include "lib.h"
 #include "event.h"
 #include "mail-storage-private.h"
+#include "mail-index-memory.h"
+
+/* the mailbox whose change notification callback is running */
+static struct mailbox *mailbox_notify_running;
 
 int mailbox_open(struct mail_user *user, const char *name,
 		 struct mailbox **box_r)
@@ -29,7 +33,10 @@ int mailbox_open(struct mail_user *user, const char *name,
 	box->id = ibox.id;
 	box->name = p_strdup(pool, ibox.name);
 	box->guid = p_strdup(pool, ibox.guid);
-	box->view_pool = pool_alloconly_create("mailbox view", 16 * 1024);
+	/* small: most mailboxes a session keeps open are small or empty,
+	   and a big view grows the pool by doubling blocks anyway (16 KiB
+	   here was most of an idle session's view) */
+	box->view_pool = pool_alloconly_create("mailbox view", 1024);
 	array_init(&box->pending_expunges, pool, 4);
 
 	ret = mail_index_mailbox_select(user->index, box->id, box->view_pool,
@@ -57,6 +64,8 @@ void mailbox_close(struct mailbox **_box)
 	if (box == NULL)
 		return;
 	*_box = NULL;
+	if (mailbox_notify_running == box)
+		mailbox_notify_running = NULL;
 	mail_index_notify_deinit(&box->notify);
 	box->user->open_mailboxes--;
 	pool_unref(&box->view_pool);
@@ -280,6 +289,21 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	return 0;
 }
 
+/* A change wakes the waiting session, which syncs (reading the index);
+   then it waits again: release what the sync brought in. */
+static void mailbox_notify_input(void *context)
+{
+	struct mailbox *box = context;
+
+	/* the callback may close the mailbox (and free the user):
+	   mailbox_close() clears mailbox_notify_running then */
+	mailbox_notify_running = box;
+	box->notify_callback(box->notify_context);
+	if (mailbox_notify_running == box)
+		mail_index_release_memory(box->user->index);
+	mailbox_notify_running = NULL;
+}
+
 int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 			   void *context)
 {
@@ -291,13 +315,15 @@ int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 	}
 	box->notify_callback = callback;
 	box->notify_context = context;
-	if (box->notify != NULL)
-		return 0;
-	if (mail_index_notify_init(box->user->index, callback, context,
-				   &box->notify, &error) < 0) {
+	if (box->notify == NULL &&
+	    mail_index_notify_init(box->user->index, mailbox_notify_input,
+				   box, &box->notify, &error) < 0) {
 		return mail_user_set_internal_error(box->user, MAIL_ERROR_TEMP,
 			"Change notification for %s: %s", box->name, error);
 	}
+	/* the session waits (IDLE): give back the index's page cache and
+	   statements until it wakes */
+	mail_index_release_memory(box->user->index);
 	return 0;
 }
 

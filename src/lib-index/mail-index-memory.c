@@ -1,0 +1,93 @@
+/* Page cache and mmap limits of an index's SQLite connection, and giving
+   the cache back when a session goes idle (mail-index-memory.h). */
+#include "lib.h"
+#include "hash.h"
+#include "mail-index-private.h"
+#include "mail-index-memory.h"
+
+/* SQLite needs a few pages for one statement whatever cache_size says */
+#define MAIL_INDEX_MIN_CACHE_KIB 64
+
+int mail_index_set_memory_limits(struct mail_index *index,
+				 unsigned int cache_kib, uint64_t mmap_bytes)
+{
+	i_assert(index->t == NULL);
+	i_assert(index->read_depth == 0);
+
+	if (cache_kib < MAIL_INDEX_MIN_CACHE_KIB)
+		cache_kib = MAIL_INDEX_MIN_CACHE_KIB;
+	/* negative: KiB rather than pages */
+	const char *sql = t_strdup_printf("PRAGMA cache_size = -%u", cache_kib);
+	if (mmap_bytes != MAIL_INDEX_MMAP_UNCHANGED) {
+		sql = t_strdup_printf("%s; PRAGMA mmap_size = %llu", sql,
+				      (unsigned long long)mmap_bytes);
+	}
+	int ret = sqlite3_exec(index->db, sql, NULL, NULL, NULL);
+	if (ret != SQLITE_OK)
+		return mail_index_set_sqlite_error(index, ret, sql);
+	return 0;
+}
+
+void mail_index_memory_global_init(void)
+{
+	static bool done = false;
+
+	if (done)
+		return;
+	done = true;
+	/* Each connection's page cache would start with one bulk allocation
+	   of 20 pages (about 86 KiB) that it never gives back, not even to
+	   sqlite3_db_release_memory(); pages are allocated one at a time
+	   instead. Fails harmlessly (SQLITE_MISUSE) if SQLite is already
+	   initialized. */
+	(void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
+
+static bool mail_index_stmts_busy(struct mail_index *index)
+{
+	for (sqlite3_stmt *stmt = sqlite3_next_stmt(index->db, NULL);
+	     stmt != NULL; stmt = sqlite3_next_stmt(index->db, stmt)) {
+		if (sqlite3_stmt_busy(stmt) != 0)
+			return true;
+	}
+	return false;
+}
+
+void mail_index_release_memory(struct mail_index *index)
+{
+	struct hash_iterate iter;
+	void *key, *value;
+
+	if (index->db == NULL || index->t != NULL || index->read_depth > 0 ||
+	    sqlite3_get_autocommit(index->db) == 0 ||
+	    mail_index_stmts_busy(index))
+		return;
+	/* the cached statements are prepared again on their next use
+	   (mail_index_stmt()) */
+	hash_table_iterate_init(index->stmts, &iter);
+	while (hash_table_iterate(&iter, &key, &value))
+		(void)sqlite3_finalize(value);
+	hash_table_clear(index->stmts);
+	(void)sqlite3_db_release_memory(index->db);
+}
+
+static uint64_t mail_index_db_status(struct mail_index *index, int op)
+{
+	int cur = 0, hiwtr = 0;
+
+	if (index->db == NULL ||
+	    sqlite3_db_status(index->db, op, &cur, &hiwtr, 0) != SQLITE_OK)
+		return 0;
+	return cur < 0 ? 0 : (uint64_t)cur;
+}
+
+void mail_index_get_memory_usage(struct mail_index *index,
+				 struct mail_index_memory_usage *usage_r)
+{
+	usage_r->cache_bytes =
+		mail_index_db_status(index, SQLITE_DBSTATUS_CACHE_USED);
+	usage_r->schema_bytes =
+		mail_index_db_status(index, SQLITE_DBSTATUS_SCHEMA_USED);
+	usage_r->stmt_bytes =
+		mail_index_db_status(index, SQLITE_DBSTATUS_STMT_USED);
+}
