@@ -1,4 +1,5 @@
-"""Memory per idle connection in the login process, plaintext and TLS: the
+"""Memory per idle connection in the login process, plaintext and TLS, and
+per idle IMAP session (LOGIN, SELECT, IDLE) over all processes: the
 foundation's budget is a few KiB each (Dovecot spends about 516 KiB per idle
 IMAP session). Under ASan the figures are printed, not checked."""
 import os
@@ -90,3 +91,131 @@ def test_idle_connection_memory(big_server, capsys):
     if not ASAN:
         assert plain < 4.0
         assert tls < 25.0
+
+
+# --- idle IMAP sessions (LOGIN, SELECT INBOX, IDLE) ---
+#
+# Every columba process counts (the mail process holds the session, its
+# user's index and mailbox view; imap-login keeps TLS and relays). Each
+# session is its own user, as in bench/run scenario (c). Measured on the
+# development machine (glibc, N = 200): about 109 KiB plaintext and 126 KiB
+# TLS per session. Most of it is the user's index (its SQLite connection
+# and parsed schema ~45 KiB of heap, the WAL shared-memory mapping 32 KiB,
+# the durable-sync mapping 4 KiB, ~9 descriptors); TLS adds ~17 KiB in
+# imap-login. Before the index memory limits, the release on IDLE and the
+# small view pool it was 263 / 281 KiB. The thresholds are ~30% above the
+# figures, for allocator and kernel differences: bringing back the page
+# cache bulk preallocation (+77 KiB) or keeping the page cache and
+# statements of idle sessions (+63 KiB) fails.
+SESSION_PASSWORD = "secret"
+SESSIONS = 200
+SESSION_MAX_KIB_PLAIN = 140.0
+SESSION_MAX_KIB_TLS = 160.0
+
+
+def tree_uss_kib(root):
+    """USS summed over root and all its descendants."""
+    pids = {root}
+    changed = True
+    while changed:
+        changed = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in pids:
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) in pids:
+                pids.add(int(entry))
+                changed = True
+    total = 0
+    for pid in pids:
+        try:
+            total += uss_kib(pid)
+        except OSError:
+            pass
+    return total
+
+
+def idle_session(port, user, tls_ctx):
+    """LOGIN, SELECT INBOX and IDLE, pipelined; returns the socket once
+    the server has answered "+ idling"."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    if tls_ctx is not None:
+        s = tls_ctx.wrap_socket(s, server_hostname="localhost")
+    buf = b""
+    while b"\r\n" not in buf:
+        chunk = s.recv(4096)
+        assert chunk, "connection closed before the greeting"
+        buf += chunk
+    s.sendall(b"a LOGIN %s %s\r\nb SELECT INBOX\r\nc IDLE\r\n"
+              % (user.encode(), SESSION_PASSWORD.encode()))
+    while b"\r\n+ " not in buf:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed: %r" % buf
+        buf += chunk
+        assert b"c NO" not in buf and b"c BAD" not in buf, buf
+    assert b"a OK" in buf and b"b OK" in buf, buf
+    return s
+
+
+def session_server(tmpdir, nusers):
+    home = os.path.join(tmpdir, "home")
+    os.makedirs(home)
+    os.chmod(home, 0o1777)
+    users = ["m%04d@example.com" % i for i in range(nusers)]
+    path = os.path.join(tmpdir, "users")
+    with open(path, "w") as f:
+        for u in users:
+            f.write("%s:{PLAIN}%s::::%s/%s::\n"
+                    % (u, SESSION_PASSWORD, home, u))
+    os.chmod(path, 0o644)
+    config = (
+        "auth_mechanisms = plain\n"
+        "auth_failure_delay = 0\n"
+        "mail_max_userip_connections = 0\n"
+        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
+        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
+        "service imap-login {\n  client_limit = 20000\n}\n"
+        "service mail {\n  client_limit = 20000\n}\n" % (path, path))
+    return ColumbaServer(tmpdir, extra_config=config).start(), users
+
+
+def measure_sessions(server, users, n, tls_ctx):
+    port = server.imaps_port if tls_ctx is not None else server.imap_port
+    # what the first sessions start or load lazily stays out of the figure
+    warm = [idle_session(port, users[i], tls_ctx) for i in range(20)]
+    time.sleep(0.5)
+    before = tree_uss_kib(server.proc.pid)
+    conns = [idle_session(port, users[20 + i], tls_ctx) for i in range(n)]
+    time.sleep(0.5)
+    after = tree_uss_kib(server.proc.pid)
+    for s in conns + warm:
+        s.close()
+    return (after - before) / n
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plaintext", "tls"])
+def test_idle_session_memory(tmpdir_columba, capsys, tls):
+    raise_nofile(4 * SESSIONS + 200)
+    server, users = session_server(tmpdir_columba, SESSIONS + 20)
+    try:
+        ctx = None
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        per = measure_sessions(server, users, SESSIONS, ctx)
+    finally:
+        rc = server.stop()
+    log = server.log()
+    assert rc == 0 and "Panic:" not in log, log
+    with capsys.disabled():
+        print("\nmemory per idle IMAP session (LOGIN, SELECT, IDLE), %s: "
+              "%.1f KiB (%d sessions)%s" % ("TLS" if tls else "plaintext",
+                                           per, SESSIONS,
+                                           " [ASan]" if ASAN else ""))
+    if not ASAN:
+        assert per < (SESSION_MAX_KIB_TLS if tls else SESSION_MAX_KIB_PLAIN)
