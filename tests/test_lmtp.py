@@ -479,3 +479,35 @@ def test_userdb_failure_is_temporary(server):
     assert c.reply()[0] == 250      # carol
     c.close()
     assert server.wait_log("userdb lookup for bob@example.com failed")
+
+
+@pytest.mark.parametrize("mode", ["optimized", "always", "never"])
+def test_mail_fsync_modes(tmpdir_columba, mode):
+    """Every mail_fsync mode delivers and acknowledges only what is
+    stored: several connections at once, so commits of one user are
+    grouped and their syncs (optimized, always) run in the worker pool."""
+    server = start(tmpdir_columba, "mail_fsync = %s\n" % mode)
+    try:
+        conns = []
+        for i in range(4):
+            c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
+            c.ehlo("f%d.test" % i)
+            conns.append(c)
+        for n in range(3):
+            for i, c in enumerate(conns):
+                # smtplib reads one reply after DATA: one recipient each
+                for rcpt in ("alice@example.com", "bob@example.com"):
+                    assert c.sendmail(
+                        "a@b.test", [rcpt],
+                        b"Subject: f %d %d\r\n\r\nbody\r\n" % (i, n)) == {}
+        for c in conns:
+            c.quit()
+        for user in ("alice", "bob"):
+            msgs = stored(server, user)
+            assert len(msgs) == 12, (user, len(msgs))
+            subjects = sorted(m.split(b"Subject: ", 1)[1].split(b"\r\n")[0]
+                              for m in msgs)
+            assert subjects == sorted(b"f %d %d" % (i, n) for i in range(4)
+                                      for n in range(3))
+    finally:
+        stop(server)
