@@ -13,5 +13,8 @@ struct columba_settings;
 void imap_settings_init(const struct columba_settings *set);
 /* imap_max_append_size: APPENDLIMIT in bytes, 0 = no limit. */
 uint64_t imap_append_max_size(void);
+/* imap_autologout in milliseconds: a session without traffic this long
+   is told "* BYE Disconnected for inactivity." and ends. */
+unsigned int imap_autologout_msecs(void);
 
 #endif

@@ -203,6 +203,10 @@ struct columba_settings {
 	   advertised as APPENDLIMIT=n; larger literals get NO [TOOBIG].
 	   0 = no limit (APPENDLIMIT is then not advertised). */
 	uint64_t imap_max_append_size;
+	/* seconds an IMAP session may go without traffic before it is
+	   logged out (RFC 9051 §5.4: at least 30 minutes; lower values are
+	   for tests). Dovecot's is a fixed 30 minutes. */
+	unsigned int imap_autologout;
 
 	/* POP3 sessions (Dovecot's names and meanings): the UIDL
 	   template (src/lib-pop3/pop3-uidl.h); RETR leaves \Seen alone;

@@ -22,6 +22,7 @@ static const char test_default_dump[] =
 	"default_login_user = columbanull\n"
 	"disable_plaintext_auth = yes\n"
 	"hostname = \n"
+	"imap_autologout = 30 mins\n"
 	"imap_max_append_size = 256M\n"
 	"import_environment = TZ\n"
 	"listen = *, ::\n"
