@@ -673,6 +673,10 @@ static void mail_commit_sync_done(void *context)
 	struct mail_user *user = job->user;
 	struct mailbox_transaction **tp;
 
+	/* before the callbacks: the user must not be touched after the
+	   last of them */
+	i_assert(user->commit_syncs > 0);
+	user->commit_syncs--;
 	T_BEGIN {
 		bool success = mail_index_commit_sync_finish(&job->sync) == 0;
 		if (!success)
@@ -683,8 +687,6 @@ static void mail_commit_sync_done(void *context)
 			mail_transaction_finish_async(*tp, success);
 		}
 	} T_END;
-	i_assert(user->commit_syncs > 0);
-	user->commit_syncs--;
 	array_free(&job->applied);
 	i_free(job);
 }
