@@ -137,6 +137,17 @@ def test_select_rev2(server):
     assert u == ["* STATUS blurdybloop (MESSAGES 0 DELETED 0 SIZE 0)"], u
     u = c.ok("STATUS INBOX (MESSAGES DELETED)")
     assert u == ["* STATUS INBOX (MESSAGES 3 DELETED 1)"], u
+    # EXPUNGE answers EXPUNGE (VANISHED needs QRESYNC), then the new
+    # count is implied: no EXISTS
+    u = c.ok("EXPUNGE")
+    assert u == ["* 2 EXPUNGE"], u
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    # CLOSE expunges silently
+    u = c.ok("CLOSE")
+    assert u == [], u
+    u = c.ok("STATUS INBOX (MESSAGES DELETED)")
+    assert u == ["* STATUS INBOX (MESSAGES 1 DELETED 0)"], u
+    c.ok("SELECT INBOX")
     # LSUB is gone (19); NAMESPACE and UNSELECT are in (2)
     _, t = c.cmd('LSUB "" "*"')
     assert t.startswith("BAD"), t
