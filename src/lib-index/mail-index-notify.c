@@ -14,10 +14,14 @@
 #include "hash.h"
 #include "mail-index-private.h"
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/inotify.h>
 #include <poll.h>
 
-#define NOTIFY_WATCH_MASK (IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF)
+/* IN_ATTRIB: the link count changed (removed while a writer holds it
+   open, which gives no IN_DELETE_SELF) */
+#define NOTIFY_WATCH_MASK \
+	(IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 /* how often watchers whose file could not be watched again (after it was
    replaced) are woken, and the watch retried */
 #define NOTIFY_LOST_RETRY_MSECS 1000
@@ -34,6 +38,10 @@ struct notify_watch {
 	/* -1 while lost: the file was replaced or removed and could not
 	   be watched again yet (on the lost list, retried by a timer) */
 	int wd;
+	/* the watched file, to tell whether it is still the one at the
+	   watchers' path */
+	dev_t dev;
+	ino_t ino;
 	/* the watchers plus one per running dispatch of this watch */
 	unsigned int refcount;
 	struct mail_index_notify *watchers;
@@ -71,10 +79,27 @@ static struct {
 	struct mail_index_notify *dispatch_next;
 } notify_shared = { .fd = -1 };
 
+/* True if fd is no longer the file at path: it was removed or renamed
+   away (the watchers then watch a new file there). */
+static bool notify_fd_is_stale(int fd, const char *path)
+{
+	struct stat st_fd, st_path;
+
+	if (fstat(fd, &st_fd) < 0 || stat(path, &st_path) < 0)
+		return true;
+	return st_fd.st_ino != st_path.st_ino || st_fd.st_dev != st_path.st_dev;
+}
+
 static int mail_index_notify_open(struct mail_index *index)
 {
-	if (index->notify_fd != -1)
-		return 0;
+	if (index->notify_fd != -1) {
+		/* a long-lived writer (LMTP's cached index) must not keep
+		   writing a file nobody watches any more */
+		if (!notify_fd_is_stale(index->notify_fd, index->notify_path))
+			return 0;
+		(void)close(index->notify_fd);
+		index->notify_fd = -1;
+	}
 	index->notify_fd = open(index->notify_path,
 				O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (index->notify_fd == -1) {
@@ -194,17 +219,36 @@ static void notify_list_remove(struct notify_watch **list,
 	}
 }
 
-static struct notify_watch *notify_watch_get(int wd)
+static struct notify_watch *notify_watch_get(int wd, const char *path)
 {
 	struct notify_watch *watch =
 		hash_table_lookup(notify_shared.watches, wd_key(wd));
 
 	if (watch == NULL) {
+		struct stat st;
+
 		watch = i_new(struct notify_watch, 1);
 		watch->wd = wd;
+		/* a failure leaves 0/0: the next IN_ATTRIB rewatches */
+		if (stat(path, &st) == 0) {
+			watch->dev = st.st_dev;
+			watch->ino = st.st_ino;
+		}
 		hash_table_insert(notify_shared.watches, wd_key(wd), watch);
 	}
 	return watch;
+}
+
+/* IN_ATTRIB: is the watched file still the one at its watchers' path? */
+static bool notify_watch_is_current(const struct notify_watch *watch)
+{
+	struct stat st;
+
+	if (watch->watchers == NULL)
+		return true;
+	if (stat(watch->watchers->path, &st) < 0)
+		return false;
+	return st.st_ino == watch->ino && st.st_dev == watch->dev;
 }
 
 static void notify_pending_remove(struct notify_watch *watch)
@@ -287,7 +331,7 @@ static void notify_rewatch(struct notify_watch *watch, bool log_errors)
 		watch->refcount--;
 		struct notify_watch *target;
 		if (wd != -1)
-			target = notify_watch_get(wd);
+			target = notify_watch_get(wd, notify->path);
 		else {
 			if (lost == NULL) {
 				lost = i_new(struct notify_watch, 1);
@@ -361,7 +405,11 @@ static void notify_event(const struct inotify_event *ev)
 	}
 	if ((ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0)
 		notify_watch_lost(watch);
-	else
+	else if ((ev->mask & IN_ATTRIB) != 0) {
+		/* a chmod or touch is no change; a removal is */
+		if (!notify_watch_is_current(watch))
+			notify_watch_lost(watch);
+	} else
 		notify_mark_pending(watch);
 }
 
@@ -477,7 +525,7 @@ int mail_index_notify_init(struct mail_index *index,
 	notify->path = i_strdup(index->notify_path);
 	notify->callback = callback;
 	notify->context = context;
-	notify_watch_link(notify_watch_get(wd), notify);
+	notify_watch_link(notify_watch_get(wd, notify->path), notify);
 	notify_shared.watcher_count++;
 	*notify_r = notify;
 	return 0;

@@ -334,6 +334,22 @@ static void test_notify_file_replaced(void)
 		test_assert_idx(ws[i].calls == 4, i);
 	mail_index_close(&writer);
 
+	/* removed while a writer holds it open: the writer's next commit
+	   goes to the new file, which the watchers watch */
+	writer = test_index_open_path(path);
+	(void)test_append(writer, box, 1, 0, NULL);
+	run_until_called(ioloop, ws, N_ELEMENTS(ws), 5);
+	test_assert(unlink(notify_path) == 0);
+	run_until_called(ioloop, ws, N_ELEMENTS(ws), 6);
+	test_assert(stat(notify_path, &st) == 0);
+	(void)test_append(writer, box, 1, 0, NULL);
+	run_until_called(ioloop, ws, N_ELEMENTS(ws), 7);
+	for (unsigned int i = 0; i < N_ELEMENTS(ws); i++)
+		test_assert_idx(ws[i].calls == 7, i);
+	mail_index_close(&writer);
+	for (unsigned int i = 0; i < N_ELEMENTS(ws); i++)
+		ws[i].calls -= 3;
+
 	/* replaced by something that cannot be watched: woken now and
 	   about every second, until the file is back */
 	test_expect_log(LOG_TYPE_ERROR, "open(");
