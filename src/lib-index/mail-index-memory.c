@@ -2,6 +2,8 @@
    the cache back when a session goes idle (mail-index-memory.h). */
 #include "lib.h"
 #include "hash.h"
+#include "event.h"
+#include <unistd.h>
 #include "mail-index-private.h"
 #include "mail-index-memory.h"
 
@@ -14,6 +16,8 @@ int mail_index_set_memory_limits(struct mail_index *index,
 	i_assert(index->t == NULL);
 	i_assert(index->read_depth == 0);
 
+	if (cache_kib == 0)
+		cache_kib = 1;
 	if (cache_kib < MAIL_INDEX_MIN_CACHE_KIB)
 		cache_kib = MAIL_INDEX_MIN_CACHE_KIB;
 	/* negative: KiB rather than pages */
@@ -22,6 +26,10 @@ int mail_index_set_memory_limits(struct mail_index *index,
 		sql = t_strdup_printf("%s; PRAGMA mmap_size = %llu", sql,
 				      (unsigned long long)mmap_bytes);
 	}
+	index->memory_cache_kib = cache_kib;
+	index->memory_mmap_bytes = mmap_bytes;
+	if (index->suspended)
+		return 0;
 	int ret = sqlite3_exec(index->db, sql, NULL, NULL, NULL);
 	if (ret != SQLITE_OK)
 		return mail_index_set_sqlite_error(index, ret, sql);
@@ -90,4 +98,79 @@ void mail_index_get_memory_usage(struct mail_index *index,
 		mail_index_db_status(index, SQLITE_DBSTATUS_SCHEMA_USED);
 	usage_r->stmt_bytes =
 		mail_index_db_status(index, SQLITE_DBSTATUS_STMT_USED);
+}
+
+bool mail_index_suspend(struct mail_index *index)
+{
+	if (index->suspended)
+		return true;
+	/* nothing in progress may depend on the connection or on state
+	   that lives with it */
+	if (index->db == NULL || index->t != NULL || index->read_depth > 0 ||
+	    mail_index_in_batch(index) || index->reservations != NULL ||
+	    index->syncs_in_flight > 0 ||
+	    sqlite3_get_autocommit(index->db) == 0 ||
+	    mail_index_stmts_busy(index))
+		return false;
+
+	struct hash_iterate iter;
+	void *key, *value;
+	hash_table_iterate_init(index->stmts, &iter);
+	while (hash_table_iterate(&iter, &key, &value))
+		(void)sqlite3_finalize(value);
+	hash_table_clear(index->stmts);
+	if (sqlite3_close(index->db) != SQLITE_OK) {
+		/* a statement prepared outside the cache is still open:
+		   keep the connection */
+		e_warning(index->event, "Closing the idle index failed: %s",
+			  sqlite3_errmsg(index->db));
+		return false;
+	}
+	index->db = NULL;
+	mail_index_durable_deinit(index);
+	if (index->notify_fd != -1) {
+		(void)close(index->notify_fd);
+		index->notify_fd = -1;
+	}
+	if (index->wake_fd != -1) {
+		(void)close(index->wake_fd);
+		index->wake_fd = -1;
+	}
+	if (index->wait_fd != -1) {
+		(void)close(index->wait_fd);
+		index->wait_fd = -1;
+	}
+	index->suspended = true;
+	return true;
+}
+
+int mail_index_resume(struct mail_index *index)
+{
+	const char *error;
+
+	if (!index->suspended)
+		return 0;
+	i_assert(index->db == NULL);
+	if (mail_index_open_db(index, &error) < 0 ||
+	    mail_index_search_init(index, &error) < 0) {
+		if (index->db != NULL) {
+			(void)sqlite3_close(index->db);
+			index->db = NULL;
+		}
+		mail_index_durable_deinit(index);
+		/* still suspended: the next call tries again */
+		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"Reopening the index failed: %s", error);
+	}
+	index->suspended = false;
+	if (index->memory_cache_kib != 0 &&
+	    mail_index_set_memory_limits(index, index->memory_cache_kib,
+					 index->memory_mmap_bytes) < 0)
+		return -1;
+	return 0;
+}
+
+bool mail_index_is_suspended(struct mail_index *index)
+{
+	return index->suspended;
 }

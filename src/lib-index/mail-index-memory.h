@@ -45,4 +45,15 @@ void mail_index_release_memory(struct mail_index *index);
 void mail_index_get_memory_usage(struct mail_index *index,
 				 struct mail_index_memory_usage *usage_r);
 
+/* Close the index's SQLite connection (and its WAL shared-memory and
+   group-sync mappings, its notify descriptors) while the index stays
+   usable: the next call that needs the database reopens it, and fails
+   with MAIL_ERROR_TEMP if it cannot. For a session that has been idle a
+   while. Change watchers (mail_index_notify_init()) keep working: they
+   do not use the connection. Returns false, changing nothing, while a
+   transaction, snapshot, batch, UID reservation, commit sync or statement
+   is in progress. */
+bool mail_index_suspend(struct mail_index *index);
+bool mail_index_is_suspended(struct mail_index *index);
+
 #endif

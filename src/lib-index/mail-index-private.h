@@ -101,11 +101,26 @@ struct mail_index {
 	enum mail_index_fsync_mode fsync_mode;
 	/* commits whose sync has not finished (mail_index_commit_sync) */
 	unsigned int syncs_in_flight;
+	/* mail_index_set_memory_limits(), applied again on resume
+	   (mail-index-memory.c); cache_kib 0 = never set */
+	unsigned int memory_cache_kib;
+	uint64_t memory_mmap_bytes;
+	/* the connection is closed while idle (mail_index_suspend()):
+	   db is NULL until mail_index_stmt()/mail_index_exec() reopen it */
+	bool suspended;
 };
+
+/* Open the SQLite connection of an index struct (path and settings
+   filled in): pragmas, group sync. mail-index.c, also for resume. */
+int mail_index_open_db(struct mail_index *index, const char **error_r);
+/* Reopen a suspended index's connection (mail-index-memory.c). Returns 0,
+   or -1 with the index error set. Every SQL call path goes through
+   mail_index_stmt() or mail_index_exec() first, which call it. */
+int mail_index_resume(struct mail_index *index);
 
 /* The cached prepared statement for sql (a string literal: its address is
    the key), reset and with bindings cleared. NULL with the error set if
-   it cannot be prepared. */
+   it cannot be prepared (or a suspended index cannot be reopened). */
 sqlite3_stmt *mail_index_stmt(struct mail_index *index, const char *sql);
 /* sqlite3_step(): 1 for a row, 0 when done (the statement is reset), -1
    with the error set (the statement is reset). what names the operation

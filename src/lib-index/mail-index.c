@@ -172,6 +172,9 @@ struct mail_error_state *mail_index_get_error_state(struct mail_index *index)
 
 sqlite3_stmt *mail_index_stmt(struct mail_index *index, const char *sql)
 {
+	if (unlikely(index->suspended) && mail_index_resume(index) < 0)
+		return NULL;
+
 	sqlite3_stmt *stmt = hash_table_lookup(index->stmts, sql);
 
 	if (stmt != NULL) {
@@ -209,6 +212,9 @@ int mail_index_step(struct mail_index *index, sqlite3_stmt *stmt,
 
 int mail_index_exec(struct mail_index *index, const char *sql)
 {
+	if (unlikely(index->suspended) && mail_index_resume(index) < 0)
+		return -1;
+
 	int ret = sqlite3_exec(index->db, sql, NULL, NULL, NULL);
 
 	if (ret != SQLITE_OK) {
@@ -290,7 +296,7 @@ void mail_index_set_busy_timeout(struct mail_index *index,
 		sqlite3_busy_handler(index->db, mail_index_busy_handler, index);
 }
 
-static int mail_index_open_db(struct mail_index *index, const char **error_r)
+int mail_index_open_db(struct mail_index *index, const char **error_r)
 {
 	int ret = sqlite3_open_v2(index->path, &index->db,
 				  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

@@ -1,7 +1,8 @@
 /* Tests for an index's memory controls (mail-index-memory.c): limits
    applied on an open index, release of the page cache and cached
    statements between calls (and not inside a transaction or snapshot),
-   and the index answering the same afterwards. */
+   suspending the connection and reopening it on the next call, and the
+   index answering the same afterwards. */
 #include "test-lib-index.h"
 #include "hash.h"
 #include "mail-index-private.h"
@@ -102,7 +103,55 @@ static void test_memory_limits(void)
 	test_end();
 }
 
+static void test_memory_suspend(void)
+{
+	struct mail_index *index = test_index_open(NULL);
+	struct mail_index_transaction *t;
+
+	test_begin("memory: suspend closes the connection, calls reopen it");
+	test_assert(mail_index_set_memory_limits(index, 128, 0) == 0);
+	uint32_t id = test_mailbox_create(index, "INBOX");
+	(void)test_append(index, id, 5, 0, NULL);
+
+	/* not inside a transaction or a snapshot */
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	test_assert(!mail_index_suspend(index));
+	mail_index_transaction_rollback(&t);
+	test_assert(mail_index_read_begin(index) == 0);
+	test_assert(!mail_index_suspend(index));
+	mail_index_read_end(index);
+
+	test_assert(mail_index_suspend(index));
+	test_assert(mail_index_is_suspended(index));
+	test_assert(index->db == NULL);
+	test_assert(mail_index_suspend(index));
+	/* a read reopens it, with the memory limits */
+	test_select_count(index, id, 5);
+	test_assert(!mail_index_is_suspended(index));
+	test_assert(index->db != NULL);
+	sqlite3_stmt *stmt;
+	test_assert(sqlite3_prepare_v2(index->db, "PRAGMA cache_size", -1,
+				       &stmt, NULL) == SQLITE_OK);
+	test_assert(sqlite3_step(stmt) == SQLITE_ROW);
+	test_assert(sqlite3_column_int(stmt, 0) == -128);
+	sqlite3_finalize(stmt);
+
+	/* a write after a suspend: commits, and another opener sees it */
+	test_assert(mail_index_suspend(index));
+	(void)test_append(index, id, 2, MAIL_SEEN, NULL);
+	struct mail_index *index2 =
+		test_index_open_path(mail_index_get_path(index));
+	test_select_count(index2, id, 7);
+	mail_index_close(&index2);
+
+	/* closing a suspended index */
+	test_assert(mail_index_suspend(index));
+	mail_index_close(&index);
+	test_end();
+}
+
 test_func_t *const test_mail_index_memory_tests[] = {
+	test_memory_suspend,
 	test_memory_release,
 	test_memory_release_busy,
 	test_memory_limits,

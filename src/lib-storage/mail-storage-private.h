@@ -57,6 +57,9 @@ struct mailbox {
 	struct mail_index_notify *notify;
 	void (*notify_callback)(void *);
 	void *notify_context;
+	/* while notified (IDLE): closes the index's connection once the
+	   session has been idle a while (mailbox.c) */
+	struct timeout *idle_suspend_to;
 };
 
 /* The cached fields of a parsed message (mail-parse.c). */

@@ -5,8 +5,18 @@
    changes, expunges, search and record fetches go through here too. */
 #include "lib.h"
 #include "event.h"
+#include "ioloop.h"
 #include "mail-storage-private.h"
 #include "mail-index-memory.h"
+#ifdef __GLIBC__
+#  include <malloc.h>
+#endif
+
+/* A session waiting for changes (IDLE) this long closes its index's
+   SQLite connection (mail_index_suspend()): ~80 KiB of heap, the WAL
+   shared-memory mapping and descriptors per idle user. A wake-up then
+   reopens it (about a millisecond) for its sync. */
+#define MAILBOX_IDLE_SUSPEND_MSECS (5 * 1000)
 
 /* the mailbox whose change notification callback is running */
 static struct mailbox *mailbox_notify_running;
@@ -66,6 +76,7 @@ void mailbox_close(struct mailbox **_box)
 	*_box = NULL;
 	if (mailbox_notify_running == box)
 		mailbox_notify_running = NULL;
+	timeout_remove(&box->idle_suspend_to);
 	mail_index_notify_deinit(&box->notify);
 	box->user->open_mailboxes--;
 	pool_unref(&box->view_pool);
@@ -289,8 +300,38 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	return 0;
 }
 
-/* A change wakes the waiting session, which syncs (reading the index);
-   then it waits again: release what the sync brought in. */
+static void mailbox_idle_suspend(void *context)
+{
+	struct mailbox *box = context;
+	struct mail_user *user = box->user;
+
+	timeout_remove(&box->idle_suspend_to);
+	/* only this session's mailbox, nothing being written: close the
+	   connection (the next index call reopens it) */
+	if (user->open_mailboxes == 1 && user->open_transactions == 0 &&
+	    array_count(&user->commit_queue) == 0 &&
+	    user->commit_timeout == NULL && mail_index_suspend(user->index)) {
+#ifdef __GLIBC__
+		/* what the connection freed is scattered through the heap:
+		   give its whole pages back to the kernel (else the process
+		   keeps them resident; other sessions reuse only part) */
+		(void)malloc_trim(0);
+#endif
+	}
+}
+
+static void mailbox_idle_suspend_schedule(struct mailbox *box)
+{
+	timeout_remove(&box->idle_suspend_to);
+	if (current_ioloop != NULL) {
+		box->idle_suspend_to = timeout_add(MAILBOX_IDLE_SUSPEND_MSECS,
+						   mailbox_idle_suspend, box);
+	}
+}
+
+/* A change wakes the waiting session, which syncs (reading the index,
+   reopening it if it was suspended); then it waits again: release what
+   the sync brought in, and suspend again after a while. */
 static void mailbox_notify_input(void *context)
 {
 	struct mailbox *box = context;
@@ -299,8 +340,11 @@ static void mailbox_notify_input(void *context)
 	   mailbox_close() clears mailbox_notify_running then */
 	mailbox_notify_running = box;
 	box->notify_callback(box->notify_context);
-	if (mailbox_notify_running == box)
+	if (mailbox_notify_running == box) {
 		mail_index_release_memory(box->user->index);
+		if (box->notify != NULL)
+			mailbox_idle_suspend_schedule(box);
+	}
 	mailbox_notify_running = NULL;
 }
 
@@ -310,6 +354,7 @@ int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 	const char *error;
 
 	if (callback == NULL) {
+		timeout_remove(&box->idle_suspend_to);
 		mail_index_notify_deinit(&box->notify);
 		return 0;
 	}
@@ -322,8 +367,9 @@ int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 			"Change notification for %s: %s", box->name, error);
 	}
 	/* the session waits (IDLE): give back the index's page cache and
-	   statements until it wakes */
+	   statements until it wakes, and its connection after a while */
 	mail_index_release_memory(box->user->index);
+	mailbox_idle_suspend_schedule(box);
 	return 0;
 }
 
