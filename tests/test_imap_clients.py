@@ -733,10 +733,19 @@ CAPABILITY_CHECKS = {
 }
 
 
-def test_capability_audit(server):
+@pytest.fixture
+def audit_server(tmpdir_columba):
+    # the opt-in capabilities on too, so that they are audited
+    srv = start(tmpdir_columba, "imap_utf8_accept = yes\n")
+    yield srv
+    stop(srv)
+
+
+def test_capability_audit(audit_server):
     """Every capability the session advertises is exercised at least
     once (here or by the test named in CAPABILITY_CHECKS); a capability
     without a check fails, so nothing is advertised untested."""
+    server = audit_server
     deliver(server, msg(1, b"--\r\n"))
     deliver(server, msg(2))
     c = Deflated(server)

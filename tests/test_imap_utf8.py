@@ -38,6 +38,7 @@ def server():
             f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
     os.chmod(users, 0o644)
     config = ("auth_failure_delay = 0\n"
+              "imap_utf8_accept = yes\n"
               "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
               "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
               "mail_home = %s/%%Lu\n" % (users, users, home))
@@ -367,3 +368,38 @@ def test_append_utf8_errors(server):
     assert c.ok(b"STATUS INBOX (MESSAGES)") == \
         [b"* STATUS INBOX (MESSAGES 1)"]
     c.close()
+
+
+def test_utf8_accept_is_opt_in(tmpdir_columba):
+    """Without imap_utf8_accept = yes, UTF8=ACCEPT is neither advertised
+    nor enabled (RFC 5161: ENABLE of an unadvertised extension is
+    ignored), while IMAP4rev2 sessions still get UTF-8 names."""
+    tmpdir = str(tmpdir_columba)
+    users = os.path.join(tmpdir, "users")
+    home = os.path.join(tmpdir, "home")
+    os.makedirs(home, exist_ok=True)
+    os.chmod(home, 0o1777)
+    with open(users, "w") as f:
+        f.write("u1:{PLAIN}pw::::%s/u1::\n" % home)
+    os.chmod(users, 0o644)
+    config = ("auth_failure_delay = 0\n"
+              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
+              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
+              % (users, users))
+    srv = ColumbaServer(tmpdir, extra_config=config).start()
+    try:
+        c = Client(srv.imap_port, "u1", utf8=False)
+        u, t = c.cmd(b"CAPABILITY")
+        assert t.startswith(b"OK")
+        caps = b" ".join(u).split()
+        assert b"UTF8=ACCEPT" not in caps and b"IMAP4rev2" in caps, caps
+        u, t = c.cmd(b"ENABLE UTF8=ACCEPT")
+        assert u == [b"* ENABLED"] and t.startswith(b"OK"), (u, t)
+        c.ok("CREATE \"Entw&APw-rfe\"".encode())
+        u, t = c.cmd(b"ENABLE IMAP4rev2")
+        assert u == [b"* ENABLED IMAP4rev2"], u
+        u, t = c.cmd(b'LIST "" "Entw*"')
+        assert any("Entwürfe".encode() in line for line in u), u
+        c.close()
+    finally:
+        assert srv.stop() == 0, srv.log()

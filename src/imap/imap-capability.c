@@ -37,7 +37,6 @@ static const char *const imap_capabilities[] = {
 	"PREVIEW",
 	"OBJECTID",
 	"SAVEDATE",
-	"UTF8=ACCEPT",
 	"COMPRESS=DEFLATE",
 	NULL
 };
@@ -53,6 +52,9 @@ const char *imap_capability_string(void)
 				str_append_c(s, ' ');
 			str_append(s, imap_capabilities[i]);
 		}
+		/* opt-in: see imap_utf8_accept in columba-settings.h */
+		if (imap_utf8_accept_advertised())
+			str_append(s, " UTF8=ACCEPT");
 		/* RFC 7889: the same limit for every mailbox */
 		if (IMAP_APPEND_MAX_SIZE != 0) {
 			str_printfa(s, " APPENDLIMIT=%llu",
@@ -66,6 +68,8 @@ const char *imap_capability_string(void)
 
 bool imap_capability_has(const char *name)
 {
+	if (strcasecmp(name, "UTF8=ACCEPT") == 0)
+		return imap_utf8_accept_advertised();
 	for (unsigned int i = 0; imap_capabilities[i] != NULL; i++) {
 		if (strcasecmp(imap_capabilities[i], name) == 0)
 			return true;

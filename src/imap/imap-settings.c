@@ -9,10 +9,12 @@
 static uint64_t append_max_size = 256ULL * 1024 * 1024;
 /* RFC 9051 §5.4: at least 30 minutes (the default of imap_autologout) */
 static unsigned int autologout_msecs = 30 * 60 * 1000;
+static bool utf8_accept = false;
 
 void imap_settings_init(const struct columba_settings *set)
 {
 	append_max_size = set->imap_max_append_size;
+	utf8_accept = set->imap_utf8_accept;
 	/* 0 would mean never: keep at least a second, and fit in msecs */
 	autologout_msecs = I_MAX(I_MIN(set->imap_autologout, UINT_MAX / 1000),
 				 1U) * 1000;
@@ -21,6 +23,11 @@ void imap_settings_init(const struct columba_settings *set)
 unsigned int imap_autologout_msecs(void)
 {
 	return autologout_msecs;
+}
+
+bool imap_utf8_accept_advertised(void)
+{
+	return utf8_accept;
 }
 
 uint64_t imap_append_max_size(void)

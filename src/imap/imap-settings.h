@@ -16,5 +16,7 @@ uint64_t imap_append_max_size(void);
 /* imap_autologout in milliseconds: a session without traffic this long
    is told "* BYE Disconnected for inactivity." and ends. */
 unsigned int imap_autologout_msecs(void);
+/* imap_utf8_accept: UTF8=ACCEPT is advertised (and can be enabled). */
+bool imap_utf8_accept_advertised(void);
 
 #endif

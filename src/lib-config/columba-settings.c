@@ -483,6 +483,7 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(SIZE, lmtp_max_message_size, "0"),
 	DEF(SIZE, imap_max_append_size, "256M"),
 	DEF(TIME, imap_autologout, "30 mins"),
+	DEF(BOOL, imap_utf8_accept, "no"),
 	DEF(STR, pop3_uidl_format, "%08Xu%08Xv"),
 	DEF(BOOL, pop3_no_flag_updates, "no"),
 	DEF(STR, pop3_deleted_flag, NULL),

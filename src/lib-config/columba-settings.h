@@ -207,6 +207,10 @@ struct columba_settings {
 	   logged out (RFC 9051 §5.4: at least 30 minutes; lower values are
 	   for tests). Dovecot's is a fixed 30 minutes. */
 	unsigned int imap_autologout;
+	/* advertise UTF8=ACCEPT (RFC 6855). Off by default: Columba accepts
+	   8-bit header APPENDs from clients that did not enable it (the RFC
+	   says NO) and does not NFC-normalize UTF-8 mailbox names. */
+	bool imap_utf8_accept;
 
 	/* POP3 sessions (Dovecot's names and meanings): the UIDL
 	   template (src/lib-pop3/pop3-uidl.h); RETR leaves \Seen alone;

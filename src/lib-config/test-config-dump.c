@@ -24,6 +24,7 @@ static const char test_default_dump[] =
 	"hostname = \n"
 	"imap_autologout = 30 mins\n"
 	"imap_max_append_size = 256M\n"
+	"imap_utf8_accept = no\n"
 	"import_environment = TZ\n"
 	"listen = *, ::\n"
 	"lmtp_max_message_size = 0\n"
