@@ -45,6 +45,11 @@ struct mailbox {
 
 	/* the view */
 	pool_t view_pool;
+	/* the view's keyword lists, interned: "kw1\001kw2" -> list in
+	   view_pool. A flag change reuses the list its combination already
+	   has, so view_pool grows with the distinct combinations, not with
+	   every change. Created on first use. */
+	struct hash_table *view_keywords;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	ARRAY_TYPE(mail_index_flags_rec) view;

@@ -6,6 +6,7 @@
 #include "lib.h"
 #include "event.h"
 #include "ioloop.h"
+#include "hash.h"
 #include "mail-storage-private.h"
 #include "mail-index-memory.h"
 #ifdef __GLIBC__
@@ -79,6 +80,8 @@ void mailbox_close(struct mailbox **_box)
 	timeout_remove(&box->idle_suspend_to);
 	mail_index_notify_deinit(&box->notify);
 	box->user->open_mailboxes--;
+	if (box->view_keywords != NULL)
+		hash_table_destroy(&box->view_keywords);
 	pool_unref(&box->view_pool);
 	pool_unref(&box->pool);
 }
@@ -228,6 +231,24 @@ static const char *const *keywords_dup(pool_t pool, const char *const *kws)
 	return copy;
 }
 
+/* The view's copy of a keyword list: one per distinct combination. */
+static const char *const *
+view_keywords_intern(struct mailbox *box, const char *const *kws)
+{
+	if (kws == NULL || kws[0] == NULL)
+		return NULL;
+	const char *key = t_strarray_join(kws, "\001");
+	if (box->view_keywords == NULL)
+		box->view_keywords = hash_table_create_str(system_pool, 16);
+	const char *const *list = hash_table_lookup(box->view_keywords, key);
+	if (list == NULL) {
+		list = keywords_dup(box->view_pool, kws);
+		hash_table_insert(box->view_keywords,
+				  p_strdup(box->view_pool, key), (void *)list);
+	}
+	return list;
+}
+
 int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 		 pool_t pool, struct mailbox_sync_result *result_r)
 {
@@ -268,7 +289,7 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 				continue;
 			v->flags = rec->flags;
 			v->modseq = rec->modseq;
-			v->keywords = keywords_dup(box->view_pool, rec->keywords);
+			v->keywords = view_keywords_intern(box, rec->keywords);
 			struct mailbox_sync_event *ev =
 				array_append_space(&result_r->events);
 			ev->type = MAILBOX_SYNC_EVENT_FLAGS;
@@ -283,7 +304,7 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 			v->uid = rec->uid;
 			v->flags = rec->flags;
 			v->modseq = rec->modseq;
-			v->keywords = keywords_dup(box->view_pool, rec->keywords);
+			v->keywords = view_keywords_intern(box, rec->keywords);
 		} else if (!seq_range_exists(&box->pending_expunges, rec->uid)) {
 			/* a UID below the view's newest that the view does
 			   not have: the index broke the UID order */

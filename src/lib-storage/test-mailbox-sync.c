@@ -3,6 +3,7 @@
    expunges back, the mailbox going away, and IDLE notification. */
 #include "test-lib-storage.h"
 #include "ioloop.h"
+#include "mail-storage-private.h"
 
 static const char *msg = "Subject: s\n\nbody\n";
 
@@ -257,8 +258,58 @@ static void test_recent_two_sessions(void)
 	test_end();
 }
 
+/* Keyword changes seen by a session reuse the view's copy of each
+   keyword combination: the view does not grow with every change. */
+static void test_sync_keywords_bounded(void)
+{
+	const char *home;
+	struct mail_user *user1 = test_user_init(&home);
+	struct mail_user *user2 = test_user_init_home(home);
+	struct mailbox *box1, *box2;
+	const char *kw_a[] = { "$Label1", "a-rather-long-keyword-name", NULL };
+	const char *kw_b[] = { "$Label2", NULL };
+
+	test_begin("sync: keyword changes do not grow the view");
+	test_assert(mail_user_mailbox_create(user1, "INBOX", 0) == 0);
+	test_assert(mailbox_open(user1, "INBOX", &box1) == 0);
+	for (unsigned int i = 0; i < 50; i++)
+		test_save(box1, msg, 0, NULL);
+	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
+
+	ARRAY_TYPE(seq_range) uids;
+	array_init(&uids, pool_datastack, 4);
+	seq_range_array_add_range(&uids, 1, 50);
+	size_t used_after_first = 0;
+	for (unsigned int round = 0; round < 40; round++) {
+		struct mail_index_flag_update upd = {
+			.type = MAIL_INDEX_MODIFY_REPLACE,
+			.keywords = round % 2 == 0 ? kw_a : kw_b,
+		};
+		test_assert(mailbox_update_flags(box1, &uids, &upd, NULL,
+						 NULL) == 0);
+		struct mailbox_sync_result res;
+		test_assert(mailbox_sync(box2, 0, pool_datastack, &res) == 0);
+		test_assert_idx(array_count(&res.events) == 50, round);
+		const struct mail_index_flags_rec *rec =
+			mailbox_get_message(box2, 7);
+		test_assert_idx(rec != NULL && rec->keywords != NULL &&
+				strcmp(rec->keywords[0], round % 2 == 0 ?
+				       "$Label1" : "$Label2") == 0, round);
+		if (round == 1)
+			used_after_first = pool_get_used_size(box2->view_pool);
+	}
+	/* both combinations are interned after two rounds */
+	test_assert(pool_get_used_size(box2->view_pool) == used_after_first);
+	mailbox_close(&box2);
+	mailbox_close(&box1);
+	mail_user_deinit(&user2);
+	mail_user_deinit(&user1);
+	test_end();
+}
+
 test_func_t *const test_mailbox_sync_tests[] = {
 	test_sync_two_sessions,
+	test_sync_keywords_bounded,
 	test_sync_after_prune,
 	test_sync_notify,
 	test_recent_two_sessions,
