@@ -34,12 +34,12 @@ static const struct command imap_commands[] = {
 	{ "SORT", cmd_sort, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
 	{ "STARTTLS", imap_cmd_starttls, COMMAND_FLAG_ANY_STATE },
+	{ "STATUS", cmd_status, 0 },
 	{ "STORE", cmd_store, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
-	{ "STATUS", cmd_status, 0 },
+	{ "SUBSCRIBE", cmd_subscribe, 0 },
 	{ "THREAD", cmd_thread, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
-	{ "SUBSCRIBE", cmd_subscribe, 0 },
 	{ "UNSELECT", imap_cmd_unselect, COMMAND_FLAG_SELECTED },
 	{ "UNSUBSCRIBE", cmd_unsubscribe, 0 },
 };
