@@ -35,6 +35,9 @@ struct auth_client {
 	struct timeout *to_reconnect;
 	/* connect failures are logged once until the next success */
 	bool connect_failure_logged;
+	/* the server is stopping or reloading: the auth process going away
+	   is expected, not an error */
+	bool stopping;
 
 	/* handshake state of the current connection */
 	bool version_received;
@@ -632,7 +635,11 @@ static void auth_client_disconnect(struct auth_client *client,
 	bool was_handshaked = client->handshaked;
 
 	if (client->conn != NULL) {
-		if (was_handshaked && log_it) {
+		if (was_handshaked && log_it && client->stopping) {
+			i_info("auth-client: auth process %u went away "
+			       "(server stopping or reloading): %s",
+			       client->server_pid, reason);
+		} else if (was_handshaked && log_it) {
 			i_error("auth-client: connection to auth process %u "
 				"lost: %s", client->server_pid, reason);
 		}
@@ -719,6 +726,11 @@ void auth_client_set_connect_callback(struct auth_client *client,
 void auth_client_set_timeout(struct auth_client *client, unsigned int msecs)
 {
 	client->timeout_msecs = msecs;
+}
+
+void auth_client_set_stopping(struct auth_client *client)
+{
+	client->stopping = true;
 }
 
 bool auth_client_is_connected(const struct auth_client *client)

@@ -133,6 +133,10 @@ void auth_client_set_connect_callback(struct auth_client *client,
 /* Per request: the longest wait for the server's next answer. */
 void auth_client_set_timeout(struct auth_client *client, unsigned int msecs);
 
+/* The server is stopping or reloading: losing the auth process is
+   expected from now on and logged as information, not as an error
+   (requests in flight still fail, reconnects still happen). */
+void auth_client_set_stopping(struct auth_client *client);
 /* True once the handshake completed on the current connection. */
 bool auth_client_is_connected(const struct auth_client *client);
 /* The mechanisms of the last completed handshake (count 0 before). */

@@ -298,6 +298,9 @@ static void login_client_destroy(struct login_client *client)
 
 static void login_stop(bool shutdown, void *context ATTR_UNUSED)
 {
+	/* the master stops (or replaces) the auth process too */
+	if (login_globals.auth_client != NULL)
+		auth_client_set_stopping(login_globals.auth_client);
 	if (!shutdown) {
 		/* reload: pre-login sessions are short; let them finish on the
 		   old configuration */
