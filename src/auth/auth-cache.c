@@ -94,7 +94,7 @@ static void auth_cache_append_field(string_t *str, char type,
 	if (str_len(str) > 0)
 		str_append_c(str, '\t');
 	str_append_c(str, type);
-	auth_protocol_escape(str, value);
+	str_append_tabescaped(str, value);
 }
 
 static void auth_cache_append_fields(string_t *str, char type,
@@ -131,7 +131,7 @@ static const char *auth_cache_serialize(const struct passdb_user *user)
 static void auth_cache_deserialize(const char *data, pool_t pool,
 				   struct passdb_user *user_r)
 {
-	const char *const *args = auth_protocol_split(data, strlen(data));
+	const char *const *args = t_strsplit_tabescaped(data, strlen(data));
 
 	/* we wrote it */
 	i_assert(args != NULL);

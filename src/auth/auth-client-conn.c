@@ -471,7 +471,7 @@ static void auth_client_input(struct conn *conn)
 		int hret;
 
 		T_BEGIN {
-			const char *const *args = auth_protocol_split(line, len);
+			const char *const *args = t_strsplit_tabescaped(line, len);
 			if (args == NULL || args[0] == NULL || *args[0] == '\0') {
 				auth_client_error(client, "Malformed line: %s",
 						  str_sanitize(line, 80));

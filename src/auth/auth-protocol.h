@@ -10,12 +10,8 @@
    message of SASL_MAX_MESSAGE_SIZE bytes fits in it as base64. */
 #define AUTH_PROTOCOL_MAX_LINE_LENGTH 16384
 
-/* Append value to dest with the escapes above. */
-void auth_protocol_escape(string_t *dest, const char *value);
-/* Split a line into its fields and unescape each. Returns a
-   NULL-terminated array on the data stack, or NULL if an escape is
-   malformed (\001 followed by anything else, or at the end) or the line
-   holds a NUL byte (len counts the bytes of line). */
-const char *const *auth_protocol_split(const char *line, size_t len);
+/* The escaping and splitting: str_append_tabescaped() and
+   t_strsplit_tabescaped() in src/lib/strescape.h. */
+#include "strescape.h"
 
 #endif

@@ -280,11 +280,11 @@ static void auth_request_fail_full(struct auth_request *req,
 	str_printfa(line, "FAIL\t%u", req->id);
 	if (req->user != NULL) {
 		str_append(line, "\tuser=");
-		auth_protocol_escape(line, req->user);
+		str_append_tabescaped(line, req->user);
 	}
 	if (client_reason != NULL) {
 		str_append(line, "\treason=");
-		auth_protocol_escape(line, client_reason);
+		str_append_tabescaped(line, client_reason);
 	}
 	if (temp)
 		str_append(line, "\tcode=temp_fail\ttemp");
@@ -953,7 +953,7 @@ static void auth_request_success(struct auth_request *req,
 
 	string_t *line = t_str_new(256);
 	str_printfa(line, "OK\t%u\tuser=", req->id);
-	auth_protocol_escape(line, req->user);
+	str_append_tabescaped(line, req->user);
 	if (user != NULL) {
 		unsigned int count;
 		const struct auth_field *fields =
@@ -963,10 +963,10 @@ static void auth_request_success(struct auth_request *req,
 			    strcmp(fields[i].key, "user") == 0)
 				continue;
 			str_append_c(line, '\t');
-			auth_protocol_escape(line, fields[i].key);
+			str_append_tabescaped(line, fields[i].key);
 			if (*fields[i].value != '\0') {
 				str_append_c(line, '=');
-				auth_protocol_escape(line, fields[i].value);
+				str_append_tabescaped(line, fields[i].value);
 			}
 		}
 	}

@@ -131,13 +131,13 @@ static void auth_userdb_reply_fields(struct auth_userdb_lookup *lookup,
 	const struct auth_field *f = auth_fields_get(fields, &count);
 
 	str_printfa(line, "USER\t%u\t", lookup->id);
-	auth_protocol_escape(line, user);
+	str_append_tabescaped(line, user);
 	for (unsigned int i = 0; i < count; i++) {
 		str_append_c(line, '\t');
-		auth_protocol_escape(line, f[i].key);
+		str_append_tabescaped(line, f[i].key);
 		if (*f[i].value != '\0') {
 			str_append_c(line, '=');
-			auth_protocol_escape(line, f[i].value);
+			str_append_tabescaped(line, f[i].value);
 		}
 	}
 	auth_userdb_reply(lookup, str_c(line));
@@ -354,7 +354,7 @@ static void auth_userdb_list_callback(const char *const *users,
 				continue;
 			str_truncate(line, 0);
 			str_printfa(line, "LIST\t%u\t", list->id);
-			auth_protocol_escape(line, users[i]);
+			str_append_tabescaped(line, users[i]);
 			str_append_c(line, '\n');
 			conn_write_str(list->client->conn, str_c(line));
 		}
@@ -443,7 +443,7 @@ static void auth_userdb_input(struct conn *conn)
 		int hret;
 
 		T_BEGIN {
-			const char *const *args = auth_protocol_split(line, len);
+			const char *const *args = t_strsplit_tabescaped(line, len);
 			if (args == NULL || args[0] == NULL || *args[0] == '\0') {
 				auth_userdb_error(client, t_strdup_printf(
 					"Malformed line: %s",

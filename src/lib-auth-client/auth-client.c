@@ -66,65 +66,6 @@ static void auth_client_connect(struct auth_client *client);
 static void auth_client_disconnect(struct auth_client *client,
 				   const char *reason, bool log_it);
 
-/* --- escaping --- */
-
-void auth_client_escape(string_t *dest, const char *value)
-{
-	for (; *value != '\0'; value++) {
-		switch (*value) {
-		case '\001':
-			str_append(dest, "\0011");
-			break;
-		case '\t':
-			str_append(dest, "\001t");
-			break;
-		case '\n':
-			str_append(dest, "\001n");
-			break;
-		case '\r':
-			str_append(dest, "\001r");
-			break;
-		default:
-			str_append_c(dest, *value);
-			break;
-		}
-	}
-}
-
-const char *const *auth_client_split_line(const char *line, size_t len)
-{
-	ARRAY(const char *) fields;
-	string_t *field = t_str_new(64);
-
-	if (memchr(line, '\0', len) != NULL)
-		return NULL;
-	array_init(&fields, pool_datastack, 8);
-	for (size_t i = 0; i <= len; i++) {
-		if (i == len || line[i] == '\t') {
-			const char *value = t_strdup(str_c(field));
-			array_push(&fields, value);
-			str_reset(field);
-			continue;
-		}
-		if (line[i] != '\001') {
-			str_append_c(field, line[i]);
-			continue;
-		}
-		if (++i == len)
-			return NULL;
-		switch (line[i]) {
-		case '1': str_append_c(field, '\001'); break;
-		case 't': str_append_c(field, '\t'); break;
-		case 'n': str_append_c(field, '\n'); break;
-		case 'r': str_append_c(field, '\r'); break;
-		default: return NULL;
-		}
-	}
-	const char *end = NULL;
-	array_push(&fields, end);
-	return fields.v;
-}
-
 /* --- requests --- */
 
 static void request_unlink(struct auth_client_request *req)
@@ -248,12 +189,12 @@ auth_client_request_new(struct auth_client *client,
 
 	string_t *line = t_str_new(256);
 	str_printfa(line, "AUTH\t%u\t", req->id);
-	auth_client_escape(line, info->mech);
+	str_append_tabescaped(line, info->mech);
 	str_append(line, "\tservice=");
-	auth_client_escape(line, info->service);
+	str_append_tabescaped(line, info->service);
 	if (info->session_id != NULL) {
 		str_append(line, "\tsession=");
-		auth_client_escape(line, info->session_id);
+		str_append_tabescaped(line, info->session_id);
 	}
 	if (info->local_ip.family != 0) {
 		str_printfa(line, "\tlip=%s", net_ip2addr(&info->local_ip));
@@ -271,7 +212,7 @@ auth_client_request_new(struct auth_client *client,
 		str_append(line, "\tvalid-client-cert");
 	if (info->cert_username != NULL) {
 		str_append(line, "\tcert_username=");
-		auth_client_escape(line, info->cert_username);
+		str_append_tabescaped(line, info->cert_username);
 	}
 	/* a 1.2 server has offered no -PLUS mechanism and would not know
 	   what to do with these */
@@ -280,7 +221,7 @@ auth_client_request_new(struct auth_client *client,
 		const struct auth_client_channel_binding *cb =
 			&info->channel_bindings[i];
 		str_append(line, "\tcbind_");
-		auth_client_escape(line, cb->type);
+		str_append_tabescaped(line, cb->type);
 		str_append_c(line, '=');
 		base64_encode(cb->data, cb->size, line);
 	}
@@ -582,7 +523,7 @@ static void auth_client_input(struct conn *conn)
 		int hret;
 		T_BEGIN {
 			const char *const *args =
-				auth_client_split_line(line, len);
+				t_strsplit_tabescaped(line, len);
 			if (args == NULL || args[0][0] == '\0') {
 				auth_client_protocol_error(client,
 					"malformed line: %s",

@@ -163,12 +163,8 @@ void auth_client_request_continue(struct auth_client_request *request,
 void auth_client_request_abort(struct auth_client_request **request);
 /* The server's id for the request (for logs). */
 unsigned int auth_client_request_get_id(const struct auth_client_request *request);
-
-/* Tab escaping of Dovecot's auth protocols: TAB, LF, CR and \001 become
-   \001 followed by 't', 'n', 'r', '1'. */
-void auth_client_escape(string_t *dest, const char *value);
-/* Split a received line into unescaped fields (data stack). Returns NULL
-   for a malformed escape or a NUL byte. */
-const char *const *auth_client_split_line(const char *line, size_t len);
+/* The escaping: str_append_tabescaped(), t_strsplit_tabescaped() in
+   src/lib/strescape.h. */
+#include "strescape.h"
 
 #endif

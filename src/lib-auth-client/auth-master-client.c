@@ -7,6 +7,7 @@
 #include "ioloop.h"
 #include "conn.h"
 #include "net.h"
+#include "strescape.h"
 #include "auth-master-client.h"
 
 #include <poll.h>
@@ -55,86 +56,15 @@ static const struct conn_settings auth_master_conn_set = {
 	.input_max_size = AUTH_MASTER_MAX_LINE_LENGTH + 2,
 };
 
-/* --- the TAB-escaping of Dovecot's auth protocols --- */
-
-static void auth_master_escape(string_t *dest, const char *value)
-{
-	for (const char *p = value; *p != '\0'; p++) {
-		switch (*p) {
-		case '\001':
-			str_append(dest, "\0011");
-			break;
-		case '\t':
-			str_append(dest, "\001t");
-			break;
-		case '\n':
-			str_append(dest, "\001n");
-			break;
-		case '\r':
-			str_append(dest, "\001r");
-			break;
-		default:
-			str_append_c(dest, *p);
-			break;
-		}
-	}
-}
-
-static const char *auth_master_unescape(const char *field)
-{
-	if (strchr(field, '\001') == NULL)
-		return field;
-
-	string_t *str = t_str_new(strlen(field));
-	for (const char *p = field; *p != '\0'; p++) {
-		if (*p != '\001') {
-			str_append_c(str, *p);
-			continue;
-		}
-		switch (*++p) {
-		case '1':
-			str_append_c(str, '\001');
-			break;
-		case 't':
-			str_append_c(str, '\t');
-			break;
-		case 'n':
-		case 'l':
-			str_append_c(str, '\n');
-			break;
-		case 'r':
-			str_append_c(str, '\r');
-			break;
-		default:
-			return NULL;
-		}
-	}
-	return str_c(str);
-}
-
-/* Split a reply line into unescaped fields on the data stack; NULL if it
-   holds a NUL or a bad escape. */
-static const char *const *auth_master_split(const char *line, size_t len)
-{
-	if (strlen(line) != len)
-		return NULL;
-	const char **fields = t_strsplit(line, "\t");
-	for (unsigned int i = 0; fields[i] != NULL; i++) {
-		fields[i] = auth_master_unescape(fields[i]);
-		if (fields[i] == NULL)
-			return NULL;
-	}
-	return fields;
-}
 
 static void auth_master_append_request(string_t *line, unsigned int id,
 				       const struct auth_master_user_request *req)
 {
 	str_printfa(line, "USER\t%u\t", id);
-	auth_master_escape(line, req->username);
+	str_append_tabescaped(line, req->username);
 	if (req->service != NULL) {
 		str_append(line, "\tservice=");
-		auth_master_escape(line, req->service);
+		str_append_tabescaped(line, req->service);
 	}
 	if (IPADDR_IS_SET(&req->local_ip)) {
 		str_printfa(line, "\tlip=%s", net_ip2addr(&req->local_ip));
@@ -150,7 +80,7 @@ static void auth_master_append_request(string_t *line, unsigned int id,
 	}
 	if (req->session_id != NULL) {
 		str_append(line, "\tsession=");
-		auth_master_escape(line, req->session_id);
+		str_append_tabescaped(line, req->session_id);
 	}
 	str_append_c(line, '\n');
 }
@@ -325,7 +255,7 @@ static void auth_master_protocol_error(struct auth_master_client *client,
 static void auth_master_handle_line(struct auth_master_client *client,
 				    const char *line, size_t len)
 {
-	const char *const *args = auth_master_split(line, len);
+	const char *const *args = t_strsplit_tabescaped(line, len);
 	enum auth_master_result result;
 	const char *username, *const *fields, *error;
 	unsigned int id;
@@ -668,7 +598,7 @@ auth_master_user_lookup_sync(const char *socket_path,
 					llen--;
 				line = t_strndup(line, llen);
 				const char *const *args =
-					auth_master_split(line, llen);
+					t_strsplit_tabescaped(line, llen);
 				const char *uname, *const *fields, *err;
 				unsigned int rid;
 				if (args == NULL || args[0] == NULL) {

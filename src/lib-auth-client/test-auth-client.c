@@ -171,19 +171,19 @@ static void test_auth_client_split(void)
 {
 	test_begin("auth client: escape and split");
 	string_t *str = t_str_new(64);
-	auth_client_escape(str, "a\tb\nc\rd\001e");
+	str_append_tabescaped(str, "a\tb\nc\rd\001e");
 	test_assert_strcmp(str_c(str), "a\001tb\001nc\001rd\0011e");
 	const char *line = t_strdup_printf("OK\t%s\t\tx", str_c(str));
-	const char *const *args = auth_client_split_line(line, strlen(line));
+	const char *const *args = t_strsplit_tabescaped(line, strlen(line));
 	test_assert(args != NULL && str_array_length(args) == 4);
 	if (args != NULL && str_array_length(args) == 4) {
 		test_assert_strcmp(args[1], "a\tb\nc\rd\001e");
 		test_assert_strcmp(args[2], "");
 		test_assert_strcmp(args[3], "x");
 	}
-	test_assert(auth_client_split_line("a\001x", 3) == NULL);
-	test_assert(auth_client_split_line("a\001", 2) == NULL);
-	test_assert(auth_client_split_line("a\0b", 3) == NULL);
+	test_assert(t_strsplit_tabescaped("a\001x", 3) == NULL);
+	test_assert(t_strsplit_tabescaped("a\001", 2) == NULL);
+	test_assert(t_strsplit_tabescaped("a\0b", 3) == NULL);
 	test_end();
 }
 

@@ -1,10 +1,9 @@
-/* Escaping and splitting of the TAB-separated lines of Dovecot's auth
-   protocols. Strict: the peer is another process, possibly an MTA built
-   elsewhere, and a line we cannot read exactly is a line we refuse. */
+/* TAB escaping for Dovecot's line protocols (see strescape.h). */
 #include "lib.h"
-#include "auth-protocol.h"
+#include "str.h"
+#include "strescape.h"
 
-void auth_protocol_escape(string_t *dest, const char *value)
+void str_append_tabescaped(string_t *dest, const char *value)
 {
 	for (const char *p = value; *p != '\0'; p++) {
 		switch (*p) {
@@ -27,7 +26,7 @@ void auth_protocol_escape(string_t *dest, const char *value)
 	}
 }
 
-static const char *auth_protocol_unescape(const char *field)
+static const char *tabunescape(const char *field)
 {
 	if (strchr(field, '\001') == NULL)
 		return field;
@@ -55,20 +54,21 @@ static const char *auth_protocol_unescape(const char *field)
 			str_append_c(str, '\r');
 			break;
 		default:
+			/* includes the NUL of an escape at the end */
 			return NULL;
 		}
 	}
 	return str_c(str);
 }
 
-const char *const *auth_protocol_split(const char *line, size_t len)
+const char *const *t_strsplit_tabescaped(const char *line, size_t len)
 {
 	if (strlen(line) != len)
 		return NULL;
 
 	const char **fields = t_strsplit(line, "\t");
 	for (unsigned int i = 0; fields[i] != NULL; i++) {
-		fields[i] = auth_protocol_unescape(fields[i]);
+		fields[i] = tabunescape(fields[i]);
 		if (fields[i] == NULL)
 			return NULL;
 	}
