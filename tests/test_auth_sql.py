@@ -196,6 +196,12 @@ def sql_server(request, tmpdir_columba, alice_hash):
 def userdb_conn(server):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
+    # the fixture waits for the TCP listeners; the master may still be
+    # binding its UNIX sockets (seen once in ~20 runs on a loaded machine)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(server.userdb_path) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
     s.connect(server.userdb_path)
     f = s.makefile("rwb")
     assert f.readline() == b"VERSION\t1\t2\n"
