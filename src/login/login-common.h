@@ -71,6 +71,9 @@ struct login_client {
 	bool authenticated:1;
 	/* counted for login_max_connections_per_ip (login-ip-limit.h) */
 	bool ip_counted:1;
+	/* accepted before the auth process's handshake: the greeting (and
+	   its capabilities, which list the mechanisms) waits for it */
+	bool greeting_pending:1;
 	bool destroyed:1;
 	/* protocol state lives after the common part */
 };

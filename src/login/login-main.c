@@ -22,12 +22,48 @@ struct login_globals login_globals;
 static const struct login_protocol *login_protocol;
 static struct login_client *login_clients;
 static struct conn_settings login_conn_set;
+/* greet waiting clients anyway when the auth process takes this long
+   (their logins then fail as temporarily unavailable) */
+#define LOGIN_AUTH_WAIT_MSECS 3000
+static struct timeout *to_auth_wait;
 
 static void login_client_destroy(struct login_client *client);
+static void client_conn_input(struct conn *conn);
+
+/* Greet the clients that waited for the auth process (connected, or
+   waited long enough). */
+static void login_greet_waiting(void *context ATTR_UNUSED)
+{
+	struct login_client *client, *next;
+
+	timeout_remove(&to_auth_wait);
+	for (client = login_clients; client != NULL; client = next) {
+		next = client->next;
+		if (!client->greeting_pending || client->destroyed)
+			continue;
+		client->greeting_pending = false;
+		login_protocol->client_created(client);
+		/* input that arrived meanwhile */
+		if (!client->destroyed &&
+		    conn_input_buffered_size(client->conn) > 0)
+			client_conn_input(client->conn);
+	}
+}
+
+static void login_auth_connected(struct auth_client *auth ATTR_UNUSED,
+				 bool connected, void *context ATTR_UNUSED)
+{
+	if (connected)
+		login_greet_waiting(NULL);
+}
 
 static void client_conn_input(struct conn *conn)
 {
 	struct login_client *client = conn_get_context(conn);
+	if (client->greeting_pending) {
+		/* not greeted yet: leave the input buffered */
+		return;
+	}
 	if (client->relay != NULL)
 		login_relay_client_input(client);
 	else
@@ -180,6 +216,16 @@ static void login_accept(struct master_service_connection *mconn,
 			login_client_disconnect(client, NULL, error);
 			return;
 		}
+	}
+	if (!auth_client_is_connected(login_globals.auth_client)) {
+		/* as Dovecot: the greeting waits for the auth handshake, so
+		   that its capabilities name the mechanisms */
+		client->greeting_pending = true;
+		if (to_auth_wait == NULL) {
+			to_auth_wait = timeout_add(LOGIN_AUTH_WAIT_MSECS,
+						   login_greet_waiting, NULL);
+		}
+		return;
 	}
 	proto->client_created(client);
 }
@@ -365,12 +411,15 @@ int login_main(const struct login_protocol *protocol)
 
 	master_service_init_finish(login_globals.service);
 	login_auth_init(auth_path);
+	auth_client_set_connect_callback(login_globals.auth_client,
+					 login_auth_connected, NULL);
 	master_service_run(login_globals.service);
 
 	while (login_clients != NULL)
 		login_client_disconnect(login_clients, "Server shutting down.",
 					"Server shutting down");
 	login_handoff_deinit();
+	timeout_remove(&to_auth_wait);
 	login_auth_deinit();
 	login_ip_limit_destroy(&login_globals.ip_limit);
 	free((char *)login_globals.mail_socket_path);
