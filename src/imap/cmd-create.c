@@ -4,6 +4,7 @@
    [USEATTR]: this server has no virtual mailboxes to give them. */
 #include "lib.h"
 #include "imap-common.h"
+#include "imap-list.h"
 
 #define CREATE_VIRTUAL_USES \
 	(MAIL_SPECIAL_USE_ALL | MAIL_SPECIAL_USE_FLAGGED | \
@@ -79,16 +80,22 @@ bool cmd_create(struct client_command_context *cmd)
 		}
 		return true;
 	}
-	if (client_mailbox_name_to_storage(client, name, &storage_name,
-					   &error) < 0) {
-		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
-							 error));
+	if ((ret = client_mailbox_name_to_storage(client, name, &storage_name,
+						  &error)) < 0) {
+		if (ret == -2)
+			client_send_command_error(cmd, error);
+		else {
+			client_send_tagline(cmd, t_strdup_printf(
+				"NO [CANNOT] %s", error));
+		}
 		return true;
 	}
 	if (mail_user_mailbox_create(client->user, storage_name, use) < 0) {
 		client_send_storage_error(cmd);
 		return true;
 	}
+	/* RFC 9051 §6.3.4: a normalized name is reported with OLDNAME */
+	imap_list_send_oldname(client, "", name, storage_name);
 	/* RFC 8474 §4.1: the new mailbox's MAILBOXID (its GUID, as SELECT
 	   and STATUS report it) */
 	struct mail_index_mailbox mbox;

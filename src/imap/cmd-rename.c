@@ -5,12 +5,14 @@
    mailbox, not its name. */
 #include "lib.h"
 #include "imap-common.h"
+#include "imap-list.h"
 
 bool cmd_rename(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;
 	const char *old_name, *new_name, *old_storage, *new_storage, *error;
+	int ret;
 
 	if (!imap_arg_get_astring(&args[0], &old_name) ||
 	    !imap_arg_get_astring(&args[1], &new_name) ||
@@ -18,12 +20,16 @@ bool cmd_rename(struct client_command_context *cmd)
 		client_send_command_error(cmd, "Invalid arguments.");
 		return true;
 	}
-	if (client_mailbox_name_to_storage(client, old_name, &old_storage,
-					   &error) < 0 ||
-	    client_mailbox_name_to_storage(client, new_name, &new_storage,
-					   &error) < 0) {
-		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
-							 error));
+	if ((ret = client_mailbox_name_to_storage(client, old_name,
+						  &old_storage, &error)) < 0 ||
+	    (ret = client_mailbox_name_to_storage(client, new_name,
+						  &new_storage, &error)) < 0) {
+		if (ret == -2)
+			client_send_command_error(cmd, error);
+		else {
+			client_send_tagline(cmd, t_strdup_printf(
+				"NO [CANNOT] %s", error));
+		}
 		return true;
 	}
 	if (mail_user_mailbox_rename(client->user, old_storage,
@@ -31,6 +37,13 @@ bool cmd_rename(struct client_command_context *cmd)
 		client_send_storage_error(cmd);
 		return true;
 	}
+	/* RFC 9051 §6.3.6: when either name was normalized, LIST with the
+	   new name and the supplied old one as OLDNAME */
+	if (strcasecmp(client_mailbox_name_to_imap(client, old_storage),
+		       old_name) != 0 ||
+	    strcasecmp(client_mailbox_name_to_imap(client, new_storage),
+		       new_name) != 0)
+		imap_list_send_oldname(client, "", old_name, new_storage);
 	client_send_tagline(cmd, "OK Rename completed.");
 	return true;
 }

@@ -4,6 +4,7 @@
    first, even when the new one cannot be opened. */
 #include "lib.h"
 #include "imap-common.h"
+#include "imap-list.h"
 #include "imap-seqset.h"
 
 struct select_qresync {
@@ -196,6 +197,14 @@ static bool imap_cmd_select_full(struct client_command_context *cmd,
 		return true;
 	}
 
+	/* a name that is malformed in the client's encoding is a syntax
+	   error: BAD, and the selected mailbox stays selected */
+	int name_ret = client_mailbox_name_to_storage(client, name,
+						      &storage_name, &error);
+	if (name_ret == -2) {
+		client_send_command_error(cmd, error);
+		return true;
+	}
 	if (client->mailbox != NULL) {
 		client_mailbox_close(client);
 		/* RFC 7162 §3.2.11, RFC 9051 §7.1: tell which responses
@@ -205,8 +214,7 @@ static bool imap_cmd_select_full(struct client_command_context *cmd,
 			client_send_line(client,
 				"* OK [CLOSED] Previous mailbox closed.");
 	}
-	if (client_mailbox_name_to_storage(client, name, &storage_name,
-					   &error) < 0) {
+	if (name_ret < 0) {
 		client_send_tagline(cmd, t_strdup_printf("NO %s", error));
 		return true;
 	}
@@ -253,11 +261,18 @@ static bool imap_cmd_select_full(struct client_command_context *cmd,
 			(unsigned long long)mailbox_get_highestmodseq(box));
 	}
 	if ((client->enabled & CLIENT_ENABLED_IMAP4REV2) != 0) {
+		/* RFC 9051 §6.3.2: with OLDNAME when the name sent was
+		   not the normalized one */
 		string_t *str = t_str_new(64);
-		str_printfa(str, "* LIST () \"%c\" ", MAIL_INDEX_HIERARCHY_SEP);
-		imap_write_astring(str, client_mailbox_name_to_imap(client,
-					mailbox_get_name(box)),
-				    client_mailbox_names_utf8(client));
+		str_append(str, "* LIST ");
+		if (!imap_list_oldname(client, str, "", name,
+				       mailbox_get_name(box))) {
+			str_printfa(str, "() \"%c\" ",
+				    MAIL_INDEX_HIERARCHY_SEP);
+			imap_write_astring(str, client_mailbox_name_to_imap(
+				client, mailbox_get_name(box)),
+				client_mailbox_names_utf8(client));
+		}
 		client_send_line(client, str_c(str));
 	}
 	if (qresync && select_send_qresync(client, &qr) < 0) {

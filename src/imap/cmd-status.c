@@ -24,9 +24,13 @@ bool cmd_status(struct client_command_context *cmd)
 		client_send_command_error(cmd, error);
 		return true;
 	}
-	if (client_mailbox_name_to_storage(client, name, &storage_name,
-					   &error) < 0) {
-		client_send_tagline(cmd, t_strdup_printf("NO %s", error));
+	if ((ret = client_mailbox_name_to_storage(client, name, &storage_name,
+						  &error)) < 0) {
+		if (ret == -2)
+			client_send_command_error(cmd, error);
+		else
+			client_send_tagline(cmd, t_strdup_printf("NO %s",
+								 error));
 		return true;
 	}
 	ret = mail_index_mailbox_lookup(mail_user_get_index(client->user),

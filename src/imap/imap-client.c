@@ -11,6 +11,7 @@
 #include "master-service.h"
 #include "imap-common.h"
 #include "imap-utf7.h"
+#include "imap-utf8.h"
 #include "mail-session.h"
 
 /* the first block of a command's pool: enough for most commands' args */
@@ -788,17 +789,20 @@ int client_mailbox_name_to_storage(struct client *client, const char *name,
 	if (client_mailbox_names_utf8(client)) {
 		if (!imap_utf8_is_valid(name, strlen(name))) {
 			*error_r = "Mailbox name is not valid UTF-8.";
-			return -1;
+			return -2;
 		}
 		*storage_name_r = name;
 	} else {
 		string_t *dest = t_str_new(strlen(name) + 16);
 		if (imap_utf7_to_utf8(name, dest) < 0) {
 			*error_r = "Mailbox name is not valid mUTF-7.";
-			return -1;
+			return -2;
 		}
 		*storage_name_r = str_c(dest);
 	}
+	/* RFC 6855 §3, RFC 9051 §5.1: storage names are NFC whatever the
+	   client's encoding, so both forms of a name find one mailbox */
+	*storage_name_r = imap_utf8_nfc(*storage_name_r);
 	if (mailbox_name_has_forbidden_chars(*storage_name_r)) {
 		*error_r = "Mailbox name contains control or separator "
 			"characters.";

@@ -7,6 +7,7 @@
 #include "imap-common.h"
 #include "imap-list.h"
 #include "imap-utf7.h"
+#include "imap-utf8.h"
 
 struct list_node {
 	const char *name;
@@ -244,14 +245,48 @@ const char *imap_list_pattern_to_storage(const char *ref, const char *pattern,
 			*error_r = "Mailbox pattern is not valid UTF-8.";
 			return NULL;
 		}
-		return full;
+		/* storage names are NFC (client_mailbox_name_to_storage());
+		   the wildcards are ASCII and compose with nothing */
+		return imap_utf8_nfc(full);
 	}
 	string_t *dest = t_str_new(strlen(full) + 16);
 	if (imap_utf7_to_utf8(full, dest) < 0) {
 		*error_r = "Mailbox pattern is not valid mUTF-7.";
 		return NULL;
 	}
-	return str_c(dest);
+	return imap_utf8_nfc(str_c(dest));
+}
+
+bool imap_list_oldname(struct client *client, string_t *dest,
+		       const char *attrs, const char *sent_name,
+		       const char *storage_name)
+{
+	bool utf8 = client_mailbox_names_utf8(client);
+	const char *name;
+
+	if ((client->enabled & CLIENT_ENABLED_IMAP4REV2) == 0)
+		return false;
+	name = client_mailbox_name_to_imap(client, storage_name);
+	/* normalization changes only non-ASCII bytes, which strcasecmp()
+	   does not fold: this ignores only INBOX's case */
+	if (strcasecmp(name, sent_name) == 0)
+		return false;
+	str_printfa(dest, "(%s) \"%c\" ", attrs, MAIL_INDEX_HIERARCHY_SEP);
+	imap_write_astring(dest, name, utf8);
+	str_append(dest, " (\"OLDNAME\" (");
+	imap_write_astring(dest, sent_name, utf8);
+	str_append(dest, "))");
+	return true;
+}
+
+void imap_list_send_oldname(struct client *client, const char *attrs,
+			    const char *sent_name, const char *storage_name)
+{
+	string_t *str = t_str_new(128);
+
+	str_append(str, "* LIST ");
+	if (imap_list_oldname(client, str, attrs, sent_name, storage_name))
+		client_send_line(client, str_c(str));
 }
 
 const char *imap_index_error_line(struct client *client)

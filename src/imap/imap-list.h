@@ -56,6 +56,20 @@ int imap_list_collect(struct mail_user *user, const char *const *patterns,
 const char *imap_list_pattern_to_storage(const char *ref, const char *pattern,
 					 bool utf8, const char **error_r);
 
+/* RFC 9051 §5.1 and §6.3.9.7: an IMAP4rev2 client that sent a mailbox
+   name in a form other than the one the server uses (not NFC) is told with
+   an untagged LIST carrying OLDNAME: appends to dest
+   '(<attrs>) "/" <name> ("OLDNAME" (<sent_name>))' without "* LIST ".
+   Returns false (dest untouched) when there is nothing to tell: the names
+   are the same (INBOX in any case counts as the same), or the session is
+   not IMAP4rev2 (RFC 3501 has no unsolicited LIST). */
+bool imap_list_oldname(struct client *client, string_t *dest,
+		       const char *attrs, const char *sent_name,
+		       const char *storage_name);
+/* The same as a whole "* LIST ..." line sent to the client. */
+void imap_list_send_oldname(struct client *client, const char *attrs,
+			    const char *sent_name, const char *storage_name);
+
 /* "NO [CODE] text" for the last error of a direct mail_index_*() call
    (those set the index's error, not the user's; an internal cause is
    already logged). Data stack. */
