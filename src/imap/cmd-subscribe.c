@@ -18,8 +18,14 @@ bool cmd_subscribe(struct client_command_context *cmd)
 		client_send_command_error(cmd, "Invalid arguments.");
 		return true;
 	}
-	if (client_mailbox_name_to_storage(client, name, &storage_name,
-					   &error) < 0) {
+	ret = client_mailbox_name_to_storage(client, name, &storage_name,
+					     &error);
+	if (ret == -2) {
+		/* malformed in the client's encoding (RFC 6855 §3) */
+		client_send_command_error(cmd, error);
+		return true;
+	}
+	if (ret < 0) {
 		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
 							 error));
 		return true;
