@@ -1,99 +1,15 @@
-/* Case folding and RFC 5256 base subjects (see imap-casemap.h). */
+/* The comparator's canonical form and RFC 5256 base subjects (see
+   imap-casemap.h). */
 #include "lib.h"
 #include "str.h"
 #include "charset-utf8.h"
 #include "message-header-decode.h"
+#include "unicode-casemap.h"
 #include "imap-casemap.h"
-
-#include <locale.h>
-#include <wctype.h>
-
-static locale_t casemap_locale;
-static bool casemap_locale_tried;
-
-static locale_t casemap_get_locale(void)
-{
-	if (!casemap_locale_tried) {
-		casemap_locale_tried = true;
-		casemap_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-		if (casemap_locale == (locale_t)0)
-			i_warning("C.UTF-8 locale missing: non-ASCII text is "
-				  "compared case-sensitively");
-	}
-	return casemap_locale;
-}
-
-static void utf8_put(buffer_t *dest, uint32_t cp)
-{
-	unsigned char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (unsigned char)cp; n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (unsigned char)(0xc0 | (cp >> 6));
-		b[1] = (unsigned char)(0x80 | (cp & 0x3f)); n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (unsigned char)(0xe0 | (cp >> 12));
-		b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (unsigned char)(0x80 | (cp & 0x3f)); n = 3;
-	} else {
-		b[0] = (unsigned char)(0xf0 | (cp >> 18));
-		b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (unsigned char)(0x80 | (cp & 0x3f)); n = 4;
-	}
-	buffer_append(dest, b, n);
-}
 
 void imap_casemap_fold(const void *data, size_t size, buffer_t *dest)
 {
-	const unsigned char *p = data, *end = p + size;
-
-	while (p < end) {
-		/* ASCII runs: straight through a table, in place */
-		const unsigned char *start = p;
-		while (p < end && *p < 0x80)
-			p++;
-		if (p > start) {
-			size_t n = (size_t)(p - start);
-			unsigned char *out = buffer_append_space(dest, n);
-			for (size_t i = 0; i < n; i++) {
-				unsigned char c = start[i];
-				out[i] = c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
-			}
-			if (p == end)
-				break;
-		}
-		int len = charset_utf8_seq_len(p, (size_t)(end - p));
-		if (len <= 0) {
-			buffer_append(dest, UNICODE_REPLACEMENT_CHAR_UTF8, 3);
-			p++;
-			continue;
-		}
-		uint32_t cp;
-		if (len == 2)
-			cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
-		else if (len == 3)
-			cp = (uint32_t)(p[0] & 0x0f) << 12 |
-				(uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
-		else
-			cp = (uint32_t)(p[0] & 0x07) << 18 |
-				(uint32_t)(p[1] & 0x3f) << 12 |
-				(uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
-		locale_t loc = casemap_get_locale();
-		uint32_t up = cp;
-		if (loc != (locale_t)0) {
-			wint_t w = towupper_l((wint_t)cp, loc);
-			/* keep folds within the same UTF-8 length class
-			   sane: any valid code point will do */
-			if (w != WEOF && w > 0 && (uint32_t)w <= 0x10ffff &&
-			    !((uint32_t)w >= 0xd800 && (uint32_t)w <= 0xdfff))
-				up = (uint32_t)w;
-		}
-		utf8_put(dest, up);
-		p += len;
-	}
+	unicode_casemap_append(data, size, dest);
 }
 
 const char *t_imap_casemap_fold(const char *str)
