@@ -3,7 +3,9 @@
    (RFC 4469: the message assembled from TEXT literals and IMAP URLs of the
    user's own messages), UTF8=ACCEPT's UTF8 (~{n}) message and CATENATE
    part (RFC 6855 §4: BAD unless the client has enabled UTF8=ACCEPT; the
-   bytes are stored as they are) and UIDPLUS's APPENDUID (RFC 4315).
+   bytes are stored as they are; while UTF8=ACCEPT is advertised, a
+   message with 8-bit bytes in its header is NO for an IMAP4rev1 client
+   that has not enabled it) and UIDPLUS's APPENDUID (RFC 4315).
 
    The message bytes are never held whole: the parser stops at each
    literal (COMMAND_FLAG_LITERAL_STREAM) and the bytes go from the
@@ -18,6 +20,7 @@
 #include "imap-common.h"
 #include "imap-date.h"
 #include "imap-flags.h"
+#include "imap-list.h"
 #include "imap-save.h"
 #include "imap-url.h"
 
@@ -52,6 +55,16 @@ struct append_context {
 	/* the message being written (owned by t) */
 	struct mail_save_context *save;
 	uint64_t message_size;
+	/* RFC 6855 §4: the message's header is being checked for 8-bit
+	   bytes (a client that could have enabled UTF8=ACCEPT but did
+	   not); hdr_state is where in a line the last byte was */
+	bool hdr_check;
+	enum {
+		APPEND_HDR_MIDLINE,
+		APPEND_HDR_LINE_START,
+		APPEND_HDR_LINE_START_CR,
+		APPEND_HDR_DONE,
+	} hdr_state;
 
 	/* the mailbox name's literal being read (cmd->pool), else NULL */
 	string_t *name_buf;
@@ -279,18 +292,57 @@ static void append_drained(void *context)
 	client_command_resume(ctx->cmd);
 }
 
+/* RFC 6855 §4: "If an IMAP server supports UTF8=ACCEPT and the IMAP
+   client has not issued the ENABLE UTF8=ACCEPT command, the server MUST
+   reject, with a NO response, an APPEND command that includes any 8-bit
+   character in message header fields." The header ends at the first
+   empty line (CRLF or a bare LF). Returns false at an 8-bit byte in it. */
+static bool append_header_check(struct append_context *ctx,
+				const unsigned char *data, size_t size)
+{
+	for (size_t i = 0; i < size && ctx->hdr_state != APPEND_HDR_DONE;
+	     i++) {
+		switch (data[i]) {
+		case '\n':
+			ctx->hdr_state = ctx->hdr_state ==
+				APPEND_HDR_MIDLINE ? APPEND_HDR_LINE_START :
+				APPEND_HDR_DONE;
+			break;
+		case '\r':
+			ctx->hdr_state = ctx->hdr_state ==
+				APPEND_HDR_LINE_START ?
+				APPEND_HDR_LINE_START_CR : APPEND_HDR_MIDLINE;
+			break;
+		default:
+			if (data[i] >= 0x80)
+				return false;
+			ctx->hdr_state = APPEND_HDR_MIDLINE;
+			break;
+		}
+	}
+	return true;
+}
+
 /* Into the save, counting the size (CATENATE can make a message larger
-   than any of its literals). Returns false when it is too large. */
-static bool append_write(struct append_context *ctx, const void *data,
-			 size_t size)
+   than any of its literals). Returns NULL, or the reply when the message
+   is too large or its header is 8-bit where it must not be. */
+static const char *append_write(struct append_context *ctx, const void *data,
+				size_t size)
 {
 	ctx->message_size += size;
 	if (IMAP_APPEND_MAX_SIZE != 0 &&
 	    ctx->message_size > IMAP_APPEND_MAX_SIZE)
-		return false;
+		return "NO [TOOBIG] Message too large.";
+	if (ctx->hdr_check && !append_header_check(ctx, data, size)) {
+		e_info(ctx->client->event,
+		       "APPEND: 8-bit header without ENABLE UTF8=ACCEPT");
+		return "NO [CANNOT] The message header contains 8-bit "
+			"characters: ENABLE UTF8=ACCEPT and send it as "
+			"UTF8 (~{n}) (RFC 6855).";
+	}
 	/* a failed save fails the commit, which reports the error */
 	(void)mail_save_write(ctx->save, data, size);
-	return true;
+	return NULL;
 }
 
 /* Read the current literal into the save, or drop it after a failure. */
@@ -328,7 +380,8 @@ static enum append_step append_read_literal(struct append_context *ctx)
 		}
 		bool nul = !failed && !ctx->literal8 &&
 			memchr(data, '\0', size) != NULL;
-		bool too_big = !failed && !nul && !append_write(ctx, data, size);
+		const char *write_error = failed || nul ? NULL :
+			append_write(ctx, data, size);
 		client_command_literal_skip(cmd, size);
 		ctx->literal_left -= size;
 		if (nul) {
@@ -338,8 +391,8 @@ static enum append_step append_read_literal(struct append_context *ctx)
 				"BAD NUL characters are allowed only in a "
 				"literal8 (~{n}).");
 		}
-		if (too_big)
-			return append_fail(ctx, "NO [TOOBIG] Message too large.");
+		if (write_error != NULL)
+			return append_fail(ctx, write_error);
 	}
 	ctx->literal_active = false;
 	ctx->need_args = true;
@@ -388,6 +441,12 @@ static bool append_begin_save(struct append_context *ctx,
 		return false;
 	mail_save_set_drained_callback(ctx->save, append_drained, ctx);
 	ctx->message_size = 0;
+	/* RFC 6855 §4 binds a server that offers UTF8=ACCEPT; IMAP4rev2
+	   allows 8-bit headers (RFC 9051 §6.3.12: RFC 6532 messages) */
+	ctx->hdr_check = imap_utf8_accept_advertised() &&
+		(ctx->client->enabled & (CLIENT_ENABLED_UTF8_ACCEPT |
+					 CLIENT_ENABLED_IMAP4REV2)) == 0;
+	ctx->hdr_state = APPEND_HDR_LINE_START;
 	return true;
 }
 
@@ -503,8 +562,9 @@ static enum append_step append_read_url(struct append_context *ctx)
 			return append_fail(ctx, "NO [BADURL] The referenced "
 					   "section contains NUL characters.");
 		}
-		if (!append_write(ctx, data, size))
-			return append_fail(ctx, "NO [TOOBIG] Message too large.");
+		const char *write_error = append_write(ctx, data, size);
+		if (write_error != NULL)
+			return append_fail(ctx, write_error);
 	}
 	mail_section_stream_close(&ctx->url_stream);
 	mailbox_close(&ctx->url_box);
@@ -712,9 +772,12 @@ static enum append_step append_open_mailbox(struct append_context *ctx,
 	struct client *client = ctx->client;
 	const char *storage_name, *error;
 
-	if (client_mailbox_name_to_storage(client, name, &storage_name,
-					   &error) < 0)
-		return append_fail(ctx, t_strdup_printf("BAD %s", error));
+	int ret = client_mailbox_name_to_storage(client, name, &storage_name,
+						 &error);
+	if (ret < 0) {
+		return append_fail(ctx, t_strdup_printf(
+			ret == -2 ? "BAD %s" : "NO [CANNOT] %s", error));
+	}
 	if (mailbox_open(client->user, storage_name, &ctx->box) < 0) {
 		if (mail_user_get_last_error(client->user, NULL, NULL) ==
 		    MAIL_ERROR_NOTFOUND) {
@@ -723,6 +786,8 @@ static enum append_step append_open_mailbox(struct append_context *ctx,
 		}
 		return append_fail_storage(ctx);
 	}
+	/* RFC 9051 §6.3.12: a name that was normalized is reported */
+	imap_list_send_oldname(client, "", name, storage_name);
 	return APPEND_STEP_CONTINUE;
 }
 
