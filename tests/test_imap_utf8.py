@@ -34,7 +34,7 @@ def server():
     os.makedirs(home, exist_ok=True)
     os.chmod(home, 0o1777)
     with open(users, "w") as f:
-        for u in ("u1", "u2", "u3", "u4", "u5"):
+        for u in ("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"):
             f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
     os.chmod(users, 0o644)
     config = ("auth_failure_delay = 0\n"
@@ -68,13 +68,19 @@ class Client:
             assert u == [b"* ENABLED UTF8=ACCEPT"] and t.startswith(b"OK"), u
 
     def read_response(self):
+        """The response with its literals inlined after "{}"; what was
+        not in a literal is kept in self.outside (to check that no 8-bit
+        byte is outside a literal)."""
         line = self.f.readline()
         assert line, "disconnected"
         out = b""
+        self.outside = b""
         while True:
             m = re.search(rb"\{(\d+)\}\r\n$", line)
             if not m:
+                self.outside += line
                 return out + line.rstrip(b"\r\n")
+            self.outside += line[:m.end()]
             out += line[:m.start()] + b"{}" + self.f.read(int(m.group(1)))
             line = self.f.readline()
 
@@ -292,12 +298,14 @@ def test_append_utf8_and_search(server):
     assert c.ok(b"SEARCH FROM " + q("Jörg")) == [b"* SEARCH 1 2"]
     assert c.ok(b"SEARCH BODY " + q("schöne")) == [b"* SEARCH 1 2"]
     assert c.ok(b"UID SEARCH TO " + q("花子")) == [b"* SEARCH 1 2"]
-    assert c.ok(b"SEARCH CHARSET UTF-8 SUBJECT " + q("Grüße")) == \
-        [b"* SEARCH 1 2 4"]
-    assert c.ok(b"SEARCH CHARSET US-ASCII SUBJECT plain") == [b"* SEARCH 3"]
-    # §3: a conflicting CHARSET is BAD
-    for cs in (b"ISO-8859-1", b"X-UNKNOWN", b"windows-1252"):
+    assert c.ok(b"SEARCH SUBJECT plain") == [b"* SEARCH 3"]
+    # §3: the client MUST NOT send a CHARSET after ENABLE UTF8=ACCEPT,
+    # the server SHOULD answer BAD: any CHARSET, UTF-8 too
+    for cs in (b"UTF-8", b"US-ASCII", b"ISO-8859-1", b"X-UNKNOWN",
+               b"windows-1252"):
         _, t = c.cmd(b"SEARCH CHARSET " + cs + b" SUBJECT plain")
+        assert t.startswith(b"BAD") and b"CHARSET" in t, (cs, t)
+        _, t = c.cmd(b"UID SEARCH RETURN (COUNT) CHARSET " + cs + b" ALL")
         assert t.startswith(b"BAD"), (cs, t)
     _, t = c.cmd(b'SEARCH SUBJECT "\xc3("')
     assert t.startswith(b"BAD"), t
@@ -361,12 +369,56 @@ def test_append_utf8_errors(server):
     _, t = legacy.cmd(b"APPEND INBOX CATENATE (UTF8 (~{%d+}\r\n"
                       % len(body) + body + b"))")
     assert t.startswith(b"BAD"), t
-    # a plain APPEND still works for it (8-bit headers are stored as sent)
-    legacy.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    # RFC 6855 §4: a plain APPEND with 8-bit bytes in the header is NO
+    # for a client that did not enable UTF8=ACCEPT, whatever the literal
+    # form; the session goes on
+    _, t = legacy.cmd(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    assert t.startswith(b"NO [CANNOT]") and b"UTF8=ACCEPT" in t, t
+    _, t = legacy.cmd(b"APPEND INBOX {%d}" % len(MSG), [MSG])
+    assert t.startswith(b"NO [CANNOT]"), t
+    _, t = legacy.cmd(b"APPEND INBOX ~{%d+}\r\n" % len(MSG) + MSG)
+    assert t.startswith(b"NO [CANNOT]"), t
+    latin1 = b"Subject: Gr\xfc\xdfe\r\n\r\nx\r\n"    # legacy 8-bit
+    _, t = legacy.cmd(b"APPEND INBOX {%d+}\r\n" % len(latin1) + latin1)
+    assert t.startswith(b"NO [CANNOT]"), t
+    # a bare-LF header, the 8-bit byte in its last line
+    lf = b"From: a@b\nSubject: \xc3\xa4\n\nbody\n"
+    _, t = legacy.cmd(b"APPEND INBOX {%d+}\r\n" % len(lf) + lf)
+    assert t.startswith(b"NO [CANNOT]"), t
+    # MULTIAPPEND: all or nothing, the first message was fine
+    ok_msg = b"Subject: fine\r\n\r\nx\r\n"
+    _, t = legacy.cmd(b"APPEND INBOX {%d+}\r\n" % len(ok_msg) + ok_msg +
+                      b" {%d+}\r\n" % len(MSG) + MSG)
+    assert t.startswith(b"NO [CANNOT]"), t
+    # CATENATE: the header assembled from TEXT parts is checked too
+    _, t = legacy.cmd(b"APPEND INBOX CATENATE (TEXT {9+}\r\nSubject: "
+                      b" TEXT {%d+}\r\n" % len(SUBJECT.encode() + b"\r\n\r\nx")
+                      + SUBJECT.encode() + b"\r\n\r\nx)")
+    assert t.startswith(b"NO [CANNOT]"), t
+    assert c.ok(b"STATUS INBOX (MESSAGES)") == \
+        [b"* STATUS INBOX (MESSAGES 0)"]
+    # 8-bit in the body only is fine (RFC 6855 speaks of header fields),
+    # even right after the empty line, and with a bare-LF header
+    body8 = (b"Subject: ascii\r\nContent-Type: text/plain; charset=utf-8"
+             b"\r\n\r\n\xc3\xa4\xc3\xb6\r\n")
+    legacy.ok(b"APPEND INBOX {%d+}\r\n" % len(body8) + body8)
+    legacy.ok(b"APPEND INBOX {%d}" % len(body8), [body8])
+    lf_body8 = b"Subject: x\n\n\xc3\xa4\n"
+    legacy.ok(b"APPEND INBOX {%d+}\r\n" % len(lf_body8) + lf_body8)
     legacy.ok(b"NOOP")
     legacy.close()
     assert c.ok(b"STATUS INBOX (MESSAGES)") == \
-        [b"* STATUS INBOX (MESSAGES 1)"]
+        [b"* STATUS INBOX (MESSAGES 3)"]
+    # the enabled client may still send a plain literal with 8-bit
+    # headers (the MUST binds the client; the NO is for legacy clients)
+    c.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    # an IMAP4rev2 session may: RFC 9051 §6.3.12 takes RFC 6532 messages
+    rev2 = Client(server.imap_port, "u5", utf8=False)
+    assert rev2.ok(b"ENABLE IMAP4rev2") == [b"* ENABLED IMAP4rev2"]
+    rev2.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    rev2.close()
+    assert c.ok(b"STATUS INBOX (MESSAGES)") == \
+        [b"* STATUS INBOX (MESSAGES 5)"]
     c.close()
 
 
@@ -403,3 +455,196 @@ def test_utf8_accept_is_opt_in(tmpdir_columba):
         c.close()
     finally:
         assert srv.stop() == 0, srv.log()
+
+
+NFD = "Entwu\u0308rfe/Cafe\u0301"          # decomposed
+NFC = "Entw\u00fcrfe/Caf\u00e9"             # composed
+
+
+def test_names_normalized_to_nfc(server):
+    """RFC 6855 §3 / RFC 5198 / RFC 9051 §5.1: a UTF-8 name is stored in
+    NFC; the decomposed and the composed form name one mailbox."""
+    assert NFD != NFC and NFD.encode() != NFC.encode()
+    c = Client(server.imap_port, "u6")
+    c.ok(b"CREATE " + q(NFD))
+    names = list_names(c.ok(b'LIST "" "*"'))
+    assert NFC.encode() in names and "Entwürfe".encode() in names, names
+    assert NFD.encode() not in names, names
+    # the other form is the same mailbox
+    _, t = c.cmd(b"CREATE " + q(NFC))
+    assert t.startswith(b"NO"), t
+    for form in (NFD, NFC):
+        u = c.ok(b"SELECT " + q(form))
+        assert any(r.startswith(b"* OK [UIDVALIDITY ") for r in u), u
+        c.ok(b"UNSELECT")
+        assert c.ok(b"STATUS " + q(form) + b" (MESSAGES)") == \
+            [('* STATUS "%s" (MESSAGES 0)' % NFC).encode()]
+        assert list_names(c.ok(b'LIST "" ' + q(form))) == [NFC.encode()]
+    # a pattern in NFD matches the NFC name
+    assert list_names(c.ok(b'LIST "" ' + q("Entwu\u0308rfe/*"))) == \
+        [NFC.encode()]
+    # APPEND and a literal name in NFD
+    msg = b"Subject: nfc\r\n\r\nx\r\n"
+    c.ok(b"APPEND " + q(NFD) + b" {%d+}\r\n" % len(msg) + msg)
+    nfd_lit = NFD.encode()
+    c.ok(b"APPEND {%d+}\r\n" % len(nfd_lit) + nfd_lit +
+         b" {%d+}\r\n" % len(msg) + msg)
+    assert c.ok(b"STATUS " + q(NFC) + b" (MESSAGES)") == \
+        [('* STATUS "%s" (MESSAGES 2)' % NFC).encode()]
+    # RENAME from and to decomposed names
+    c.ok(b"RENAME " + q(NFD) + b" " + q("Entwu\u0308rfe/Re\u0301sume\u0301"))
+    assert list_names(c.ok(b'LIST "" ' + q("Entwürfe/*"))) == \
+        ["Entwürfe/Résumé".encode()]
+    # a legacy client's mUTF-7 name in NFD lands on the NFC mailbox too
+    legacy = Client(server.imap_port, "u6", utf8=False)
+    names = list_names(legacy.ok(b'LIST "" "*"'))
+    assert b"Entw&APw-rfe/R&AOk-sum&AOk-" in names, names
+    # "e" U+0301 in mUTF-7 ("&AwE-")
+    legacy.ok(b'STATUS "Entw&APw-rfe/Re&AwE-sume&AwE-" (MESSAGES)')
+    legacy.ok(b'CREATE "Nai&AwE-ve"')
+    assert list_names(legacy.ok(b'LIST "" "Na*"')) == [b"Na&AO0-ve"]
+    legacy.close()
+    assert list_names(c.ok(b'LIST "" "Na*"')) == ["Naíve".encode()]
+    # Hangul jamo compose to one syllable
+    c.ok(b"CREATE " + q("\u1112\u1161\u11ab"))
+    assert list_names(c.ok(b'LIST "" ' + q("\ud55c"))) == ["\ud55c".encode()]
+    c.close()
+
+
+def test_malformed_utf8_is_bad(server):
+    """RFC 6855 §3: malformed UTF-8 is BAD, quoted or as a literal, in
+    every command that takes a name; the session goes on."""
+    c = Client(server.imap_port, "u7")
+    c.ok(b"CREATE ok")
+    c.close()
+    bad = [b"\xc3(", b"a\xff", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80",
+           b"\xe2\x82"]
+    for b in bad:
+        # a session per sequence: 20 BADs end a session
+        c = Client(server.imap_port, "u7")
+        c.ok(b"SELECT ok")
+        for cmd in (b"CREATE %s", b"SELECT %s", b"EXAMINE %s",
+                    b"STATUS %s (MESSAGES)", b"RENAME ok %s",
+                    b"LIST \"\" %s", b"DELETE %s", b"SUBSCRIBE %s"):
+            _, t = c.cmd(cmd.replace(b"%s", b'"' + b + b'"'))
+            assert t.startswith(b"BAD"), (cmd, b, t)
+        for cmd in (b"CREATE", b"SELECT", b"EXAMINE", b"STATUS", b"DELETE",
+                    b"SUBSCRIBE", b"UNSUBSCRIBE"):
+            extra = b" (MESSAGES)" if cmd == b"STATUS" else b""
+            _, t = c.cmd(b"%s {%d+}\r\n" % (cmd, len(b)) + b + extra)
+            assert t.startswith(b"BAD"), (cmd, b, t)
+        _, t = c.cmd(b"RENAME ok {%d+}\r\n" % len(b) + b)
+        assert t.startswith(b"BAD"), (b, t)
+        _, t = c.cmd(b"APPEND {%d+}\r\n" % len(b) + b + b" {3+}\r\nx\r\n")
+        assert t.startswith(b"BAD"), (b, t)
+        # a BAD SELECT left the mailbox selected (CHECK needs one)
+        c.ok(b"CHECK")
+        c.close()
+    c = Client(server.imap_port, "u7")
+    # ASCII controls and DEL are refused (NO: valid UTF-8, not a name)
+    for b in (b"a\tb", b"a\x7fb", b"a\x01b"):
+        _, t = c.cmd(b"CREATE {%d+}\r\n" % len(b) + b)
+        assert t.startswith(b"NO"), (b, t)
+    # an 8-bit atom is BAD too (atoms are ASCII even with UTF8=ACCEPT)
+    _, t = c.cmd(b"CREATE \xc3\xa4")
+    assert t.startswith(b"BAD"), t
+    c.ok(b"NOOP")
+    c.close()
+
+
+def test_imap4rev2_normalization_oldname(server):
+    """RFC 9051 §5.1 and §6.3.9.7: a rev2 session's denormalized name is
+    accepted, normalized, and reported with LIST ... OLDNAME."""
+    c = Client(server.imap_port, "u8", utf8=False)
+    assert c.ok(b"ENABLE IMAP4rev2") == [b"* ENABLED IMAP4rev2"]
+    nfd, nfc = "Cafe\u0301", "Caf\u00e9"
+    u = c.ok(b"CREATE " + q(nfd))
+    assert u == [('* LIST () "/" "%s" ("OLDNAME" ("%s"))'
+                  % (nfc, nfd)).encode()], u
+    # the normalized name: no OLDNAME
+    assert c.ok(b"CREATE " + q(nfc + "/x")) == []
+    u = c.ok(b"SELECT " + q(nfd))
+    assert ('* LIST () "/" "%s" ("OLDNAME" ("%s"))' % (nfc, nfd)).encode() \
+        in u, u
+    u = c.ok(b"SELECT " + q(nfc))
+    assert ('* LIST () "/" "%s"' % nfc).encode() in u, u
+    c.ok(b"UNSELECT")
+    msg = b"Subject: x\r\n\r\ny\r\n"
+    u = c.ok(b"APPEND " + q(nfd) + b" {%d+}\r\n" % len(msg) + msg)
+    assert u == [('* LIST () "/" "%s" ("OLDNAME" ("%s"))'
+                  % (nfc, nfd)).encode()], u
+    u = c.ok(b"RENAME " + q(nfd) + b" " + q("Re\u0301sume\u0301"))
+    assert u == [('* LIST () "/" "R\u00e9sum\u00e9" ("OLDNAME" ("%s"))'
+                  % nfd).encode()], u
+    assert c.ok(b"RENAME " + q("R\u00e9sum\u00e9") + b" plain") == []
+    # inbox in any case is not a different name
+    assert not any(b"OLDNAME" in r for r in c.ok(b"SELECT inbox")), u
+    c.close()
+    # a rev1 UTF8=ACCEPT session normalizes without unsolicited LIST
+    c = Client(server.imap_port, "u8")
+    assert c.ok(b"CREATE " + q("Nai\u0308ve")) == []
+    assert list_names(c.ok(b'LIST "" "Na*"')) == ["Na\u00efve".encode()]
+    c.close()
+
+
+def test_legacy_fetch_of_utf8_headers(server):
+    """RFC 6855 §7/§8: a client that did not enable UTF8=ACCEPT gets a
+    message with UTF-8 headers as stored (no downgrading: see
+    docs/compatibility.md), but never UTF-8 in a quoted string: every
+    8-bit byte is inside a literal."""
+    c = Client(server.imap_port, "u8")
+    c.ok(b"CREATE " + q("Ü8"))
+    c.ok(b"APPEND " + q("Ü8") + b" UTF8 (~{%d+}\r\n" % len(MSG) + MSG + b")")
+    c.close()
+    legacy = Client(server.imap_port, "u8", utf8=False)
+    legacy.ok(b'EXAMINE "&ANw-8"')
+    for items in (b"ENVELOPE", b"BODYSTRUCTURE", b"BODY.PEEK[HEADER]",
+                  b"BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]", b"PREVIEW",
+                  b"BINARY.PEEK[]", b"BODY.PEEK[]"):
+        legacy.n += 1
+        tag = b"t%d" % legacy.n
+        legacy.send(tag + b" FETCH 1 (" + items + b")\r\n")
+        resp = legacy.read_response()
+        assert resp.startswith(b"* 1 FETCH"), (items, resp)
+        assert max(legacy.outside) < 0x80, (items, legacy.outside)
+        _, t = legacy.finish(tag)
+        assert t.startswith(b"OK"), (items, t)
+        if items == b"ENVELOPE":
+            assert SUBJECT.encode() in resp, resp
+        if items == b"BODY.PEEK[]":
+            assert resp.endswith(b"{}" + MSG + b")"), resp
+    legacy.close()
+
+
+def test_literal_plus_not_literal_minus(server):
+    """RFC 7888 §5: LITERAL+ and LITERAL- are never both advertised; with
+    LITERAL+ a non-synchronizing literal of any size is accepted, in an
+    IMAP4rev2 session too (RFC 9051 §4.3: the 4096-octet limit holds
+    "unless otherwise specified in an IMAP extension")."""
+    sock = socket.create_connection(("127.0.0.1", server.imap_port),
+                                    timeout=20)
+    f = sock.makefile("rb")
+    greeting = f.readline()
+    sock.sendall(b"a CAPABILITY\r\n")
+    caps = f.readline().split()
+    assert f.readline().startswith(b"a OK")
+    sock.close()
+    m = re.search(rb"\[CAPABILITY ([^\]]*)\]", greeting)
+    if m:
+        pre = m.group(1).split()
+        assert b"LITERAL+" in pre and b"LITERAL-" not in pre, pre
+    assert b"LITERAL+" in caps and b"LITERAL-" not in caps, caps
+    c = Client(server.imap_port, "u8", utf8=False)
+    u, t = c.cmd(b"CAPABILITY")
+    caps = b" ".join(u).split()
+    assert b"LITERAL+" in caps and b"LITERAL-" not in caps, caps
+    assert c.ok(b"ENABLE IMAP4rev2") == [b"* ENABLED IMAP4rev2"]
+    big = b"Subject: big\r\n\r\n" + b"x" * 9000 + b"\r\n"
+    assert len(big) > 4096
+    c.ok(b"APPEND INBOX {%d+}\r\n" % len(big) + big)
+    # and in a non-APPEND command
+    c.ok(b"SELECT INBOX")
+    word = b"y" * 5000
+    c.ok(b"SEARCH BODY {%d+}\r\n" % len(word) + word)
+    c.ok(b"NOOP")
+    c.close()
