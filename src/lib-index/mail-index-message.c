@@ -828,3 +828,20 @@ failed:
 	mail_index_read_end(index);
 	return -1;
 }
+
+int mail_index_message_guid_exists(struct mail_index *index,
+				   uint32_t mailbox_id, const char *guid)
+{
+	/* no index on guid: a scan of one mailbox's rows, for recovery
+	   (the LMTP journal's replay), not for a hot path */
+	sqlite3_stmt *stmt = mail_index_stmt(index,
+		"SELECT 1 FROM messages WHERE mailbox_id = ?1 AND guid = ?2 "
+		"LIMIT 1");
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_text(stmt, 2, guid, -1, SQLITE_STATIC);
+	int ret = mail_index_step(index, stmt, "guid lookup");
+	sqlite3_reset(stmt);
+	return ret;
+}

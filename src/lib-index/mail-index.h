@@ -120,6 +120,13 @@ struct mail_index_settings {
 	struct event *event_parent;
 	/* default OPTIMIZED */
 	enum mail_index_fsync_mode fsync_mode;
+	/* When the index does not exist yet, build it under a temporary
+	   name (no fsync, no WAL) until mail_index_create_finish() makes
+	   it durable and puts it in place at once: a new user's schema and
+	   first mailboxes cost one file sync and one directory sync. The
+	   caller must call mail_index_create_finish() before anything it
+	   writes is acknowledged or shown to a client. */
+	bool create_deferred;
 };
 
 /* Open (creating and migrating as needed) the index at set->path. Blocks.
@@ -130,8 +137,20 @@ struct mail_index_settings {
 int mail_index_open(const struct mail_index_settings *set,
 		    struct mail_index **index_r, const char **error_r)
 	ATTR_WARN_UNUSED;
-/* Reservations still held are released. Sets *index to NULL. */
+/* Reservations still held are released. Sets *index to NULL. An index
+   still being created (mail_index_is_creating()) is discarded. */
 void mail_index_close(struct mail_index **index);
+/* The index was opened with create_deferred and did not exist: what is
+   written goes to a temporary database that no other process sees. */
+bool mail_index_is_creating(const struct mail_index *index);
+/* Make the index being created durable (one fdatasync) and rename it
+   into place (then one fsync of its directory), then reopen it there as
+   an ordinary index. If another process created the index meanwhile,
+   ours is dropped and theirs opened: the caller looks up again what it
+   needs (mailbox ids, GUIDs). No transaction may be open. Blocks.
+   Returns 0, or -1 with the index error set (the index is unusable
+   then: close it). Does nothing for an index not being created. */
+int mail_index_create_finish(struct mail_index *index) ATTR_WARN_UNUSED;
 const char *mail_index_get_path(const struct mail_index *index);
 struct event *mail_index_get_event(struct mail_index *index);
 /* The schema version this code writes (and the database has once open). */
@@ -442,6 +461,11 @@ struct mail_index_new_message {
 int mail_index_append(struct mail_index_transaction *t,
 		      struct mail_index_reservation *res, uint32_t uid,
 		      const struct mail_index_new_message *msg)
+	ATTR_WARN_UNUSED;
+/* 1 if the mailbox holds a message with this GUID, 0 if not, -1 on
+   error. Scans the mailbox (no index on guid): for recovery paths. */
+int mail_index_message_guid_exists(struct mail_index *index,
+				   uint32_t mailbox_id, const char *guid)
 	ATTR_WARN_UNUSED;
 /* A hint, read without the write lock: 1 if a lower reservation than
    these (of a live writer) is pending, so that a commit now would only
