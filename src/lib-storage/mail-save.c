@@ -218,6 +218,20 @@ mail_save_begin(struct mailbox_transaction *t, enum mail_flags flags,
 }
 
 struct mail_save_context *
+mail_save_begin_guid(struct mailbox_transaction *t, enum mail_flags flags,
+		     time_t internal_date, int internal_tz, const char *guid)
+{
+	struct mail_save_context *ctx;
+
+	i_assert(strlen(guid) == MAIL_INDEX_MAILBOX_GUID_LEN);
+	ctx = mail_save_alloc(t, 0, flags, NULL, internal_date, internal_tz,
+			      guid);
+	if (ctx != NULL)
+		ctx->parse = mail_parse_begin(t->pool);
+	return ctx;
+}
+
+struct mail_save_context *
 mail_save_begin_uid(struct mailbox_transaction *t, uint32_t uid,
 		    enum mail_flags flags, const char *const *keywords,
 		    time_t internal_date, int internal_tz)

@@ -57,6 +57,9 @@ struct mail_user_settings {
 	   in batches). Both 0 = never. */
 	unsigned int changes_max_age_secs;
 	unsigned int changes_max_count;
+	/* a new user's index is built apart until mail_user_create_finish()
+	   (mail_index_settings.create_deferred) */
+	bool index_create_deferred;
 };
 
 /* Opens the index and the blob store. Blocks. */
@@ -101,6 +104,15 @@ int mail_user_mailbox_set_special_use(struct mail_user *user, const char *name,
 int mail_user_mailbox_batch_begin(struct mail_user *user) ATTR_WARN_UNUSED;
 int mail_user_mailbox_batch_commit(struct mail_user *user) ATTR_WARN_UNUSED;
 void mail_user_mailbox_batch_rollback(struct mail_user *user);
+/* For a user opened with index_create_deferred whose index was new:
+   make it durable and put it in place (mail_index_create_finish()),
+   then write the mailbox list blob, without a sync of its own (the
+   index holds the same, durably; the blob is a rebuild's aid and
+   reaches the disk with the next sync or the kernel's writeback).
+   Nothing done before this may be acknowledged. Does nothing for a
+   user whose index existed. Blocks. Returns 0, or -1 with the user's
+   error set. */
+int mail_user_create_finish(struct mail_user *user) ATTR_WARN_UNUSED;
 
 /* Prune the change log now by the user's policy (for tools; sessions
    prune from a timer). *pruned_r gets the number of entries deleted.
@@ -302,6 +314,12 @@ struct mail_save_context *
 mail_save_begin_uid(struct mailbox_transaction *t, uint32_t uid,
 		    enum mail_flags flags, const char *const *keywords,
 		    time_t internal_date, int internal_tz);
+/* mail_save_begin() with the message's GUID given (32 hex digits): a
+   delivery journaled before it is saved keeps one GUID however many
+   times it is replayed, so a replay can tell whether it was saved. */
+struct mail_save_context *
+mail_save_begin_guid(struct mailbox_transaction *t, enum mail_flags flags,
+		     time_t internal_date, int internal_tz, const char *guid);
 /* Append message bytes: they go to the blob and through the MIME parser
    as they come. Returns 0, or -1 if the save has failed (the commit will
    fail). Never blocks an async transaction; respect mail_save_is_full(). */
