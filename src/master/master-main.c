@@ -216,6 +216,29 @@ static int prepare_base_dir(const struct columba_settings *set,
 		*error_r = t_strdup_printf("mkdir(%s) failed: %m", set->state_dir);
 		return -1;
 	}
+	if (set->state_dir[0] != '\0') {
+		/* the LMTP delivery journals (src/lmtp/lmtp-journal.c),
+		   written by mail processes as default_internal_user; without
+		   this directory they deliver without a journal */
+		const char *dir = t_strdup_printf("%s/lmtp", set->state_dir);
+		uid_t uid;
+		gid_t gid;
+		const char *error;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			i_warning("mkdir(%s) failed: %m", dir);
+		else if (geteuid() == 0 &&
+			 restrict_access_lookup_user(set->default_internal_user,
+						     &uid, &gid, &error) == 0) {
+			/* its group may enter state_dir (0750) to reach it */
+			struct stat st;
+			if (chown(dir, uid, gid) < 0)
+				i_warning("chown(%s) failed: %m", dir);
+			else if (stat(set->state_dir, &st) == 0 &&
+				 st.st_gid == 0 &&
+				 chown(set->state_dir, (uid_t)-1, gid) < 0)
+				i_warning("chown(%s) failed: %m", set->state_dir);
+		}
+	}
 	return 0;
 }
 
