@@ -9,6 +9,7 @@
 #include "auth-master-client.h"
 #include "lmtp-common.h"
 #include "lmtp-client.h"
+#include "lmtp-journal.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -398,6 +399,10 @@ void lmtp_init(struct master_service *service)
 	} else {
 		lmtp.hostname = i_strdup("localhost");
 	}
+	if (lmtp.set->state_dir[0] != '\0') T_BEGIN {
+		lmtp_journal_init(t_strdup_printf("%s/lmtp",
+						  lmtp.set->state_dir));
+	} T_END;
 }
 
 void lmtp_clients_stop(bool shutdown ATTR_UNUSED)
@@ -423,6 +428,7 @@ void lmtp_deinit(void)
 {
 	while (lmtp.clients != NULL)
 		lmtp_client_destroy(lmtp.clients);
+	lmtp_journal_deinit();
 	lmtp_user_cache_deinit();
 	if (lmtp.auth != NULL)
 		auth_master_client_deinit(&lmtp.auth);

@@ -149,6 +149,16 @@ void lmtp_user_cache_deinit(void);
 /* Bytes of body received so far. */
 uint64_t lmtp_delivery_get_size(const struct lmtp_delivery *delivery);
 
+/* The users' storage kept open between deliveries (an LRU): a
+   reference to username's, opened with userdb_fields if it is not open;
+   NULL with error_r if it cannot be opened. */
+struct lmtp_cached_user;
+struct lmtp_cached_user *
+lmtp_user_cache_ref(const char *username, const char *const *userdb_fields,
+		    const char **error_r);
+struct mail_user *lmtp_cached_user_get(struct lmtp_cached_user *cu);
+void lmtp_user_cache_unref(struct lmtp_cached_user **cu);
+
 /* The Sieve hook: the mailbox a recipient's copy goes to. Today the
    detail mailbox (lmtp_save_to_detail_mailbox, when the detail names an
    existing mailbox) or INBOX. A Sieve implementation replaces this with

@@ -21,6 +21,8 @@
 #include "mail-error.h"
 #include "mail-user-setup.h"
 #include "lmtp-common.h"
+#include "lmtp-journal.h"
+#include "mail-index.h"
 
 #include <sys/resource.h>
 #include <time.h>
@@ -58,6 +60,9 @@ struct lmtp_delivery_rcpt {
 	struct mailbox *box;
 	struct mailbox_transaction *t;
 	struct mail_save_context *save;
+	/* the mailbox chosen, and this copy's own header (journal mode:
+	   the save starts only if the delivery goes the direct way) */
+	char *mailbox, *header;
 	bool committing;
 	/* the reply once decided; NULL while undecided */
 	char *reply;
@@ -74,6 +79,12 @@ struct lmtp_delivery {
 	   storage frees a transaction after its callback returns */
 	struct timeout *to_finish;
 	uint64_t size;
+	/* journal mode (lmtp-journal.c): the body is buffered here until
+	   the end of DATA, then appended to the journal; the direct way
+	   (a save per recipient, streamed) if it grows too large or the
+	   journal has no room */
+	bool journal;
+	buffer_t *body;
 	bool too_big;
 	bool finishing;
 	/* input paused until the saves drain */
@@ -195,41 +206,37 @@ void lmtp_user_cache_deinit(void)
 	array_free(&lmtp_user_cache);
 }
 
-static struct mail_user *
-lmtp_delivery_get_user(struct lmtp_delivery *delivery,
-		       const struct lmtp_recipient *rcpt, const char **error_r)
+struct lmtp_cached_user *
+lmtp_user_cache_ref(const char *username, const char *const *userdb_fields,
+		    const char **error_r)
 {
-	struct lmtp_cached_user *const *cup, *cu = NULL;
+	struct lmtp_cached_user *cu = NULL;
 	struct mail_user *user;
 
 	if (!array_is_created(&lmtp_user_cache)) {
 		array_init(&lmtp_user_cache, system_pool, 16);
 		lmtp_user_cache_max = lmtp_user_cache_get_max();
 	}
-	/* alice+a and alice+b in one delivery share one reference */
-	array_foreach(&delivery->users, cup) {
-		if (strcmp((*cup)->username, rcpt->username) == 0)
-			return (*cup)->user;
-	}
-	for (unsigned int i = 0; i < array_count(&lmtp_user_cache); i++) {
-		cu = *array_idx(&lmtp_user_cache, i);
-		if (strcmp(cu->username, rcpt->username) == 0) {
+	for (unsigned int i = array_count(&lmtp_user_cache); i > 0; i--) {
+		/* from the most recently used end: a user delivered to
+		   now is likely to get the next message too */
+		cu = *array_idx(&lmtp_user_cache, i - 1);
+		if (strcmp(cu->username, username) == 0) {
 			/* most recently used: to the end */
-			array_delete(&lmtp_user_cache, i, 1);
+			array_delete(&lmtp_user_cache, i - 1, 1);
 			array_push(&lmtp_user_cache, cu);
 			break;
 		}
 		cu = NULL;
 	}
 	if (cu == NULL) {
-		if (mail_user_setup(lmtp.set, rcpt->username,
-				    rcpt->userdb_fields, NULL, &user,
-				    error_r) < 0)
+		if (mail_user_setup(lmtp.set, username, userdb_fields, NULL,
+				    &user, error_r) < 0)
 			return NULL;
 		if (array_count(&lmtp_user_cache) >= lmtp_user_cache_max)
 			lmtp_user_cache_make_room();
 		cu = i_new(struct lmtp_cached_user, 1);
-		cu->username = i_strdup(rcpt->username);
+		cu->username = i_strdup(username);
 		cu->user = user;
 		array_push(&lmtp_user_cache, cu);
 		if (lmtp_user_cache_to == NULL) {
@@ -239,6 +246,38 @@ lmtp_delivery_get_user(struct lmtp_delivery *delivery,
 		}
 	}
 	cu->refcount++;
+	return cu;
+}
+
+struct mail_user *lmtp_cached_user_get(struct lmtp_cached_user *cu)
+{
+	return cu->user;
+}
+
+void lmtp_user_cache_unref(struct lmtp_cached_user **_cu)
+{
+	struct lmtp_cached_user *cu = *_cu;
+
+	*_cu = NULL;
+	i_assert(cu->refcount > 0);
+	cu->refcount--;
+	cu->last_used = time(NULL);
+}
+
+static struct mail_user *
+lmtp_delivery_get_user(struct lmtp_delivery *delivery,
+		       const struct lmtp_recipient *rcpt, const char **error_r)
+{
+	struct lmtp_cached_user *const *cup, *cu;
+
+	/* alice+a and alice+b in one delivery share one reference */
+	array_foreach(&delivery->users, cup) {
+		if (strcmp((*cup)->username, rcpt->username) == 0)
+			return (*cup)->user;
+	}
+	cu = lmtp_user_cache_ref(rcpt->username, rcpt->userdb_fields, error_r);
+	if (cu == NULL)
+		return NULL;
 	array_push(&delivery->users, cu);
 	return cu->user;
 }
@@ -301,6 +340,53 @@ static void lmtp_delivery_drained(void *context)
 	lmtp_client_command_done(delivery->client);
 }
 
+/* Open the recipient's mailbox and start its save with its header. */
+static void drcpt_start_save(struct lmtp_delivery_rcpt *drcpt)
+{
+	if (mailbox_open(drcpt->user, drcpt->mailbox, &drcpt->box) < 0) {
+		drcpt_fail_storage(drcpt, drcpt->user,
+			t_strdup_printf("Opening mailbox %s",
+					str_sanitize(drcpt->mailbox, 100)));
+		return;
+	}
+	drcpt->t = mailbox_transaction_begin(drcpt->box, 0);
+	drcpt->save = mail_save_begin(drcpt->t, 0, NULL, 0, 0);
+	if (drcpt->save == NULL) {
+		drcpt_fail_storage(drcpt, drcpt->user, "Starting the save");
+		return;
+	}
+	mail_save_set_drained_callback(drcpt->save, lmtp_delivery_drained,
+				       drcpt->delivery);
+	if (mail_save_write(drcpt->save, drcpt->header,
+			    strlen(drcpt->header)) < 0)
+		drcpt_fail_storage(drcpt, drcpt->user, "Writing the message");
+}
+
+/* Leave journal mode: a save per recipient, fed what was buffered. */
+static void lmtp_delivery_go_direct(struct lmtp_delivery *delivery)
+{
+	struct lmtp_delivery_rcpt **drcptp;
+
+	i_assert(delivery->journal);
+	delivery->journal = false;
+	array_foreach(&delivery->rcpts, drcptp) T_BEGIN {
+		struct lmtp_delivery_rcpt *drcpt = *drcptp;
+		if (drcpt->reply == NULL) {
+			drcpt_start_save(drcpt);
+			if (drcpt->save != NULL && delivery->body->used > 0 &&
+			    mail_save_write(drcpt->save, delivery->body->data,
+					    delivery->body->used) < 0) {
+				drcpt_fail_storage(drcpt, drcpt->user,
+						   "Writing the message");
+			}
+			if (drcpt->save != NULL &&
+			    mail_save_is_full(drcpt->save))
+				delivery->waiting_drain = true;
+		}
+	} T_END;
+	buffer_free(&delivery->body);
+}
+
 static void lmtp_delivery_rcpt_begin(struct lmtp_delivery *delivery,
 				     struct lmtp_recipient *rcpt)
 {
@@ -322,24 +408,10 @@ static void lmtp_delivery_rcpt_begin(struct lmtp_delivery *delivery,
 		return;
 	}
 	/* the Sieve hook */
-	const char *mailbox = lmtp_delivery_choose_mailbox(rcpt, drcpt->user);
-	if (mailbox_open(drcpt->user, mailbox, &drcpt->box) < 0) {
-		drcpt_fail_storage(drcpt, drcpt->user,
-			t_strdup_printf("Opening mailbox %s",
-					str_sanitize(mailbox, 100)));
-		return;
-	}
-	drcpt->t = mailbox_transaction_begin(drcpt->box, 0);
-	drcpt->save = mail_save_begin(drcpt->t, 0, NULL, 0, 0);
-	if (drcpt->save == NULL) {
-		drcpt_fail_storage(drcpt, drcpt->user, "Starting the save");
-		return;
-	}
-	mail_save_set_drained_callback(drcpt->save, lmtp_delivery_drained,
-				       delivery);
-	const char *hdr = lmtp_delivery_headers(client, drcpt);
-	if (mail_save_write(drcpt->save, hdr, strlen(hdr)) < 0)
-		drcpt_fail_storage(drcpt, drcpt->user, "Writing the message");
+	drcpt->mailbox = i_strdup(lmtp_delivery_choose_mailbox(rcpt, drcpt->user));
+	drcpt->header = i_strdup(lmtp_delivery_headers(client, drcpt));
+	if (!delivery->journal)
+		drcpt_start_save(drcpt);
 }
 
 void lmtp_delivery_begin(struct lmtp_client *client)
@@ -352,6 +424,10 @@ void lmtp_delivery_begin(struct lmtp_client *client)
 	delivery->session_id = i_strdup(client->session_id);
 	array_init(&delivery->rcpts, system_pool, array_count(&client->rcpts));
 	array_init(&delivery->users, system_pool, 4);
+	if (lmtp_journal_is_enabled()) {
+		delivery->journal = true;
+		delivery->body = buffer_create(system_pool, 8192);
+	}
 	client->delivery = delivery;
 	array_foreach(&client->rcpts, rcptp) T_BEGIN {
 		lmtp_delivery_rcpt_begin(delivery, *rcptp);
@@ -384,6 +460,13 @@ bool lmtp_delivery_write(struct lmtp_delivery *delivery,
 	}
 	if (delivery->too_big)
 		return true;
+	if (delivery->journal) {
+		if (delivery->body->used + size <= lmtp_journal_max_body_size()) {
+			buffer_append(delivery->body, data, size);
+			return true;
+		}
+		lmtp_delivery_go_direct(delivery);
+	}
 	array_foreach(&delivery->rcpts, drcptp) {
 		struct lmtp_delivery_rcpt *drcpt = *drcptp;
 		if (drcpt->save == NULL)
@@ -400,7 +483,7 @@ bool lmtp_delivery_write(struct lmtp_delivery *delivery,
 	}
 	if (full)
 		delivery->waiting_drain = true;
-	return !full;
+	return !delivery->waiting_drain;
 }
 
 static void lmtp_delivery_reply_all(struct lmtp_delivery *delivery)
@@ -457,10 +540,84 @@ static void lmtp_delivery_commit_callback(int ret,
 	}
 }
 
+static void lmtp_delivery_journal_callback(void *context)
+{
+	struct lmtp_delivery *delivery = context;
+	struct lmtp_delivery_rcpt **drcptp;
+
+	/* on disk in the journal: the journal saves it to the storage */
+	array_foreach(&delivery->rcpts, drcptp) {
+		struct lmtp_delivery_rcpt *drcpt = *drcptp;
+		if (drcpt->reply == NULL) {
+			drcpt->reply = i_strdup_printf("250 2.0.0 <%s> %s Saved",
+						       drcpt->addr,
+						       delivery->session_id);
+		}
+	}
+	i_assert(delivery->commits_pending == 1);
+	delivery->commits_pending = 0;
+	/* the replies go from the ioloop: the client may pipeline the next
+	   delivery into the journal, which is calling us */
+	delivery->to_finish = timeout_add(0, lmtp_delivery_finish_timeout,
+					  delivery);
+}
+
+/* Append the delivery to the journal. Returns false if it has to go
+   the direct way. */
+static bool lmtp_delivery_journal(struct lmtp_delivery *delivery)
+{
+	struct lmtp_delivery_rcpt **drcptp;
+	ARRAY(struct lmtp_journal_rcpt) jrcpts;
+	bool ret;
+
+	T_BEGIN {
+		array_init(&jrcpts, pool_datastack, array_count(&delivery->rcpts));
+		array_foreach(&delivery->rcpts, drcptp) {
+			struct lmtp_delivery_rcpt *drcpt = *drcptp;
+			if (drcpt->reply != NULL)
+				continue;
+			struct lmtp_recipient *rcpt =
+				*array_idx(&delivery->client->rcpts,
+					   (unsigned int)(drcptp - delivery->rcpts.v));
+			char *guid = t_malloc(MAIL_INDEX_MAILBOX_GUID_LEN + 1);
+			mail_index_generate_guid(guid);
+			struct lmtp_journal_rcpt *jr = array_append_space(&jrcpts);
+			jr->username = rcpt->username;
+			jr->userdb_fields = rcpt->userdb_fields;
+			jr->mailbox = drcpt->mailbox;
+			jr->guid = guid;
+			jr->header = drcpt->header;
+		}
+		struct lmtp_journal_entry entry = {
+			.date = time(NULL),
+			.rcpts = jrcpts.v,
+			.rcpt_count = array_count(&jrcpts),
+			.body = delivery->body->data,
+			.body_size = delivery->body->used,
+		};
+		ret = entry.rcpt_count > 0 &&
+			lmtp_journal_append(&entry, lmtp_delivery_journal_callback,
+					    delivery);
+	} T_END;
+	return ret;
+}
+
 void lmtp_delivery_finish(struct lmtp_delivery *delivery)
 {
 	struct lmtp_delivery_rcpt **drcptp;
 
+	delivery->waiting_drain = false;
+	if (delivery->journal && !delivery->too_big &&
+	    delivery->client != NULL) {
+		delivery->finishing = true;
+		delivery->commits_pending = 1;
+		if (lmtp_delivery_journal(delivery))
+			return;
+		delivery->finishing = false;
+		delivery->commits_pending = 0;
+	}
+	if (delivery->journal)
+		lmtp_delivery_go_direct(delivery);
 	delivery->waiting_drain = false;
 	/* commits_pending counts one extra until every commit was started,
 	   so that a commit answering at once cannot end the delivery while
@@ -502,14 +659,15 @@ static void lmtp_delivery_free(struct lmtp_delivery *delivery)
 		} T_END;
 		i_free(drcpt->reply);
 		i_free(drcpt->addr);
+		i_free(drcpt->mailbox);
+		i_free(drcpt->header);
 		free(drcpt);
 	}
-	struct lmtp_cached_user *const *cup;
-	array_foreach(&delivery->users, cup) {
-		i_assert((*cup)->refcount > 0);
-		(*cup)->refcount--;
-		(*cup)->last_used = time(NULL);
-	}
+	struct lmtp_cached_user **cup;
+	array_foreach(&delivery->users, cup)
+		lmtp_user_cache_unref(cup);
+	if (delivery->body != NULL)
+		buffer_free(&delivery->body);
 	array_free(&delivery->rcpts);
 	array_free(&delivery->users);
 	i_free(delivery->session_id);
