@@ -5,7 +5,10 @@
 #include "hash.h"
 #include "event.h"
 #include "mail-index-private.h"
+#include "mail-index-memory.h"
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <sys/random.h>
 
@@ -360,6 +363,9 @@ int mail_index_open_db(struct mail_index *index, const char **error_r)
 	return 0;
 }
 
+static int mail_index_create_begin(struct mail_index *index,
+				   const char **error_r);
+
 int mail_index_open(const struct mail_index_settings *set,
 		    struct mail_index **index_r, const char **error_r)
 {
@@ -388,7 +394,9 @@ int mail_index_open(const struct mail_index_settings *set,
 	index->ns.separator = MAIL_INDEX_HIERARCHY_SEP;
 	index->ns.type = "private";
 
-	if (mail_index_open_db(index, error_r) < 0 ||
+	int ret = set->create_deferred ? mail_index_create_begin(index, error_r) : 0;
+	if (ret < 0 ||
+	    (ret == 0 && mail_index_open_db(index, error_r) < 0) ||
 	    mail_index_schema_init(index, error_r) < 0 ||
 	    mail_index_search_init(index, error_r) < 0) {
 		mail_index_close(&index);
@@ -399,11 +407,194 @@ int mail_index_open(const struct mail_index_settings *set,
 	return 0;
 }
 
+bool mail_index_is_creating(const struct mail_index *index)
+{
+	return index->create_path != NULL;
+}
+
+static void mail_index_stmts_finalize(struct mail_index *index)
+{
+	struct hash_iterate iter;
+	void *key, *value;
+
+	hash_table_iterate_init(index->stmts, &iter);
+	while (hash_table_iterate(&iter, &key, &value))
+		sqlite3_finalize(value);
+	hash_table_clear(index->stmts);
+}
+
+/* Whether the index is to be created: neither the database nor a WAL
+   of it exists. A WAL without its database (someone deleted only the
+   database) takes the old path, in which SQLite deals with it. */
+static int mail_index_is_missing(struct mail_index *index, bool *missing_r,
+				 const char **error_r)
+{
+	const char *const paths[] = {
+		index->path, t_strdup_printf("%s-wal", index->path)
+	};
+	struct stat st;
+
+	*missing_r = false;
+	for (unsigned int i = 0; i < N_ELEMENTS(paths); i++) {
+		if (stat(paths[i], &st) == 0)
+			return 0;
+		if (errno != ENOENT) {
+			*error_r = t_strdup_printf("stat(%s) failed: %m",
+						   paths[i]);
+			return -1;
+		}
+	}
+	*missing_r = true;
+	return 0;
+}
+
+/* Open a new index's temporary database: no journal file, no WAL, no
+   sync. Nobody else sees it; a crash before the rename leaves only the
+   temporary file (named after the pid: removed if a later process of
+   that pid creates the user, otherwise left over).
+   Returns 1 if created, 0 if the index exists (open it normally), -1. */
+static int mail_index_create_begin(struct mail_index *index,
+				   const char **error_r)
+{
+	bool missing;
+
+	if (mail_index_is_missing(index, &missing, error_r) < 0)
+		return -1;
+	if (!missing)
+		return 0;
+	/* per process: two processes may create the user at once (the
+	   rename decides), two creators in one process cannot overlap
+	   (creation does not return to the ioloop) */
+	index->create_path = i_strdup_printf("%s.new.%ld", index->path,
+					     (long)getpid());
+	if (unlink(index->create_path) < 0 && errno != ENOENT) {
+		*error_r = t_strdup_printf("unlink(%s) failed: %m",
+					   index->create_path);
+		return -1;
+	}
+	int ret = sqlite3_open_v2(index->create_path, &index->db,
+				  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				  SQLITE_OPEN_NOMUTEX, NULL);
+	if (ret != SQLITE_OK) {
+		*error_r = t_strdup_printf("sqlite3_open(%s) failed: %s",
+			index->create_path, index->db == NULL ?
+			sqlite3_errstr(ret) : sqlite3_errmsg(index->db));
+		return -1;
+	}
+	sqlite3_extended_result_codes(index->db, 1);
+	/* MEMORY, not OFF: batches roll savepoints back */
+	index->synchronous_sql = "PRAGMA synchronous = OFF";
+	const char *const pragmas[] = {
+		"PRAGMA journal_mode = MEMORY",
+		index->synchronous_sql,
+		"PRAGMA foreign_keys = ON",
+	};
+	for (unsigned int i = 0; i < N_ELEMENTS(pragmas); i++) {
+		char *errmsg = NULL;
+		ret = sqlite3_exec(index->db, pragmas[i], NULL, NULL, &errmsg);
+		if (ret != SQLITE_OK) {
+			*error_r = t_strdup_printf("%s: %s failed: %s",
+				index->create_path, pragmas[i],
+				errmsg != NULL ? errmsg : sqlite3_errstr(ret));
+			sqlite3_free(errmsg);
+			return -1;
+		}
+	}
+	return 1;
+}
+
+static int mail_index_fsync_path(struct mail_index *index, const char *path,
+				 bool directory)
+{
+	int fd = open(path, (directory ? O_RDONLY | O_DIRECTORY : O_RDWR) |
+		      O_CLOEXEC);
+	if (fd < 0) {
+		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"open(%s) failed: %m", path);
+	}
+	int ret = directory ? fsync(fd) : fdatasync(fd);
+	int saved = errno;
+	(void)close(fd);
+	if (ret < 0) {
+		errno = saved;
+		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"%s(%s) failed: %m",
+			directory ? "fsync" : "fdatasync", path);
+	}
+	return 0;
+}
+
+int mail_index_create_finish(struct mail_index *index)
+{
+	const char *error;
+	char *errmsg = NULL;
+
+	if (index->create_path == NULL)
+		return 0;
+	i_assert(index->t == NULL && index->read_depth == 0);
+
+	/* WAL in the header now, while nothing syncs: converting later
+	   would cost a journal and its syncs. With nothing written since,
+	   closing leaves no WAL file behind (checked below). */
+	mail_index_stmts_finalize(index);
+	int ret = sqlite3_exec(index->db, "PRAGMA journal_mode = WAL",
+			       NULL, NULL, &errmsg);
+	if (ret != SQLITE_OK) {
+		mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"%s: journal_mode=WAL failed: %s", index->create_path,
+			errmsg != NULL ? errmsg : sqlite3_errstr(ret));
+		sqlite3_free(errmsg);
+		return -1;
+	}
+	ret = sqlite3_close(index->db);
+	index->db = NULL;
+	if (ret != SQLITE_OK) {
+		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"Closing %s failed: %s", index->create_path,
+			sqlite3_errstr(ret));
+	}
+	const char *slash = strrchr(index->path, '/');
+	const char *dir = slash == NULL ? "." : slash == index->path ? "/" :
+		t_strndup(index->path, (size_t)(slash - index->path));
+	/* the content first, then the name: a power failure shows either
+	   no index (created again at the next login, before anything was
+	   shown) or the whole of it */
+	if (mail_index_fsync_path(index, index->create_path, false) < 0)
+		return -1;
+	if (renameat2(AT_FDCWD, index->create_path, AT_FDCWD, index->path,
+		      RENAME_NOREPLACE) < 0) {
+		if (errno != EEXIST) {
+			return mail_index_set_internal_error(index,
+				MAIL_ERROR_TEMP, "rename(%s, %s) failed: %m",
+				index->create_path, index->path);
+		}
+		/* another process created it first: theirs stands */
+		if (unlink(index->create_path) < 0 && errno != ENOENT) {
+			e_warning(index->event, "unlink(%s) failed: %m",
+				  index->create_path);
+		}
+	} else if (mail_index_fsync_path(index, dir, true) < 0) {
+		return -1;
+	}
+	i_free(index->create_path);
+	/* reopen under the real name, as an ordinary index */
+	index->synchronous_sql = "PRAGMA synchronous = FULL";
+	if (mail_index_open_db(index, &error) < 0 ||
+	    mail_index_schema_init(index, &error) < 0 ||
+	    mail_index_search_init(index, &error) < 0) {
+		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
+			"Reopening the created index failed: %s", error);
+	}
+	if (index->memory_cache_kib != 0 &&
+	    mail_index_set_memory_limits(index, index->memory_cache_kib,
+					 index->memory_mmap_bytes) < 0)
+		return -1;
+	return 0;
+}
+
 void mail_index_close(struct mail_index **_index)
 {
 	struct mail_index *index = *_index;
-	struct hash_iterate iter;
-	void *key, *value;
 
 	if (index == NULL)
 		return;
@@ -416,12 +607,16 @@ void mail_index_close(struct mail_index **_index)
 	}
 	i_assert(index->syncs_in_flight == 0);
 	mail_index_reservations_free_all(index);
-	hash_table_iterate_init(index->stmts, &iter);
-	while (hash_table_iterate(&iter, &key, &value))
-		sqlite3_finalize(value);
+	mail_index_stmts_finalize(index);
 	hash_table_destroy(&index->stmts);
 	if (index->db != NULL)
 		(void)sqlite3_close(index->db);
+	if (index->create_path != NULL) {
+		/* never finished: nothing of it was acknowledged */
+		if (unlink(index->create_path) < 0 && errno != ENOENT)
+			i_error("unlink(%s) failed: %m", index->create_path);
+		i_free(index->create_path);
+	}
 	if (index->notify_fd != -1)
 		(void)close(index->notify_fd);
 	if (index->wake_fd != -1)
