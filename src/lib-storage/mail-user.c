@@ -73,6 +73,7 @@ int mail_user_init(const struct mail_user_settings *set,
 		.busy_timeout_msecs = set->index_busy_timeout_msecs,
 		.reservation_steal_secs = set->reservation_steal_secs,
 		.fsync_mode = set->fsync_mode,
+		.create_deferred = set->index_create_deferred,
 	};
 	struct blob_store_settings blob_set;
 	pool_t pool = pool_alloconly_create("mail user", 1024);
@@ -225,7 +226,8 @@ int mail_user_set_blob_error(struct mail_user *user, const char *what,
    name of every mailbox, and the subscriptions. A rebuild takes names from
    here, so renames survive it. Best effort: a failure only costs a rebuild
    the latest renames (it falls back to names in message metadata). */
-static void mail_user_write_mailbox_list(struct mail_user *user)
+static void mail_user_write_mailbox_list_flags(struct mail_user *user,
+					       enum blob_flags flags)
 {
 	ARRAY_TYPE(mail_index_list_entry) boxes, subs;
 	const struct mail_index_list_entry *e;
@@ -233,8 +235,10 @@ static void mail_user_write_mailbox_list(struct mail_user *user)
 	string_t *str = t_str_new(1024);
 	struct blob_result result;
 
-	if (mail_index_in_batch(user->index)) {
-		/* written once when the batch commits */
+	if (mail_index_in_batch(user->index) ||
+	    mail_index_is_creating(user->index)) {
+		/* written once when the batch commits, or from the index
+		   in place (mail_user_create_finish()) */
 		return;
 	}
 	array_init(&boxes, pool_datastack, 16);
@@ -263,10 +267,27 @@ static void mail_user_write_mailbox_list(struct mail_user *user)
 	if (blob_put_data_sync(user->blobs,
 			       mail_blob_mailbox_list_key(user->blob_prefix),
 			       str->data, str_len(str), NULL, 0,
-			       BLOB_FLAG_OVERWRITE, &result) < 0) {
+			       BLOB_FLAG_OVERWRITE | flags, &result) < 0) {
 		e_warning(user->event, "Writing the mailbox list blob failed: %s",
 			  result.internal_error);
 	}
+}
+
+static void mail_user_write_mailbox_list(struct mail_user *user)
+{
+	mail_user_write_mailbox_list_flags(user, 0);
+}
+
+int mail_user_create_finish(struct mail_user *user)
+{
+	if (!mail_index_is_creating(user->index))
+		return 0;
+	if (mail_index_create_finish(user->index) < 0)
+		return mail_user_set_index_error(user);
+	/* from the index in place: if another process created the user
+	   first, its mailboxes are the ones that count */
+	mail_user_write_mailbox_list_flags(user, BLOB_FLAG_NO_SYNC);
+	return 0;
 }
 
 void mail_user_write_uidnext(struct mail_user *user, uint32_t mailbox_id)
