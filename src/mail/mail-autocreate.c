@@ -76,7 +76,9 @@ int mail_user_autocreate(const struct columba_settings *set,
 	ARRAY_TYPE(mail_index_list_entry) boxes;
 	const char *const all[] = { "*", NULL };
 	int ret = 0, created = 0;
-	bool batch = false;
+	/* a batch of the caller's (a new user's INBOX) is joined */
+	bool outer_batch = mail_index_in_batch(mail_user_get_index(user));
+	bool batch = outer_batch;
 
 	if (!array_is_created(&set->namespaces))
 		return 0;
@@ -120,7 +122,8 @@ int mail_user_autocreate(const struct columba_settings *set,
 			}
 		}
 		/* what succeeded is kept even if another one failed */
-		if (batch && mail_user_mailbox_batch_commit(user) < 0) {
+		if (batch && !outer_batch &&
+		    mail_user_mailbox_batch_commit(user) < 0) {
 			const char *error;
 			(void)mail_user_get_last_error(user, NULL, &error);
 			e_error(event, "Autocreating mailboxes: commit failed: %s",

@@ -11,7 +11,10 @@
    are subscribed as they are created, so a user's later UNSUBSCRIBE
    stays), and give an existing one that has no special use the
    configured one. A user who has them all costs one read of the
-   mailbox list. Blocks. Returns the number of mailboxes created, or -1
+   mailbox list. Inside a batch the caller began
+   (mail_user_mailbox_batch_begin()) the changes join it and the caller
+   commits; otherwise they are one batch of their own. Blocks. Returns
+   the number of mailboxes created, or -1
    after logging the failure with the user's event (the user can still
    work: callers go on). */
 int mail_user_autocreate(const struct columba_settings *set,

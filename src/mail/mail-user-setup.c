@@ -7,6 +7,8 @@
 #include "mail-user-setup.h"
 #include "mail-autocreate.h"
 #include "mail-index-memory.h"
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 /* The index's page cache of each open user, at most (SQLite's default is
@@ -131,12 +133,41 @@ int mail_user_paths_get(const struct columba_settings *set,
 	return 0;
 }
 
-static int mkdir_parents(const char *path, mode_t mode, const char **error_r)
+/* fsync() a directory whose entries changed. */
+static int fsync_dir(const char *path, const char **error_r)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		*error_r = t_strdup_printf("open(%s) failed: %m", path);
+		return -1;
+	}
+	if (fsync(fd) < 0) {
+		*error_r = t_strdup_printf("fsync(%s) failed: %m", path);
+		(void)close(fd);
+		return -1;
+	}
+	(void)close(fd);
+	return 0;
+}
+
+/* mkdir -p, and each directory made is made durable in its parent: the
+   index created in it later must not vanish with its directory in a
+   power failure. *created_r is set when path itself was made. */
+static int mkdir_parents(const char *path, mode_t mode, bool *created_r,
+			 const char **error_r)
 {
 	struct stat st;
+	bool parent_created;
 
-	if (mkdir(path, mode) == 0)
-		return 0;
+	*created_r = false;
+	const char *slash = strrchr(path, '/');
+	const char *parent = slash == NULL ? "." : slash == path ? "/" :
+		t_strndup(path, (size_t)(slash - path));
+	if (mkdir(path, mode) == 0) {
+		*created_r = true;
+		return fsync_dir(parent, error_r);
+	}
 	if (errno == EEXIST) {
 		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 			return 0;
@@ -144,39 +175,41 @@ static int mkdir_parents(const char *path, mode_t mode, const char **error_r)
 					   path);
 		return -1;
 	}
-	if (errno != ENOENT) {
+	if (errno != ENOENT || slash == NULL || slash == path) {
 		*error_r = t_strdup_printf("mkdir(%s) failed: %m", path);
 		return -1;
 	}
-	const char *slash = strrchr(path, '/');
-	if (slash == NULL || slash == path) {
+	if (mkdir_parents(parent, mode, &parent_created, error_r) < 0)
+		return -1;
+	if (mkdir(path, mode) < 0) {
+		if (errno == EEXIST)
+			return 0;
 		*error_r = t_strdup_printf("mkdir(%s) failed: %m", path);
 		return -1;
 	}
-	if (mkdir_parents(t_strndup(path, (size_t)(slash - path)), mode, error_r) < 0)
-		return -1;
-	if (mkdir(path, mode) < 0 && errno != EEXIST) {
-		*error_r = t_strdup_printf("mkdir(%s) failed: %m", path);
-		return -1;
-	}
-	return 0;
+	*created_r = true;
+	return fsync_dir(parent, error_r);
 }
 
-int mail_user_open(const struct columba_settings *set, const char *username,
-		   const char *const *userdb_fields, struct event *event_parent,
-		   struct mail_user **user_r, const char **error_r)
+static int mail_user_open_full(const struct columba_settings *set,
+			       const char *username,
+			       const char *const *userdb_fields,
+			       struct event *event_parent, bool create_deferred,
+			       struct mail_user **user_r, const char **error_r)
 {
 	struct mail_user_paths paths;
+	bool created;
 
 	if (mail_user_paths_get(set, username, userdb_fields, &paths,
 				error_r) < 0)
 		return -1;
-	if (mkdir_parents(paths.home, 0700, error_r) < 0)
+	if (mkdir_parents(paths.home, 0700, &created, error_r) < 0)
 		return -1;
 	/* absolute, checked above */
 	const char *index_dir = t_strndup(paths.index_path,
 		(size_t)(strrchr(paths.index_path, '/') - paths.index_path));
-	if (index_dir[0] != '\0' && mkdir_parents(index_dir, 0700, error_r) < 0)
+	if (index_dir[0] != '\0' &&
+	    mkdir_parents(index_dir, 0700, &created, error_r) < 0)
 		return -1;
 
 	struct mail_user_settings user_set = {
@@ -187,6 +220,7 @@ int mail_user_open(const struct columba_settings *set, const char *username,
 		.event_parent = event_parent,
 		.changes_max_age_secs = set->mail_index_log2_max_age,
 		.changes_max_count = set->mail_index_log_max_changes,
+		.index_create_deferred = create_deferred,
 	};
 	if (mail_index_fsync_mode_parse(set->mail_fsync,
 					&user_set.fsync_mode) < 0) {
@@ -214,14 +248,35 @@ int mail_user_open(const struct columba_settings *set, const char *username,
 	return 0;
 }
 
+int mail_user_open(const struct columba_settings *set, const char *username,
+		   const char *const *userdb_fields, struct event *event_parent,
+		   struct mail_user **user_r, const char **error_r)
+{
+	return mail_user_open_full(set, username, userdb_fields, event_parent,
+				   false, user_r, error_r);
+}
+
+static const char *mail_user_error(struct mail_user *user)
+{
+	const char *internal_text;
+
+	(void)mail_user_get_last_error(user, NULL, &internal_text);
+	return internal_text;
+}
+
 int mail_user_setup(const struct columba_settings *set, const char *username,
 		    const char *const *userdb_fields, struct event *event_parent,
 		    struct mail_user **user_r, const char **error_r)
 {
 	struct mail_user *user;
+	bool batch = false;
 
-	if (mail_user_open(set, username, userdb_fields, event_parent,
-			   &user, error_r) < 0)
+	/* A new user's index is built apart with INBOX and the autocreated
+	   mailboxes in it, then synced and renamed into place at once
+	   (mail_user_create_finish()) before the session shows anything:
+	   one file sync and one directory sync instead of one per step. */
+	if (mail_user_open_full(set, username, userdb_fields, event_parent,
+				true, &user, error_r) < 0)
 		return -1;
 
 	/* every user has an INBOX (RFC 9051 §5.1): create it on first use
@@ -229,16 +284,30 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 	struct mail_index_mailbox box;
 	int ret = mail_index_mailbox_lookup(mail_user_get_index(user), "INBOX",
 					    pool_datastack, &box);
-	if (ret == 0 && mail_user_mailbox_create(user, "INBOX",
-						 0) < 0) {
-		const char *user_text, *internal_text;
-		enum mail_error error = mail_user_get_last_error(
-			user, &user_text, &internal_text);
-		/* another session of the same user created it meanwhile */
-		ret = error == MAIL_ERROR_EXISTS ? 1 : -1;
-		if (ret < 0)
+	if (ret == 0) {
+		/* INBOX and the special-use mailboxes in one transaction,
+		   with one mailbox list write */
+		if (mail_user_mailbox_batch_begin(user) < 0) {
 			*error_r = t_strdup_printf("Creating INBOX failed: %s",
-						   internal_text);
+						   mail_user_error(user));
+			ret = -1;
+		} else if (mail_user_mailbox_create(user, "INBOX", 0) < 0) {
+			/* another session of the same user created it
+			   meanwhile */
+			if (mail_user_get_last_error(user, NULL, NULL) ==
+			    MAIL_ERROR_EXISTS) {
+				batch = true;
+				ret = 1;
+			} else {
+				*error_r = t_strdup_printf(
+					"Creating INBOX failed: %s",
+					mail_user_error(user));
+				mail_user_mailbox_batch_rollback(user);
+				ret = -1;
+			}
+		} else {
+			batch = true;
+		}
 	} else if (ret < 0) {
 		*error_r = "Looking up INBOX failed";
 	}
@@ -249,6 +318,18 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 	/* the configured special-use mailboxes (Drafts, Sent...): a
 	   failure is logged and the user works without them */
 	(void)mail_user_autocreate(set, user);
+	if (batch && mail_user_mailbox_batch_commit(user) < 0) {
+		*error_r = t_strdup_printf("Creating INBOX failed: %s",
+					   mail_user_error(user));
+		mail_user_deinit(&user);
+		return -1;
+	}
+	if (mail_user_create_finish(user) < 0) {
+		*error_r = t_strdup_printf("Creating the index failed: %s",
+					   mail_user_error(user));
+		mail_user_deinit(&user);
+		return -1;
+	}
 	*user_r = user;
 	return 0;
 }

@@ -37,7 +37,9 @@ int mail_user_open(const struct columba_settings *set, const char *username,
 		   const char *const *userdb_fields, struct event *event_parent,
 		   struct mail_user **user_r, const char **error_r)
 	ATTR_WARN_UNUSED;
-/* mail_user_open(), then create INBOX if the user has none. Blocks
+/* mail_user_open(), then create INBOX if the user has none, and the
+   autocreated mailboxes; a new user's index is built apart and synced
+   and renamed into place once, with all of them in it. Blocks
    (local disk). Returns 0, or -1 with
    *error_r for the log (the client gets a generic temporary error). */
 int mail_user_setup(const struct columba_settings *set, const char *username,

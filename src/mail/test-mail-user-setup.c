@@ -6,7 +6,9 @@
 #include "columba-settings.h"
 #include "mail-storage.h"
 #include "mail-user-setup.h"
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static struct config *test_config(const char *extra)
 {
@@ -149,6 +151,129 @@ static void test_setup_creates_inbox(void)
 	test_end();
 }
 
+/* Files in dir whose name starts with prefix. */
+static unsigned int count_files(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_setup_new_user_one_write(void)
+{
+	test_begin("mail user setup: a new user's index is built apart and "
+		   "renamed into place with its mailboxes");
+	struct config *cfg = test_config(
+		"namespace inbox {\n"
+		"  inbox = yes\n"
+		"  mailbox Sent {\n    special_use = \\Sent\n    auto = subscribe\n  }\n"
+		"  mailbox Trash {\n    special_use = \\Trash\n    auto = create\n  }\n"
+		"}\n");
+	const struct columba_settings *set = config_get_root(cfg);
+	const char *home = t_strdup_printf("%s/state/home/carol", test_dir());
+	struct mail_index_mailbox box;
+	struct mail_user *user;
+	struct stat st;
+	const char *error;
+	uint32_t uidvalidity;
+
+	test_assert(mail_user_setup(set, "carol", NULL, NULL, &user,
+				    &error) == 0);
+	struct mail_index *index = mail_user_get_index(user);
+	test_assert(!mail_index_is_creating(index));
+	/* in place, nothing temporary left, no WAL written yet */
+	test_assert(stat(t_strdup_printf("%s/index.db", home), &st) == 0);
+	test_assert(count_files(home, "index.db.new") == 0);
+	test_assert(stat(t_strdup_printf("%s/index.db-wal", home), &st) < 0 ||
+		    st.st_size == 0);
+	test_assert(mail_index_mailbox_lookup(index, "INBOX", pool_datastack,
+					      &box) == 1);
+	uidvalidity = box.uidvalidity;
+	test_assert(mail_index_mailbox_lookup(index, "Sent", pool_datastack,
+					      &box) == 1 &&
+		    box.special_use == MAIL_SPECIAL_USE_SENT);
+	test_assert(mail_index_mailbox_lookup(index, "Trash", pool_datastack,
+					      &box) == 1);
+	/* the index is usable as an ordinary one */
+	test_assert(mail_user_mailbox_create(user, "Work", 0) == 0);
+	mail_user_deinit(&user);
+
+	/* a second login finds the same INBOX (same UIDVALIDITY) */
+	test_assert(mail_user_setup(set, "carol", NULL, NULL, &user,
+				    &error) == 0);
+	index = mail_user_get_index(user);
+	test_assert(mail_index_mailbox_lookup(index, "INBOX", pool_datastack,
+					      &box) == 1 &&
+		    box.uidvalidity == uidvalidity);
+	test_assert(mail_index_mailbox_lookup(index, "Work", pool_datastack,
+					      &box) == 1);
+	mail_user_deinit(&user);
+	config_free(&cfg);
+	test_end();
+}
+
+static void test_index_create_deferred(void)
+{
+	test_begin("mail index: deferred creation discarded, and losing the "
+		   "race to another creator");
+	const char *dir = t_strdup_printf("%s/deferred", test_dir());
+	const char *path = t_strdup_printf("%s/index.db", dir);
+	struct mail_index_settings set = {
+		.path = path, .create_deferred = true,
+	};
+	struct mail_index_settings plain_set = { .path = path };
+	struct mail_index_mailbox box;
+	struct mail_index *index, *other;
+	struct stat st;
+	const char *error;
+
+	test_assert(mkdir(dir, 0700) == 0);
+	/* closed before it was finished: nothing stays */
+	test_assert(mail_index_open(&set, &index, &error) == 0);
+	test_assert(mail_index_is_creating(index));
+	test_assert(mail_index_mailbox_create(index, "INBOX", 0, NULL,
+					      NULL) == 0);
+	test_assert(stat(path, &st) < 0 && errno == ENOENT);
+	test_assert(count_files(dir, "index.db.new") == 1);
+	mail_index_close(&index);
+	test_assert(stat(path, &st) < 0 && errno == ENOENT);
+	test_assert(count_files(dir, "index.db.new") == 0);
+
+	/* another process creates it meanwhile: theirs stands */
+	test_assert(mail_index_open(&set, &index, &error) == 0);
+	test_assert(mail_index_mailbox_create(index, "Mine", 0, NULL,
+					      NULL) == 0);
+	test_assert(mail_index_open(&plain_set, &other, &error) == 0);
+	test_assert(!mail_index_is_creating(other));
+	test_assert(mail_index_mailbox_create(other, "Theirs", 0, NULL,
+					      NULL) == 0);
+	test_assert(mail_index_create_finish(index) == 0);
+	test_assert(!mail_index_is_creating(index));
+	test_assert(mail_index_mailbox_lookup(index, "Theirs", pool_datastack,
+					      &box) == 1);
+	test_assert(mail_index_mailbox_lookup(index, "Mine", pool_datastack,
+					      &box) == 0);
+	test_assert(count_files(dir, "index.db.new") == 0);
+	mail_index_close(&other);
+	mail_index_close(&index);
+
+	/* an existing index is opened as it is */
+	test_assert(mail_index_open(&set, &index, &error) == 0);
+	test_assert(!mail_index_is_creating(index));
+	test_assert(mail_index_create_finish(index) == 0);
+	mail_index_close(&index);
+	test_end();
+}
+
 int main(void)
 {
 	static test_func_t *const tests[] = {
@@ -157,6 +282,8 @@ int main(void)
 		test_paths_hostile_names,
 		test_paths_errors,
 		test_setup_creates_inbox,
+		test_setup_new_user_one_write,
+		test_index_create_deferred,
 		NULL
 	};
 	return test_run(tests);
