@@ -185,3 +185,136 @@ int login_handoff_reply_decode(const void *data, size_t size,
 	reply_r->status = status;
 	return 0;
 }
+
+/* --- the hand-back --- */
+
+void login_handback_encode(const struct login_handback *hb, buffer_t *dest)
+{
+	ipc_put_u8(dest, LOGIN_HANDOFF_VERSION);
+	ipc_put_str(dest, hb->protocol);
+	ipc_put_str(dest, hb->session_id);
+	ipc_put_str(dest, hb->tag == NULL ? "" : hb->tag);
+	ipc_put_u32(dest, hb->flags);
+	put_ip(dest, &hb->remote_ip, hb->remote_port);
+	put_ip(dest, &hb->local_ip, hb->local_port);
+	i_assert(hb->input_size <= LOGIN_HANDOFF_MAX_PREREAD);
+	ipc_put_blob(dest, hb->input, hb->input_size);
+}
+
+/* A tag goes back to the client in "tag OK": IMAP's tag characters only
+   (no controls, spaces or 8-bit), never empty. */
+static bool tag_is_valid(const char *tag)
+{
+	if (*tag == '\0')
+		return false;
+	for (; *tag != '\0'; tag++) {
+		unsigned char c = (unsigned char)*tag;
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\+", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+int login_handback_decode(const void *data, size_t size, pool_t pool,
+			  struct login_handback *hb, const char **error_r)
+{
+	struct ipc_reader r;
+	bool nul = false;
+
+	memset(hb, 0, sizeof(*hb));
+	ipc_reader_init(&r, data, size);
+	uint8_t version = ipc_read_u8(&r);
+	if (!ipc_reader_failed(&r) && version != LOGIN_HANDOFF_VERSION) {
+		*error_r = t_strdup_printf("unsupported hand-back version %u",
+					   version);
+		return -1;
+	}
+	hb->protocol = read_string(&r, pool, &nul);
+	hb->session_id = read_string(&r, pool, &nul);
+	hb->tag = read_string(&r, pool, &nul);
+	hb->flags = ipc_read_u32(&r);
+	if (!read_ip(&r, &hb->remote_ip, &hb->remote_port) ||
+	    !read_ip(&r, &hb->local_ip, &hb->local_port)) {
+		*error_r = "invalid address";
+		return -1;
+	}
+	size_t input_size = 0;
+	const void *input = ipc_read_blob(&r, &input_size);
+	if (ipc_reader_finish(&r, error_r) < 0)
+		return -1;
+	if (nul) {
+		*error_r = "NUL inside a string field";
+		return -1;
+	}
+	if ((hb->flags & ~LOGIN_HANDOFF_FLAGS_KNOWN) != 0) {
+		*error_r = t_strdup_printf("unknown flags 0x%x", hb->flags);
+		return -1;
+	}
+	if (input_size > LOGIN_HANDOFF_MAX_PREREAD) {
+		*error_r = "pending input too large";
+		return -1;
+	}
+	if (hb->session_id[0] == '\0') {
+		*error_r = "empty session id";
+		return -1;
+	}
+	if (!tag_is_valid(hb->tag)) {
+		*error_r = "invalid tag";
+		return -1;
+	}
+	hb->input = p_memdup(pool, input == NULL ? "" : input, input_size);
+	hb->input_size = input_size;
+	return 0;
+}
+
+void login_handback_begin_encode(const char *session_id, buffer_t *dest)
+{
+	ipc_put_u8(dest, LOGIN_HANDOFF_VERSION);
+	ipc_put_str(dest, session_id);
+}
+
+int login_handback_begin_decode(const void *data, size_t size,
+				const char **session_id_r,
+				const char **error_r)
+{
+	struct ipc_reader r;
+	size_t len;
+
+	ipc_reader_init(&r, data, size);
+	uint8_t version = ipc_read_u8(&r);
+	*session_id_r = ipc_read_str(&r, &len);
+	if (ipc_reader_finish(&r, error_r) < 0)
+		return -1;
+	if (version != LOGIN_HANDOFF_VERSION) {
+		*error_r = t_strdup_printf("unsupported hand-back version %u",
+					   version);
+		return -1;
+	}
+	if (len == 0 || strlen(*session_id_r) != len) {
+		*error_r = "invalid session id";
+		return -1;
+	}
+	return 0;
+}
+
+void login_handback_reply_encode(buffer_t *dest)
+{
+	ipc_put_u8(dest, LOGIN_HANDOFF_VERSION);
+}
+
+int login_handback_reply_decode(const void *data, size_t size,
+				const char **error_r)
+{
+	struct ipc_reader r;
+
+	ipc_reader_init(&r, data, size);
+	uint8_t version = ipc_read_u8(&r);
+	if (ipc_reader_finish(&r, error_r) < 0)
+		return -1;
+	if (version != LOGIN_HANDOFF_VERSION) {
+		*error_r = t_strdup_printf("unsupported hand-back version %u",
+					   version);
+		return -1;
+	}
+	return 0;
+}

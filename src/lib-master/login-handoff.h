@@ -71,8 +71,12 @@ enum login_handoff_status {
 	LOGIN_HANDOFF_STATUS_TEMPFAIL = 1,
 	/* A limit was hit (mail_max_userip_connections): IMAP NO [LIMIT]. */
 	LOGIN_HANDOFF_STATUS_LIMIT = 2,
+	/* This mail process stopped accepting clients but keeps the
+	   connection, because sessions relayed through it may still be
+	   handed back on it: send the hand-off again on a new connection. */
+	LOGIN_HANDOFF_STATUS_RETRY = 3,
 };
-#define LOGIN_HANDOFF_STATUS_MAX LOGIN_HANDOFF_STATUS_LIMIT
+#define LOGIN_HANDOFF_STATUS_MAX LOGIN_HANDOFF_STATUS_RETRY
 
 struct login_handoff_reply {
 	enum login_handoff_status status;
@@ -87,5 +91,62 @@ void login_handoff_reply_encode(const struct login_handoff_reply *reply,
 int login_handoff_reply_decode(const void *data, size_t size,
 			       struct login_handoff_reply *reply_r,
 			       const char **error_r) ATTR_WARN_UNUSED;
+
+/* --- the hand-back (IMAP UNAUTHENTICATE, RFC 8437) ---
+
+   A mail process ends a session and gives its client back to a login
+   process, which continues it in the not-authenticated state.
+
+   Relayed (TLS) session: the login process that relays it still owns
+   the client, so both messages travel on the hand-off connection the
+   session came through (a login process keeps that connection open
+   while sessions relayed over it live):
+     mail -> login  HANDBACK_BEGIN (session id): stop writing into the
+                    relay and shut down its write side;
+     mail           reads the relay to its end (input the client sent
+                    after UNAUTHENTICATE), then
+     mail -> login  HANDBACK (no fd) and closes its end of the relay;
+     login          copies what the relay still held to the client, and
+                    once the relay has ended resumes the client in the
+                    not-authenticated state with HANDBACK's input first.
+   Plaintext session (the client's socket is in the mail process): a new
+   connection to the login service's login/imap-handback socket carries
+   HANDBACK with the client's socket; the login process takes it (or
+   says goodbye itself when it cannot) and answers HANDBACK_REPLY. No
+   answer means no login process took it: the mail process says BYE. */
+#define LOGIN_HANDBACK_BEGIN_MSG_TYPE 3
+#define LOGIN_HANDBACK_MSG_TYPE 4
+#define LOGIN_HANDBACK_REPLY_MSG_TYPE 5
+
+struct login_handback {
+	/* "imap" */
+	const char *protocol;
+	/* the session's id, as the hand-off gave it */
+	const char *session_id;
+	/* the tag of UNAUTHENTICATE, for the tagged OK */
+	const char *tag;
+	/* LOGIN_HANDOFF_FLAG_* as in the hand-off */
+	uint32_t flags;
+	struct ip_addr remote_ip, local_ip;
+	in_port_t remote_port, local_port;
+	/* input read after the UNAUTHENTICATE line, not yet processed */
+	const unsigned char *input;
+	size_t input_size;
+};
+
+void login_handback_encode(const struct login_handback *hb, buffer_t *dest);
+/* Strings and input point into pool. Returns 0, or -1 with *error_r. */
+int login_handback_decode(const void *data, size_t size, pool_t pool,
+			  struct login_handback *hb_r, const char **error_r)
+	ATTR_WARN_UNUSED;
+void login_handback_begin_encode(const char *session_id, buffer_t *dest);
+/* *session_id_r points into data. Returns 0, or -1 with *error_r. */
+int login_handback_begin_decode(const void *data, size_t size,
+				const char **session_id_r,
+				const char **error_r) ATTR_WARN_UNUSED;
+/* HANDBACK_REPLY: an empty acknowledgement ("the client is ours"). */
+void login_handback_reply_encode(buffer_t *dest);
+int login_handback_reply_decode(const void *data, size_t size,
+				const char **error_r) ATTR_WARN_UNUSED;
 
 #endif

@@ -293,6 +293,75 @@ static void test_handoff_reply(void)
 	test_end();
 }
 
+static void test_handback(void)
+{
+	struct login_handback hb = {
+		.protocol = "imap", .session_id = "abc", .tag = "a1",
+		.flags = LOGIN_HANDOFF_FLAG_SECURED, .remote_port = 1234,
+		.input = (const unsigned char *)"b CAPABILITY\r\n\0x",
+		.input_size = 16,
+	}, d;
+	const char *error, *session_id;
+
+	test_begin("login hand-back encode/decode");
+	pool_t pool = pool_alloconly_create("handback", 512);
+	hb.remote_ip.family = AF_INET;
+	hb.remote_ip.u.ip4.s_addr = htonl(0x7f000001);
+	buffer_t *buf = t_str_new(128);
+	login_handback_encode(&hb, buf);
+	test_assert(login_handback_decode(buf->data, buf->used, pool, &d,
+					  &error) == 0);
+	test_assert_strcmp(d.protocol, "imap");
+	test_assert_strcmp(d.session_id, "abc");
+	test_assert_strcmp(d.tag, "a1");
+	test_assert(d.flags == LOGIN_HANDOFF_FLAG_SECURED);
+	test_assert(net_ip_compare(&d.remote_ip, &hb.remote_ip));
+	test_assert(d.remote_port == 1234);
+	test_assert(d.input_size == 16 &&
+		    memcmp(d.input, hb.input, 16) == 0);
+	for (size_t i = 0; i < buf->used; i++) {
+		test_assert_idx(login_handback_decode(buf->data, i, pool, &d,
+						      &error) < 0, i);
+	}
+	/* the tag goes into a reply line: no spaces, CRs or empty tags */
+	static const char *const bad_tags[] = { "", "a b", "a\r\n", "+" };
+	for (unsigned int i = 0; i < N_ELEMENTS(bad_tags); i++) {
+		hb.tag = bad_tags[i];
+		buffer_set_used_size(buf, 0);
+		login_handback_encode(&hb, buf);
+		test_assert_idx(login_handback_decode(buf->data, buf->used,
+						      pool, &d, &error) < 0, i);
+	}
+	hb.tag = "a";
+	hb.session_id = "";
+	buffer_set_used_size(buf, 0);
+	login_handback_encode(&hb, buf);
+	test_assert(login_handback_decode(buf->data, buf->used, pool, &d,
+					  &error) < 0);
+
+	buffer_set_used_size(buf, 0);
+	login_handback_begin_encode("sess", buf);
+	test_assert(login_handback_begin_decode(buf->data, buf->used,
+						&session_id, &error) == 0);
+	test_assert_strcmp(session_id, "sess");
+	test_assert(login_handback_begin_decode(buf->data, buf->used - 1,
+						&session_id, &error) < 0);
+	buffer_set_used_size(buf, 0);
+	login_handback_begin_encode("", buf);
+	test_assert(login_handback_begin_decode(buf->data, buf->used,
+						&session_id, &error) < 0);
+
+	buffer_set_used_size(buf, 0);
+	login_handback_reply_encode(buf);
+	test_assert(login_handback_reply_decode(buf->data, buf->used,
+						&error) == 0);
+	buffer_append_c(buf, 0);
+	test_assert(login_handback_reply_decode(buf->data, buf->used,
+						&error) < 0);
+	pool_unref(&pool);
+	test_end();
+}
+
 int main(void)
 {
 	static test_func_t *const tests[] = {
@@ -300,6 +369,7 @@ int main(void)
 		test_handoff_rejects_bad_fields,
 		test_handoff_over_ipc,
 		test_handoff_reply,
+		test_handback,
 		test_restrict_access_env,
 		NULL
 	};
