@@ -484,6 +484,7 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(SIZE, imap_max_append_size, "256M"),
 	DEF(TIME, imap_autologout, "30 mins"),
 	DEF(BOOL, imap_utf8_accept, "no"),
+	DEF(BOOL, imap_unauthenticate, "yes"),
 	DEF(STR, pop3_uidl_format, "%08Xu%08Xv"),
 	DEF(BOOL, pop3_no_flag_updates, "no"),
 	DEF(STR, pop3_deleted_flag, NULL),
@@ -617,6 +618,11 @@ const char columba_settings_builtin_config[] =
 "  inet_listener imaps {\n"
 "    port = 993\n"
 "    ssl = yes\n"
+"  }\n"
+/* UNAUTHENTICATE: mail processes give plaintext clients back here */
+"  unix_listener login/imap-handback {\n"
+"    mode = 0600\n"
+"    user = $default_internal_user\n"
 "  }\n"
 "}\n"
 "service pop3-login {\n"

@@ -211,6 +211,9 @@ struct columba_settings {
 	   8-bit header APPENDs from clients that did not enable it (the RFC
 	   says NO) and does not NFC-normalize UTF-8 mailbox names. */
 	bool imap_utf8_accept;
+	/* advertise and accept UNAUTHENTICATE (RFC 8437) after login; RFC
+	   8437 §8 asks for a way to turn it off */
+	bool imap_unauthenticate;
 
 	/* POP3 sessions (Dovecot's names and meanings): the UIDL
 	   template (src/lib-pop3/pop3-uidl.h); RETR leaves \Seen alone;

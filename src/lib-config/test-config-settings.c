@@ -81,7 +81,13 @@ static void test_settings_defaults(void)
 	test_assert(imap != NULL && imap->port == 143 && !imap->ssl &&
 		    imap->address[0] == NULL);
 	test_assert(imaps != NULL && imaps->port == 993 && imaps->ssl);
-	test_assert(array_count(&login->unix_listeners) == 0);
+	/* where mail processes hand clients back (UNAUTHENTICATE) */
+	test_assert(array_count(&login->unix_listeners) == 1);
+	const struct unix_listener_settings *handback =
+		test_unix_listener(login, "login/imap-handback");
+	test_assert(handback != NULL && handback->mode == 0600);
+	test_assert(handback != NULL &&
+		    strcmp(handback->user, "columba") == 0);
 
 	const struct service_settings *auth =
 		columba_settings_find_service(set, "auth");
