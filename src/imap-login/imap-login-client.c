@@ -473,6 +473,19 @@ static void imap_login_client_input(struct login_client *client)
 	}
 }
 
+/* RFC 8437: the OK of UNAUTHENTICATE comes once the client is in the
+   not-authenticated state here; it lists what CAPABILITY would now. */
+static void imap_login_client_unauthenticated(struct login_client *client,
+					      const char *tag)
+{
+	struct imap_login_client *iclient = (struct imap_login_client *)client;
+
+	iclient->authenticating = false;
+	conn_printf(client->conn, "%s OK [CAPABILITY %s] Unauthenticate "
+		    "completed, now in not authenticated state.\r\n", tag,
+		    imap_login_capability(client));
+}
+
 static void imap_login_client_destroy(struct login_client *client)
 {
 	struct imap_login_client *iclient = (struct imap_login_client *)client;
@@ -491,6 +504,7 @@ static const struct login_protocol imap_login_protocol = {
 	.auth_challenge = imap_login_auth_challenge,
 	.auth_failed = imap_login_auth_failed,
 	.service = "imap",
+	.client_unauthenticated = imap_login_client_unauthenticated,
 };
 
 int imap_login_main(void)

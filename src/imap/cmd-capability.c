@@ -9,7 +9,7 @@ bool imap_cmd_capability(struct client_command_context *cmd)
 		return true;
 	}
 	client_send_linef(cmd->client, "* CAPABILITY %s",
-			  imap_capability_string());
+			  client_capability_string(cmd->client));
 	client_send_tagline(cmd, "OK Capability completed.");
 	return true;
 }

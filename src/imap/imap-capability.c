@@ -3,6 +3,7 @@
    this list. */
 #include "lib.h"
 #include "imap-common.h"
+#include "mail-handoff.h"
 
 static const char *const imap_capabilities[] = {
 	"IMAP4rev1",
@@ -27,6 +28,7 @@ static const char *const imap_capabilities[] = {
 	"ESORT",
 	"THREAD=ORDEREDSUBJECT",
 	"THREAD=REFERENCES",
+	"I18NLEVEL=1",
 	"UIDPLUS",
 	"MOVE",
 	"MULTIAPPEND",
@@ -75,4 +77,19 @@ bool imap_capability_has(const char *name)
 			return true;
 	}
 	return false;
+}
+
+bool client_can_unauthenticate(struct client *client)
+{
+	return !client->compress_active && client->session_id[0] != '\0' &&
+		mail_handback_available(client->session_id);
+}
+
+const char *client_capability_string(struct client *client)
+{
+	/* RFC 8437 §3: only after login (the login process never lists
+	   it) */
+	if (!client_can_unauthenticate(client))
+		return imap_capability_string();
+	return t_strdup_printf("%s UNAUTHENTICATE", imap_capability_string());
 }

@@ -13,6 +13,7 @@
 #include "imap-utf7.h"
 #include "imap-utf8.h"
 #include "mail-session.h"
+#include "mail-handoff.h"
 
 /* the first block of a command's pool: enough for most commands' args */
 #define CLIENT_COMMAND_POOL_SIZE 1024
@@ -127,11 +128,14 @@ void client_destroy(struct client **_client, const char *reason)
 			cmd->cancel(cmd);
 		client_command_free(&cmd);
 	}
+	/* no conn after client_hand_back() */
 	e_info(client->event, "Disconnected: %s in=%llu out=%llu", reason,
 	       (unsigned long long)(client->bytes_in_before +
-				    conn_get_bytes_in(client->conn)),
+				    (client->conn == NULL ? 0 :
+				     conn_get_bytes_in(client->conn))),
 	       (unsigned long long)(client->bytes_out_before +
-				    conn_get_bytes_out(client->conn)));
+				    (client->conn == NULL ? 0 :
+				     conn_get_bytes_out(client->conn))));
 	client_mailbox_close(client);
 	imap_parser_destroy(&client->parser);
 	conn_destroy(&client->conn);
@@ -212,6 +216,43 @@ int client_insert_fd_layer(struct client *client,
 		return -1;
 	}
 	return 0;
+}
+
+void client_hand_back(struct client **_client, const char *tag)
+{
+	struct client *client = *_client;
+	buffer_t *pending = t_str_new(256);
+	const char *error;
+	int fd;
+
+	*_client = NULL;
+	uint64_t in = conn_get_bytes_in(client->conn);
+	uint64_t out = conn_get_bytes_out(client->conn);
+	if (conn_detach(&client->conn, &fd, pending, &error) < 0) {
+		/* the caller flushed: cannot happen */
+		e_error(client->event, "UNAUTHENTICATE: %s", error);
+		client_disconnect_with_bye(client, "Internal error.",
+					   t_strdup_printf("UNAUTHENTICATE: %s",
+							   error));
+		return;
+	}
+	client->bytes_in_before += in;
+	client->bytes_out_before += out;
+	struct mail_handback_request req = {
+		.session_id = t_strdup(client->session_id),
+		.tag = t_strdup(tag),
+		.fd = fd,
+		.input = pending->data,
+		.input_size = pending->used,
+		.failure_line = "* BYE [UNAVAILABLE] Could not return to the "
+			"not-authenticated state: reconnect.\r\n",
+		.event = client->event,
+	};
+	/* the hand-back's I/O starts from the ioloop: the mailbox is closed
+	   (no expunges reported) and the user released before any login
+	   process can see the client */
+	mail_handback_start(&req);
+	client_destroy(&client, "Unauthenticated");
 }
 
 /* --- output --- */

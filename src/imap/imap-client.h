@@ -106,6 +106,12 @@ void client_destroy(struct client **client, const char *reason);
 /* Say "* BYE text" and end the session once output is flushed. */
 void client_disconnect_with_bye(struct client *client, const char *text,
 				const char *log_reason);
+/* UNAUTHENTICATE: end the session (as client_destroy()) and give its
+   connection, with the input not yet processed, back to a login process
+   (mail_handback_start()), which sends "tag OK". Output must be flushed.
+   Not from inside a conn or command callback that uses the client
+   afterwards: the client is freed. */
+void client_hand_back(struct client **client, const char *tag);
 /* Feed bytes that arrived before the session (the login process's
    pre-read input). */
 void client_input_push(struct client *client, const void *data, size_t size);

@@ -40,6 +40,7 @@ static const struct command imap_commands[] = {
 	{ "SUBSCRIBE", cmd_subscribe, 0 },
 	{ "THREAD", cmd_thread, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
+	{ "UNAUTHENTICATE", imap_cmd_unauthenticate, 0 },
 	{ "UNSELECT", imap_cmd_unselect, COMMAND_FLAG_SELECTED },
 	{ "UNSUBSCRIBE", cmd_unsubscribe, 0 },
 };

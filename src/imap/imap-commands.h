@@ -134,7 +134,7 @@ command_func_t imap_cmd_capability, imap_cmd_noop, imap_cmd_logout;
 command_func_t imap_cmd_id, imap_cmd_enable, imap_cmd_select;
 command_func_t imap_cmd_examine, imap_cmd_close, imap_cmd_unselect;
 command_func_t imap_cmd_check, imap_cmd_namespace, imap_cmd_idle;
-command_func_t imap_cmd_starttls, imap_cmd_compress;
+command_func_t imap_cmd_starttls, imap_cmd_compress, imap_cmd_unauthenticate;
 command_func_t imap_cmd_append, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move;
 command_func_t cmd_create, cmd_delete, cmd_rename, cmd_subscribe;
 command_func_t cmd_unsubscribe, cmd_list, cmd_lsub, cmd_status;

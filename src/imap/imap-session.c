@@ -51,11 +51,11 @@ void imap_session_start(const struct mail_session_start *start)
 		const char *tag = h->tag == NULL || h->tag[0] == '\0' ? "*" :
 			h->tag;
 		client_send_linef(client, "%s OK [CAPABILITY %s] Logged in",
-				  tag, imap_capability_string());
+				  tag, client_capability_string(client));
 	} else {
 		client_send_linef(client,
 			"* PREAUTH [CAPABILITY %s] Logged in as %s",
-			imap_capability_string(), h->username);
+			client_capability_string(client), h->username);
 	}
 	client_input_push(client, h->preread, h->preread_size);
 	e_info(client->event, "Logged in");

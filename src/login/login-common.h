@@ -14,7 +14,10 @@ struct event;
 struct auth_client;
 struct auth_client_request;
 struct login_handoff_send;
+struct handoff_mailconn;
 struct login_relay;
+struct ipc;
+struct ipc_msg;
 struct login_ip_limit;
 struct tls_context;
 struct master_service;
@@ -126,6 +129,12 @@ struct login_protocol {
 	/* Name of the service for the auth process and the mail process
 	   ("imap"). */
 	const char *service;
+	/* A mail process handed the client back (IMAP UNAUTHENTICATE): it
+	   is in the not-authenticated state again; answer the command
+	   tagged tag (IMAP: "tag OK ..."). NULL: the protocol has no
+	   hand-back, and one is refused. */
+	void (*client_unauthenticated)(struct login_client *client,
+				       const char *tag);
 };
 
 struct login_globals {
@@ -197,8 +206,31 @@ void login_handoff_send_abort(struct login_client *client);
 /* Close the idle connections to the mail service (process exit). */
 void login_handoff_deinit(void);
 /* Start relaying plaintext between the TLS client and fd (one end of a
-   socketpair given to the mail process). */
-void login_relay_start(struct login_client *client, int fd);
+   socketpair given to the mail process). mc: the hand-off connection the
+   session went over, pinned for the relay (its way back); the relay
+   unpins it when it ends. */
+void login_relay_start(struct login_client *client, int fd,
+		       struct handoff_mailconn *mc);
+/* HANDBACK_BEGIN or HANDBACK arrived on mc (login-handoff-send.c). */
+void login_relay_handback_msg(struct handoff_mailconn *mc,
+			      struct ipc_msg *msg);
+/* A relay is done with mc. */
+void login_handoff_conn_unpin(struct handoff_mailconn *mc);
+struct ipc *login_handoff_conn_ipc(struct handoff_mailconn *mc);
+
+/* --- the hand-back of plaintext clients (login-handback.c) --- */
+
+/* Whether a connection on this listener is a mail process's hand-back. */
+bool login_handback_is_listener(const char *listener_name);
+/* Take a hand-back connection (owns fd from now on). */
+void login_handback_accept(int fd);
+void login_handback_deinit(void);
+/* A client handed back in fd mode: a new pre-login client on fd, with
+   hb's addresses and input, answered with the protocol's
+   client_unauthenticated(). Returns false if it was refused (the client
+   was told why and closed). */
+struct login_handback;
+bool login_client_create_handback(int fd, const struct login_handback *hb);
 /* conn callbacks of a relayed client, called by login-main.c */
 void login_relay_client_input(struct login_client *client);
 void login_relay_client_output_drained(struct login_client *client);
@@ -207,6 +239,14 @@ void login_relay_destroy(struct login_client *client);
 /* The hand-off gave the socket to a mail process: forget the client
    without a disconnect line (the Login: line was logged). */
 void login_client_handed_off(struct login_client *client);
+/* The client whose session id is session_id, or NULL. */
+struct login_client *login_client_find_session(const char *session_id);
+/* A relayed client came back (UNAUTHENTICATE): it is a pre-login client
+   again, with a new session id, its TLS session and the input the mail
+   process had not processed in front of what we hold. */
+void login_client_unauthenticated(struct login_client *client,
+				  const char *tag, const void *input,
+				  size_t size);
 /* A hand-off was refused after the conn was detached: rebuild it from fd
    and put the pre-read input back. */
 void login_client_reattach(struct login_client *client, int fd,

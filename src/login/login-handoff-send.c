@@ -21,7 +21,14 @@
    mode, our end's peer in relay mode) until the answer, so that the
    retry and, in fd mode, a refusal can use it. Without TLS the conn is
    detached (conn_detach()): after a refusal it is rebuilt from our copy
-   with the pre-read input put back. */
+   with the pre-read input put back.
+
+   A connection that relayed (TLS) sessions went through is also their
+   way back (UNAUTHENTICATE, see login-handoff.h): it is pinned while any
+   of them lives, kept out of the idle pool's limits and timeout, and
+   carries the mail process's HANDBACK_BEGIN/HANDBACK messages to
+   login-relay.c. A mail process that stops accepting answers a hand-off
+   on a pinned connection with RETRY instead of closing it. */
 #include "lib.h"
 #include "ioloop.h"
 #include "conn.h"
@@ -49,8 +56,15 @@ struct handoff_mailconn {
 	/* the hand-off in flight, NULL while idle */
 	struct login_handoff_send *hs;
 	struct timeout *to_idle;
+	/* relayed sessions that came through here (login_relay_start()) */
+	unsigned int relay_count;
 	/* in the idle list */
 	bool idle;
+	/* no more hand-offs on it (the mail process asked for RETRY, or an
+	   abandoned hand-off may still be answered): only hand-backs */
+	bool draining;
+	/* closed, kept only for its relays' references */
+	bool dead;
 };
 
 struct login_handoff_send {
@@ -75,7 +89,7 @@ static unsigned int idle_count;
 
 static const struct ipc_callbacks mailconn_callbacks;
 
-static void mailconn_destroy(struct handoff_mailconn *mc)
+static void mailconn_idle_unlink(struct handoff_mailconn *mc)
 {
 	if (mc->idle) {
 		if (mc->prev != NULL)
@@ -86,18 +100,68 @@ static void mailconn_destroy(struct handoff_mailconn *mc)
 			mc->next->prev = mc->prev;
 		i_assert(idle_count > 0);
 		idle_count--;
-	} else if (mc->hs != NULL) {
-		mc->hs->mc = NULL;
+		mc->idle = false;
+		mc->prev = mc->next = NULL;
 	}
 	if (mc->to_idle != NULL)
 		timeout_remove(&mc->to_idle);
-	ipc_destroy(&mc->ipc);
-	free(mc);
+}
+
+/* Close the connection; a pinned one stays allocated (dead) until its
+   last relay lets go. */
+static void mailconn_destroy(struct handoff_mailconn *mc)
+{
+	mailconn_idle_unlink(mc);
+	if (mc->hs != NULL) {
+		mc->hs->mc = NULL;
+		mc->hs = NULL;
+	}
+	if (mc->ipc != NULL)
+		ipc_destroy(&mc->ipc);
+	mc->dead = true;
+	if (mc->relay_count == 0)
+		free(mc);
+}
+
+/* A hand-off on mc is given up while its answer may still come: the
+   connection cannot carry another one. */
+static void mailconn_abandon(struct handoff_mailconn *mc)
+{
+	if (mc->relay_count == 0) {
+		mailconn_destroy(mc);
+		return;
+	}
+	mc->hs->mc = NULL;
+	mc->hs = NULL;
+	mc->draining = true;
 }
 
 static void mailconn_idle_timeout(void *context)
 {
-	mailconn_destroy(context);
+	struct handoff_mailconn *mc = context;
+
+	if (mc->relay_count > 0) {
+		/* pinned: out of the pool, kept for the hand-backs */
+		mailconn_idle_unlink(mc);
+		return;
+	}
+	mailconn_destroy(mc);
+}
+
+struct ipc *login_handoff_conn_ipc(struct handoff_mailconn *mc)
+{
+	return mc->ipc;
+}
+
+void login_handoff_conn_unpin(struct handoff_mailconn *mc)
+{
+	i_assert(mc->relay_count > 0);
+	if (--mc->relay_count > 0)
+		return;
+	if (mc->dead)
+		free(mc);
+	else if (!mc->idle && mc->hs == NULL)
+		mailconn_destroy(mc);
 }
 
 /* The answered hand-off is done with mc: keep it for the next one, or
@@ -107,10 +171,12 @@ static void mailconn_release(struct handoff_mailconn *mc)
 	i_assert(mc->hs != NULL);
 	mc->hs->mc = NULL;
 	mc->hs = NULL;
-	if (idle_count >= LOGIN_HANDOFF_MAX_IDLE_CONNS ||
+	if (mc->draining || idle_count >= LOGIN_HANDOFF_MAX_IDLE_CONNS ||
 	    !ipc_is_connected(mc->ipc) ||
 	    ipc_get_output_size(mc->ipc) > 0) {
-		mailconn_destroy(mc);
+		/* pinned: kept for the hand-backs, outside the pool */
+		if (mc->relay_count == 0 || !ipc_is_connected(mc->ipc))
+			mailconn_destroy(mc);
 		return;
 	}
 	mc->idle = true;
@@ -157,7 +223,7 @@ static void handoff_free(struct login_handoff_send *hs)
 {
 	/* an answer may still come on the connection: not reusable */
 	if (hs->mc != NULL)
-		mailconn_destroy(hs->mc);
+		mailconn_abandon(hs->mc);
 	if (hs->to != NULL)
 		timeout_remove(&hs->to);
 	if (hs->client_fd != -1)
@@ -196,7 +262,8 @@ static void handoff_failed(struct login_handoff_send *hs,
 		conn_set_input_paused(client->conn, false);
 }
 
-static void handoff_accepted(struct login_handoff_send *hs)
+static void handoff_accepted(struct login_handoff_send *hs,
+			     struct handoff_mailconn *mc)
 {
 	struct login_client *client = hs->client;
 	bool relay = hs->relay_fd != -1;
@@ -214,7 +281,8 @@ static void handoff_accepted(struct login_handoff_send *hs)
 		int fd = hs->relay_fd;
 		hs->relay_fd = -1;
 		handoff_free(hs);
-		login_relay_start(client, fd);
+		/* mc was pinned for this relay by handoff_reply() */
+		login_relay_start(client, fd, mc);
 	} else {
 		/* the mail process has its own copy of the socket now */
 		handoff_free(hs);
@@ -234,6 +302,24 @@ static int handoff_send(struct login_handoff_send *hs, const char **error_r)
 		return -1;
 	}
 	return 0;
+}
+
+/* Send the hand-off once more on a new connection (hs has none now).
+   Returns false if it was retried already. */
+static bool handoff_try_elsewhere(struct login_handoff_send *hs)
+{
+	const char *error;
+
+	if (hs->retried)
+		return false;
+	hs->retried = true;
+	if (mailconn_get(hs, true, &error) == NULL) {
+		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL, error);
+		return true;
+	}
+	if (handoff_send(hs, &error) < 0)
+		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL, error);
+	return true;
 }
 
 /* The connection closed before an answer: a mail process that stopped
@@ -271,11 +357,25 @@ static void handoff_reply(struct handoff_mailconn *mc, struct ipc_msg *msg)
 				       error);
 		return;
 	}
+	bool relay = hs->relay_fd != -1;
+	if (reply.status == LOGIN_HANDOFF_STATUS_ACCEPTED && relay) {
+		/* the relay's way back (UNAUTHENTICATE) */
+		mc->relay_count++;
+	} else if (reply.status == LOGIN_HANDOFF_STATUS_RETRY) {
+		mc->draining = true;
+	}
 	/* answered: the connection is free for the next hand-off */
 	mailconn_release(mc);
 	switch (reply.status) {
 	case LOGIN_HANDOFF_STATUS_ACCEPTED:
-		handoff_accepted(hs);
+		handoff_accepted(hs, relay ? mc : NULL);
+		return;
+	case LOGIN_HANDOFF_STATUS_RETRY:
+		if (!handoff_try_elsewhere(hs)) {
+			handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP, NULL,
+				       "the mail process is not accepting "
+				       "clients");
+		}
 		return;
 	case LOGIN_HANDOFF_STATUS_TEMPFAIL:
 		handoff_failed(hs, LOGIN_AUTH_FAILURE_TEMP,
@@ -298,6 +398,21 @@ static void mailconn_msg(struct ipc *ipc, struct ipc_msg *msg, void *context)
 {
 	struct handoff_mailconn *mc = context;
 
+	if (msg->type == LOGIN_HANDBACK_BEGIN_MSG_TYPE ||
+	    msg->type == LOGIN_HANDBACK_MSG_TYPE) {
+		if (mc->relay_count == 0) {
+			ipc_protocol_violation(ipc, "hand-back on a connection "
+					       "without relayed sessions");
+			return;
+		}
+		login_relay_handback_msg(mc, msg);
+		return;
+	}
+	if (mc->hs == NULL && mc->draining &&
+	    msg->type == LOGIN_HANDOFF_REPLY_MSG_TYPE) {
+		/* the answer to an abandoned hand-off */
+		return;
+	}
 	if (mc->hs == NULL) {
 		ipc_protocol_violation(ipc, "message type %u on an idle "
 				       "hand-off connection", msg->type);

@@ -12,6 +12,8 @@
 #include "base64.h"
 #include "restrict-access.h"
 #include "auth-client.h"
+#include "strfuncs.h"
+#include "login-handoff.h"
 #include "login-common.h"
 #include "login-ip-limit.h"
 
@@ -147,28 +149,22 @@ static bool login_client_ip_limit_add(struct login_client *client)
 	return true;
 }
 
-static void login_accept(struct master_service_connection *mconn,
-			 void *context ATTR_UNUSED)
+/* A new client on fd, counted and listed. */
+static struct login_client *
+login_client_new(const struct master_service_listener *listener, int fd,
+		 const struct ip_addr *remote_ip, in_port_t remote_port,
+		 const struct ip_addr *local_ip, in_port_t local_port)
 {
 	const struct login_protocol *proto = login_protocol;
-
-	if (mconn->listener->ssl && login_globals.tls_ctx == NULL) {
-		i_error("%s: TLS listener %s but ssl = no: closing connection "
-			"from %s", proto->name, mconn->listener->name,
-			net_ip2addr(&mconn->remote_ip));
-		close(mconn->fd);
-		return;
-	}
-
 	struct login_client *client = i_malloc(proto->client_size);
 	client->protocol = proto;
-	client->listener = mconn->listener;
-	client->remote_ip = mconn->remote_ip;
-	client->local_ip = mconn->local_ip;
-	client->remote_port = mconn->remote_port;
-	client->local_port = mconn->local_port;
+	client->listener = listener;
+	client->remote_ip = *remote_ip;
+	client->local_ip = *local_ip;
+	client->remote_port = remote_port;
+	client->local_port = local_port;
 	client->created = ioloop_time;
-	client->implicit_tls = mconn->listener->ssl;
+	client->implicit_tls = listener != NULL && listener->ssl;
 	login_session_id_generate(client->session_id);
 	client->trusted = login_client_is_trusted(client);
 	/* Dovecot 2.3's rule: TLS, a trusted network, or a client on this
@@ -184,7 +180,7 @@ static void login_accept(struct master_service_connection *mconn,
 	event_add_int(client->event, "local_port", client->local_port);
 	event_add_str(client->event, "session", client->session_id);
 
-	client->conn = conn_create(mconn->fd, &login_conn_set,
+	client->conn = conn_create(fd, &login_conn_set,
 				   &login_conn_vfuncs, client);
 	conn_set_name(client->conn, t_strdup_printf("%s-login %s",
 		proto->name, net_ipport2str(&client->remote_ip,
@@ -196,7 +192,31 @@ static void login_accept(struct master_service_connection *mconn,
 	login_clients = client;
 	login_globals.client_count++;
 	master_service_client_connected(login_globals.service);
+	return client;
+}
 
+static void login_accept(struct master_service_connection *mconn,
+			 void *context ATTR_UNUSED)
+{
+	const struct login_protocol *proto = login_protocol;
+
+	if (mconn->listener->type == MASTER_LISTENER_UNIX &&
+	    login_handback_is_listener(mconn->listener->name)) {
+		login_handback_accept(mconn->fd);
+		return;
+	}
+	if (mconn->listener->ssl && login_globals.tls_ctx == NULL) {
+		i_error("%s: TLS listener %s but ssl = no: closing connection "
+			"from %s", proto->name, mconn->listener->name,
+			net_ip2addr(&mconn->remote_ip));
+		close(mconn->fd);
+		return;
+	}
+
+	struct login_client *client =
+		login_client_new(mconn->listener, mconn->fd,
+				 &mconn->remote_ip, mconn->remote_port,
+				 &mconn->local_ip, mconn->local_port);
 	if (!login_client_ip_limit_add(client)) {
 		unsigned int max = login_globals.set->login_max_connections_per_ip;
 		e_info(client->event, "Connection refused: too many connections "
@@ -228,6 +248,73 @@ static void login_accept(struct master_service_connection *mconn,
 		return;
 	}
 	proto->client_created(client);
+}
+
+bool login_client_create_handback(int fd, const struct login_handback *hb)
+{
+	if (login_protocol->client_unauthenticated == NULL) {
+		i_error("%s: a hand-back, but the protocol has none",
+			login_protocol->name);
+		return false;
+	}
+	struct login_client *client =
+		login_client_new(NULL, fd, &hb->remote_ip, hb->remote_port,
+				 &hb->local_ip, hb->local_port);
+	e_info(client->event, "Unauthenticated: back from session=<%s>",
+	       str_sanitize(hb->session_id, 40));
+	if (!login_client_ip_limit_add(client)) {
+		unsigned int max = login_globals.set->login_max_connections_per_ip;
+		e_info(client->event, "Connection refused: too many connections "
+		       "from %s (login_max_connections_per_ip=%u)",
+		       net_ip2addr(&client->remote_ip), max);
+		login_client_disconnect(client,
+			"Too many connections from your IP.",
+			"Too many connections from this IP");
+		return true;
+	}
+	if (hb->input_size > 0)
+		conn_input_push(client->conn, hb->input, hb->input_size);
+	login_protocol->client_unauthenticated(client, hb->tag);
+	return true;
+}
+
+struct login_client *login_client_find_session(const char *session_id)
+{
+	struct login_client *client;
+
+	for (client = login_clients; client != NULL; client = client->next) {
+		if (!client->destroyed &&
+		    strcmp(client->session_id, session_id) == 0)
+			return client;
+	}
+	return NULL;
+}
+
+void login_client_unauthenticated(struct login_client *client,
+				  const char *tag, const void *input,
+				  size_t size)
+{
+	char old_session[sizeof(client->session_id)];
+
+	i_assert(client->relay == NULL && client->conn != NULL);
+	memcpy(old_session, client->session_id, sizeof(old_session));
+	/* a new pre-login session: its own id in the log lines, its own
+	   login (the attempt counters and their limits carry on) */
+	login_session_id_generate(client->session_id);
+	event_add_str(client->event, "session", client->session_id);
+	e_info(client->event, "Unauthenticated: user=<%s>, back from "
+	       "session=<%s>", client->auth_user == NULL ? "" :
+	       str_sanitize(client->auth_user, 80), old_session);
+	client->authenticated = false;
+	client->auth_final_pending = false;
+	i_free(client->auth_user);
+	i_free(client->auth_tag);
+	client->created = ioloop_time;
+	conn_set_settings(client->conn, &login_conn_set);
+	if (size > 0)
+		conn_input_push(client->conn, input, size);
+	client->protocol->client_unauthenticated(client, tag);
+	conn_set_input_paused(client->conn, false);
 }
 
 bool login_client_can_starttls(const struct login_client *client)
@@ -418,6 +505,7 @@ int login_main(const struct login_protocol *protocol)
 	while (login_clients != NULL)
 		login_client_disconnect(login_clients, "Server shutting down.",
 					"Server shutting down");
+	login_handback_deinit();
 	login_handoff_deinit();
 	timeout_remove(&to_auth_wait);
 	login_auth_deinit();

@@ -5,15 +5,30 @@
    the other side's output is full, and resumes when that output drains,
    so neither a fast client nor a fast mail process makes us buffer
    without bound. When one side ends, what is still buffered for the
-   other side is flushed before it is closed. */
+   other side is flushed before it is closed.
+
+   UNAUTHENTICATE hands the client back (login-handoff.h has the
+   exchange): on HANDBACK_BEGIN the client's input stops flowing into the
+   relay and our side of it is shut down once flushed; the relay's last
+   output still reaches the client; once the relay has ended and
+   HANDBACK has come, the client continues in the not-authenticated state
+   with the TLS session it has (login_client_unauthenticated()). */
 #include "lib.h"
 #include "ioloop.h"
 #include "conn.h"
+#include "ipc.h"
 #include "event.h"
+#include "strfuncs.h"
+#include "login-handoff.h"
 #include "login-common.h"
+
+#include <sys/socket.h>
 
 /* How long a closing side may take to drain what was buffered for it. */
 #define LOGIN_RELAY_DRAIN_TIMEOUT_MSECS (30 * 1000)
+/* How long a hand-back may take once it began (the mail process only
+   reads what we wrote before it and answers). */
+#define LOGIN_RELAY_HANDBACK_TIMEOUT_MSECS (10 * 1000)
 
 struct login_relay {
 	struct login_client *client;
@@ -21,11 +36,27 @@ struct login_relay {
 	struct conn *pair;
 	/* the mail process closed: flush to the client, then end */
 	struct timeout *to_drain;
+	/* the hand-off connection the session came through: the way back
+	   (pinned while we live), or NULL */
+	struct handoff_mailconn *mc;
+
+	/* UNAUTHENTICATE: HANDBACK_BEGIN came (client input stays with us) */
+	bool handing_back:1;
+	/* our side of the relay is shut down */
+	bool pair_shut:1;
+	/* the relay ended during the hand-back */
+	bool pair_ended:1;
+	/* HANDBACK came: its tag and input */
+	bool handback_received:1;
+	char *handback_tag;
+	buffer_t *handback_input;
+	struct timeout *to_handback;
 };
 
 static void relay_pair_input(struct conn *conn);
 static void relay_pair_disconnected(struct conn *conn, const char *reason);
 static void relay_pair_output_drained(struct conn *conn);
+static void relay_handback_finish(struct login_relay *relay);
 
 static const struct conn_settings relay_pair_set = {
 	.name = "login-relay",
@@ -73,8 +104,11 @@ void login_relay_client_input(struct login_client *client)
 {
 	struct login_relay *relay = client->relay;
 
-	if (relay->pair == NULL)
-		return; /* draining towards the client: input is moot */
+	if (relay->pair == NULL || relay->handing_back) {
+		/* draining towards the client: input is moot; or a
+		   hand-back: it stays for the login process's protocol */
+		return;
+	}
 	(void)relay_copy(client->conn, relay->pair);
 }
 
@@ -84,10 +118,28 @@ static void relay_pair_input(struct conn *conn)
 	(void)relay_copy(conn, relay->client->conn);
 }
 
+/* Hand-back: once everything the client sent before it is in the relay,
+   shut our side so the mail process reads to its end. */
+static void relay_handback_shutdown(struct login_relay *relay)
+{
+	if (relay->pair_shut || relay->pair == NULL ||
+	    conn_output_buffered_size(relay->pair) > 0)
+		return;
+	relay->pair_shut = true;
+	if (shutdown(conn_get_fd(relay->pair), SHUT_WR) < 0) {
+		e_debug(relay->client->event, "shutdown(relay) failed: %m");
+	}
+}
+
 /* The pair's output went down: the client's input may flow again. */
 static void relay_pair_output_drained(struct conn *conn)
 {
 	struct login_relay *relay = conn_get_context(conn);
+
+	if (relay->handing_back) {
+		relay_handback_shutdown(relay);
+		return;
+	}
 	conn_set_input_paused(relay->client->conn, false);
 }
 
@@ -105,6 +157,8 @@ void login_relay_client_output_drained(struct login_client *client)
 		conn_set_input_paused(relay->pair, false);
 		return;
 	}
+	if (relay->handing_back)
+		return; /* the client stays: HANDBACK is on its way */
 	/* the mail process is gone: end once the client has it all */
 	if (conn_output_buffered_size(client->conn) == 0)
 		relay_end(relay, "Logged out");
@@ -115,6 +169,15 @@ static void relay_pair_disconnected(struct conn *conn, const char *reason)
 	struct login_relay *relay = conn_get_context(conn);
 	struct login_client *client = relay->client;
 
+	if (relay->handing_back) {
+		/* the mail process read the rest and closed: all it wrote
+		   has been copied to the client */
+		conn_destroy(&relay->pair);
+		relay->pair_ended = true;
+		if (relay->handback_received)
+			relay_handback_finish(relay);
+		return;
+	}
 	/* the mail process ended the session (LOGOUT, autologout, a
 	   crash): whatever it said last still goes to the client */
 	conn_destroy(&relay->pair);
@@ -128,11 +191,13 @@ static void relay_pair_disconnected(struct conn *conn, const char *reason)
 				      relay_drain_timeout, relay);
 }
 
-void login_relay_start(struct login_client *client, int fd)
+void login_relay_start(struct login_client *client, int fd,
+		       struct handoff_mailconn *mc)
 {
 	struct login_relay *relay = i_new(struct login_relay, 1);
 
 	relay->client = client;
+	relay->mc = mc;
 	client->relay = relay;
 	conn_set_settings(client->conn, &relay_client_set);
 	relay->pair = conn_create(fd, &relay_pair_set, &relay_pair_vfuncs,
@@ -154,5 +219,104 @@ void login_relay_destroy(struct login_client *client)
 	conn_destroy(&relay->pair);
 	if (relay->to_drain != NULL)
 		timeout_remove(&relay->to_drain);
+	if (relay->to_handback != NULL)
+		timeout_remove(&relay->to_handback);
+	if (relay->mc != NULL)
+		login_handoff_conn_unpin(relay->mc);
+	free(relay->handback_tag);
+	if (relay->handback_input != NULL)
+		buffer_free(&relay->handback_input);
 	free(relay);
+}
+
+/* --- the hand-back --- */
+
+static void relay_handback_timeout(void *context)
+{
+	struct login_relay *relay = context;
+	relay_end(relay, "Hand-back from the mail process did not complete");
+}
+
+/* Both the relay's end and HANDBACK are here: the client is ours. */
+static void relay_handback_finish(struct login_relay *relay)
+{
+	struct login_client *client = relay->client;
+	const char *tag = t_strdup(relay->handback_tag);
+	size_t size = relay->handback_input->used;
+	void *input = t_malloc(size + 1);
+
+	memcpy(input, relay->handback_input->data, size);
+	login_relay_destroy(client);
+	login_client_unauthenticated(client, tag, input, size);
+}
+
+/* The relayed client whose session is session_id, if it came over mc. */
+static struct login_relay *
+relay_find(struct handoff_mailconn *mc, const char *session_id)
+{
+	struct login_client *client = login_client_find_session(session_id);
+
+	if (client == NULL || client->relay == NULL ||
+	    client->relay->mc != mc)
+		return NULL;
+	return client->relay;
+}
+
+void login_relay_handback_msg(struct handoff_mailconn *mc,
+			      struct ipc_msg *msg)
+{
+	struct login_relay *relay;
+	const char *session_id, *error;
+
+	if (msg->fd != -1) {
+		ipc_protocol_violation(login_handoff_conn_ipc(mc),
+				       "hand-back with an fd on a relay");
+		return;
+	}
+	if (msg->type == LOGIN_HANDBACK_BEGIN_MSG_TYPE) {
+		if (login_handback_begin_decode(msg->data, msg->size,
+						&session_id, &error) < 0) {
+			ipc_protocol_violation(login_handoff_conn_ipc(mc),
+				"invalid HANDBACK_BEGIN: %s", error);
+			return;
+		}
+		relay = relay_find(mc, session_id);
+		if (relay == NULL || relay->handing_back) {
+			/* the client went away meanwhile: the mail process
+			   sees its relay end */
+			return;
+		}
+		e_debug(relay->client->event, "UNAUTHENTICATE: hand-back "
+			"begins");
+		relay->handing_back = true;
+		conn_set_input_paused(relay->client->conn, true);
+		relay->to_handback = timeout_add(
+			LOGIN_RELAY_HANDBACK_TIMEOUT_MSECS,
+			relay_handback_timeout, relay);
+		(void)conn_flush(relay->pair);
+		relay_handback_shutdown(relay);
+		return;
+	}
+
+	pool_t pool = pool_alloconly_create("handback", 1024);
+	struct login_handback hb;
+	if (login_handback_decode(msg->data, msg->size, pool, &hb,
+				  &error) < 0) {
+		ipc_protocol_violation(login_handoff_conn_ipc(mc),
+				       "invalid HANDBACK: %s", error);
+		pool_unref(&pool);
+		return;
+	}
+	relay = relay_find(mc, hb.session_id);
+	if (relay != NULL && relay->handing_back &&
+	    !relay->handback_received) {
+		relay->handback_received = true;
+		relay->handback_tag = i_strdup(hb.tag);
+		relay->handback_input = buffer_create(system_pool,
+						      hb.input_size + 1);
+		buffer_append(relay->handback_input, hb.input, hb.input_size);
+		if (relay->pair_ended)
+			relay_handback_finish(relay);
+	}
+	pool_unref(&pool);
 }
