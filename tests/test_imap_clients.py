@@ -766,6 +766,8 @@ def test_capability_audit(audit_server):
             continue
         if cap.startswith("AUTH="):
             continue
+        if cap == "UNAUTHENTICATE":
+            continue  # ends the session: checked after the loop
         if cap not in CAPABILITY_CHECKS:
             unchecked.append(cap)
             continue
@@ -776,6 +778,15 @@ def test_capability_audit(audit_server):
             assert want in b"".join(r for r in resp[:-1]
                                     if isinstance(r, bytes)) or \
                 want in resp[-1], (cap, resp)
+    if "UNAUTHENTICATE" in names:
+        # RFC 8437 (more in test_imap_unauthenticate.py): back to the
+        # not-authenticated state, where LOGIN works again
+        resp = c.command(b"u", b"UNAUTHENTICATE")
+        assert resp[-1].startswith(b"u OK"), resp
+        assert b"UNAUTHENTICATE" not in b"".join(c.command(b"v",
+                                                           b"CAPABILITY"))
+        assert c.command(b"w", b'LOGIN "%s" "%s"' % (
+            USER.encode(), PASSWORD.encode()))[-1].startswith(b"w OK")
     c.command(b"z", b"LOGOUT")
     c.sock.close()
     assert not unchecked, "advertised without a check: %s" % unchecked
