@@ -60,9 +60,21 @@ def server(tmpdir_columba):
     stop(srv)
 
 
-def stored(server, user, mailbox=None):
+def stored(server, user, mailbox=None, count=None, timeout=10):
     """The messages in a user's mailbox (INBOX by default), as bytes (in
-    no particular order)."""
+    no particular order). A `250` means the message is on disk, in the
+    mail process's delivery journal at least; it reaches the user's
+    mailbox a moment later (src/lmtp/lmtp-journal.c): with count, wait
+    up to timeout seconds for that many."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = stored_now(server, user, mailbox)
+        if count is None or len(out) >= count or time.monotonic() > deadline:
+            return out
+        time.sleep(0.05)
+
+
+def stored_now(server, user, mailbox=None):
     home = os.path.join(server.home, user)
     if not os.path.exists(os.path.join(home, "index.db")):
         return []
@@ -169,7 +181,7 @@ def test_delivery_several_recipients_one_unknown(server):
 
     for user, rcpt in (("alice", b"alice@example.com"),
                        ("bob", b"Bob+tag@example.com")):
-        msgs = stored(server, user)
+        msgs = stored(server, user, count=1)
         assert len(msgs) == 1, user
         msg = msgs[0]
         hdr, _, text = msg.partition(b"\r\n\r\n")
@@ -189,7 +201,7 @@ def test_unix_socket_and_smtplib(server):
                          b"Subject: over unix\r\n\r\nhi\r\n")
     assert refused == {}
     c.quit()
-    msgs = stored(server, "carol")
+    msgs = stored(server, "carol", count=1)
     assert len(msgs) == 1
     assert msgs[0].startswith(b"Return-Path: <>\r\nDelivered-To: <carol@example.com>\r\n")
     assert b"Received: from local.test\r\n" in msgs[0]
@@ -220,9 +232,9 @@ def test_pipelining(server):
     assert c.reply()[0] == 250
     assert c.reply()[0] == 221
     c.close()
-    msgs = stored(server, "alice")
+    msgs = stored(server, "alice", count=2)
     assert sorted(m.rsplit(b"\r\n\r\n", 1)[1] for m in msgs) == [b"one\r\n", b"two\r\n"]
-    assert len(stored(server, "bob")) == 1
+    assert len(stored(server, "bob", count=1)) == 1
 
 
 def test_bdat_binary(server):
@@ -246,7 +258,7 @@ def test_bdat_binary(server):
     assert c.reply()[0] == 221
     c.close()
     for user in ("alice", "bob"):
-        msg = stored(server, user)[0]
+        msg = stored(server, user, count=1)[0]
         assert msg.endswith(b"\r\n" + part1 + part2), user
 
 
@@ -316,7 +328,7 @@ def test_smtputf8(server):
     c.send("Subject: \u00fc\r\n\r\nx\r\n.\r\n".encode())
     assert c.reply()[0] == 250
     c.close()
-    msg = stored(server, "alice")[0]
+    msg = stored(server, "alice", count=1)[0]
     assert msg.startswith("Return-Path: <j\u00f6rg@b\u00fccher.test>\r\n".encode())
     assert b"with UTF8LMTP id" in msg
 
@@ -347,7 +359,7 @@ def test_large_message_streams(server):
             hwm = [l for l in f if l.startswith("VmHWM:")][0]
         # peak resident set well below the message size
         assert int(hwm.split()[1]) < 15 * 1024, hwm
-    msg = stored(server, "alice")[0]
+    msg = stored(server, "alice", count=1)[0]
     assert msg.endswith(b"\r\n\r\n" + chunk * 200)
 
 
@@ -389,7 +401,7 @@ def test_detail_mailbox_falls_back_to_inbox(tmpdir_columba):
         assert c.sendmail("a@b.test", ["alice-news@example.com"],
                           b"Subject: d\r\n\r\nd\r\n") == {}
         c.quit()
-        msgs = stored(server, "alice")
+        msgs = stored(server, "alice", count=1)
         assert len(msgs) == 1
         assert b"Delivered-To: <alice-news@example.com>" in msgs[0]
     finally:
@@ -424,7 +436,7 @@ def test_storage_failure_is_temporary_for_that_recipient(server):
     assert c.reply() == (451, ["4.3.0 <bob@example.com> Temporary internal error"])
     assert c.cmd("QUIT")[0] == 221
     c.close()
-    assert len(stored(server, "alice")) == 1
+    assert len(stored(server, "alice", count=1)) == 1
     assert server.wait_log("<bob@example.com>: Opening the storage of bob@example.com failed")
 
 
@@ -443,7 +455,7 @@ def test_client_gone_mid_data_stores_nothing(server):
     assert c.sendmail("a@b.test", ["carol@example.com"],
                       b"Subject: whole\r\n\r\nok\r\n") == {}
     c.quit()
-    msgs = stored(server, "carol")
+    msgs = stored(server, "carol", count=1)
     assert len(msgs) == 1 and b"Subject: whole" in msgs[0]
 
 
@@ -503,7 +515,7 @@ def test_mail_fsync_modes(tmpdir_columba, mode):
         for c in conns:
             c.quit()
         for user in ("alice", "bob"):
-            msgs = stored(server, user)
+            msgs = stored(server, user, count=12)
             assert len(msgs) == 12, (user, len(msgs))
             subjects = sorted(m.split(b"Subject: ", 1)[1].split(b"\r\n")[0]
                               for m in msgs)

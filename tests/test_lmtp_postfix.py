@@ -102,7 +102,7 @@ def test_swaks_lmtp(tmpdir_columba):
             timeout=60)
         assert p.returncode != 0
         assert "550 5.1.1 <nobody@example.com> User doesn't exist" in p.stdout
-        msgs = stored(server, "carol")
+        msgs = stored(server, "carol", count=2)
         assert len(msgs) == 2
         assert all(b"hello from swaks" in m for m in msgs)
     finally:

@@ -399,7 +399,10 @@ void lmtp_init(struct master_service *service)
 	} else {
 		lmtp.hostname = i_strdup("localhost");
 	}
-	if (lmtp.set->state_dir[0] != '\0') T_BEGIN {
+	/* mail_fsync = never saves without a single flush: nothing for a
+	   journal to save */
+	if (lmtp.set->state_dir[0] != '\0' &&
+	    strcmp(lmtp.set->mail_fsync, "never") != 0) T_BEGIN {
 		lmtp_journal_init(t_strdup_printf("%s/lmtp",
 						  lmtp.set->state_dir));
 	} T_END;
