@@ -1,5 +1,12 @@
 /* Delivery of one LMTP message to every accepted recipient.
 
+   With the process's delivery journal (lmtp-journal.c, the normal case)
+   a body of up to 512 KiB is buffered, appended to the journal at the
+   end of DATA with every recipient's header, and each recipient gets
+   `250` once the journal's fdatasync() covers it; the journal saves the
+   copies afterwards. Otherwise (larger bodies, a full journal, none)
+   the delivery goes the direct way described next.
+
    The body is not spooled: as it arrives it is written to one save per
    recipient at once (each recipient's copy is its own blob, since lib-
    storage keeps one immutable blob per message per user and each copy
