@@ -76,7 +76,7 @@ def server():
     os.makedirs(home, exist_ok=True)
     os.chmod(home, 0o1777)
     with open(users, "w") as f:
-        for u in ("u1", "u2", "u3", "u4"):
+        for u in ("u1", "u2", "u3", "u4", "u5", "u6"):
             f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
     os.chmod(users, 0o644)
     config = ("auth_failure_delay = 0\n"
@@ -400,6 +400,106 @@ def test_thread_references_dummy_order_and_nontext_parts(server):
     assert search(c, "TEXT zorblax") == [6, 7]
     # a non-text part's MIME header is still text of the message
     assert search(c, "TEXT z.bin") == [5]
+    c.logout()
+
+
+def utf8_msg(subject, body, extra=""):
+    return ("From: a@b\r\nSubject: %s\r\nMIME-Version: 1.0\r\n%s"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n" %
+            (subject, extra, body)).encode()
+
+
+def test_unicode_casemap(server):
+    """I18NLEVEL=1: SEARCH and SORT use i;unicode-casemap (RFC 5051):
+    every character titlecased, then NFKD, then compared as octets."""
+    c = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    c.login("u5", "pw")
+    msgs = [
+        # 1: precomposed, 2: decomposed (A + ring, o + diaeresis)
+        utf8_msg("\u00c5ngstr\u00f6m", "Stra\u00dfe in K\u00f6ln"),
+        utf8_msg("A\u030angstro\u0308m", "\ufb01nal \u01c6ungla"),
+        # final sigma, tonos, circled digit
+        utf8_msg("\u03c3\u03bf\u03c6\u03cc\u03c2", "\u03a3\u039f\u03a6\u039f\u03a3 \u2460"),
+        utf8_msg("Zebra", "plain ascii"),
+        # an encoded word: decoded before folding
+        utf8_msg("=?UTF-8?B?w4VORw==?=", "\uff21\uff22\uff23"),
+    ]
+    for m in msgs:
+        assert c.append("INBOX", None, None, m)[0] == "OK"
+    c.select("INBOX")
+
+    def s(*keys):
+        return search(c, *keys, charset="UTF-8")
+
+    def lit(key, value):
+        c.literal = value.encode()
+        return s(key)
+
+    assert lit("SUBJECT", "\u00e5ngstr\u00f6m") == [1, 2]
+    assert lit("SUBJECT", "A\u030aNGSTRO\u0308M") == [1, 2]
+    # ANGSTROM SIGN: NFKD is A + ring (Dovecot 2.3 finds nothing here)
+    assert lit("SUBJECT", "\u212bng") == [1, 2, 5]
+    # German sharp s has no simple titlecase: not "SS"
+    assert lit("BODY", "STRA\u00dfE") == [1]
+    assert s("BODY", "STRASSE") == []
+    # U+FB01 decomposes to a small "fi" after titlecasing (RFC 5051 as
+    # Dovecot): the ligature finds itself, "FI" does not find it
+    assert lit("BODY", "\ufb01NAL") == [2]
+    assert s("BODY", "final") == []
+    # U+01C6, U+01C5 and U+01C4 all become D, z, caron
+    assert lit("BODY", "\u01c4ungla") == [2]
+    assert lit("BODY", "\u01c5UNGLA") == [2]
+    # sigma and final sigma; the accent is kept (NFKD, not stripped)
+    assert lit("SUBJECT", "\u03a3\u039f\u03a6\u038c\u03a3") == [3]
+    assert lit("SUBJECT", "\u03c3\u03bf\u03c6\u03bf\u03c3") == []
+    assert lit("BODY", "\u03c3\u03bf\u03c6\u03bf\u03c2") == [3]
+    # compatibility decompositions: circled one, fullwidth letters
+    assert s("BODY", "1") == [3]
+    assert s("BODY", "abc") == [5]
+    assert lit("TEXT", "\uff3a\uff25\uff22\uff32\uff21") == [4]
+    # another charset: converted, then the same canonical form
+    c.literal = "\u00e5ngstr\u00f6m".encode("iso-8859-1")
+    assert search(c, "SUBJECT", charset="ISO-8859-1") == [1, 2]
+    # SORT: i;octet on the canonical forms, so the precomposed and the
+    # decomposed subject are equal ("A" + ring sorts before "Z", Greek
+    # after); ties by sequence number (Dovecot's answers)
+    typ, data = c.sort("(SUBJECT)", "UTF-8", "ALL")
+    assert data == [b"5 1 2 4 3"], data
+    typ, data = c.sort("(REVERSE SUBJECT)", "UTF-8", "ALL")
+    assert data == [b"3 4 1 2 5"], data
+    c.logout()
+
+
+def test_search_body_pieces(server):
+    """A character cut between two reads of the message, single-part and
+    multipart bodies of more than one read, a match across the cut."""
+    c = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    c.login("u6", "pw")
+    hdr = utf8_msg("big", "")[:-2]
+    msgs = []
+    for cut in range(28, 36):
+        # the needle "x\u00e9y" straddles byte 2^15 + cut - 32 (the
+        # first read is 32 KiB) in one of them, with its two bytes apart
+        # in another
+        pad = b"a" * (32768 - len(hdr) + cut - 32)
+        msgs.append(hdr + pad + "x\u00e9y end".encode() + b"\r\n")
+    mp = (b"From: a@b\r\nSubject: mp\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+          b"Content-Type: text/plain; charset=utf-8\r\n\r\n" +
+          b"b" * 40000 + "x\u00e9y\r\n".encode() + b"--B--\r\n")
+    msgs.append(mp)
+    for m in msgs:
+        assert c.append("INBOX", None, None, m)[0] == "OK"
+    c.select("INBOX")
+    c.literal = "X\u00c9Y END".encode()
+    assert search(c, "BODY", charset="UTF-8") == list(range(1, 9))
+    c.literal = "x\u00e9y".encode()
+    assert search(c, "BODY", charset="UTF-8") == list(range(1, 10))
+    assert search(c, "BODY", "aaaaaaaaaaaaaaaaaaaaaaax") == list(range(1, 9))
+    assert search(c, "NOT", "BODY", "zzz") == list(range(1, 10))
+    # invalid UTF-8 in a search string: a protocol error, not a crash
+    _, t = raw(c, "SEARCH CHARSET UTF-8 BODY \"\xff\"")
+    assert t.startswith("BAD") or t.startswith("NO"), t
     c.logout()
 
 

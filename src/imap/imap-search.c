@@ -20,6 +20,7 @@
 #include "imap-date.h"
 #include "imap-seqset.h"
 #include "imap-common.h"
+#include "unicode-casemap.h"
 #include "imap-casemap.h"
 #include "imap-search.h"
 
@@ -29,6 +30,9 @@
 /* blobs read at once: enough to keep the blob store's worker threads and
    the disk busy while this process parses */
 #define SEARCH_PARALLEL_READS 24
+/* messages read inline (from the page cache) before the ioloop gets a
+   turn */
+#define SEARCH_INLINE_BATCH 512
 /* the nesting a client may use in a search program */
 #define SEARCH_MAX_DEPTH 64
 /* per search key string (after charset conversion) */
@@ -761,6 +765,17 @@ struct search_scan {
 	/* the last folded bytes of the current text, so a match across
 	   two pieces is found */
 	buffer_t *carry;
+	/* the message's bytes read so far */
+	uint64_t read_offset;
+	/* a single-part message: its body (from body_direct_offset) goes to
+	   the decoder without the parser */
+	bool body_direct, body_direct_active;
+	uint64_t body_direct_offset;
+	/* where the parser's last body event for scan->part ended */
+	uint64_t body_done_offset;
+	/* a UTF-8 sequence cut at the end of the last piece of text */
+	unsigned char utf8_pending[4];
+	size_t utf8_pending_len;
 };
 
 struct imap_search {
@@ -782,6 +797,8 @@ struct imap_search {
 	ARRAY_TYPE(mail_uid) result;
 	uint64_t highest_modseq;
 	bool started, finished, failed;
+	/* more cached messages to read inline on the next loop round */
+	struct timeout *to_resume;
 	const char *error_line;
 
 	void (*callback)(void *);
@@ -810,8 +827,7 @@ static bool value_match(const struct search_key *key, const void *data,
 static bool header_value_match(const struct search_key *key,
 			       const unsigned char *value, size_t size)
 {
-	string_t *dec = t_str_new(size + 16);
-	string_t *folded;
+	string_t *dec, *folded;
 
 	if (key->value_len == 0)
 		return true;
@@ -821,48 +837,105 @@ static bool header_value_match(const struct search_key *key,
 					      UINT_MAX, 0);
 		string_t *norm = t_str_new(size + 16);
 		message_address_write(norm, addr);
-		message_header_decode_utf8(norm->data, norm->used, dec);
-	} else {
-		message_header_decode_utf8(value, size, dec);
+		value = norm->data;
+		size = norm->used;
 	}
-	folded = t_str_new(dec->used + 16);
-	imap_casemap_fold(dec->data, dec->used, folded);
+	folded = t_str_new(size + 16);
+	if (memmem(value, size, "=?", 2) == NULL) {
+		/* no encoded word: decoding would only replace invalid
+		   UTF-8 by U+FFFD, which folding does too */
+		imap_casemap_fold(value, size, folded);
+	} else {
+		dec = t_str_new(size + 16);
+		message_header_decode_utf8(value, size, dec);
+		imap_casemap_fold(dec->data, dec->used, folded);
+	}
 	return value_match(key, folded->data, folded->used);
 }
 
-struct cached_hdr_ctx {
-	const struct search_key *key;
-	bool found;
-};
-
-static void cached_hdr_callback(const struct message_event *event,
-				void *context)
+/* The end of the header line at p (after its LF, or end). */
+static const unsigned char *
+line_next(const unsigned char *p, const unsigned char *end)
 {
-	struct cached_hdr_ctx *ctx = context;
+	const unsigned char *lf = memchr(p, '\n', (size_t)(end - p));
 
-	if (event->type != MESSAGE_EVENT_HEADER || ctx->found ||
-	    event->part->parent != NULL)
-		return;
-	if (strcasecmp(event->hdr->name, ctx->key->hdr_name) == 0 &&
-	    header_value_match(ctx->key, event->hdr->value,
-			       event->hdr->value_len))
-		ctx->found = true;
+	return lf == NULL ? end : lf + 1;
 }
 
+/* The unfolded value of the field [field, field_end) whose name ends at
+   colon, exactly as message_parser reports it (message-parser.c
+   field_split(): the whitespace after the colon skipped, except one
+   when the first line's value is nothing but whitespace; the line ends
+   of folded lines removed). */
+static void cached_field_unfold(const unsigned char *colon,
+				const unsigned char *field_end, buffer_t *dest)
+{
+	const unsigned char *v = colon + 1;
+	bool first = true;
+
+	while (v < field_end) {
+		const unsigned char *next = line_next(v, field_end);
+		const unsigned char *seg_end = next;
+
+		if (seg_end > v && seg_end[-1] == '\n') {
+			seg_end--;
+			if (seg_end > v && seg_end[-1] == '\r')
+				seg_end--;
+		}
+		if (first) {
+			const unsigned char *s = v;
+			while (s < seg_end && (*s == ' ' || *s == '\t'))
+				s++;
+			if (s == seg_end && seg_end > v)
+				s = v + 1;
+			v = s;
+			first = false;
+		}
+		buffer_append(dest, v, (size_t)(seg_end - v));
+		v = next;
+	}
+}
+
+/* Tier 2: the fields named key->hdr_name in the record's cached header
+   block (every field there has a colon, mail-parse.c), scanned in place:
+   no parser, and only a matching field's value is unfolded, decoded and
+   folded. */
 static bool cached_header_match(const struct search_key *key,
 				const struct mail_index_record *rec)
 {
-	struct cached_hdr_ctx ctx = { .key = key };
-	pool_t pool = pool_alloconly_create("search cached header", 1024);
-	struct message_parser *parser =
-		message_parser_init(pool, NULL, cached_hdr_callback, &ctx);
+	const unsigned char *p = rec->headers, *end = p + rec->headers_size;
+	size_t name_len = strlen(key->hdr_name);
+	int first = toupper((unsigned char)key->hdr_name[0]);
 
-	message_parser_feed(parser, rec->headers, rec->headers_size);
-	/* the block ends with the blank line; make sure the header ends */
-	message_parser_feed(parser, "\n", 1);
-	(void)message_parser_finish(&parser);
-	pool_unref(&pool);
-	return ctx.found;
+	while (p < end && *p != '\n' && !(*p == '\r' && p + 1 < end &&
+					   p[1] == '\n')) {
+		const unsigned char *field = p, *line_end;
+		p = line_end = line_next(p, end);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p = line_next(p, end);
+		if (toupper(field[0]) != first ||
+		    (size_t)(line_end - field) <= name_len)
+			continue;
+		const unsigned char *colon =
+			memchr(field, ':', (size_t)(line_end - field));
+		if (colon == NULL)
+			continue;
+		const unsigned char *n_end = colon;
+		while (n_end > field && (n_end[-1] == ' ' || n_end[-1] == '\t'))
+			n_end--;
+		if ((size_t)(n_end - field) != name_len ||
+		    strncasecmp((const char *)field, key->hdr_name, name_len) != 0)
+			continue;
+		bool found;
+		T_BEGIN {
+			string_t *value = t_str_new((size_t)(p - colon) + 8);
+			cached_field_unfold(colon, p, value);
+			found = header_value_match(key, value->data, value->used);
+		} T_END;
+		if (found)
+			return true;
+	}
+	return false;
 }
 
 /* 1 = match, 0 = no match, -1 = not known yet */
@@ -994,11 +1067,51 @@ static void search_scan_free(struct search_scan *scan)
 	i_free(scan);
 }
 
-/* Match folded text of the current body or header against the unknown
-   keys of the given kinds. */
-static void scan_match_text(struct search_scan *scan, const void *data,
-			    size_t size, bool header, bool root_header,
-			    const char *hdr_name, bool new_text)
+/* Fold a piece of the current part's decoded UTF-8 text into fold: a
+   sequence cut at the end of a piece waits in scan->utf8_pending for the
+   next one, so the pieces fold as the whole text would. */
+static void scan_fold_body(struct search_scan *scan, const unsigned char *data,
+			   size_t size, bool last, buffer_t *fold)
+{
+	while (scan->utf8_pending_len > 0) {
+		unsigned char seq[8];
+		size_t n = scan->utf8_pending_len;
+		size_t take = I_MIN(size, sizeof(seq) - n);
+
+		memcpy(seq, scan->utf8_pending, n);
+		memcpy(seq + n, data, take);
+		size_t used = unicode_casemap_more(seq, n + take,
+						   last && take == size, fold);
+		if (used >= n) {
+			scan->utf8_pending_len = 0;
+			data += used - n;
+			size -= used - n;
+			break;
+		}
+		if (used == 0) {
+			/* still cut: the whole piece was 1-2 more bytes of
+			   the sequence */
+			i_assert(n + take <= sizeof(scan->utf8_pending));
+			memcpy(scan->utf8_pending, seq, n + take);
+			scan->utf8_pending_len = n + take;
+			return;
+		}
+		/* the pending bytes began an invalid sequence: U+FFFD for
+		   what was used, the rest again */
+		memmove(scan->utf8_pending, scan->utf8_pending + used, n - used);
+		scan->utf8_pending_len = n - used;
+	}
+	size_t used = unicode_casemap_more(data, size, last, fold);
+	i_assert(size - used <= sizeof(scan->utf8_pending));
+	memcpy(scan->utf8_pending, data + used, size - used);
+	scan->utf8_pending_len = size - used;
+}
+
+/* Match a piece of the current part's decoded UTF-8 text (utf8_valid: it
+   came out of a charset conversion, pieces end at whole characters)
+   against the unknown BODY and TEXT keys. */
+static void scan_match_body(struct search_scan *scan, const void *data,
+			    size_t size, bool utf8_valid, bool last)
 {
 	struct imap_search *search = scan->search;
 	struct search_key *const *keys = search->args->slots.v;
@@ -1006,30 +1119,18 @@ static void scan_match_text(struct search_scan *scan, const void *data,
 	buffer_t *fold = search->fold_buf;
 
 	buffer_set_used_size(fold, 0);
-	if (new_text)
-		buffer_set_used_size(scan->carry, 0);
 	buffer_append(fold, scan->carry->data, scan->carry->used);
-	imap_casemap_fold(data, size, fold);
+	if (utf8_valid)
+		imap_casemap_fold(data, size, fold);
+	else
+		scan_fold_body(scan, data, size, last, fold);
 
 	for (unsigned int i = 0; i < count; i++) {
 		const struct search_key *key = keys[i];
-		if (scan->state[i] != SLOT_UNKNOWN)
+		if (scan->state[i] != SLOT_UNKNOWN ||
+		    (key->type != SEARCH_KEY_BODY &&
+		     key->type != SEARCH_KEY_TEXT))
 			continue;
-		switch (key->type) {
-		case SEARCH_KEY_BODY:
-			if (header)
-				continue;
-			break;
-		case SEARCH_KEY_TEXT:
-			break;
-		case SEARCH_KEY_HEADER:
-			if (!root_header || key->cached ||
-			    strcasecmp(key->hdr_name, hdr_name) != 0)
-				continue;
-			break;
-		default:
-			i_unreached();
-		}
 		if (value_match(key, fold->data, fold->used)) {
 			scan->state[i] = SLOT_FOUND;
 			scan->changed = true;
@@ -1066,7 +1167,14 @@ static void scan_header(struct search_scan *scan,
 			string_t *line = t_str_new(hdr->name_len + hdr->value_len + 32);
 			str_append_data(line, hdr->name, hdr->name_len);
 			str_append(line, ": ");
-			message_header_decode_utf8(hdr->value, hdr->value_len, line);
+			if (memmem(hdr->value, hdr->value_len, "=?", 2) == NULL) {
+				/* folding replaces invalid UTF-8 as
+				   decoding would */
+				str_append_data(line, hdr->value, hdr->value_len);
+			} else {
+				message_header_decode_utf8(hdr->value,
+							   hdr->value_len, line);
+			}
 			string_t *folded = t_str_new(line->used + 16);
 			imap_casemap_fold(line->data, line->used, folded);
 			if (value_match(key, folded->data, folded->used)) {
@@ -1100,6 +1208,7 @@ static void scan_body_begin(struct search_scan *scan,
 	if (!scan->part_searched)
 		return;
 	buffer_set_used_size(scan->carry, 0);
+	scan->utf8_pending_len = 0;
 	scan->cte = CTE_NONE;
 	if (cte != NULL && (part->flags & MESSAGE_PART_FLAG_IS_MIME) != 0) {
 		if (strcasecmp(cte, "base64") == 0) {
@@ -1125,20 +1234,21 @@ static void scan_body_begin(struct search_scan *scan,
 static void scan_body_text(struct search_scan *scan, const void *data,
 			   size_t size, bool last)
 {
-	struct imap_search *search = scan->search;
-	buffer_t *utf8 = search->utf8_buf;
+	buffer_t *utf8 = scan->search->utf8_buf;
 
-	buffer_set_used_size(utf8, 0);
-	if (scan->cs != NULL) {
-		(void)charset_to_utf8_more(scan->cs, data, size, utf8);
-		if (last)
-			(void)charset_to_utf8_finish(scan->cs, utf8);
-	} else {
-		(void)charset_utf8_append_valid(utf8, data, size);
+	if (scan->cs == NULL) {
+		/* UTF-8 (or unlabelled) text is folded as it is: the fold
+		   replaces invalid UTF-8 as charset_utf8_append_valid()
+		   would, without a copy */
+		scan_match_body(scan, data, size, false, last);
+		return;
 	}
+	buffer_set_used_size(utf8, 0);
+	(void)charset_to_utf8_more(scan->cs, data, size, utf8);
+	if (last)
+		(void)charset_to_utf8_finish(scan->cs, utf8);
 	if (utf8->used > 0)
-		scan_match_text(scan, utf8->data, utf8->used, false, false,
-				NULL, false);
+		scan_match_body(scan, utf8->data, utf8->used, true, last);
 }
 
 static void scan_body_data(struct search_scan *scan, const void *data,
@@ -1196,13 +1306,27 @@ static void scan_parser_callback(const struct message_event *event,
 			}
 		}
 		scan_body_begin(scan, event->part);
+		if (root && (event->part->flags &
+			     (MESSAGE_PART_FLAG_MULTIPART |
+			      MESSAGE_PART_FLAG_MESSAGE_RFC822)) == 0) {
+			/* a single part: the rest of the message is its
+			   body, which scan_pump() hands to the decoder
+			   itself, without the parser's line and boundary
+			   work */
+			scan->body_direct = true;
+			scan->body_direct_offset = event->offset + event->size;
+		}
 		break;
 	case MESSAGE_EVENT_BODY:
+		if (scan->body_direct_active)
+			break;
 		if (scan->part == event->part && scan->part_searched)
 			scan_body_data(scan, event->data, event->size, false);
+		scan->body_done_offset = event->offset + event->size;
 		break;
 	case MESSAGE_EVENT_PART_END:
-		if (scan->part == event->part && scan->part_searched) {
+		if (scan->part == event->part && scan->part_searched &&
+		    !scan->body_direct_active) {
 			scan_body_data(scan, "", 0, true);
 			scan->part_searched = false;
 		}
@@ -1262,13 +1386,44 @@ static bool scan_pump(struct search_scan *scan)
 			return true;
 		}
 		if (ret == BLOB_READ_EOF) {
-			(void)message_parser_finish(&scan->parser);
+			if (scan->parser != NULL)
+				(void)message_parser_finish(&scan->parser);
+			if (scan->body_direct_active && scan->part_searched)
+				scan_body_data(scan, "", 0, true);
 			/* every key is known at the end */
 			if (!scan_try_finish(scan, true))
 				i_unreached();
 			return true;
 		}
-		message_parser_feed(scan->parser, data, size);
+		uint64_t offset = scan->read_offset;
+		scan->read_offset += size;
+		if (!scan->body_direct_active) {
+			message_parser_feed(scan->parser, data, size);
+			/* the body bytes the parser has not reported yet are
+			   all in this piece (it may hold some back): the
+			   rest goes around it; its later events are ignored */
+			uint64_t start = I_MAX(scan->body_direct_offset,
+					       scan->body_done_offset);
+			if (scan->body_direct && start >= offset) {
+				scan->body_direct_active = true;
+				(void)message_parser_finish(&scan->parser);
+				size_t skip = (size_t)I_MIN(start - offset,
+							    (uint64_t)size);
+				blob_get_skip(scan->get, skip);
+				data += skip;
+				size -= skip;
+			}
+		}
+		if (scan->body_direct_active) {
+			if (!scan->part_searched) {
+				/* nothing else in the message is searched */
+				blob_get_skip(scan->get, size);
+				if (!scan_try_finish(scan, true))
+					i_unreached();
+				return true;
+			}
+			scan_body_data(scan, data, size, false);
+		}
 		blob_get_skip(scan->get, size);
 		if (scan->changed) {
 			scan->changed = false;
@@ -1280,8 +1435,9 @@ static bool scan_pump(struct search_scan *scan)
 
 static void search_finish_if_done(struct imap_search *search)
 {
-	if (search->scans_active == 0 &&
-	    search->scan_next >= array_count(&search->scan_seqs)) {
+	if (search->scans_active == 0 && search->to_resume == NULL &&
+	    (search->failed ||
+	     search->scan_next >= array_count(&search->scan_seqs))) {
 		search->finished = true;
 		if (search->callback != NULL)
 			search->callback(search->context);
@@ -1298,15 +1454,33 @@ static void scan_blob_callback(void *context)
 	search_finish_if_done(search);
 }
 
+static void search_resume(void *context)
+{
+	struct imap_search *search = context;
+
+	timeout_remove(&search->to_resume);
+	search_start_scans(search);
+	search_finish_if_done(search);
+}
+
 static void search_start_scans(struct imap_search *search)
 {
 	struct blob_store *store =
 		mail_user_get_blob_store(mailbox_get_user(search->box));
 	unsigned int nslots = array_count(&search->args->slots);
+	unsigned int started = 0;
 
 	while (!search->failed &&
 	       search->scans_active < SEARCH_PARALLEL_READS &&
 	       search->scan_next < array_count(&search->scan_seqs)) {
+		if (started++ == SEARCH_INLINE_BATCH) {
+			/* let the process's other sessions run */
+			if (search->to_resume == NULL) {
+				search->to_resume =
+					timeout_add(0, search_resume, search);
+			}
+			break;
+		}
 		unsigned int i = search->scan_next++;
 		const struct mail_index_record *rec = &search->scan_recs.v[i];
 		struct search_scan *scan = i_new(struct search_scan, 1);
@@ -1325,7 +1499,8 @@ static void search_start_scans(struct imap_search *search)
 			search->scans->prev = scan;
 		search->scans = scan;
 		search->scans_active++;
-		scan->get = blob_get_begin(store, scan->blob_key, 0, UINT64_MAX);
+		scan->get = blob_get_begin(store, scan->blob_key, 0,
+					   UINT64_MAX);
 		blob_get_set_callback(scan->get, scan_blob_callback, scan);
 	}
 }
@@ -1437,7 +1612,8 @@ int imap_search_more(struct imap_search *search)
 			search->finished = true;
 		else {
 			search_start_scans(search);
-			if (search->scans_active == 0)
+			if (search->scans_active == 0 &&
+			    search->to_resume == NULL)
 				search->finished = true;
 		}
 	}
@@ -1476,6 +1652,8 @@ void imap_search_end(struct imap_search **_search)
 	*_search = NULL;
 	while (search->scans != NULL)
 		search_scan_free(search->scans);
+	if (search->to_resume != NULL)
+		timeout_remove(&search->to_resume);
 	if (search->dec_buf != NULL) {
 		buffer_free(&search->dec_buf);
 		buffer_free(&search->utf8_buf);
