@@ -174,6 +174,10 @@ static bool time_up;
 
 /* results */
 static uint64_t n_ops, n_sessions, n_errors, n_bytes;
+/* commands answered NO/BAD (not in n_ops); imapcmd: SEARCH results and
+   FETCH replies seen in the timed part, to check both servers did the
+   same work */
+static uint64_t n_failed, n_search_hits, n_fetch_replies;
 static unsigned int n_done, n_ready, n_started, n_active_starts;
 static unsigned int lmtp_claimed;
 static char first_error[512];
@@ -598,13 +602,18 @@ static void user_name(unsigned int n, char *buf, size_t size)
 	snprintf(buf, size, opt.user_fmt, n);
 }
 
-/* A completed IMAP wait counts as an operation with its latency. */
+/* A completed IMAP command counts as an operation (with its latency) only
+   if its tagged reply was OK: a server that answers NO or BAD to everything
+   must not look fast. Failed ones are counted apart, as errors. */
 static void imap_op_done(struct conn *c)
 {
+	if (!c->ok) {
+		n_failed++;
+		note_error(c, "command failed: %s", c->last_line);
+		return;
+	}
 	n_ops++;
 	lat_add(now_us() - c->op_start);
-	if (!c->ok)
-		note_error(c, "command failed: %s", c->last_line);
 }
 
 /* ---- line processing --------------------------------------------------- */
@@ -1281,6 +1290,8 @@ static void step_pop3(struct conn *c)
 static void cmd_send(struct conn *c)
 {
 	unsigned int r = 1 + rand_r(&c->seed) % c->exists;
+	c->fetch_lines = 0;
+	c->search_hits = 0;
 	switch (opt.cmd) {
 	case CMD_FETCH:
 		imap_cmd(c, WAIT_TAGGED, "FETCH %u (FLAGS BODY.PEEK[])", r);
@@ -1336,6 +1347,12 @@ static void step_imapcmd(struct conn *c)
 		return;
 	case 4:
 		imap_op_done(c);
+		if (c->ok) {
+			n_fetch_replies += c->fetch_lines;
+			n_search_hits += c->search_hits;
+			if (opt.cmd == CMD_FETCH && c->fetch_lines == 0)
+				note_error(c, "FETCH: OK without the message");
+		}
 		if (after_deadline()) {
 			c->cphase = CP_TIMED_DONE;
 			c->wait = WAIT_NONE;
@@ -1458,8 +1475,13 @@ static void print_result(double elapsed, double cpu)
 	       (unsigned long long)n_sessions, (unsigned long long)n_errors,
 	       elapsed, elapsed > 0 ? n_ops / elapsed : 0.0,
 	       (unsigned long long)n_bytes, lat_pct(0.5), lat_pct(0.99), cpu);
+	printf(",\"failed\":%llu", (unsigned long long)n_failed);
 	if (opt.mode == MODE_IDLE || opt.mode == MODE_IMAPCMD)
 		printf(",\"ready\":%u", n_ready);
+	if (opt.mode == MODE_IMAPCMD)
+		printf(",\"fetch_replies\":%llu,\"search_hits\":%llu",
+		       (unsigned long long)n_fetch_replies,
+		       (unsigned long long)n_search_hits);
 	if (opt.mode == MODE_BIGBOX)
 		printf(",\"select_ms\":%.3f,\"fetch_ms\":%.3f,"
 		       "\"search_rare_ms\":%.3f,\"search_common_ms\":%.3f,"
