@@ -1561,7 +1561,8 @@ static int search_start(struct imap_search *search)
 	array_init(&recs, search->pool, array_count(&undecided));
 	if (mailbox_fetch_records(search->box, &undecided_uids,
 				  MAIL_INDEX_FETCH_DETAILS |
-				  (args->have_cached ? MAIL_INDEX_FETCH_CACHE : 0),
+				  (args->have_cached ?
+				   MAIL_INDEX_FETCH_CACHE_HEADERS : 0),
 				  search->pool, &recs) < 0)
 		return -1;
 	unsigned int r = 0;

@@ -562,6 +562,13 @@ static int mail_index_fetch_range(struct mail_index *index,
 			"ON c.mailbox_id = m.mailbox_id AND c.uid = m.uid "
 			"WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 "
 			"ORDER BY m.uid");
+	} else if ((fields & MAIL_INDEX_FETCH_CACHE_HEADERS) != 0) {
+		stmt = mail_index_stmt(index,
+			"SELECT m." MESSAGE_FLAG_COLUMNS ", " MESSAGE_DETAIL_COLUMNS ", "
+			"c.headers FROM messages m LEFT JOIN message_cache c "
+			"ON c.mailbox_id = m.mailbox_id AND c.uid = m.uid "
+			"WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3 "
+			"ORDER BY m.uid");
 	} else if ((fields & MAIL_INDEX_FETCH_DETAILS) != 0) {
 		stmt = mail_index_stmt(index,
 			"SELECT " MESSAGE_FLAG_COLUMNS ", " MESSAGE_DETAIL_COLUMNS
@@ -581,7 +588,8 @@ static int mail_index_fetch_range(struct mail_index *index,
 		struct mail_index_record *rec = array_append_space(records);
 		record_read_flags(stmt, pool, kw_names, rec);
 		if ((fields & (MAIL_INDEX_FETCH_DETAILS |
-			       MAIL_INDEX_FETCH_CACHE)) == 0)
+			       MAIL_INDEX_FETCH_CACHE |
+			       MAIL_INDEX_FETCH_CACHE_HEADERS)) == 0)
 			continue;
 		rec->internal_date = (time_t)sqlite3_column_int64(stmt, 4);
 		rec->internal_tz = sqlite3_column_int(stmt, 5);
@@ -592,8 +600,13 @@ static int mail_index_fetch_range(struct mail_index *index,
 		rec->rfc822_size = (uint64_t)sqlite3_column_int64(stmt, 10);
 		rec->guid = mail_index_column_str(pool, stmt, 11);
 		rec->blob_key = mail_index_column_str(pool, stmt, 12);
-		if ((fields & MAIL_INDEX_FETCH_CACHE) == 0)
+		if ((fields & MAIL_INDEX_FETCH_CACHE) == 0) {
+			if ((fields & MAIL_INDEX_FETCH_CACHE_HEADERS) != 0) {
+				rec->headers = column_blob_dup(pool, stmt, 13,
+							&rec->headers_size);
+			}
 			continue;
+		}
 		rec->envelope = column_str_or_null(pool, stmt, 13);
 		rec->bodystructure = column_str_or_null(pool, stmt, 14);
 		rec->body = column_str_or_null(pool, stmt, 15);

@@ -564,6 +564,9 @@ enum mail_index_fetch_fields {
 	/* uid, flags, keywords and modseq are always filled */
 	MAIL_INDEX_FETCH_DETAILS = 0x01,	/* dates, sizes, guid, blob key */
 	MAIL_INDEX_FETCH_CACHE = 0x02,		/* cached fields */
+	/* of the cached fields only headers (for SEARCH's header keys);
+	   implies DETAILS */
+	MAIL_INDEX_FETCH_CACHE_HEADERS = 0x04,
 };
 
 struct mail_index_record {

@@ -120,6 +120,18 @@ static void test_append_basic(void)
 	rec = fetch_one(index, id, 3, MAIL_INDEX_FETCH_CACHE);
 	test_assert(rec != NULL && rec->envelope == NULL && rec->keywords == NULL);
 	test_assert(fetch_one(index, id, 2, 0) == NULL);
+	/* the header block only, with the details */
+	rec = fetch_one(index, id, 1, MAIL_INDEX_FETCH_CACHE_HEADERS);
+	test_assert(rec != NULL && rec->envelope == NULL &&
+		    rec->bodystructure == NULL && rec->parts == NULL);
+	if (rec != NULL) {
+		test_assert_strcmp(rec->blob_key, "u/box/1");
+		test_assert(rec->physical_size == 1000);
+		test_assert(rec->headers_size == 12 &&
+			    memcmp(rec->headers, "Subject: x\r\n", 12) == 0);
+	}
+	rec = fetch_one(index, id, 3, MAIL_INDEX_FETCH_CACHE_HEADERS);
+	test_assert(rec != NULL && rec->headers == NULL);
 
 	/* filled in later */
 	struct mail_index_cache_update upd = { .body = "(\"text\" \"plain\")" };
