@@ -721,7 +721,10 @@ CAPABILITY_CHECKS = {
     "SAVEDATE": [(b"FETCH 1 (SAVEDATE)", b"SAVEDATE ")],
     "OBJECTID": [(b"FETCH 1 (EMAILID THREADID)", b"EMAILID (")],
     "PREVIEW": [(b"FETCH 1 (PREVIEW)", b"PREVIEW ")],
-    "I18NLEVEL=1": [(b"SORT (SUBJECT) UTF-8 ALL", b"* SORT ")],
+    # i;unicode-casemap: fullwidth MESSAGE (NFKD) finds "message 1", "2"
+    "I18NLEVEL=1": [(b"SEARCH RETURN (ALL) CHARSET UTF-8 SUBJECT {21+}\r\n"
+                     b"\xef\xbc\xad\xef\xbc\xa5\xef\xbc\xb3\xef\xbc\xb3"
+                     b"\xef\xbd\x81\xef\xbd\x87\xef\xbd\x85", b" ALL 1:2")],
     # ENABLE UTF8=ACCEPT only in the authenticated state (RFC 6855 §3);
     # test_imap_utf8.py has the rest
     "UTF8=ACCEPT": [(b"UNSELECT", b""),
