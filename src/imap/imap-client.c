@@ -836,8 +836,9 @@ int client_mailbox_name_to_storage(struct client *client, const char *name,
 	} else {
 		string_t *dest = t_str_new(strlen(name) + 16);
 		if (imap_utf7_to_utf8(name, dest) < 0) {
+			/* NO, as before: RFC 6855 §3's BAD is for UTF-8 */
 			*error_r = "Mailbox name is not valid mUTF-7.";
-			return -2;
+			return -1;
 		}
 		*storage_name_r = str_c(dest);
 	}

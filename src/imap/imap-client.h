@@ -187,9 +187,9 @@ bool client_mailbox_names_utf8(const struct client *client);
    The result is in NFC (RFC 5198), so a decomposed name and its
    composed form are one mailbox. Names with C1 controls, U+2028 or
    U+2029 are refused (RFC 6855 §3). Returns 0; -1 with *error_r for a NO
-   (a name the server does not allow); -2 with *error_r when the name is
-   not valid in the client's encoding (malformed UTF-8 or mUTF-7), which
-   deserves BAD. */
+   (a name the server does not allow, or not valid modified UTF-7); -2
+   with *error_r when a UTF-8 client's name is malformed UTF-8, which
+   RFC 6855 §3 answers with BAD. */
 int client_mailbox_name_to_storage(struct client *client, const char *name,
 				   const char **storage_name_r,
 				   const char **error_r) ATTR_WARN_UNUSED;
