@@ -337,25 +337,10 @@ bool cmd_sort(struct client_command_context *cmd)
 		return true;
 	}
 	args += 2;
-	switch (imap_search_args_parse(client, cmd->pool, args, charset,
-				       &sargs, &error)) {
-	case IMAP_SEARCH_PARSE_OK:
-		break;
-	case IMAP_SEARCH_PARSE_BAD:
-		e_debug(client->event, "SORT: %s", error);
-		client_send_command_error(cmd, error);
+	sargs = imap_search_args_parse_cmd(cmd, args, charset, ctx->ret);
+	if (sargs == NULL)
 		return true;
-	case IMAP_SEARCH_PARSE_BADCHARSET:
-	case IMAP_SEARCH_PARSE_NO:
-		e_debug(client->event, "SORT: %s", error);
-		if ((ctx->ret & IMAP_SEARCH_RETURN_SAVE) != 0)
-			imap_search_saved_set(client, NULL);
-		client_send_tagline(cmd, t_strdup_printf("NO %s", error));
-		return true;
-	}
 	ctx->have_modseq = imap_search_args_have_modseq(sargs);
-	if (ctx->have_modseq)
-		imap_condstore_enable(client);
 
 	ctx->search = imap_search_begin(client, sargs);
 	imap_search_set_callback(ctx->search, sort_cmd_callback, cmd);

@@ -568,7 +568,7 @@ bool cmd_thread(struct client_command_context *cmd)
 	const struct imap_arg *args = cmd->args;
 	struct thread_cmd_context *ctx;
 	struct imap_search_args *sargs;
-	const char *alg, *charset, *error;
+	const char *alg, *charset;
 
 	ctx = p_new(cmd->pool, struct thread_cmd_context, 1);
 	if (!imap_arg_get_atom(&args[0], &alg) ||
@@ -586,22 +586,9 @@ bool cmd_thread(struct client_command_context *cmd)
 		return true;
 	}
 	args += 2;
-	switch (imap_search_args_parse(client, cmd->pool, args, charset,
-				       &sargs, &error)) {
-	case IMAP_SEARCH_PARSE_OK:
-		break;
-	case IMAP_SEARCH_PARSE_BAD:
-		e_debug(client->event, "THREAD: %s", error);
-		client_send_command_error(cmd, error);
+	sargs = imap_search_args_parse_cmd(cmd, args, charset, 0);
+	if (sargs == NULL)
 		return true;
-	case IMAP_SEARCH_PARSE_BADCHARSET:
-	case IMAP_SEARCH_PARSE_NO:
-		e_debug(client->event, "THREAD: %s", error);
-		client_send_tagline(cmd, t_strdup_printf("NO %s", error));
-		return true;
-	}
-	if (imap_search_args_have_modseq(sargs))
-		imap_condstore_enable(client);
 
 	ctx->search = imap_search_begin(client, sargs);
 	imap_search_set_callback(ctx->search, thread_cmd_callback, cmd);

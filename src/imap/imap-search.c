@@ -20,6 +20,7 @@
 #include "imap-date.h"
 #include "imap-seqset.h"
 #include "imap-common.h"
+#include "imap-msg-util.h"
 #include "unicode-casemap.h"
 #include "imap-casemap.h"
 #include "imap-search.h"
@@ -734,6 +735,36 @@ imap_search_args_parse(struct client *client, pool_t pool,
 	ctx.args->root = make_and(&ctx, list);
 	*args_r = ctx.args;
 	return IMAP_SEARCH_PARSE_OK;
+}
+
+struct imap_search_args *
+imap_search_args_parse_cmd(struct client_command_context *cmd,
+			   const struct imap_arg *args, const char *charset,
+			   enum imap_search_return ret)
+{
+	struct client *client = cmd->client;
+	struct imap_search_args *sargs;
+	const char *error;
+
+	switch (imap_search_args_parse(client, cmd->pool, args, charset,
+				       &sargs, &error)) {
+	case IMAP_SEARCH_PARSE_OK:
+		if (sargs->have_modseq)
+			imap_condstore_enable(client);
+		return sargs;
+	case IMAP_SEARCH_PARSE_BAD:
+		e_debug(client->event, "%s: %s", cmd->name, error);
+		client_send_command_error(cmd, error);
+		return NULL;
+	case IMAP_SEARCH_PARSE_BADCHARSET:
+	case IMAP_SEARCH_PARSE_NO:
+		e_debug(client->event, "%s: %s", cmd->name, error);
+		if ((ret & IMAP_SEARCH_RETURN_SAVE) != 0)
+			imap_search_saved_set(client, NULL);
+		client_send_tagline(cmd, t_strdup_printf("NO %s", error));
+		return NULL;
+	}
+	i_unreached();
 }
 
 bool imap_search_args_have_modseq(const struct imap_search_args *args)

@@ -111,6 +111,17 @@ void imap_search_send_result(struct client_command_context *cmd,
 			     const uint32_t *seqs, unsigned int count,
 			     const char *sort_name, uint64_t modseq);
 
+/* imap_search_args_parse() for SEARCH, SORT and THREAD, whose own
+   arguments (RETURN, CHARSET, criteria) have been taken from args: on
+   failure the tagged reply is sent (BAD for bad syntax, NO for an unknown
+   charset or an unusable set; a failed RETURN (SAVE) forgets the saved
+   result, RFC 5182 §2.1) and NULL is returned. Keys with MODSEQ enable
+   CONDSTORE. */
+struct imap_search_args *
+imap_search_args_parse_cmd(struct client_command_context *cmd,
+			   const struct imap_arg *args, const char *charset,
+			   enum imap_search_return ret);
+
 /* --- SORT and THREAD data --- */
 
 /* The header fields SORT and THREAD use, from a record's cached header
