@@ -1,8 +1,10 @@
 /* Streaming gets. A get keeps one chunk being consumed and one read ahead
    by the driver, so a reader (a parser, or a conn streaming FETCH BODY[])
    never waits for the disk when it is slower than the disk, and memory
-   stays at two chunks whatever the object's size. Also the adapter that
-   lets conn.h stream a get to a client. */
+   stays at two chunks whatever the object's size. A nowait get lets the
+   driver finish a read inline when the data is cached, so a small FETCH
+   or RETR costs no hand-off to a worker thread and back. Also the adapter
+   that lets conn.h stream a get to a client. */
 #include "lib.h"
 #include "conn.h"
 #include "blob-private.h"
@@ -20,6 +22,8 @@ struct blob_get {
 	struct blob_store *store;
 	struct blob_op *op;
 	bool sync;
+	/* blob_get_begin_nowait(): reads may finish inside blob_get_kick() */
+	bool nowait;
 
 	/* the range asked for, and once open its absolute end, clipped */
 	uint64_t offset, length, end;
@@ -46,6 +50,9 @@ struct blob_get {
 	bool waiting:1;
 	/* blob_get_end() ran while a read was in flight */
 	bool ended:1;
+	/* inside blob_get_kick(): a read finishing now is seen by the
+	   consumer on return, so it gets no callback */
+	bool kicking:1;
 };
 
 static void blob_get_free(struct blob_get *get)
@@ -97,7 +104,7 @@ static void blob_get_read_done(struct blob_op *op)
 		}
 		get->next_ready = n > 0;
 	}
-	if (get->sync)
+	if (get->sync || get->kicking)
 		return;
 	if ((first || get->waiting) && get->callback != NULL) {
 		struct blob_store *store = get->store;
@@ -139,18 +146,22 @@ static void blob_get_kick(struct blob_get *get)
 	op->read_size = (size_t)want;
 	op->read_offset = get->read_pos;
 	op->read_ret = 0;
+	op->nowait = get->nowait;
 	get->reading = true;
+	get->kicking = true;
 	blob_op_request(op, BLOB_REQ_GET_READ);
+	get->kicking = false;
 }
 
 static struct blob_get *blob_get_create(struct blob_store *store,
 					const char *key, uint64_t offset,
-					uint64_t length, bool sync)
+					uint64_t length, bool sync, bool nowait)
 {
 	struct blob_get *get = i_new(struct blob_get, 1);
 
 	get->store = store;
 	get->sync = sync;
+	get->nowait = nowait;
 	get->offset = get->read_pos = offset;
 	get->length = length;
 	get->op = blob_op_create(store, BLOB_OP_GET, sync, key);
@@ -166,14 +177,21 @@ static struct blob_get *blob_get_create(struct blob_store *store,
 struct blob_get *blob_get_begin(struct blob_store *store, const char *key,
 				uint64_t offset, uint64_t length)
 {
-	return blob_get_create(store, key, offset, length, false);
+	return blob_get_create(store, key, offset, length, false, false);
+}
+
+struct blob_get *blob_get_begin_nowait(struct blob_store *store,
+				       const char *key, uint64_t offset,
+				       uint64_t length)
+{
+	return blob_get_create(store, key, offset, length, false, true);
 }
 
 struct blob_get *blob_get_begin_sync(struct blob_store *store,
 				     const char *key, uint64_t offset,
 				     uint64_t length)
 {
-	return blob_get_create(store, key, offset, length, true);
+	return blob_get_create(store, key, offset, length, true, false);
 }
 
 void blob_get_set_callback(struct blob_get *get,
@@ -220,12 +238,12 @@ int blob_get_read_data(struct blob_get *get, const unsigned char **data_r,
 		if (get->eof)
 			return BLOB_READ_EOF;
 		blob_get_kick(get);
-		if (!get->sync) {
+		if (get->reading) {
+			i_assert(!get->sync);
 			get->waiting = true;
 			return BLOB_READ_WAIT;
 		}
-		/* a sync read has finished (or failed) inline */
-		i_assert(!get->reading);
+		/* a sync or nowait read has finished (or failed) inline */
 	}
 }
 

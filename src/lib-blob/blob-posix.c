@@ -65,6 +65,7 @@
 #include <pthread.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <openssl/evp.h>
 
@@ -167,6 +168,20 @@ static pthread_cond_t posix_job_cond = PTHREAD_COND_INITIALIZER;
 /* The fan-out directory of a key into buf: the SHA-256 of its first
    component, so that "user/..." keys share a directory and listing
    "user/" reads one directory. No data stack: workers call this too. */
+/* EVP_sha256() makes each EVP_Digest() look the algorithm up again in
+   the provider tables: that fetch cost more than the rest of opening an
+   object for a small RETR. Fetched once instead (loop and worker threads
+   both name objects). */
+static EVP_MD *posix_sha256;
+static pthread_once_t posix_sha256_once = PTHREAD_ONCE_INIT;
+
+static void posix_sha256_init(void)
+{
+	posix_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (posix_sha256 == NULL)
+		i_panic("EVP_MD_fetch(SHA256) failed");
+}
+
 static void posix_fanout_dir(const struct posix_store *pstore,
 			     const char *key, char *buf, size_t size)
 {
@@ -179,7 +194,8 @@ static void posix_fanout_dir(const struct posix_store *pstore,
 		snprintf(buf, size, POSIX_OBJECTS_DIR);
 		return;
 	}
-	if (EVP_Digest(key, top_len, md, &md_len, EVP_sha256(), NULL) != 1)
+	(void)pthread_once(&posix_sha256_once, posix_sha256_init);
+	if (EVP_Digest(key, top_len, md, &md_len, posix_sha256, NULL) != 1)
 		i_panic("EVP_Digest(sha256) failed");
 	if (pstore->fanout == 1)
 		snprintf(buf, size, POSIX_OBJECTS_DIR"/%02x", md[0]);
@@ -739,6 +755,53 @@ static void posix_get_read(struct posix_op *pop)
 		posix_fail(pop, errno, "pread", pop->path);
 	else
 		pop->read_ret = (size_t)ret;
+}
+
+/* posix_get_read() in the loop thread for a nowait op, if it cannot
+   block on the data: the read uses RWF_NOWAIT, which fails rather than
+   wait for the disk. The open stays a plain one (the object's directory
+   and inode are cached once a mailbox has been used, as in any server
+   that opens mail files in its session process). Header mode is left to
+   the workers: its open reads the header. Returns false when the read
+   must go to a worker after all (an fd opened here stays open for it). */
+static bool posix_get_read_nowait(struct posix_op *pop)
+{
+	static bool nowait_unsupported = false;
+	struct posix_store *pstore = POSIX_STORE(pop->op.store);
+	struct blob_op *op = &pop->op;
+
+	if (pstore->metadata_mode != POSIX_METADATA_XATTR || nowait_unsupported)
+		return false;
+	if (pop->fd < 0) {
+		pop->fd = posix_open_object(pop, pop->path, false);
+		if (pop->fd < 0)
+			return true;
+	}
+	if (op->read_offset >= pop->size) {
+		pop->read_ret = 0;
+		return true;
+	}
+	size_t want = (size_t)I_MIN((uint64_t)op->read_size,
+				    pop->size - op->read_offset);
+	struct iovec iov = { .iov_base = op->read_buf, .iov_len = want };
+	ssize_t ret = preadv2(pop->fd, &iov, 1, (off_t)(pop->data_offset +
+							op->read_offset),
+			      RWF_NOWAIT);
+	if (ret < 0) {
+		if (errno == EOPNOTSUPP)
+			nowait_unsupported = true;
+		else if (errno != EAGAIN && errno != EINTR) {
+			posix_fail(pop, errno, "pread", pop->path);
+			return true;
+		}
+		return false;
+	}
+	if ((size_t)ret < want) {
+		/* partly cached: the worker reads it whole */
+		return false;
+	}
+	pop->read_ret = (size_t)ret;
+	return true;
 }
 
 static void posix_delete(struct posix_op *pop)
@@ -1306,6 +1369,11 @@ static void posix_request(struct blob_op *op)
 	}
 	if (op->sync || op->store->draining) {
 		posix_work(pop);
+		posix_done(pop);
+		return;
+	}
+	if (op->nowait && op->req == BLOB_REQ_GET_READ &&
+	    posix_get_read_nowait(pop)) {
 		posix_done(pop);
 		return;
 	}

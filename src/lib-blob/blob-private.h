@@ -63,6 +63,10 @@ struct blob_op {
 	struct blob_op *prev, *next;
 	enum blob_op_class class;
 	bool sync;
+	/* get_read of an async op: the driver may finish the request inside
+	   request() when it can without blocking (posix: the object's pages
+	   are in the page cache). done then runs inside blob_op_request(). */
+	bool nowait;
 	/* set at creation when the op's arguments are invalid: every
 	   request fails with it without reaching the driver */
 	enum blob_error invalid_error;

@@ -491,7 +491,7 @@ void blob_op_request(struct blob_op *op, enum blob_request_type req)
 void blob_op_request_done(struct blob_op *op)
 {
 	i_assert(op->busy);
-	if (!op->sync && op->in_request_call) {
+	if (!op->sync && !op->nowait && op->in_request_call) {
 		i_assert(op->to_done == NULL);
 		op->to_done = timeout_add(0, blob_op_deliver_deferred, op);
 		return;
@@ -604,6 +604,7 @@ void blob_op_forward(struct blob_op *op)
 	child->read_size = op->read_size;
 	child->read_offset = op->read_offset;
 	child->read_ret = 0;
+	child->nowait = op->nowait;
 	if (op->req == BLOB_REQ_LIST) {
 		i_free(child->list_prefix);
 		i_free(child->list_after);

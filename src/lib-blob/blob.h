@@ -289,6 +289,14 @@ struct blob_get *blob_get_begin(struct blob_store *store, const char *key,
 struct blob_get *blob_get_begin_sync(struct blob_store *store,
 				     const char *key, uint64_t offset,
 				     uint64_t length);
+/* An async get whose reads finish inside the call when the driver can do
+   them without blocking (posix: the data is in the page cache), else in
+   the background as blob_get_begin()'s. The consumer must read first: the
+   callback comes only for data that arrives after a read returned
+   BLOB_READ_WAIT (a read finished inline has no callback). */
+struct blob_get *blob_get_begin_nowait(struct blob_store *store,
+				       const char *key, uint64_t offset,
+				       uint64_t length);
 /* Called from the ioloop when the object has been opened (or failed to)
    and whenever data arrives after a read returned BLOB_READ_WAIT. */
 void blob_get_set_callback(struct blob_get *get,

@@ -1273,7 +1273,67 @@ static void test_posix_layout(void)
 	test_end();
 }
 
+static void test_nowait_cb(void *context)
+{
+	bool *called = context;
+	*called = true;
+}
+
+/* blob_get_begin_nowait(): data in the page cache (just written) is read
+   inside the calls, without a callback; a missing object fails inline;
+   header mode still goes through the workers and calls back. */
+static void test_posix_nowait_get(void)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct blob_result result;
+	const unsigned char *data;
+	size_t size;
+	bool called = false, ok = true;
+	uint64_t total = 0;
+	int ret;
+
+	test_begin("blob posix: nowait get");
+	struct blob_store *store = posix_store("metadata=xattr", NULL);
+	test_assert(put_seeded(store, "nw/1", 7, 100000, 0, &result) == 0);
+	struct blob_get *get = blob_get_begin_nowait(store, "nw/1", 10,
+						     UINT64_MAX);
+	blob_get_set_callback(get, test_nowait_cb, &called);
+	test_assert(blob_get_info(get) != NULL);
+	/* several chunks: the read-ahead is inline too, never WAIT */
+	while ((ret = blob_get_read_data(get, &data, &size)) > 0) {
+		if (!test_blob_check(7, 10 + total, data, size))
+			ok = false;
+		total += size;
+		blob_get_skip(get, size);
+	}
+	test_assert(ret == BLOB_READ_EOF);
+	test_assert(ok && total == 100000 - 10);
+	test_assert(blob_get_end(&get, &result) == 0);
+
+	get = blob_get_begin_nowait(store, "nw/none", 0, UINT64_MAX);
+	blob_get_set_callback(get, test_nowait_cb, &called);
+	test_assert(blob_get_read_data(get, &data, &size) == BLOB_READ_ERROR);
+	test_assert(blob_get_end(&get, &result) < 0 &&
+		    result.error == BLOB_ERROR_NOT_FOUND);
+	test_assert(!called);
+	blob_store_destroy(&store);
+
+	store = posix_store("metadata=header", NULL);
+	test_assert(put_seeded(store, "nw/2", 8, 5000, 0, &result) == 0);
+	get = blob_get_begin_nowait(store, "nw/2", 0, UINT64_MAX);
+	blob_get_set_callback(get, test_nowait_cb, &called);
+	test_assert(blob_get_read_data(get, &data, &size) == BLOB_READ_WAIT);
+	test_assert(test_blob_run_until(ioloop, &called));
+	test_assert(blob_get_read_data(get, &data, &size) > 0 &&
+		    size == 5000 && test_blob_check(8, 0, data, size));
+	test_assert(blob_get_end(&get, &result) == 0);
+	blob_store_destroy(&store);
+	ioloop_destroy(&ioloop);
+	test_end();
+}
+
 test_func_t *const test_blob_posix_tests[] = {
+	test_posix_nowait_get,
 	test_posix_layout,
 	test_posix_sync_roundtrip,
 	test_posix_async_roundtrip,
