@@ -4,7 +4,9 @@ A test asks for `columba` (or builds its own ColumbaServer) and gets a master
 started with a config written into a temp dir, on free loopback ports, waited
 for until every listener answers, and stopped at the end of the test.
 """
+import imaplib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -45,6 +47,35 @@ def make_cert(directory, name="localhost", alt_names=None):
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.chmod(key, 0o600)
     return cert, key
+
+
+def imap_message_count(port, user, password, mailbox="INBOX"):
+    """MESSAGES of a mailbox over IMAP STATUS (0 if it does not exist)."""
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+    try:
+        m.login(user, password)
+        typ, data = m.status(mailbox, "(MESSAGES)")
+        if typ != "OK":
+            return 0
+        mo = re.search(rb"MESSAGES (\d+)", data[0])
+        return int(mo.group(1)) if mo else 0
+    finally:
+        m.logout()
+
+
+def wait_message_count(port, user, password, count, mailbox="INBOX",
+                       timeout=10.0):
+    """Waits until a mailbox holds at least count messages. An LMTP `250`
+    means the message is on disk in the mail process's delivery journal;
+    it reaches the mailbox a moment later (docs/architecture.md, "The LMTP
+    delivery journal"), so a test that reads right after delivering waits
+    here first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = imap_message_count(port, user, password, mailbox)
+        if n >= count or time.monotonic() > deadline:
+            return n
+        time.sleep(0.02)
 
 
 def wait_port(port, timeout=10.0):

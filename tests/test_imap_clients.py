@@ -27,7 +27,8 @@ import zlib
 
 import pytest
 
-from conftest import ColumbaServer, free_port, wait_port
+from conftest import (ColumbaServer, free_port, imap_message_count,
+                      wait_message_count, wait_port)
 
 PASSWORD = "secret pw"
 USER = "alice@example.com"
@@ -85,9 +86,13 @@ def server(tmpdir_columba):
 
 
 def deliver(server, body, user=USER):
+    before = imap_message_count(server.imap_port, user, PASSWORD)
     c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
     c.sendmail("sender@remote.test", [user], body)
     c.quit()
+    # visible a moment after the 250 (the delivery journal)
+    assert wait_message_count(server.imap_port, user, PASSWORD,
+                              before + 1) >= before + 1
 
 
 def msg(n, extra=b""):
@@ -323,6 +328,7 @@ def test_offlineimap_one_way_and_two_way(server, tmpdir_columba):
         lmtp.sendmail("sender@remote.test", [USER],
                       msg(i, b"x" * (i * 7 % 500) + b"\r\n"))
     lmtp.quit()
+    assert wait_message_count(server.imap_port, USER, PASSWORD, n) == n
     m = imap(server)
     m.select("INBOX")
     assert m.store("1:50", "+FLAGS", "(\\Seen)")[0] == "OK"

@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from conftest import ColumbaServer, free_port, wait_port
+from conftest import (ColumbaServer, free_port, imap_message_count,
+                      wait_message_count, wait_port)
 
 PASSWORD = "secret pw"
 
@@ -74,10 +75,15 @@ def server(tmpdir_columba):
 
 def deliver(server, user, body):
     """Put one message into user's INBOX over LMTP."""
+    login = user + "@example.com"
+    before = imap_message_count(server.imap_port, login, PASSWORD)
     c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
     c.ehlo("client.test")
-    c.sendmail("sender@remote.test", [user + "@example.com"], body, mail_options=["BODY=8BITMIME"])
+    c.sendmail("sender@remote.test", [login], body, mail_options=["BODY=8BITMIME"])
     c.quit()
+    # visible a moment after the 250 (the delivery journal)
+    assert wait_message_count(server.imap_port, login, PASSWORD,
+                              before + 1) >= before + 1
 
 
 def msg(n, extra=b""):
