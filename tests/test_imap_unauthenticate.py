@@ -4,6 +4,7 @@ back from the mail process), on implicit TLS and after STARTTLS (the
 login process keeps the TLS session and ends its relay), with pipelined
 input kept, the user+IP count freed, no fds left behind after many
 cycles, and a BYE (never NO) when no login process takes the client."""
+import json
 import os
 import re
 import signal
@@ -14,7 +15,24 @@ import zlib
 
 import pytest
 
-from conftest import ColumbaServer
+from conftest import BUILD, ColumbaServer
+
+
+def sanitizer_build():
+    """True for a -Db_sanitize build: freed memory sits in ASan's
+    quarantine, so RSS says nothing about leaks there (LeakSanitizer's
+    reports at exit, which land in the log, do)."""
+    try:
+        with open(os.path.join(BUILD, "meson-info",
+                               "intro-buildoptions.json")) as f:
+            opts = json.load(f)
+    except OSError:
+        return False
+    return any(o["name"] == "b_sanitize" and o["value"] not in ("none", "")
+               for o in opts)
+
+
+SANITIZED = sanitizer_build()
 
 USERS = {"alice@example.com": "alice-secret", "bob@example.com": "bob-secret"}
 
@@ -48,7 +66,8 @@ def start(tmpdir, extra=""):
 def finish(srv):
     rc = srv.stop()
     log = srv.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
+    for bad in ("Panic:", "Fatal:", "Sanitizer", "runtime error:"):
+        assert bad not in log, log
     assert rc == 0, log
 
 
@@ -290,6 +309,8 @@ def test_many_cycles_leak_nothing(server, mode):
     after = {p: fd_count(p) for p in pids}
     assert after == fds, (fds, after)
     for p in pids:
+        if SANITIZED:
+            break
         # SQLite's caches and malloc arenas vary; a leak of the session
         # (storage handles, index, pools) would cost far more over 200
         assert rss_kib(p) - rss[p] < 4096, (pids[p], rss[p], rss_kib(p))
