@@ -109,6 +109,8 @@ struct conn {
 	unsigned int exists;
 	unsigned long appenduid;
 	unsigned int fetch_lines, search_hits;
+	uint64_t lit_bytes;  /* literal bytes of the current reply */
+	bool first_done;     /* imapcmd: this part's first command answered */
 	unsigned int pop_count, pop_next;
 	uint64_t pop_bytes;
 	bool pipelining;
@@ -138,6 +140,10 @@ static struct options {
 	const char *domain;
 	unsigned int seed;
 	enum imap_cmd_kind cmd;
+	/* imapcmd: the commands of the timed parts, one after the other on
+	   the same sessions (--cmd fetch,store,search) */
+	enum imap_cmd_kind cmds[8];
+	unsigned int ncmds;
 } opt = {
 	.host = "127.0.0.1",
 	.conns = 10,
@@ -178,6 +184,9 @@ static uint64_t n_ops, n_sessions, n_errors, n_bytes;
    FETCH replies seen in the timed part, to check both servers did the
    same work */
 static uint64_t n_failed, n_search_hits, n_fetch_replies;
+/* imapcmd: the replies to each session's first command of a part, which
+   is the same command on every server (each part reseeds r), summed */
+static uint64_t n_first_hits, n_first_bytes;
 static unsigned int n_done, n_ready, n_started, n_active_starts;
 static unsigned int lmtp_claimed;
 static char first_error[512];
@@ -720,6 +729,7 @@ static void conn_parse(struct conn *c)
 			c->rpos += n;
 			c->literal_left -= n;
 			n_bytes += n;
+			c->lit_bytes += n;
 			if (c->literal_left > 0)
 				break;
 			continue;
@@ -1292,6 +1302,7 @@ static void cmd_send(struct conn *c)
 	unsigned int r = 1 + rand_r(&c->seed) % c->exists;
 	c->fetch_lines = 0;
 	c->search_hits = 0;
+	c->lit_bytes = 0;
 	switch (opt.cmd) {
 	case CMD_FETCH:
 		imap_cmd(c, WAIT_TAGGED, "FETCH %u (FLAGS BODY.PEEK[])", r);
@@ -1350,6 +1361,11 @@ static void step_imapcmd(struct conn *c)
 		if (c->ok) {
 			n_fetch_replies += c->fetch_lines;
 			n_search_hits += c->search_hits;
+			if (!c->first_done) {
+				c->first_done = true;
+				n_first_hits += c->search_hits;
+				n_first_bytes += c->lit_bytes;
+			}
 			if (opt.cmd == CMD_FETCH && c->fetch_lines == 0)
 				note_error(c, "FETCH: OK without the message");
 		}
@@ -1479,9 +1495,13 @@ static void print_result(double elapsed, double cpu)
 	if (opt.mode == MODE_IDLE || opt.mode == MODE_IMAPCMD)
 		printf(",\"ready\":%u", n_ready);
 	if (opt.mode == MODE_IMAPCMD)
-		printf(",\"fetch_replies\":%llu,\"search_hits\":%llu",
+		printf(",\"cmd\":\"%s\",\"fetch_replies\":%llu,"
+		       "\"search_hits\":%llu,\"first_hits\":%llu,"
+		       "\"first_bytes\":%llu", cmd_names[opt.cmd],
 		       (unsigned long long)n_fetch_replies,
-		       (unsigned long long)n_search_hits);
+		       (unsigned long long)n_search_hits,
+		       (unsigned long long)n_first_hits,
+		       (unsigned long long)n_first_bytes);
 	if (opt.mode == MODE_BIGBOX)
 		printf(",\"select_ms\":%.3f,\"fetch_ms\":%.3f,"
 		       "\"search_rare_ms\":%.3f,\"search_common_ms\":%.3f,"
@@ -1518,11 +1538,12 @@ static void usage(int status)
 "  lmtp      deliver -n messages over -c connections, to -u users cycled\n"
 "  pop3      loops: -c clients download every message of their maildrop\n"
 "  imapcmd   -c sessions (on users base+i%%N) LOGIN and SELECT INBOX, print\n"
-"            READY; a line on stdin starts -d seconds of one command\n"
-"            (--cmd fetch: FETCH r (FLAGS BODY.PEEK[]), store: STORE r\n"
-"            +/-FLAGS (\\Flagged), search: SEARCH SUBJECT W), r random;\n"
-"            the result is printed at the deadline; a second line on\n"
-"            stdin (or EOF) makes the sessions LOG OUT\n"
+"            READY; each line on stdin starts -d seconds of the next\n"
+"            command of --cmd LIST (fetch: FETCH r (FLAGS BODY.PEEK[]),\n"
+"            store: STORE r +/-FLAGS (\\Flagged), search: SEARCH SUBJECT\n"
+"            W), r random, on the same sessions; each part's result is\n"
+"            printed at its deadline; the line after the last part (or\n"
+"            EOF) makes the sessions LOG OUT\n"
 "options:\n"
 "  -H HOST -p PORT      server (127.0.0.1)\n"
 "  -t                   implicit TLS\n"
@@ -1534,7 +1555,8 @@ static void usage(int status)
 "  -m FILE              messages (bench/run's packed format)\n"
 "  --rare W --common W  words for bigbox's SEARCH BODY\n"
 "  --subject W          word for SEARCH SUBJECT (imapmix, imapcmd) (re)\n"
-"  --cmd fetch|store|search  imapcmd's command\n"
+"  --cmd LIST           imapcmd's commands: fetch, store, search, comma-\n"
+"                       separated, one timed part each\n"
 "  --login              idle: log in, select and IDLE\n"
 "  --inflight N         idle: connections being set up at once (64)\n"
 "  --src-ips N          spread connections over 127.0.0.2..2+N-1\n"
@@ -1592,15 +1614,29 @@ int main(int argc, char **argv)
 		case 6: opt.src_ips = strtoul(optarg, NULL, 10); break;
 		case 7: opt.timeout = atof(optarg); break;
 		case 8: opt.seed = strtoul(optarg, NULL, 10); break;
-		case 9:
-			for (m = 0; m < sizeof(cmd_names) / sizeof(*cmd_names);
-			     m++)
-				if (strcmp(optarg, cmd_names[m]) == 0)
-					break;
-			if (m == sizeof(cmd_names) / sizeof(*cmd_names))
+		case 9: {
+			char *list = strdup(optarg), *save = NULL;
+			opt.ncmds = 0;
+			for (char *w = strtok_r(list, ",", &save); w != NULL;
+			     w = strtok_r(NULL, ",", &save)) {
+				for (m = 0;
+				     m < sizeof(cmd_names) / sizeof(*cmd_names);
+				     m++)
+					if (strcmp(w, cmd_names[m]) == 0)
+						break;
+				if (m == sizeof(cmd_names) / sizeof(*cmd_names) ||
+				    opt.ncmds == sizeof(opt.cmds) /
+							 sizeof(*opt.cmds))
+					die("--cmd: up to 8 of fetch, store, "
+					    "search, comma-separated");
+				opt.cmds[opt.ncmds++] = (enum imap_cmd_kind)m;
+			}
+			free(list);
+			if (opt.ncmds == 0)
 				die("--cmd: fetch, store or search");
-			opt.cmd = (enum imap_cmd_kind)m;
+			opt.cmd = opt.cmds[0];
 			break;
+		}
 		case 'h': usage(0); break;
 		default: usage(1);
 		}
@@ -1669,6 +1705,9 @@ int main(int argc, char **argv)
 	unsigned int next = 0;
 	bool reported_ready = false, cmd_started = false, cmd_reported = false,
 	     cmd_logout = false;
+	unsigned int cmd_phase = 0;
+	if (opt.mode == MODE_IMAPCMD && opt.ncmds == 0)
+		opt.cmds[opt.ncmds++] = opt.cmd;
 	int64_t t_ready = 0;
 	struct epoll_event events[256];
 	for (;;) {
@@ -1729,23 +1768,41 @@ int main(int argc, char **argv)
 			if (c == NULL && opt.mode == MODE_IMAPCMD) {
 				if (!stdin_event())
 					continue;
-				if (cmd_started) {
-					/* the second line: log out */
+				if (cmd_started && !cmd_reported)
+					continue; /* a timed part is running */
+				if (cmd_started && cmd_phase == opt.ncmds) {
+					/* after the last part: log out */
 					epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
 					cmd_logout = true;
 					continue;
 				}
-				/* the start: from here on it is timed */
+				/* the next timed part (the first after READY):
+				   its own counters, from here on it is timed */
+				opt.cmd = opt.cmds[cmd_phase++];
 				cmd_started = true;
+				cmd_reported = false;
+				n_ops = n_errors = n_failed = n_bytes = 0;
+				n_search_hits = n_fetch_replies = 0;
+				n_first_hits = n_first_bytes = 0;
+				lat_count = 0;
+				first_error[0] = '\0';
+				time_up = false;
+				t_last_progress = now_us();
 				cpu0 = cpu_seconds();
 				t_start = now_us();
 				t_deadline = t_start +
 					     (int64_t)(opt.duration * 1e6);
 				for (unsigned int j = 0; j < opt.conns; j++) {
 					struct conn *cc = &conns[j];
-					if (cc->cphase != CP_READY)
+					if (cc->cphase != CP_READY &&
+					    cc->cphase != CP_TIMED_DONE)
 						continue;
 					cc->cphase = CP_TIMED;
+					cc->step = 4;
+					cc->first_done = false;
+					/* the same r sequence on every server */
+					cc->seed = opt.seed * 7919u + j +
+						   cmd_phase * 104729u;
 					n_cmd_live++;
 					cmd_send(cc);
 				}
@@ -1761,7 +1818,7 @@ int main(int argc, char **argv)
 		if (n > 0)
 			t_last_progress = now_us();
 		after_deadline();
-		if ((!reported_ready || cmd_started) &&
+		if ((!reported_ready || (cmd_started && !cmd_reported)) &&
 		    now_us() - t_last_progress > opt.timeout * 1e6) {
 			fprintf(stderr,
 				"loadgen: nothing happened for %.0f s; "
