@@ -863,7 +863,8 @@ static int export_mailbox(struct mail_user *user, const char *root,
 			     pool_datastack, &recs) < 0)
 		ret = mail_user_set_index_error(user);
 
-	string_t *uidlist = t_str_new(4096);
+	/* grown inside the per-message frames below: not on the data stack */
+	string_t *uidlist = str_new(system_pool, 4096);
 	str_printfa(uidlist, "3 V%u N%u G%s\n", mailbox_get_uidvalidity(box),
 		    mailbox_get_uidnext(box), box->guid);
 	const struct mail_index_record *rec;
@@ -893,6 +894,7 @@ static int export_mailbox(struct mail_user *user, const char *root,
 				t_strdup_printf("%s/dovecot-keywords", dir), str_c(kws));
 		}
 	}
+	str_free(&uidlist);
 	mailbox_close(&box);
 	if (ret == 0)
 		stats->mailboxes++;

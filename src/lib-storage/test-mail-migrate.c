@@ -220,9 +220,40 @@ static void test_import_mbox(void)
 	test_end();
 }
 
+static void test_export_many(void)
+{
+	const char *root = t_strdup_printf("%s/maildir-many", test_dir());
+	const unsigned int count = 400;
+	struct mail_migrate_stats stats;
+
+	/* the dovecot-uidlist written by the export outgrows its first
+	   buffer while each message is exported in a frame of its own */
+	test_begin("export a mailbox whose uidlist outgrows its buffer");
+	make_folder(root);
+	for (unsigned int i = 1; i <= count; i++) {
+		write_file(t_strdup_printf("%s/new/%u.M%uP1.host", root,
+					   1600000000 + i, i),
+			   msg(t_strdup_printf("m%u", i)), 1600000000 + i);
+	}
+	struct mail_user *user = test_user_init(NULL);
+	test_assert(mail_import_maildir(user, root, &stats) == 0);
+	test_assert(stats.messages == count);
+	const char *out = t_strdup_printf("%s/maildir-many-out", test_dir());
+	test_assert(mail_export_maildir(user, out, &stats) == 0);
+	test_assert(stats.messages == count);
+	struct mail_user *user2 = test_user_init(NULL);
+	test_assert(mail_import_maildir(user2, out, &stats) == 0);
+	test_assert(stats.messages == count);
+	test_assert_strcmp(box_state(user2, "INBOX"), box_state(user, "INBOX"));
+	mail_user_deinit(&user2);
+	mail_user_deinit(&user);
+	test_end();
+}
+
 test_func_t *const test_mail_migrate_tests[] = {
 	test_mutf7,
 	test_import_maildir,
 	test_import_mbox,
+	test_export_many,
 	NULL
 };
