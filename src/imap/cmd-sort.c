@@ -198,7 +198,8 @@ static int sort_compute(struct client_command_context *cmd,
 	array_init(&recs, pool, count + 1);
 	if (count > 0 &&
 	    mailbox_fetch_records(box, &uids, MAIL_INDEX_FETCH_DETAILS |
-				  MAIL_INDEX_FETCH_CACHE, pool, &recs) < 0)
+				  MAIL_INDEX_FETCH_CACHE_HEADERS, pool,
+				  &recs) < 0)
 		return -1;
 
 	unsigned int r = 0;

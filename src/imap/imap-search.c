@@ -26,6 +26,7 @@
 #include "imap-search.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <strings.h>
 
 /* blobs read at once: enough to keep the blob store's worker threads and
@@ -927,26 +928,23 @@ static void cached_field_unfold(const unsigned char *colon,
 	}
 }
 
-/* Tier 2: the fields named key->hdr_name in the record's cached header
-   block (every field there has a colon, mail-parse.c), scanned in place:
-   no parser, and only a matching field's value is unfolded, decoded and
-   folded. */
-static bool cached_header_match(const struct search_key *key,
-				const struct mail_index_record *rec)
+/* The next field of a cached header block (every field there has a
+   colon, mail-parse.c): *pos is where to look, moved past the field.
+   Returns false at the blank line or the end. */
+static bool cached_header_next(const struct mail_index_record *rec,
+			       size_t *pos, const unsigned char **name_r,
+			       size_t *name_len_r, const unsigned char **colon_r,
+			       const unsigned char **end_r)
 {
-	const unsigned char *p = rec->headers, *end = p + rec->headers_size;
-	size_t name_len = strlen(key->hdr_name);
-	int first = toupper((unsigned char)key->hdr_name[0]);
+	const unsigned char *start = rec->headers, *end = start + rec->headers_size;
+	const unsigned char *p = start + *pos;
 
-	while (p < end && *p != '\n' && !(*p == '\r' && p + 1 < end &&
-					   p[1] == '\n')) {
+	while (p < end && *p != '\n' &&
+	       !(*p == '\r' && p + 1 < end && p[1] == '\n')) {
 		const unsigned char *field = p, *line_end;
 		p = line_end = line_next(p, end);
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p = line_next(p, end);
-		if (toupper(field[0]) != first ||
-		    (size_t)(line_end - field) <= name_len)
-			continue;
 		const unsigned char *colon =
 			memchr(field, ':', (size_t)(line_end - field));
 		if (colon == NULL)
@@ -954,19 +952,45 @@ static bool cached_header_match(const struct search_key *key,
 		const unsigned char *n_end = colon;
 		while (n_end > field && (n_end[-1] == ' ' || n_end[-1] == '\t'))
 			n_end--;
-		if ((size_t)(n_end - field) != name_len ||
-		    strncasecmp((const char *)field, key->hdr_name, name_len) != 0)
+		*pos = (size_t)(p - start);
+		*name_r = field;
+		*name_len_r = (size_t)(n_end - field);
+		*colon_r = colon;
+		*end_r = p;
+		return true;
+	}
+	*pos = (size_t)(p - start);
+	return false;
+}
+
+static bool cached_name_equals(const unsigned char *name, size_t name_len,
+			       const char *want, size_t want_len)
+{
+	return name_len == want_len &&
+		strncasecmp((const char *)name, want, want_len) == 0;
+}
+
+/* Tier 2: the fields named key->hdr_name in the record's cached header
+   block, scanned in place: no parser, and only a matching field's value
+   is unfolded, decoded and folded. */
+static bool cached_header_match(const struct search_key *key,
+				const struct mail_index_record *rec)
+{
+	const unsigned char *name, *colon, *field_end;
+	size_t pos = 0, name_len, want_len = strlen(key->hdr_name);
+	bool found = false;
+
+	while (!found && cached_header_next(rec, &pos, &name, &name_len,
+					    &colon, &field_end)) {
+		if (!cached_name_equals(name, name_len, key->hdr_name, want_len))
 			continue;
-		bool found;
 		T_BEGIN {
-			string_t *value = t_str_new((size_t)(p - colon) + 8);
-			cached_field_unfold(colon, p, value);
+			string_t *value = t_str_new((size_t)(field_end - colon) + 8);
+			cached_field_unfold(colon, field_end, value);
 			found = header_value_match(key, value->data, value->used);
 		} T_END;
-		if (found)
-			return true;
 	}
-	return false;
+	return found;
 }
 
 /* 1 = match, 0 = no match, -1 = not known yet */
@@ -1697,55 +1721,47 @@ void imap_search_end(struct imap_search **_search)
 
 /* --- SORT and THREAD data --- */
 
-struct sort_hdr_ctx {
-	pool_t pool;
-	struct imap_sort_headers *hdrs;
-};
-
-static void sort_hdr_callback(const struct message_event *event, void *context)
-{
-	struct sort_hdr_ctx *ctx = context;
-	const char **dest = NULL;
-	const char *name;
-
-	if (event->type != MESSAGE_EVENT_HEADER || event->part->parent != NULL)
-		return;
-	name = event->hdr->name;
-	if (strcasecmp(name, "Subject") == 0)
-		dest = &ctx->hdrs->subject;
-	else if (strcasecmp(name, "From") == 0)
-		dest = &ctx->hdrs->from;
-	else if (strcasecmp(name, "To") == 0)
-		dest = &ctx->hdrs->to;
-	else if (strcasecmp(name, "Cc") == 0)
-		dest = &ctx->hdrs->cc;
-	else if (strcasecmp(name, "Message-ID") == 0)
-		dest = &ctx->hdrs->message_id;
-	else if (strcasecmp(name, "In-Reply-To") == 0)
-		dest = &ctx->hdrs->in_reply_to;
-	else if (strcasecmp(name, "References") == 0)
-		dest = &ctx->hdrs->references;
-	if (dest != NULL && *dest == NULL) {
-		*dest = message_header_strdup(ctx->pool, event->hdr->value,
-					      event->hdr->value_len);
-	}
-}
-
 void imap_sort_headers_parse(const struct mail_index_record *rec, pool_t pool,
 			     struct imap_sort_headers *hdrs_r)
 {
+	static const struct {
+		const char *name;
+		size_t offset;
+	} fields[] = {
+		{ "Subject", offsetof(struct imap_sort_headers, subject) },
+		{ "From", offsetof(struct imap_sort_headers, from) },
+		{ "To", offsetof(struct imap_sort_headers, to) },
+		{ "Cc", offsetof(struct imap_sort_headers, cc) },
+		{ "Message-ID", offsetof(struct imap_sort_headers, message_id) },
+		{ "In-Reply-To", offsetof(struct imap_sort_headers, in_reply_to) },
+		{ "References", offsetof(struct imap_sort_headers, references) },
+	};
+	const unsigned char *name, *colon, *field_end;
+	size_t pos = 0, name_len;
+
 	memset(hdrs_r, 0, sizeof(*hdrs_r));
 	if (rec->headers == NULL || rec->headers_size == 0)
 		return;
-
-	struct sort_hdr_ctx ctx = { .pool = pool, .hdrs = hdrs_r };
-	pool_t part_pool = pool_alloconly_create("sort headers", 1024);
-	struct message_parser *parser =
-		message_parser_init(part_pool, NULL, sort_hdr_callback, &ctx);
-	message_parser_feed(parser, rec->headers, rec->headers_size);
-	message_parser_feed(parser, "\n", 1);
-	(void)message_parser_finish(&parser);
-	pool_unref(&part_pool);
+	/* the first field of each name, unfolded as the parser does */
+	while (cached_header_next(rec, &pos, &name, &name_len, &colon,
+				  &field_end)) {
+		for (unsigned int i = 0; i < N_ELEMENTS(fields); i++) {
+			const char **dest = (const char **)
+				((char *)hdrs_r + fields[i].offset);
+			if (*dest != NULL ||
+			    !cached_name_equals(name, name_len, fields[i].name,
+						strlen(fields[i].name)))
+				continue;
+			T_BEGIN {
+				string_t *value = t_str_new(
+					(size_t)(field_end - colon) + 8);
+				cached_field_unfold(colon, field_end, value);
+				*dest = message_header_strdup(pool, value->data,
+							      value->used);
+			} T_END;
+			break;
+		}
+	}
 }
 
 time_t imap_sort_sent_date(const struct mail_index_record *rec)

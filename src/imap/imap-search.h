@@ -125,7 +125,7 @@ imap_search_args_parse_cmd(struct client_command_context *cmd,
 /* --- SORT and THREAD data --- */
 
 /* The header fields SORT and THREAD use, from a record's cached header
-   block (mailbox_fetch_records() with MAIL_INDEX_FETCH_CACHE): unfolded
+   block (mailbox_fetch_records() with MAIL_INDEX_FETCH_CACHE_HEADERS): unfolded
    raw values of the first field of each name, NULL if missing. */
 struct imap_sort_headers {
 	const char *subject, *from, *to, *cc;
