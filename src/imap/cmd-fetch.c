@@ -25,6 +25,7 @@
 #include "imap-seqset.h"
 #include "imap-msg-util.h"
 #include "imap-fetch-body.h"
+#include "mail-fetch.h"
 #include <ctype.h>
 #include <time.h>
 
@@ -683,14 +684,17 @@ static int fetch_start_literal(struct client_command_context *cmd,
 			item->size,
 	};
 	const char *text;
+	const unsigned char *peek = NULL;
+	size_t peek_size = 0;
 	uint64_t size;
+	int ret;
 
 	if (item->kind == FETCH_BINARY && !item->exists) {
 		str_printfa(ctx->line, "%s {0}\r\n", item->name);
 		return 0;
 	}
-	if (mail_section_stream_open(client->mailbox, ctx->rec->uid, &req,
-				     false, &ctx->stream) < 0) {
+	if (mail_section_stream_open_record(client->mailbox, ctx->rec, &req,
+					    &ctx->stream) < 0) {
 		enum mail_error error = mail_user_get_last_error(client->user,
 								 &text, NULL);
 		if (error == MAIL_ERROR_PARAMS) {
@@ -720,6 +724,26 @@ static int fetch_start_literal(struct client_command_context *cmd,
 			    item->has_nul ? "~" : "", (unsigned long long)size);
 	} else {
 		size = mail_section_stream_get_size(ctx->stream);
+		/* The first read, before the literal is promised: it is
+		   done inline when the blob is cached, and a blob that is
+		   gone (expunged and purged since the records were read)
+		   then gives NIL and EXPUNGEISSUED rather than a literal
+		   that cannot be completed. */
+		if (size > 0) {
+			ret = mail_section_stream_read(ctx->stream, &peek,
+						       &peek_size);
+			if (ret == -2) {
+				if (mail_user_get_last_error(client->user, &text,
+						NULL) != MAIL_ERROR_EXPUNGED)
+					return -1;
+				mail_section_stream_close(&ctx->stream);
+				ctx->expunged = true;
+				str_printfa(ctx->line, "%s NIL", item->name);
+				return 0;
+			}
+			if (ret < 0)
+				peek_size = 0;
+		}
 		str_printfa(ctx->line, "%s {%llu}\r\n", item->name,
 			    (unsigned long long)size);
 	}
@@ -728,6 +752,11 @@ static int fetch_start_literal(struct client_command_context *cmd,
 	mail_section_stream_set_callback(ctx->stream, fetch_stream_callback, cmd);
 	client_send_raw(client, ctx->line->data, str_len(ctx->line));
 	str_truncate(ctx->line, 0);
+	if (peek_size > 0) {
+		peek_size = (size_t)I_MIN((uint64_t)peek_size, size);
+		client_send_raw(client, peek, peek_size);
+		ctx->literal_left -= peek_size;
+	}
 	return 1;
 }
 
@@ -1112,6 +1141,15 @@ bool cmd_fetch(struct client_command_context *cmd)
 		case FETCH_PREVIEW:
 			ctx->record_fields |= MAIL_INDEX_FETCH_CACHE |
 				MAIL_INDEX_FETCH_DETAILS;
+			ctx->need_records = true;
+			break;
+		case FETCH_SECTION:
+			/* BODY[] needs only the record's sizes and blob key;
+			   other sections the cached part tree or headers,
+			   read with the batch rather than per message */
+			ctx->record_fields |= MAIL_INDEX_FETCH_DETAILS;
+			if (item->section[0] != '\0')
+				ctx->record_fields |= MAIL_INDEX_FETCH_CACHE;
 			ctx->need_records = true;
 			break;
 		default:

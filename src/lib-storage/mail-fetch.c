@@ -10,6 +10,7 @@
 #include "message-part.h"
 #include "message-section.h"
 #include "mail-parts.h"
+#include "mail-fetch.h"
 #include "mail-storage-private.h"
 #include <ctype.h>
 #include <strings.h>
@@ -190,40 +191,50 @@ static int section_read_range_sync(struct mail_user *user, const char *key,
 	return 0;
 }
 
-int mail_section_stream_open(struct mailbox *box, uint32_t uid,
-			     const struct mail_section_request *req,
-			     bool sync, struct mail_section_stream **stream_r)
+enum section_stream_mode {
+	SECTION_STREAM_ASYNC,
+	SECTION_STREAM_SYNC,
+	SECTION_STREAM_NOWAIT,
+};
+
+/* BODY[] whole, with no HEADER.FIELDS: the record's sizes are the range
+   (the blob is the message as received; its physical size is the
+   blob's), so neither the part tree nor another index lookup is
+   needed. */
+static bool section_is_whole_message(const struct section_spec *spec,
+				     const struct mail_index_record *rec)
+{
+	return spec->kind == MESSAGE_SECTION_CONTENT && *spec->number == '\0' &&
+		spec->fields == NULL && rec->blob_key != NULL &&
+		(rec->physical_size > 0 || rec->rfc822_size == 0) &&
+		rec->rfc822_size >= rec->physical_size;
+}
+
+/* rec has DETAILS, and CACHE unless section_is_whole_message(). */
+static int section_stream_open_rec(struct mailbox *box,
+				   const struct mail_index_record *rec,
+				   const struct section_spec *spec,
+				   const struct mail_section_request *req,
+				   enum section_stream_mode mode,
+				   struct mail_section_stream **stream_r)
 {
 	struct mail_user *user = box->user;
-	ARRAY_TYPE(mail_index_record) recs;
-	ARRAY_TYPE(seq_range) uids;
-	struct section_spec spec;
+	uint32_t uid = rec->uid;
 	struct message_part *root = NULL;
 	struct message_range range;
 	const char *error;
 	buffer_t *mem = NULL;
 
-	if (section_parse(req->section, &spec, &error) < 0)
-		return mail_user_set_error(user, MAIL_ERROR_PARAMS, error);
-
-	array_init(&recs, pool_datastack, 1);
-	array_init(&uids, pool_datastack, 1);
-	seq_range_array_add(&uids, uid);
-	if (mail_index_fetch(user->index, box->id, &uids,
-			     MAIL_INDEX_FETCH_DETAILS | MAIL_INDEX_FETCH_CACHE,
-			     pool_datastack, &recs) < 0)
-		return mail_user_set_index_error(user);
-	if (array_count(&recs) == 0) {
-		return mail_user_set_error(user, MAIL_ERROR_EXPUNGED,
-			"The message was expunged.");
-	}
-	const struct mail_index_record *rec = &recs.v[0];
-
-	if (spec.fields != NULL && *spec.number == '\0' && !spec.fields_not &&
-	    rec->headers != NULL && mail_cached_headers_cover(spec.fields)) {
+	if (section_is_whole_message(spec, rec)) {
+		range.offset = 0;
+		range.size = rec->physical_size;
+		range.virtual_size = rec->rfc822_size;
+	} else if (spec->fields != NULL && *spec->number == '\0' &&
+		   !spec->fields_not && rec->headers != NULL &&
+		   mail_cached_headers_cover(spec->fields)) {
 		/* all from the index */
 		mem = buffer_create(system_pool, 256);
-		section_header_fields(rec->headers, rec->headers_size, &spec, mem);
+		section_header_fields(rec->headers, rec->headers_size, spec, mem);
 	} else {
 		if (rec->parts != NULL) {
 			root = mail_parts_deserialize(pool_datastack, rec->parts,
@@ -239,12 +250,12 @@ int mail_section_stream_open(struct mailbox *box, uint32_t uid,
 		    mail_fill_cache(box, uid, rec->blob_key, pool_datastack,
 				    &root) < 0)
 			return -1;
-		if (message_section_range(root, spec.number, spec.kind,
+		if (message_section_range(root, spec->number, spec->kind,
 					  &range, &error) < 0) {
 			return mail_user_set_error(user, MAIL_ERROR_PARAMS,
 				t_strdup_printf("No such section: %s", error));
 		}
-		if (spec.fields != NULL) {
+		if (spec->fields != NULL) {
 			/* the header is small: read it, cut the fields */
 			buffer_t *hdr = t_str_new(range.size + 1);
 			if (section_read_range_sync(user, rec->blob_key,
@@ -252,13 +263,13 @@ int mail_section_stream_open(struct mailbox *box, uint32_t uid,
 						    hdr) < 0)
 				return -1;
 			mem = buffer_create(system_pool, 256);
-			section_header_fields(hdr->data, hdr->used, &spec, mem);
+			section_header_fields(hdr->data, hdr->used, spec, mem);
 		}
 	}
 
 	struct mail_section_stream *stream = i_new(struct mail_section_stream, 1);
 	stream->user = user;
-	stream->sync = sync;
+	stream->sync = mode == SECTION_STREAM_SYNC;
 	uint64_t vsize = mem != NULL ? mem->used : range.virtual_size;
 	uint64_t start = I_MIN(req->partial_offset, vsize);
 	stream->out_size = I_MIN(req->partial_size, vsize - start);
@@ -275,14 +286,99 @@ int mail_section_stream_open(struct mailbox *box, uint32_t uid,
 			stream->skip_virtual = start;
 			stream->conv_buf = buffer_create(system_pool, 8192);
 		}
-		stream->get = sync ?
-			blob_get_begin_sync(user->blobs, rec->blob_key,
-					    range.offset, range.size) :
-			blob_get_begin(user->blobs, rec->blob_key,
-				       range.offset, range.size);
+		switch (mode) {
+		case SECTION_STREAM_SYNC:
+			stream->get = blob_get_begin_sync(user->blobs,
+				rec->blob_key, range.offset, range.size);
+			break;
+		case SECTION_STREAM_ASYNC:
+			stream->get = blob_get_begin(user->blobs,
+				rec->blob_key, range.offset, range.size);
+			break;
+		case SECTION_STREAM_NOWAIT:
+			stream->get = blob_get_begin_nowait(user->blobs,
+				rec->blob_key, range.offset, range.size);
+			break;
+		}
 	}
 	*stream_r = stream;
 	return 0;
+}
+
+static int section_stream_open(struct mailbox *box, uint32_t uid,
+			       const struct section_spec *spec,
+			       const struct mail_section_request *req,
+			       enum section_stream_mode mode,
+			       struct mail_section_stream **stream_r)
+{
+	struct mail_user *user = box->user;
+	ARRAY_TYPE(mail_index_record) recs;
+	ARRAY_TYPE(seq_range) uids;
+	/* the whole message needs only the record's sizes and blob key */
+	enum mail_index_fetch_fields fields = MAIL_INDEX_FETCH_DETAILS;
+
+	if (spec->kind != MESSAGE_SECTION_CONTENT || *spec->number != '\0' ||
+	    spec->fields != NULL)
+		fields |= MAIL_INDEX_FETCH_CACHE;
+	array_init(&recs, pool_datastack, 1);
+	array_init(&uids, pool_datastack, 1);
+	seq_range_array_add(&uids, uid);
+	if (mail_index_fetch(user->index, box->id, &uids, fields,
+			     pool_datastack, &recs) < 0)
+		return mail_user_set_index_error(user);
+	if (array_count(&recs) == 0) {
+		return mail_user_set_error(user, MAIL_ERROR_EXPUNGED,
+			"The message was expunged.");
+	}
+	if ((fields & MAIL_INDEX_FETCH_CACHE) == 0 &&
+	    !section_is_whole_message(spec, &recs.v[0])) {
+		/* sizes the shortcut cannot trust: go by the part tree */
+		array_clear(&recs);
+		if (mail_index_fetch(user->index, box->id, &uids,
+				     fields | MAIL_INDEX_FETCH_CACHE,
+				     pool_datastack, &recs) < 0)
+			return mail_user_set_index_error(user);
+		if (array_count(&recs) == 0) {
+			return mail_user_set_error(user, MAIL_ERROR_EXPUNGED,
+				"The message was expunged.");
+		}
+	}
+	return section_stream_open_rec(box, &recs.v[0], spec, req, mode,
+				       stream_r);
+}
+
+int mail_section_stream_open(struct mailbox *box, uint32_t uid,
+			     const struct mail_section_request *req,
+			     bool sync, struct mail_section_stream **stream_r)
+{
+	struct section_spec spec;
+	const char *error;
+
+	if (section_parse(req->section, &spec, &error) < 0)
+		return mail_user_set_error(box->user, MAIL_ERROR_PARAMS, error);
+	return section_stream_open(box, uid, &spec, req, sync ?
+				   SECTION_STREAM_SYNC : SECTION_STREAM_ASYNC,
+				   stream_r);
+}
+
+int mail_section_stream_open_record(struct mailbox *box,
+				    const struct mail_index_record *rec,
+				    const struct mail_section_request *req,
+				    struct mail_section_stream **stream_r)
+{
+	struct section_spec spec;
+	const char *error;
+
+	if (section_parse(req->section, &spec, &error) < 0)
+		return mail_user_set_error(box->user, MAIL_ERROR_PARAMS, error);
+	if (section_is_whole_message(&spec, rec) ||
+	    (rec->parts != NULL && rec->headers != NULL)) {
+		return section_stream_open_rec(box, rec, &spec, req,
+					       SECTION_STREAM_NOWAIT, stream_r);
+	}
+	/* fetched without its cached fields (or they are missing) */
+	return section_stream_open(box, rec->uid, &spec, req,
+				   SECTION_STREAM_NOWAIT, stream_r);
 }
 
 uint64_t mail_section_stream_get_size(const struct mail_section_stream *stream)
