@@ -18,6 +18,8 @@ static const struct {
 	{ "bare\n.lf\n", false, 0, "bare\n..lf\n.\r\n" },
 	{ "x\r.y\r\n", false, 0, "x\r.y\r\n.\r\n" },
 	{ "8bit \xe4\xff\r\n", false, 0, "8bit \xe4\xff\r\n.\r\n" },
+	{ ".a\n.\n\n..", false, 0, "..a\n..\n\n...\r\n.\r\n" },
+	{ "\n.", false, 0, "\n..\r\n.\r\n" },
 	/* TOP */
 	{ "H: v\r\nI: w\r\n\r\nb1\r\nb2\r\nb3\r\n", true, 0,
 	  "H: v\r\nI: w\r\n\r\n.\r\n" },
@@ -75,8 +77,49 @@ static void test_pop3_stuff_top_stops(void)
 	test_end();
 }
 
+/* RETR's memchr() path against the byte-at-a-time one (TOP with no
+   reachable limit) on random messages of dots, CRs and LFs, fed in
+   random chunks. */
+static void test_pop3_stuff_retr_matches_bytewise(void)
+{
+	static const char alphabet[] = "..\r\n\nab";
+	unsigned int seed = 12345;
+
+	test_begin("pop3 stuff RETR = byte-wise stuffing");
+	for (unsigned int round = 0; round < 300; round++) {
+		unsigned char msg[512];
+		size_t len = (size_t)(rand_r(&seed) % sizeof(msg));
+		for (size_t i = 0; i < len; i++)
+			msg[i] = (unsigned char)alphabet[rand_r(&seed) %
+						       (sizeof(alphabet) - 1)];
+		buffer_t *fast = buffer_create(system_pool, 1024);
+		buffer_t *slow = buffer_create(system_pool, 1024);
+		struct pop3_stuffer st_fast, st_slow;
+		pop3_stuffer_init(&st_fast, false, 0);
+		pop3_stuffer_init(&st_slow, true, UINT32_MAX);
+		size_t pos = 0;
+		while (pos < len) {
+			size_t n = 1 + (size_t)(rand_r(&seed) % 40);
+			n = I_MIN(n, len - pos);
+			test_assert_idx(pop3_stuff(&st_fast, msg + pos, n,
+						   fast) == n, round);
+			(void)pop3_stuff(&st_slow, msg + pos, n, slow);
+			pos += n;
+		}
+		pop3_stuff_finish(&st_fast, fast);
+		pop3_stuff_finish(&st_slow, slow);
+		test_assert_idx(buffer_used(fast) == buffer_used(slow) &&
+				memcmp(buffer_data(fast), buffer_data(slow),
+				       buffer_used(fast)) == 0, round);
+		buffer_free(&fast);
+		buffer_free(&slow);
+	}
+	test_end();
+}
+
 test_func_t *const test_pop3_stuff_tests[] = {
 	test_pop3_stuff_splits,
 	test_pop3_stuff_top_stops,
+	test_pop3_stuff_retr_matches_bytewise,
 	NULL
 };

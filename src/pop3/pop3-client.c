@@ -127,6 +127,8 @@ int pop3_client_load_snapshot(struct pop3_client *client)
 		struct pop3_msg *msg = &client->msgs[client->count++];
 		msg->uid = rec->uid;
 		msg->size = rec->rfc822_size;
+		msg->physical_size = rec->physical_size;
+		msg->blob_key = p_strdup(client->pool, rec->blob_key);
 		msg->guid = p_strdup(client->pool, rec->guid == NULL ? "" :
 				     rec->guid);
 		msg->seen = (rec->flags & MAIL_SEEN) != 0;

@@ -22,6 +22,9 @@ struct pop3_msg {
 	uint32_t uid;
 	/* RFC 822 size, CRLF line ends: what LIST says and RETR sends */
 	uint64_t size;
+	/* the blob as stored, so RETR needs no index lookup */
+	uint64_t physical_size;
+	const char *blob_key;
 	const char *guid;
 	bool seen;
 	/* DELE was given (until RSET) */

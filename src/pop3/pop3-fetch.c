@@ -4,7 +4,9 @@
    stream only as it is pulled, so a large message never sits in memory
    and a slow client holds at most a chunk or two. The terminating
    ".\r\n" is the last thing the source yields; the connection's
-   stream_finished() then resumes the next pipelined command. */
+   stream_finished() then resumes the next pipelined command. A small
+   message whose blob is in the page cache skips all that: it is read and
+   written whole inside the command (pop3_client_send_message()). */
 #include "lib.h"
 #include "str.h"
 #include "conn.h"
@@ -12,6 +14,13 @@
 #include "pop3-stuff.h"
 #include "columba-settings.h"
 #include "pop3-client.h"
+#include "mail-fetch.h"
+
+/* A message up to this size whose blob is in the page cache is read,
+   stuffed and queued with its +OK line inside the command's own call:
+   the reply leaves in one write when input() uncorks, with no loop round
+   in between. Larger messages, and any whose read must wait, stream. */
+#define POP3_FETCH_INLINE_MAX (256 * 1024)
 
 struct pop3_fetch_source {
 	struct conn_stream_source src;
@@ -34,6 +43,28 @@ static void pop3_fetch_stream_callback(void *context)
 	conn_stream_source_ready(fs->client->conn);
 }
 
+/* Stuff message bytes into fs->out until it holds at least want bytes or
+   the end line. Returns 1, 0 if the blob read must wait, -2 on error. */
+static int pop3_fetch_fill(struct pop3_fetch_source *fs, size_t want)
+{
+	while (fs->out->used < want && !fs->finished) {
+		const unsigned char *data;
+		size_t data_size;
+		int ret = fs->stuffer.done ? -1 :
+			mail_section_stream_read(fs->stream, &data, &data_size);
+		if (ret == 0 || ret == -2)
+			return ret;
+		if (ret == -1) {
+			pop3_stuff_finish(&fs->stuffer, fs->out);
+			fs->finished = true;
+			break;
+		}
+		*fs->bytes_counter += pop3_stuff(&fs->stuffer, data, data_size,
+						 fs->out);
+	}
+	return 1;
+}
+
 static ssize_t pop3_fetch_read(struct conn_stream_source *src, void *buf,
 			       size_t size, const char **error_r)
 {
@@ -51,10 +82,7 @@ static ssize_t pop3_fetch_read(struct conn_stream_source *src, void *buf,
 		buffer_set_used_size(fs->out, 0);
 		fs->out_pos = 0;
 
-		const unsigned char *data;
-		size_t data_size;
-		int ret = fs->stuffer.done ? -1 :
-			mail_section_stream_read(fs->stream, &data, &data_size);
+		int ret = pop3_fetch_fill(fs, 1);
 		if (ret == 0)
 			return CONN_STREAM_WAIT;
 		if (ret == -2) {
@@ -65,13 +93,6 @@ static ssize_t pop3_fetch_read(struct conn_stream_source *src, void *buf,
 				internal != NULL ? internal : text);
 			return CONN_STREAM_ERROR;
 		}
-		if (ret == -1) {
-			pop3_stuff_finish(&fs->stuffer, fs->out);
-			fs->finished = true;
-			continue;
-		}
-		*fs->bytes_counter += pop3_stuff(&fs->stuffer, data, data_size,
-						 fs->out);
 	}
 }
 
@@ -89,6 +110,20 @@ static const struct conn_stream_source_vfuncs pop3_fetch_vfuncs = {
 	.destroy = pop3_fetch_destroy,
 };
 
+static void pop3_fetch_send_error(struct pop3_client *client)
+{
+	const char *text;
+
+	if (mail_user_get_last_error(client->user, &text, NULL) ==
+	    MAIL_ERROR_EXPUNGED) {
+		/* another session (IMAP) expunged it meanwhile */
+		pop3_client_send_line(client, "-ERR Message was expunged "
+				      "by another session.");
+	} else {
+		pop3_client_send_storage_error(client);
+	}
+}
+
 bool pop3_client_send_message(struct pop3_client *client, uint32_t idx,
 			      bool top, uint32_t top_lines)
 {
@@ -96,19 +131,19 @@ bool pop3_client_send_message(struct pop3_client *client, uint32_t idx,
 	const struct mail_section_request req = {
 		.section = "", .partial_offset = 0, .partial_size = UINT64_MAX,
 	};
+	/* the snapshot's record: the whole message needs no index lookup */
+	const struct mail_index_record rec = {
+		.uid = msg->uid,
+		.blob_key = msg->blob_key,
+		.physical_size = msg->physical_size,
+		.rfc822_size = msg->size,
+	};
 	struct mail_section_stream *stream;
+	uint64_t taken = 0;
 
-	if (mail_section_stream_open(client->box, msg->uid, &req, false,
-				     &stream) < 0) {
-		const char *text;
-		if (mail_user_get_last_error(client->user, &text, NULL) ==
-		    MAIL_ERROR_EXPUNGED) {
-			/* another session (IMAP) expunged it meanwhile */
-			pop3_client_send_line(client, "-ERR Message was expunged "
-					      "by another session.");
-		} else {
-			pop3_client_send_storage_error(client);
-		}
+	if (mail_section_stream_open_record(client->box, &rec, &req,
+					    &stream) < 0) {
+		pop3_fetch_send_error(client);
 		return true;
 	}
 
@@ -117,7 +152,15 @@ bool pop3_client_send_message(struct pop3_client *client, uint32_t idx,
 	fs->client = client;
 	fs->stream = stream;
 	fs->out = buffer_create(system_pool, 8192);
+	fs->bytes_counter = &taken;
 	pop3_stuffer_init(&fs->stuffer, top, top_lines);
+	/* what can be had without waiting; a blob that is gone (expunged
+	   and purged since the snapshot) fails here, before the +OK */
+	if (pop3_fetch_fill(fs, POP3_FETCH_INLINE_MAX) < 0) {
+		pop3_fetch_send_error(client);
+		pop3_fetch_destroy(&fs->src);
+		return true;
+	}
 	if (top) {
 		client->top_count++;
 		fs->bytes_counter = &client->top_bytes;
@@ -127,7 +170,7 @@ bool pop3_client_send_message(struct pop3_client *client, uint32_t idx,
 		if (!client->set->pop3_no_flag_updates)
 			msg->seen_pending = true;
 	}
-	mail_section_stream_set_callback(stream, pop3_fetch_stream_callback, fs);
+	*fs->bytes_counter += taken;
 
 	if (top)
 		pop3_client_send_line(client, "+OK");
@@ -135,6 +178,13 @@ bool pop3_client_send_message(struct pop3_client *client, uint32_t idx,
 		pop3_client_send_linef(client, "+OK %llu octets",
 			(unsigned long long)mail_section_stream_get_size(stream));
 	}
+	if (fs->finished) {
+		/* all of it is here: the next pipelined command goes on */
+		conn_write(client->conn, fs->out->data, fs->out->used);
+		pop3_fetch_destroy(&fs->src);
+		return true;
+	}
+	mail_section_stream_set_callback(stream, pop3_fetch_stream_callback, fs);
 	client->streaming = true;
 	conn_set_input_paused(client->conn, true);
 	conn_send_stream(client->conn, &fs->src);
