@@ -76,6 +76,18 @@ void event_unref(struct event **_event)
 	}
 }
 
+void event_set_parent(struct event *event, struct event *parent)
+{
+	/* a cycle would make every walk up the tree loop forever */
+	for (struct event *p = parent; p != NULL; p = p->parent)
+		i_assert(p != event);
+	if (parent != NULL)
+		event_ref(parent);
+	struct event *old = event->parent;
+	event->parent = parent;
+	event_unref(&old);
+}
+
 struct event *event_set_name(struct event *event, const char *name)
 {
 	event->name = p_strdup(event->pool, name);

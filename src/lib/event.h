@@ -65,6 +65,13 @@ void event_ref(struct event *event);
 /* Drop a reference and set *event to NULL; the last one frees it. */
 void event_unref(struct event **event);
 
+/* Make parent (may be NULL) the event's parent: it gets a reference, the
+   old parent loses the one it had. For an object that outlives the
+   action it was made for and is handed to the next one (a mail_user kept
+   open after its session ended, logging for the next session). parent
+   must not be the event or one of its descendants. */
+void event_set_parent(struct event *event, struct event *parent);
+
 /* Setters copy their arguments into the event's own arena (freed with the
    event, so a value replaced very often grows it) and return the event,
    for chaining. */

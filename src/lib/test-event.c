@@ -131,6 +131,39 @@ static void capture_handler(const struct event_emission *em, void *context)
 	c->fields = i_strdup(str_c(fields));
 }
 
+static void test_event_set_parent(void)
+{
+	test_begin("event_set_parent: re-parent to the next session");
+	struct event *s1 = event_create(NULL);
+	event_replace_log_prefix(s1, "imap(bob)<one>: ");
+	event_add_str(s1, "session", "one");
+	struct event *user = event_create(s1);
+	event_add_str(user, "user", "bob");
+	test_assert_strcmp(event_get_log_prefix(user), "imap(bob)<one>: ");
+
+	/* detached: the first session's event is freed with its last
+	   reference although the user's event lives on */
+	event_set_parent(user, NULL);
+	event_unref(&s1);
+	test_assert(event_get_parent(user) == NULL);
+	test_assert(event_find_field(user, "session") == NULL);
+	test_assert_strcmp(event_get_log_prefix(user), "");
+
+	struct event *s2 = event_create(NULL);
+	event_replace_log_prefix(s2, "pop3(bob)<two>: ");
+	event_add_str(s2, "session", "two");
+	event_set_parent(user, s2);
+	/* the same parent again keeps exactly one reference */
+	event_set_parent(user, s2);
+	event_unref(&s2);
+	const struct event_field *f = event_find_field(user, "session");
+	test_assert(f != NULL && strcmp(f->value.str, "two") == 0);
+	test_assert_strcmp(event_get_log_prefix(user), "pop3(bob)<two>: ");
+	/* frees s2 too (ASan reports a leaked or doubly freed parent) */
+	event_unref(&user);
+	test_end();
+}
+
 static void test_event_emit(void)
 {
 	struct captured c = { .count = 0 };
@@ -485,6 +518,7 @@ static void test_event_json_exporter(void)
 
 test_func_t *const test_event_tests[] = {
 	test_event_inheritance,
+	test_event_set_parent,
 	test_event_emit,
 	test_event_log,
 	test_event_reentrancy,
