@@ -284,8 +284,12 @@ static void master_finish_shutdown(void)
 
 void master_process_exited(void)
 {
-	if (master_shutting_down && master_processes_count() == 0)
+	if (!master_shutting_down)
+		return;
+	if (master_processes_count() == 0)
 		master_finish_shutdown();
+	else
+		master_processes_shutdown_late();
 }
 
 static void shutdown_timeout(void *context ATTR_UNUSED)

@@ -411,15 +411,51 @@ void master_generation_retire(struct master_generation *gen)
 	master_listeners_close_unused();
 }
 
+/* The auth processes stop last: the login processes and the mail
+   processes' sessions still use them while they stop, and a login
+   process that saw its auth connection close before its own shutdown
+   message would log it as an error. */
+static bool process_stops_late(const struct master_process *p)
+{
+	return strcmp(p->service->name, "auth") == 0;
+}
+
+static void process_shutdown(struct master_process *p)
+{
+	if (p->shutdown_sent)
+		return;
+	p->shutdown_sent = true;
+	p->retiring = true;
+	if (p->ipc != NULL)
+		ipc_send(p->ipc, MASTER_MSG_SHUTDOWN, NULL, 0);
+	else
+		process_kill(p, SIGTERM);
+}
+
 void master_processes_shutdown(void)
 {
+	bool others = false;
+
 	for (struct master_process *p = all_processes; p != NULL; p = p->next) {
-		p->retiring = true;
-		if (p->ipc != NULL)
-			ipc_send(p->ipc, MASTER_MSG_SHUTDOWN, NULL, 0);
-		else
-			process_kill(p, SIGTERM);
+		if (!process_stops_late(p)) {
+			others = true;
+			process_shutdown(p);
+		}
 	}
+	if (!others)
+		master_processes_shutdown_late();
+}
+
+void master_processes_shutdown_late(void)
+{
+	struct master_process *p;
+
+	for (p = all_processes; p != NULL; p = p->next) {
+		if (!process_stops_late(p))
+			return;
+	}
+	for (p = all_processes; p != NULL; p = p->next)
+		process_shutdown(p);
 }
 
 void master_processes_kill_all(void)

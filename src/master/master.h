@@ -75,6 +75,8 @@ struct master_process {
 	bool ready, full, retiring, killed;
 	/* no longer counted in service->process_count (replaced early) */
 	bool counted_out;
+	/* told to shut down (master stopping) */
+	bool shutdown_sent;
 };
 
 /* master-listener.c */
@@ -97,6 +99,9 @@ void master_service_start_processes(struct master_service *service);
 void master_generation_retire(struct master_generation *gen);
 /* Send SHUTDOWN to every process of every generation. */
 void master_processes_shutdown(void);
+/* During shutdown, when a process has exited: once only auth processes
+   are left, tell them to stop too. */
+void master_processes_shutdown_late(void);
 /* SIGKILL whatever is still running. */
 void master_processes_kill_all(void);
 unsigned int master_processes_count(void);
