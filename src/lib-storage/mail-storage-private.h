@@ -65,6 +65,8 @@ struct mailbox {
 	/* while notified (IDLE): closes the index's connection once the
 	   session has been idle a while (mailbox.c) */
 	struct timeout *idle_suspend_to;
+	/* suspend attempts that found the index busy, for the back-off */
+	unsigned int idle_suspend_retries;
 };
 
 /* The cached fields of a parsed message (mail-parse.c). */

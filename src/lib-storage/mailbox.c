@@ -13,11 +13,23 @@
 #  include <malloc.h>
 #endif
 
-/* A session waiting for changes (IDLE) this long closes its index's
-   SQLite connection (mail_index_suspend()): ~80 KiB of heap, the WAL
-   shared-memory mapping and descriptors per idle user. A wake-up then
-   reopens it (about a millisecond) for its sync. */
-#define MAILBOX_IDLE_SUSPEND_MSECS (5 * 1000)
+/* A session that starts waiting for changes (IDLE) closes its index's
+   SQLite connection (mail_index_suspend()) right away: ~80 KiB of heap,
+   the WAL shared-memory mapping and descriptors per idle user. It has
+   just synced, so nothing is lost; a wake-up or the next command reopens
+   it (about 0.7 ms). Closing at once also keeps few connections open at
+   a time while many sessions start, so their freed memory is reused
+   rather than left as holes between the sessions' long-lived objects. */
+#define MAILBOX_IDLE_SUSPEND_MSECS 0
+/* After a wake-up it waits a little longer: changes come in bursts (a
+   MOVE of many messages, flag changes of a whole thread), and each
+   reopen would read the schema again. */
+#define MAILBOX_WAKE_SUSPEND_MSECS 1000
+/* A suspend that had to wait (a commit or its sync still in flight) is
+   tried again after this, doubling up to the maximum (a connection that
+   cannot close at all is logged by every try). */
+#define MAILBOX_SUSPEND_RETRY_MSECS 100
+#define MAILBOX_SUSPEND_RETRY_MAX_MSECS (64 * 1000)
 
 /* the mailbox whose change notification callback is running */
 static struct mailbox *mailbox_notify_running;
@@ -321,12 +333,17 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	return 0;
 }
 
+static void mailbox_idle_suspend_schedule(struct mailbox *box,
+					  unsigned int msecs);
+
 static void mailbox_idle_suspend(void *context)
 {
 	struct mailbox *box = context;
 	struct mail_user *user = box->user;
 
 	timeout_remove(&box->idle_suspend_to);
+	if (mail_index_is_suspended(user->index))
+		return;
 	/* only this session's mailbox, nothing being written: close the
 	   connection (the next index call reopens it) */
 	if (user->open_mailboxes == 1 && user->open_transactions == 0 &&
@@ -338,15 +355,28 @@ static void mailbox_idle_suspend(void *context)
 		   keeps them resident; other sessions reuse only part) */
 		(void)malloc_trim(0);
 #endif
+		box->idle_suspend_retries = 0;
+		return;
+	}
+	/* a commit, its sync or a transaction of this user is still in
+	   flight (LOGIN's INBOX creation, an APPEND's group sync): without
+	   another try the session would keep its connection all along */
+	if (user->open_mailboxes == 1) {
+		unsigned int shift = I_MIN(box->idle_suspend_retries, 6);
+		box->idle_suspend_retries++;
+		mailbox_idle_suspend_schedule(box, I_MIN(
+			MAILBOX_SUSPEND_RETRY_MSECS << shift,
+			MAILBOX_SUSPEND_RETRY_MAX_MSECS));
 	}
 }
 
-static void mailbox_idle_suspend_schedule(struct mailbox *box)
+static void mailbox_idle_suspend_schedule(struct mailbox *box,
+					  unsigned int msecs)
 {
 	timeout_remove(&box->idle_suspend_to);
 	if (current_ioloop != NULL) {
-		box->idle_suspend_to = timeout_add(MAILBOX_IDLE_SUSPEND_MSECS,
-						   mailbox_idle_suspend, box);
+		box->idle_suspend_to = timeout_add(msecs, mailbox_idle_suspend,
+						   box);
 	}
 }
 
@@ -364,7 +394,8 @@ static void mailbox_notify_input(void *context)
 	if (mailbox_notify_running == box) {
 		mail_index_release_memory(box->user->index);
 		if (box->notify != NULL)
-			mailbox_idle_suspend_schedule(box);
+			mailbox_idle_suspend_schedule(box,
+				MAILBOX_WAKE_SUSPEND_MSECS);
 	}
 	mailbox_notify_running = NULL;
 }
@@ -390,7 +421,8 @@ int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 	/* the session waits (IDLE): give back the index's page cache and
 	   statements until it wakes, and its connection after a while */
 	mail_index_release_memory(box->user->index);
-	mailbox_idle_suspend_schedule(box);
+	box->idle_suspend_retries = 0;
+	mailbox_idle_suspend_schedule(box, MAILBOX_IDLE_SUSPEND_MSECS);
 	return 0;
 }
 
