@@ -1249,8 +1249,27 @@ static void test_posix_layout(void)
 					   dir);
 	test_assert(stat(path, &st) == 0 && st.st_size == 4);
 	test_assert((st.st_mode & 0777) == 0600);
-	ssize_t n = getxattr(path, "user.columba.uid", buf, sizeof(buf));
-	test_assert(n == 2 && memcmp(buf, "42", 2) == 0);
+	/* one packed attribute, "name\0value\0" per field */
+	ssize_t n = getxattr(path, "user.columba.@", buf, sizeof(buf));
+	test_assert(n == 7 && memcmp(buf, "uid\0" "42\0", 7) == 0);
+	test_assert(getxattr(path, "user.columba.uid", buf, sizeof(buf)) < 0 &&
+		    errno == ENODATA);
+
+	/* objects written before: an attribute per field */
+	struct blob_info info;
+	test_assert(removexattr(path, "user.columba.@") == 0);
+	test_assert(setxattr(path, "user.columba.uid", "43", 2, 0) == 0);
+	test_assert(setxattr(path, "user.columba.flags", "1", 1, 0) == 0);
+	test_assert(blob_head_sync(store, "bob/INBOX/42", pool_datastack,
+				   &info, &result) == 0);
+	test_assert(info.metadata_count == 2);
+	test_assert_strcmp(blob_info_get_metadata(&info, "uid"), "43");
+	test_assert_strcmp(blob_info_get_metadata(&info, "flags"), "1");
+	/* a packed attribute cut in the middle of a pair is an error */
+	test_assert(setxattr(path, "user.columba.@", "v\0" "1\0" "x", 5, 0) == 0);
+	test_assert(blob_head_sync(store, "bob/INBOX/42", pool_datastack,
+				   &info, &result) < 0 &&
+		    result.error == BLOB_ERROR_IO);
 	blob_store_destroy(&store);
 
 	store = posix_store("metadata=header:fanout=0", &dir);
@@ -1316,6 +1335,18 @@ static void test_posix_nowait_get(void)
 	test_assert(blob_get_end(&get, &result) < 0 &&
 		    result.error == BLOB_ERROR_NOT_FOUND);
 	test_assert(!called);
+	/* objects of another top (user) in the same store: the loop
+	   thread's fan-out memo must follow the key */
+	test_assert(put_seeded(store, "other/1", 9, 300, 0, &result) == 0);
+	const char *const keys[] = { "other/1", "nw/1", "other/1" };
+	const uint64_t seeds[] = { 9, 7, 9 }, sizes[] = { 300, 100000, 300 };
+	for (unsigned int i = 0; i < N_ELEMENTS(keys); i++) {
+		get = blob_get_begin_nowait(store, keys[i], 0, 100);
+		test_assert_idx(blob_get_read_data(get, &data, &size) > 0 &&
+				size == I_MIN(100, sizes[i]) &&
+				test_blob_check(seeds[i], 0, data, size), i);
+		test_assert_idx(blob_get_end(&get, &result) == 0, i);
+	}
 	blob_store_destroy(&store);
 
 	store = posix_store("metadata=header", NULL);
