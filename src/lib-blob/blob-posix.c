@@ -112,6 +112,10 @@ struct posix_store {
 	unsigned int workers_count;
 	char tmp_prefix[40];
 	unsigned int tmp_counter;
+	/* the fan-out directory of the last key top seen in the loop
+	   thread: a user's objects share their top (the user), so opening
+	   one needs no SHA-256 */
+	char *dir_memo_top, *dir_memo;
 };
 
 struct posix_list_names {
@@ -231,6 +235,23 @@ static char *posix_key_filename(const char *key)
 	return name;
 }
 
+/* posix_key_dir() for the loop thread, through the store's memo. */
+static char *posix_key_dir_memo(struct posix_store *pstore, const char *key)
+{
+	const char *slash = strchr(key, '/');
+	size_t top_len = slash == NULL ? strlen(key) : (size_t)(slash - key);
+
+	if (pstore->dir_memo_top == NULL ||
+	    strlen(pstore->dir_memo_top) != top_len ||
+	    memcmp(pstore->dir_memo_top, key, top_len) != 0) {
+		i_free(pstore->dir_memo_top);
+		i_free(pstore->dir_memo);
+		pstore->dir_memo_top = i_strndup(key, top_len);
+		pstore->dir_memo = posix_key_dir(pstore, key);
+	}
+	return i_strdup(pstore->dir_memo);
+}
+
 static void posix_op_make_paths(struct posix_store *pstore,
 				struct posix_op *pop)
 {
@@ -238,13 +259,13 @@ static void posix_op_make_paths(struct posix_store *pstore,
 
 	if (pop->path == NULL && op->key != NULL) {
 		char *name = posix_key_filename(op->key);
-		pop->dir = posix_key_dir(pstore, op->key);
+		pop->dir = posix_key_dir_memo(pstore, op->key);
 		pop->path = i_strdup_printf("%s/%s", pop->dir, name);
 		i_free(name);
 	}
 	if (pop->dest_path == NULL && op->dest_key != NULL) {
 		char *name = posix_key_filename(op->dest_key);
-		pop->dest_dir = posix_key_dir(pstore, op->dest_key);
+		pop->dest_dir = posix_key_dir_memo(pstore, op->dest_key);
 		pop->dest_path = i_strdup_printf("%s/%s", pop->dest_dir, name);
 		i_free(name);
 	}
@@ -1814,6 +1835,8 @@ static void posix_deinit(struct blob_store *store)
 	if (pstore->root_fd >= 0 && close(pstore->root_fd) < 0)
 		i_error("close(%s) failed: %m", pstore->root);
 	i_free(pstore->root);
+	i_free(pstore->dir_memo_top);
+	i_free(pstore->dir_memo);
 }
 
 static struct blob_store *posix_alloc(void)
