@@ -32,8 +32,11 @@
 /* blobs read at once: enough to keep the blob store's worker threads and
    the disk busy while this process parses */
 #define SEARCH_PARALLEL_READS 24
-/* messages read inline (from the page cache) before the ioloop gets a
-   turn */
+/* scans started by one search_start_scans() call before the ioloop gets
+   a turn: with reads that finish inside the call (a nowait get of cached
+   data) a whole mailbox could otherwise be searched in one go, starving
+   the process's other sessions; asynchronous gets never reach it (at
+   most SEARCH_PARALLEL_READS are active) */
 #define SEARCH_INLINE_BATCH 512
 /* the nesting a client may use in a search program */
 #define SEARCH_MAX_DEPTH 64
