@@ -127,6 +127,12 @@ bool mail_index_suspend(struct mail_index *index)
 		return false;
 	}
 	index->db = NULL;
+	/* what only an open connection needs: the statement table, sized
+	   for every statement a session prepared (3 KiB), starts again at
+	   its smallest; the owner cache is refilled when writers wait */
+	hash_table_destroy(&index->stmts);
+	index->stmts = hash_table_create_direct(system_pool, 0);
+	i_free(index->owner_cache);
 	mail_index_durable_deinit(index);
 	if (index->notify_fd != -1) {
 		(void)close(index->notify_fd);

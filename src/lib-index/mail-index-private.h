@@ -50,6 +50,8 @@ struct mail_index_transaction {
 	} savepoints[4];
 };
 
+#define MAIL_INDEX_OWNER_CACHE_SIZE 8
+
 struct mail_index {
 	char *path, *notify_path;
 	/* "<path>-wake": written right after each COMMIT, before its sync,
@@ -81,12 +83,14 @@ struct mail_index {
 	struct mail_index_reservation *reservations;
 	/* recent answers of mail_index_owner_is_alive(): writers waiting
 	   for each other ask many times a second, and each uncached answer
-	   reads /proc */
+	   reads /proc. MAIL_INDEX_OWNER_CACHE_SIZE entries, allocated on
+	   first use and dropped by mail_index_suspend() (1.2 KiB that an
+	   idle session does not need) */
 	struct mail_index_owner_cache {
 		char owner[128];
 		uint64_t checked_msecs;
 		bool alive;
-	} owner_cache[8];
+	} *owner_cache;
 	unsigned int owner_cache_next;
 	/* the notify file, opened on the first commit */
 	int notify_fd;

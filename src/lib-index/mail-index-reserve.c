@@ -109,7 +109,11 @@ bool mail_index_owner_is_alive(struct mail_index *index, const char *owner)
 
 	if (strcmp(owner, index->owner) == 0)
 		return true;
-	for (unsigned int i = 0; i < N_ELEMENTS(index->owner_cache); i++) {
+	if (index->owner_cache == NULL) {
+		index->owner_cache = i_new(struct mail_index_owner_cache,
+					   MAIL_INDEX_OWNER_CACHE_SIZE);
+	}
+	for (unsigned int i = 0; i < MAIL_INDEX_OWNER_CACHE_SIZE; i++) {
 		if (strcmp(index->owner_cache[i].owner, owner) == 0) {
 			c = &index->owner_cache[i];
 			if (!c->alive ||
@@ -121,7 +125,7 @@ bool mail_index_owner_is_alive(struct mail_index *index, const char *owner)
 	bool alive = mail_index_owner_check(owner);
 	if (c == NULL && strlen(owner) < sizeof(c->owner)) {
 		c = &index->owner_cache[index->owner_cache_next++ %
-					N_ELEMENTS(index->owner_cache)];
+					MAIL_INDEX_OWNER_CACHE_SIZE];
 		strcpy(c->owner, owner);
 	}
 	if (c != NULL) {
@@ -131,9 +135,31 @@ bool mail_index_owner_is_alive(struct mail_index *index, const char *owner)
 	return alive;
 }
 
+/* BEGIN IMMEDIATE and COMMIT as prepared statements: sqlite3_exec()
+   parses its SQL each time, and a reservation is taken per message. */
+static int reserve_exec(struct mail_index *index, const char *sql)
+{
+	sqlite3_stmt *stmt = mail_index_stmt(index, sql);
+
+	if (stmt == NULL)
+		return -1;
+	int ret = mail_index_step(index, stmt, sql);
+	sqlite3_reset(stmt);
+	return ret < 0 ? -1 : 0;
+}
+
 int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 			    unsigned int count,
 			    struct mail_index_reservation **res_r)
+{
+	return mail_index_reserve_uids_named(index, mailbox_id, NULL, count,
+					     res_r);
+}
+
+int mail_index_reserve_uids_named(struct mail_index *index,
+				  uint32_t mailbox_id, const char *name,
+				  unsigned int count,
+				  struct mail_index_reservation **res_r)
 {
 	sqlite3_stmt *stmt;
 	uint32_t uid1, uidvalidity;
@@ -147,17 +173,20 @@ int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 	bool lower_sync = !mail_index_durable_is_grouped(index);
 	if (lower_sync && mail_index_exec(index, "PRAGMA synchronous = NORMAL") < 0)
 		return -1;
-	if (mail_index_exec(index, "BEGIN IMMEDIATE") < 0)
+	if (reserve_exec(index, "BEGIN IMMEDIATE") < 0)
 		goto failed;
 
 	stmt = mail_index_stmt(index,
 		"UPDATE mailboxes SET uid_alloc_next = uid_alloc_next + ?2 "
 		"WHERE id = ?1 AND noselect = 0 AND uid_alloc_next + ?2 <= 4294967296 "
+		"AND (?3 IS NULL OR name = ?3) "
 		"RETURNING uid_alloc_next - ?2, uidvalidity");
 	if (stmt == NULL)
 		goto rollback;
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
 	sqlite3_bind_int64(stmt, 2, count);
+	if (name != NULL)
+		sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
 	ret = mail_index_step(index, stmt, "reserve UIDs");
 	if (ret <= 0) {
 		if (ret == 0) {
@@ -183,7 +212,8 @@ int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 	if (mail_index_step(index, stmt, "reserve UIDs") < 0)
 		goto rollback;
 	int64_t id = sqlite3_last_insert_rowid(index->db);
-	if (mail_index_exec(index, "COMMIT") < 0)
+	sqlite3_reset(stmt);
+	if (reserve_exec(index, "COMMIT") < 0)
 		goto rollback;
 	if (lower_sync)
 		(void)mail_index_exec(index, index->synchronous_sql);

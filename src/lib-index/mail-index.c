@@ -609,6 +609,7 @@ void mail_index_close(struct mail_index **_index)
 	mail_index_reservations_free_all(index);
 	mail_index_stmts_finalize(index);
 	hash_table_destroy(&index->stmts);
+	i_free(index->owner_cache);
 	if (index->db != NULL)
 		(void)sqlite3_close(index->db);
 	if (index->create_path != NULL) {

@@ -121,14 +121,23 @@ static void test_memory_suspend(void)
 	test_assert(!mail_index_suspend(index));
 	mail_index_read_end(index);
 
+	/* the owner cache is filled when a writer waits for another */
+	test_assert(!mail_index_owner_is_alive(index, "no-boot:1:1"));
+	test_assert(index->owner_cache != NULL);
 	test_assert(mail_index_suspend(index));
 	test_assert(mail_index_is_suspended(index));
 	test_assert(index->db == NULL);
+	/* what only an open connection needs is gone: the statement table
+	   is at its smallest, the owner cache freed */
+	test_assert(hash_table_count(index->stmts) == 0);
+	test_assert(index->owner_cache == NULL);
 	test_assert(mail_index_suspend(index));
 	/* a read reopens it, with the memory limits */
 	test_select_count(index, id, 5);
 	test_assert(!mail_index_is_suspended(index));
 	test_assert(index->db != NULL);
+	test_assert(hash_table_count(index->stmts) > 0);
+	test_assert(!mail_index_owner_is_alive(index, "no-boot:1:1"));
 	sqlite3_stmt *stmt;
 	test_assert(sqlite3_prepare_v2(index->db, "PRAGMA cache_size", -1,
 				       &stmt, NULL) == SQLITE_OK);

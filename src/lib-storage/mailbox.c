@@ -49,17 +49,19 @@ int mailbox_open(struct mail_user *user, const char *name,
 		return mail_user_set_error(user, MAIL_ERROR_NOTPOSSIBLE,
 			"Mailbox isn't selectable.");
 	}
-	pool = pool_alloconly_create("mailbox", 1024);
+	/* the struct, its name and GUID: about 320 bytes */
+	pool = pool_alloconly_create("mailbox", 512);
 	struct mailbox *box = p_new(pool, struct mailbox, 1);
 	box->user = user;
 	box->pool = pool;
 	box->id = ibox.id;
 	box->name = p_strdup(pool, ibox.name);
 	box->guid = p_strdup(pool, ibox.guid);
-	/* small: most mailboxes a session keeps open are small or empty,
-	   and a big view grows the pool by doubling blocks anyway (16 KiB
-	   here was most of an idle session's view) */
-	box->view_pool = pool_alloconly_create("mailbox view", 1024);
+	/* small: most mailboxes a session keeps open are small or empty
+	   (an empty one's view takes 160 bytes), and a big view grows the
+	   pool by doubling blocks anyway (16 KiB here was most of an idle
+	   session's view) */
+	box->view_pool = pool_alloconly_create("mailbox view", 256);
 	array_init(&box->pending_expunges, pool, 4);
 
 	ret = mail_index_mailbox_select(user->index, box->id, box->view_pool,
@@ -75,6 +77,37 @@ int mailbox_open(struct mail_user *user, const char *name,
 	box->highestmodseq = sel.highestmodseq;
 	/* the array lives in view_pool, which is never cleared while open */
 	box->view = sel.messages;
+	user->open_mailboxes++;
+	*box_r = box;
+	return 0;
+}
+
+int mailbox_open_for_save(struct mail_user *user, const char *name,
+			  struct mailbox **box_r)
+{
+	struct mail_index_mailbox ibox;
+
+	if (mail_index_mailbox_lookup(user->index, name, pool_datastack,
+				      &ibox) <= 0)
+		return mail_user_set_index_error(user);
+	if (ibox.noselect) {
+		return mail_user_set_error(user, MAIL_ERROR_NOTPOSSIBLE,
+			"Mailbox isn't selectable.");
+	}
+	pool_t pool = pool_alloconly_create("mailbox", 512);
+	struct mailbox *box = p_new(pool, struct mailbox, 1);
+	box->user = user;
+	box->pool = pool;
+	box->id = ibox.id;
+	box->name = p_strdup(pool, ibox.name);
+	box->guid = p_strdup(pool, ibox.guid);
+	/* no view: an empty one, as of the row just read */
+	box->view_pool = pool_alloconly_create("mailbox view", 128);
+	array_init(&box->pending_expunges, pool, 1);
+	array_init(&box->view, box->view_pool, 1);
+	box->uidvalidity = ibox.uidvalidity;
+	box->uidnext = ibox.uidnext;
+	box->highestmodseq = ibox.highestmodseq;
 	user->open_mailboxes++;
 	*box_r = box;
 	return 0;
