@@ -366,6 +366,16 @@ int mail_index_reserve_uids(struct mail_index *index, uint32_t mailbox_id,
 			    unsigned int count,
 			    struct mail_index_reservation **res_r)
 	ATTR_WARN_UNUSED;
+/* The same, if the mailbox is still called name (normalized, as
+   mail_index_mailbox_lookup() returned it): a writer that keeps a
+   mailbox's id across operations (LMTP) learns this way, at no extra
+   read, that it was renamed meanwhile (INBOX's rename moves the row):
+   NOTFOUND then. */
+int mail_index_reserve_uids_named(struct mail_index *index,
+				  uint32_t mailbox_id, const char *name,
+				  unsigned int count,
+				  struct mail_index_reservation **res_r)
+	ATTR_WARN_UNUSED;
 uint32_t mail_index_reservation_get_uid1(const struct mail_index_reservation *res);
 uint32_t mail_index_reservation_get_uid2(const struct mail_index_reservation *res);
 uint32_t mail_index_reservation_get_uidvalidity(

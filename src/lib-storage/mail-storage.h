@@ -132,6 +132,12 @@ int mail_user_purge_blobs(struct mail_user *user, unsigned int *deleted_r)
 
 int mailbox_open(struct mail_user *user, const char *name,
 		 struct mailbox **box_r) ATTR_WARN_UNUSED;
+/* A mailbox opened only to save into (LMTP delivery): its view is not
+   read (it stays empty; do not sync, fetch or search through it), which
+   saves a read of the mailbox's UID list per open and keeps a handle
+   held open across deliveries small. Same errors as mailbox_open(). */
+int mailbox_open_for_save(struct mail_user *user, const char *name,
+			  struct mailbox **box_r) ATTR_WARN_UNUSED;
 void mailbox_close(struct mailbox **box);
 struct mail_user *mailbox_get_user(struct mailbox *box);
 uint32_t mailbox_get_id(const struct mailbox *box);
