@@ -67,8 +67,35 @@ int mail_user_init(const struct mail_user_settings *set,
 		   struct mail_user **user_r, const char **error_r)
 	ATTR_WARN_UNUSED;
 /* Every mailbox must be closed and every transaction finished. Sets
-   *user to NULL. */
+   *user to NULL. With a release hook set (below) the user may be kept
+   open for reuse instead of closed; either way the caller is done with
+   it. */
 void mail_user_deinit(struct mail_user **user);
+
+/* Keeping closed users open (src/mail/mail-user-cache.c). The hook is
+   offered every user that mail_user_deinit() would close while it is
+   idle (mail_user_is_idle()); it returns true if it took the user (the
+   caller's pointer is cleared, nothing is closed). A user whose last
+   error was an internal one (TEMP, UNAVAILABLE) is always closed. One
+   hook per process, NULL to unset. */
+typedef bool mail_user_release_hook_t(struct mail_user *user);
+void mail_user_set_release_hook(mail_user_release_hook_t *hook);
+/* Nothing in progress: no mailbox open, no transaction, queued commit
+   or commit sync, no mailbox batch, not a new index still being built. */
+bool mail_user_is_idle(struct mail_user *user);
+/* A user taken by the hook, put aside: its errors cleared, its event
+   detached from the session that ended (which can then be freed), its
+   index's page cache and prepared statements given back; the
+   connection and its parsed schema stay. Must be idle. */
+void mail_user_detach(struct mail_user *user);
+/* A user put aside handed to a new session: its event (and so the
+   index's and the blob store's) logs under event_parent from now on.
+   Nothing is re-read: each index call starts a new SQLite read
+   snapshot, which sees every commit made meanwhile by any process. */
+void mail_user_attach(struct mail_user *user, struct event *event_parent);
+/* Close the user for good, bypassing the release hook (the hook's own
+   owner evicting it). Same contract as mail_user_deinit(). */
+void mail_user_destroy(struct mail_user **user);
 /* True while a transaction of the user is not freed yet (a rolled-back
    one whose blob writes are still finishing counts): its mailbox must
    stay open and mail_user_deinit() must wait until this is false. */

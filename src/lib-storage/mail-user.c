@@ -6,6 +6,7 @@
 #include "event.h"
 #include "ioloop.h"
 #include "mail-blob-meta.h"
+#include "mail-index-memory.h"
 #include "mail-storage-private.h"
 
 /* The first prune a while after the user is opened (short sessions
@@ -116,7 +117,57 @@ int mail_user_init(const struct mail_user_settings *set,
 	return 0;
 }
 
+static mail_user_release_hook_t *mail_user_release_hook;
+
+void mail_user_set_release_hook(mail_user_release_hook_t *hook)
+{
+	mail_user_release_hook = hook;
+}
+
+bool mail_user_is_idle(struct mail_user *user)
+{
+	return user->open_mailboxes == 0 && user->open_transactions == 0 &&
+		array_count(&user->commit_queue) == 0 &&
+		user->commit_timeout == NULL && user->commit_syncs == 0 &&
+		!mail_index_in_batch(user->index) &&
+		!mail_index_is_creating(user->index);
+}
+
+void mail_user_detach(struct mail_user *user)
+{
+	i_assert(mail_user_is_idle(user));
+	mail_error_clear(&user->error);
+	mail_error_clear(mail_index_get_error_state(user->index));
+	/* the ended session's event (and the hand-off connection's above
+	   it) must not live on with the user */
+	event_set_parent(user->event, NULL);
+	mail_index_release_memory(user->index);
+}
+
+void mail_user_attach(struct mail_user *user, struct event *event_parent)
+{
+	event_set_parent(user->event, event_parent);
+}
+
 void mail_user_deinit(struct mail_user **_user)
+{
+	struct mail_user *user = *_user;
+
+	if (user == NULL)
+		return;
+	/* a connection whose last call failed inside SQLite or the
+	   filesystem may be in a state a fresh open would not be in */
+	if (mail_user_release_hook != NULL && mail_user_is_idle(user) &&
+	    user->error.error != MAIL_ERROR_TEMP &&
+	    user->error.error != MAIL_ERROR_UNAVAILABLE &&
+	    mail_user_release_hook(user)) {
+		*_user = NULL;
+		return;
+	}
+	mail_user_destroy(_user);
+}
+
+void mail_user_destroy(struct mail_user **_user)
 {
 	struct mail_user *user = *_user;
 
