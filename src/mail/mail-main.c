@@ -5,6 +5,7 @@
 #include "master-service.h"
 #include "mail-session.h"
 #include "mail-handoff.h"
+#include "mail-user-cache.h"
 #include "lmtp-client.h"
 #include "mail-main.h"
 
@@ -29,6 +30,9 @@ static void mail_accept(struct master_service_connection *mconn,
 
 static void mail_stop(bool shutdown, void *context ATTR_UNUSED)
 {
+	/* the kept users go at once (a reload's new settings may put them
+	   elsewhere); users in sessions are closed by their sessions */
+	mail_user_cache_deinit();
 	imap_sessions_stop(shutdown);
 	pop3_sessions_stop(shutdown);
 	lmtp_clients_stop(shutdown);
@@ -43,9 +47,12 @@ int mail_main(void)
 	struct master_service *service =
 		master_service_init("mail", &callbacks, NULL);
 	master_service_init_finish(service);
+	mail_user_cache_init();
 	mail_handoff_init(service);
 	lmtp_init(service);
 	master_service_run(service);
+	/* first: users closed from here on are closed for good */
+	mail_user_cache_deinit();
 	lmtp_deinit();
 	mail_handoff_deinit();
 	master_service_deinit(&service);

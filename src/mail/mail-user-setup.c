@@ -6,6 +6,7 @@
 #include "mail-storage.h"
 #include "mail-user-setup.h"
 #include "mail-autocreate.h"
+#include "mail-user-cache.h"
 #include "mail-index-memory.h"
 #include <fcntl.h>
 #include <unistd.h>
@@ -191,18 +192,17 @@ static int mkdir_parents(const char *path, mode_t mode, bool *created_r,
 	return fsync_dir(parent, error_r);
 }
 
-static int mail_user_open_full(const struct columba_settings *set,
-			       const char *username,
-			       const char *const *userdb_fields,
-			       struct event *event_parent, bool create_deferred,
-			       struct mail_user **user_r, const char **error_r)
+static int mail_user_open_paths(const struct columba_settings *set,
+				const char *username,
+				const struct mail_user_paths *_paths,
+				struct event *event_parent,
+				bool create_deferred,
+				struct mail_user **user_r,
+				const char **error_r)
 {
-	struct mail_user_paths paths;
+	const struct mail_user_paths paths = *_paths;
 	bool created;
 
-	if (mail_user_paths_get(set, username, userdb_fields, &paths,
-				error_r) < 0)
-		return -1;
 	if (mkdir_parents(paths.home, 0700, &created, error_r) < 0)
 		return -1;
 	/* absolute, checked above */
@@ -252,8 +252,13 @@ int mail_user_open(const struct columba_settings *set, const char *username,
 		   const char *const *userdb_fields, struct event *event_parent,
 		   struct mail_user **user_r, const char **error_r)
 {
-	return mail_user_open_full(set, username, userdb_fields, event_parent,
-				   false, user_r, error_r);
+	struct mail_user_paths paths;
+
+	if (mail_user_paths_get(set, username, userdb_fields, &paths,
+				error_r) < 0)
+		return -1;
+	return mail_user_open_paths(set, username, &paths, event_parent,
+				    false, user_r, error_r);
 }
 
 static const char *mail_user_error(struct mail_user *user)
@@ -268,15 +273,28 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 		    const char *const *userdb_fields, struct event *event_parent,
 		    struct mail_user **user_r, const char **error_r)
 {
+	struct mail_user_paths paths;
 	struct mail_user *user;
 	bool batch = false;
+
+	if (mail_user_paths_get(set, username, userdb_fields, &paths,
+				error_r) < 0)
+		return -1;
+	/* the same user closed a moment ago in this process: its index is
+	   open, its INBOX and autocreated mailboxes were made then */
+	user = mail_user_cache_take(set, username, userdb_fields, &paths,
+				    event_parent);
+	if (user != NULL) {
+		*user_r = user;
+		return 0;
+	}
 
 	/* A new user's index is built apart with INBOX and the autocreated
 	   mailboxes in it, then synced and renamed into place at once
 	   (mail_user_create_finish()) before the session shows anything:
 	   one file sync and one directory sync instead of one per step. */
-	if (mail_user_open_full(set, username, userdb_fields, event_parent,
-				true, &user, error_r) < 0)
+	if (mail_user_open_paths(set, username, &paths, event_parent, true,
+				 &user, error_r) < 0)
 		return -1;
 
 	/* every user has an INBOX (RFC 9051 §5.1): create it on first use
@@ -330,6 +348,7 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 		mail_user_deinit(&user);
 		return -1;
 	}
+	mail_user_cache_lend(user, set, username, userdb_fields, &paths);
 	*user_r = user;
 	return 0;
 }
