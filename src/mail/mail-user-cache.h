@@ -28,9 +28,9 @@ struct mail_user_paths;
 #define MAIL_USER_CACHE_SECS 5
 /* At most this many kept users; fewer when the fd limit is low. */
 #define MAIL_USER_CACHE_MAX 128
-/* What one kept user holds: index.db, -wal, -shm, -sync, and slack for
-   the notify and wake files, which a commit opens. */
-#define MAIL_USER_CACHE_FDS_PER_USER 6
+/* What one kept user holds: measured 7 (index.db, -wal, -shm, -sync,
+   -notify, -wake and the blob store's directory) */
+#define MAIL_USER_CACHE_FDS_PER_USER 8
 /* fds never given to kept users: sessions, their relays, blob reads */
 #define MAIL_USER_CACHE_FDS_RESERVED 256
 

@@ -6,6 +6,9 @@
 #include "columba-settings.h"
 #include "mail-storage.h"
 #include "mail-user-setup.h"
+#include "mail-user-cache.h"
+#include "ioloop.h"
+#include "event.h"
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -274,6 +277,92 @@ static void test_index_create_deferred(void)
 	test_end();
 }
 
+static void test_user_cache(void)
+{
+	test_begin("mail user cache: kept, reused, keyed, dropped when stale");
+	struct config *cfg = test_config("");
+	const struct columba_settings *set = config_get_root(cfg);
+	struct ioloop *ioloop = ioloop_create();
+	const char *home = t_strdup_printf("%s/state/home/dave", test_dir());
+	const char *fields_a[] = { "quota_rule=*:storage=1G", NULL };
+	const char *fields_b[] = { "quota_rule=*:storage=2G", NULL };
+	struct mail_user *user, *kept, *other;
+	struct event *session = event_create(NULL);
+	const char *error;
+
+	/* off: nothing kept */
+	test_assert(mail_user_setup(set, "dave", fields_a, NULL, &user,
+				    &error) == 0);
+	mail_user_deinit(&user);
+	test_assert(mail_user_cache_count() == 0);
+
+	mail_user_cache_init();
+	test_assert(mail_user_cache_max() > 0);
+	test_assert(mail_user_setup(set, "dave", fields_a, NULL, &kept,
+				    &error) == 0);
+	test_assert(mail_user_mailbox_create(kept, "Work", 0) == 0);
+	mail_user_deinit(&kept);
+	test_assert(kept == NULL && mail_user_cache_count() == 1);
+
+	/* the same user again: the same mail_user, under the new event */
+	test_assert(mail_user_setup(set, "dave", fields_a, session, &user,
+				    &error) == 0);
+	test_assert(mail_user_cache_count() == 0);
+	test_assert(event_get_parent(mail_user_get_event(user)) == session);
+	/* a concurrent session of the same user gets its own */
+	test_assert(mail_user_setup(set, "dave", fields_a, NULL, &other,
+				    &error) == 0);
+	test_assert(other != user);
+	kept = user;
+	mail_user_deinit(&other);
+	mail_user_deinit(&user);
+	test_assert(mail_user_cache_count() == 2);
+	/* detached from the ended session */
+	test_assert(event_get_parent(mail_user_get_event(kept)) == NULL);
+
+	/* other userdb fields: not reused */
+	test_assert(mail_user_setup(set, "dave", fields_b, NULL, &user,
+				    &error) == 0);
+	test_assert(mail_user_cache_count() == 2);
+	mail_user_deinit(&user);
+	test_assert(mail_user_cache_count() == 3);
+
+	/* a user with a mailbox open is closed, not kept */
+	struct mailbox *box;
+	test_assert(mail_user_setup(set, "dave", fields_a, NULL, &user,
+				    &error) == 0);
+	test_assert(mail_user_cache_count() == 2);
+	test_assert(mailbox_open(user, "Work", &box) == 0);
+	test_assert(!mail_user_is_idle(user));
+	mailbox_close(&box);
+	mail_user_deinit(&user);
+
+	/* the index replaced (a rebuild renamed into place, a home moved
+	   back): every kept user of it is stale and dropped when found */
+	const char *index_path = t_strdup_printf("%s/index.db", home);
+	test_assert(rename(index_path, t_strdup_printf("%s.old", index_path))
+		    == 0);
+	test_assert(mail_user_setup(set, "dave", fields_a, NULL, &user,
+				    &error) == 0);
+	struct mail_index_mailbox ibox;
+	test_assert(mail_index_mailbox_lookup(mail_user_get_index(user),
+					      "Work", pool_datastack,
+					      &ibox) == 0);
+	mail_user_deinit(&user);
+
+	mail_user_cache_deinit();
+	test_assert(mail_user_cache_count() == 0 && mail_user_cache_max() == 0);
+	/* off again: closed at once */
+	test_assert(mail_user_setup(set, "dave", fields_a, NULL, &user,
+				    &error) == 0);
+	mail_user_deinit(&user);
+	test_assert(mail_user_cache_count() == 0);
+	event_unref(&session);
+	ioloop_destroy(&ioloop);
+	config_free(&cfg);
+	test_end();
+}
+
 int main(void)
 {
 	static test_func_t *const tests[] = {
@@ -284,6 +373,7 @@ int main(void)
 		test_setup_creates_inbox,
 		test_setup_new_user_one_write,
 		test_index_create_deferred,
+		test_user_cache,
 		NULL
 	};
 	return test_run(tests);
