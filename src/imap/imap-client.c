@@ -15,8 +15,10 @@
 #include "mail-session.h"
 #include "mail-handoff.h"
 
-/* the first block of a command's pool: enough for most commands' args */
-#define CLIENT_COMMAND_POOL_SIZE 1024
+/* the first block of a command's pool: enough for most commands' args
+   (IDLE, which an idle session keeps running, uses about 460 bytes;
+   longer commands grow the pool by a block) */
+#define CLIENT_COMMAND_POOL_SIZE 512
 #define CLIENT_MAX_BAD_COMMANDS 20
 #define CLIENT_MAX_LINE_SIZE (64 * 1024)
 /* IDLE's DONE and such */
@@ -64,7 +66,8 @@ struct client *client_create(struct master_service *service, int fd,
 			     struct mail_user *user, const char *username,
 			     const char *session_id)
 {
-	pool_t pool = pool_alloconly_create("imap client", 512);
+	/* the struct, user name and session id: about 290 bytes */
+	pool_t pool = pool_alloconly_create("imap client", 384);
 	struct client *client = p_new(pool, struct client, 1);
 
 	client->pool = pool;

@@ -116,12 +116,21 @@ static struct pool_block *block_new(size_t size, struct pool_block *prev)
 
 pool_t pool_alloconly_create(const char *name, size_t initial_size)
 {
-	struct pool *pool = i_new(struct pool, 1);
+	/* the pool and its first block are one allocation: a session keeps
+	   a dozen small pools, and each malloc has its own overhead */
+	size_t head = POOL_ALIGN_SIZE(sizeof(struct pool));
+	size_t bsize = POOL_ALIGN_SIZE(I_MAX(initial_size, 64));
+	size_t total = size_add(head, size_add(sizeof(struct pool_block), bsize));
+	struct pool *pool = xcheck(malloc(total), total);
+	struct pool_block *b = (void *)((unsigned char *)pool + head);
+
+	memset(pool, 0, sizeof(*pool));
 	pool->name = name;
 	pool->refcount = 1;
 	pool->alloconly = true;
-	pool->first = pool->block =
-		block_new(POOL_ALIGN_SIZE(I_MAX(initial_size, 64)), NULL);
+	b->prev = NULL;
+	b->size = b->left = bsize;
+	pool->first = pool->block = b;
 	return pool;
 }
 
@@ -150,7 +159,8 @@ void pool_unref(pool_t *_pool)
 	i_assert(pool->refcount > 0);
 	if (--pool->refcount > 0)
 		return;
-	pool_free_blocks_until(pool, NULL);
+	/* the first block is part of the pool's own allocation */
+	pool_free_blocks_until(pool, pool->first);
 	free(pool);
 }
 
