@@ -649,25 +649,38 @@ static int posix_tmp_create(struct posix_op *pop)
 		}
 		return 0;
 	}
+	/* on the stack, not the heap: this runs in workers, and a thread's
+	   first malloc() makes glibc reserve it an arena (64 MiB of
+	   address space, against the mail service's vsz_limit) */
 	const struct blob_metadata_field *field;
+	char raw[POSIX_XATTR_PACKED_MAX];
 	size_t raw_len = 0;
-	array_foreach(&op->metadata, field)
-		raw_len += strlen(field->name) + strlen(field->value) + 2;
-	if (raw_len == 0)
-		return 0;
-	/* heap memory: this runs in workers */
-	char *raw = i_malloc(raw_len), *p = raw;
 	array_foreach(&op->metadata, field) {
-		size_t n = strlen(field->name) + 1;
-		memcpy(p, field->name, n);
-		p += n;
-		n = strlen(field->value) + 1;
-		memcpy(p, field->value, n);
-		p += n;
+		size_t n1 = strlen(field->name) + 1;
+		size_t n2 = strlen(field->value) + 1;
+		if (raw_len + n1 + n2 > sizeof(raw)) {
+			raw_len = 0;
+			break;
+		}
+		memcpy(raw + raw_len, field->name, n1);
+		memcpy(raw + raw_len + n1, field->value, n2);
+		raw_len += n1 + n2;
 	}
-	int ret = posix_xattr_write(pop, pop->fd, raw, raw_len, pop->tmp_path);
-	i_free(raw);
-	return ret;
+	if (raw_len > 0 || array_count(&op->metadata) == 0)
+		return posix_xattr_write(pop, pop->fd, raw, raw_len,
+					 pop->tmp_path);
+	/* too large for one attribute: one per field */
+	array_foreach(&op->metadata, field) {
+		char name[sizeof(POSIX_XATTR_PREFIX) + 128];
+		snprintf(name, sizeof(name), POSIX_XATTR_PREFIX"%s",
+			 field->name);
+		if (fsetxattr(pop->fd, name, field->value,
+			      strlen(field->value), 0) < 0) {
+			posix_fail(pop, errno, "fsetxattr", pop->tmp_path);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Remove the temporary file (after a failure or for a discard). */
