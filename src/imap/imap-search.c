@@ -33,10 +33,9 @@
    the disk busy while this process parses */
 #define SEARCH_PARALLEL_READS 24
 /* scans started by one search_start_scans() call before the ioloop gets
-   a turn: with reads that finish inside the call (a nowait get of cached
-   data) a whole mailbox could otherwise be searched in one go, starving
-   the process's other sessions; asynchronous gets never reach it (at
-   most SEARCH_PARALLEL_READS are active) */
+   a turn: cached messages are read inside the call, so a whole mailbox
+   could otherwise be searched in one go, starving the process's other
+   sessions */
 #define SEARCH_INLINE_BATCH 512
 /* the nesting a client may use in a search program */
 #define SEARCH_MAX_DEPTH 64
@@ -1557,9 +1556,14 @@ static void search_start_scans(struct imap_search *search)
 			search->scans->prev = scan;
 		search->scans = scan;
 		search->scans_active++;
-		scan->get = blob_get_begin(store, scan->blob_key, 0,
-					   UINT64_MAX);
+		/* a message in the page cache is read and searched right
+		   here, without a hand-off to the blob store's workers (a
+		   nowait get's consumer reads first); the others call back
+		   when their data is there */
+		scan->get = blob_get_begin_nowait(store, scan->blob_key, 0,
+						  UINT64_MAX);
 		blob_get_set_callback(scan->get, scan_blob_callback, scan);
+		(void)scan_pump(scan);
 	}
 }
 
