@@ -150,8 +150,12 @@ mail_save_alloc(struct mailbox_transaction *t, uint32_t uid,
 	struct mail_save_context *ctx;
 	struct mail_index_reservation *res = NULL;
 
+	/* by id and name: a mailbox renamed since it was opened (a handle
+	   LMTP keeps, INBOX's rename moving the row) is not saved into
+	   under its old name */
 	if (uid == 0 &&
-	    mail_index_reserve_uids(user->index, box->id, 1, &res) < 0) {
+	    mail_index_reserve_uids_named(user->index, box->id, box->name, 1,
+					  &res) < 0) {
 		mail_user_set_index_error(user);
 		mail_transaction_fail(t);
 		return NULL;

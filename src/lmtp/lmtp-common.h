@@ -157,6 +157,19 @@ struct lmtp_cached_user *
 lmtp_user_cache_ref(const char *username, const char *const *userdb_fields,
 		    const char **error_r);
 struct mail_user *lmtp_cached_user_get(struct lmtp_cached_user *cu);
+/* The user's mailbox name opened for saving (mailbox_open_for_save()),
+   kept open with the user for the next deliveries: no lookup, no view
+   read per delivery. *kept_r tells whether it is the kept handle (give
+   it back with lmtp_cached_user_mailbox_put()) or, when the kept one is
+   busy with another name, a handle of its own (mailbox_close() it).
+   NULL on error (the user's last error says why). */
+struct mailbox *lmtp_cached_user_mailbox_get(struct lmtp_cached_user *cu,
+					     const char *name, bool *kept_r);
+/* Give the kept handle back; failed: a save into it failed (the mailbox
+   may have been renamed or deleted), so it is closed once nobody uses
+   it and the next delivery opens the name afresh. */
+void lmtp_cached_user_mailbox_put(struct lmtp_cached_user *cu,
+				  struct mailbox **box, bool failed);
 void lmtp_user_cache_unref(struct lmtp_cached_user **cu);
 
 /* The Sieve hook: the mailbox a recipient's copy goes to. Today the

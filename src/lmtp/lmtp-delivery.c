@@ -53,6 +53,11 @@ struct lmtp_cached_user {
 	struct mail_user *user;
 	unsigned int refcount;
 	time_t last_used;
+	/* the mailbox last delivered to, kept open for saving; box_refs
+	   transactions use it; stale: closed when they are done */
+	struct mailbox *box;
+	unsigned int box_refs;
+	bool box_stale;
 };
 /* least recently used first */
 static ARRAY(struct lmtp_cached_user *) lmtp_user_cache;
@@ -143,6 +148,9 @@ static void drcpt_fail_storage(struct lmtp_delivery_rcpt *drcpt,
 
 static void lmtp_cached_user_free(struct lmtp_cached_user *cu)
 {
+	/* unused: every save holds a reference to the user */
+	i_assert(cu->box_refs == 0);
+	mailbox_close(&cu->box);
 	mail_user_deinit(&cu->user);
 	i_free(cu->username);
 	free(cu);
@@ -261,6 +269,44 @@ struct mail_user *lmtp_cached_user_get(struct lmtp_cached_user *cu)
 	return cu->user;
 }
 
+struct mailbox *lmtp_cached_user_mailbox_get(struct lmtp_cached_user *cu,
+					     const char *name, bool *kept_r)
+{
+	struct mailbox *box;
+
+	if (cu->box != NULL && !cu->box_stale &&
+	    strcmp(mailbox_get_name(cu->box), name) == 0) {
+		cu->box_refs++;
+		*kept_r = true;
+		return cu->box;
+	}
+	if (mailbox_open_for_save(cu->user, name, &box) < 0)
+		return NULL;
+	if (cu->box != NULL && cu->box_refs > 0) {
+		/* the kept one is in use (another name, or stale) */
+		*kept_r = false;
+		return box;
+	}
+	mailbox_close(&cu->box);
+	cu->box = box;
+	cu->box_refs = 1;
+	cu->box_stale = false;
+	*kept_r = true;
+	return box;
+}
+
+void lmtp_cached_user_mailbox_put(struct lmtp_cached_user *cu,
+				  struct mailbox **_box, bool failed)
+{
+	i_assert(*_box == cu->box && cu->box_refs > 0);
+	*_box = NULL;
+	cu->box_refs--;
+	if (failed)
+		cu->box_stale = true;
+	if (cu->box_stale && cu->box_refs == 0)
+		mailbox_close(&cu->box);
+}
+
 void lmtp_user_cache_unref(struct lmtp_cached_user **_cu)
 {
 	struct lmtp_cached_user *cu = *_cu;
@@ -350,7 +396,8 @@ static void lmtp_delivery_drained(void *context)
 /* Open the recipient's mailbox and start its save with its header. */
 static void drcpt_start_save(struct lmtp_delivery_rcpt *drcpt)
 {
-	if (mailbox_open(drcpt->user, drcpt->mailbox, &drcpt->box) < 0) {
+	if (mailbox_open_for_save(drcpt->user, drcpt->mailbox,
+				  &drcpt->box) < 0) {
 		drcpt_fail_storage(drcpt, drcpt->user,
 			t_strdup_printf("Opening mailbox %s",
 					str_sanitize(drcpt->mailbox, 100)));

@@ -97,6 +97,10 @@ struct lmtp_journal_apply {
 	struct mailbox *box;
 	struct timeout *to;
 	unsigned int attempts;
+	/* box is the user's kept handle (lmtp_cached_user_mailbox_get()) */
+	bool box_kept;
+	/* the last save failed: the kept handle is not kept after it */
+	bool failed;
 	bool done;
 };
 
@@ -719,8 +723,11 @@ static void lmtp_journal_record_applied(struct lmtp_journal_record *rec)
 static void lmtp_journal_apply_release(struct lmtp_journal_apply *ap)
 {
 	timeout_remove(&ap->to);
-	if (ap->box != NULL)
+	if (ap->box != NULL && ap->box_kept)
+		lmtp_cached_user_mailbox_put(ap->cu, &ap->box, ap->failed);
+	else if (ap->box != NULL)
 		mailbox_close(&ap->box);
+	ap->failed = false;
 	if (ap->cu != NULL)
 		lmtp_user_cache_unref(&ap->cu);
 }
@@ -751,6 +758,7 @@ static void lmtp_journal_apply_failed(struct lmtp_journal_apply *ap,
 {
 	const struct lmtp_journal_rcpt *rcpt = &ap->rec->entry.rcpts[ap->idx];
 
+	ap->failed = true;
 	/* acknowledged already: the copy is saved, later (the entry stays
 	   in the journal until it is) */
 	if (ap->attempts++ < 3 || ap->attempts % 60 == 0) {
@@ -790,6 +798,18 @@ static void lmtp_journal_apply_commit_callback(int ret,
 	ap->to = timeout_add(0, lmtp_journal_apply_finished, ap);
 }
 
+/* The recipient's mailbox, or INBOX if it went away meanwhile (a detail
+   mailbox); ap->box is NULL if neither opens. */
+static void lmtp_journal_apply_open(struct lmtp_journal_apply *ap,
+				    const char *name)
+{
+	ap->box = lmtp_cached_user_mailbox_get(ap->cu, name, &ap->box_kept);
+	if (ap->box == NULL && strcmp(name, "INBOX") != 0) {
+		ap->box = lmtp_cached_user_mailbox_get(ap->cu, "INBOX",
+						       &ap->box_kept);
+	}
+}
+
 static void lmtp_journal_apply_start(struct lmtp_journal_apply *ap)
 {
 	const struct lmtp_journal_entry *entry = &ap->rec->entry;
@@ -803,18 +823,25 @@ static void lmtp_journal_apply_start(struct lmtp_journal_apply *ap)
 			lmtp_journal_apply_failed(ap, "Opening the storage",
 						  error);
 		} else {
-			struct mail_user *user = lmtp_cached_user_get(ap->cu);
-			if (mailbox_open(user, rcpt->mailbox, &ap->box) < 0 &&
-			    strcmp(rcpt->mailbox, "INBOX") != 0) {
-				/* the detail mailbox went away meanwhile */
-				if (mailbox_open(user, "INBOX", &ap->box) < 0)
-					ap->box = NULL;
+			struct mailbox_transaction *t = NULL;
+			struct mail_save_context *save = NULL;
+			/* a kept handle whose mailbox was renamed or deleted
+			   fails the reservation: then once more, afresh */
+			for (unsigned int try = 0; try < 2 && save == NULL; try++) {
+				if (t != NULL) {
+					mailbox_transaction_rollback(&t);
+					if (!ap->box_kept)
+						break;
+					lmtp_cached_user_mailbox_put(ap->cu,
+						&ap->box, true);
+				}
+				lmtp_journal_apply_open(ap, rcpt->mailbox);
+				t = ap->box == NULL ? NULL :
+					mailbox_transaction_begin(ap->box, 0);
+				save = t == NULL ? NULL :
+					mail_save_begin_guid(t, 0, entry->date,
+							     0, rcpt->guid);
 			}
-			struct mailbox_transaction *t = ap->box == NULL ? NULL :
-				mailbox_transaction_begin(ap->box, 0);
-			struct mail_save_context *save = t == NULL ? NULL :
-				mail_save_begin_guid(t, 0, entry->date, 0,
-						     rcpt->guid);
 			if (save == NULL) {
 				if (t != NULL)
 					mailbox_transaction_rollback(&t);
