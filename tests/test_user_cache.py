@@ -8,6 +8,7 @@ import imaplib
 import os
 import poplib
 import shutil
+import socket
 import subprocess
 import time
 
@@ -227,3 +228,35 @@ def test_userdb_change_is_not_reused(server):
     # the old home's user is kept under its own fields until it expires
     assert wait_for(lambda: len(index_fds(pid, old_home)) == 0,
                     KEEP_SECS + 4)
+
+
+def test_kept_after_idle_is_resumed(server):
+    """A session that ends in IDLE has closed its index connection
+    (mail_index_suspend()); the user is kept without it, and the next
+    login's first index call reopens it (not told apart here from a
+    fresh open: neither holds a descriptor before), which must see what
+    arrived meanwhile."""
+    home = os.path.join(server.homes, "alice")
+    assert imap_session(server, "alice", append=msg("one")) == 1
+    pid = mail_pid(server)
+    s = socket.create_connection(("127.0.0.1", server.imap_port))
+    f = s.makefile("rwb")
+    f.readline()
+    for line in (b"a LOGIN alice secret", b"b SELECT INBOX", b"c IDLE"):
+        f.write(line + b"\r\n")
+        f.flush()
+        while True:
+            reply = f.readline()
+            assert reply, "connection closed"
+            if reply.startswith(line[:2]) or reply.startswith(b"+"):
+                break
+    # suspended while idle: no descriptor on the index
+    assert wait_for(lambda: len(index_fds(pid, home)) == 0, 2)
+    f.write(b"DONE\r\nd LOGOUT\r\n")
+    f.flush()
+    while f.readline():
+        pass
+    s.close()
+    assert imap_session(server, "bob", append=msg("bob")) == 1
+    assert imap_session(server, "alice", append=msg("two")) == 2
+    assert len(index_fds(pid, home)) == 1

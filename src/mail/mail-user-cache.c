@@ -22,6 +22,8 @@ struct mail_user_cache_entry {
 	   them (another order only costs a miss) */
 	const struct columba_settings *set;
 	char *key;
+	/* str_hash(key): most entries are told apart without a strcmp() */
+	unsigned int key_hash;
 	/* the index and the home it was opened on: a user deleted, a home
 	   moved or an index rebuilt into place is opened afresh */
 	dev_t index_dev, home_dev;
@@ -203,9 +205,12 @@ mail_user_cache_take(const struct columba_settings *set, const char *username,
 	if (!cache_enabled || cache_head == NULL)
 		return NULL;
 	const char *key = cache_key(username, userdb_fields);
-	/* from the most recently closed end */
+	unsigned int key_hash = str_hash(key);
+	/* from the most recently closed end; a linear scan of at most
+	   MAIL_USER_CACHE_MAX entries costs less than a microsecond */
 	for (entry = cache_tail; entry != NULL; entry = entry->prev) {
-		if (entry->set == set && strcmp(entry->key, key) == 0)
+		if (entry->key_hash == key_hash && entry->set == set &&
+		    strcmp(entry->key, key) == 0)
 			break;
 	}
 	if (entry == NULL)
@@ -244,6 +249,7 @@ void mail_user_cache_lend(struct mail_user *user,
 	entry->user = user;
 	entry->set = set;
 	entry->key = i_strdup(cache_key(username, userdb_fields));
+	entry->key_hash = str_hash(entry->key);
 	entry->index_dev = index_st.st_dev;
 	entry->index_ino = index_st.st_ino;
 	entry->home_dev = home_st.st_dev;
