@@ -8,15 +8,19 @@
       MODSEQ, WITHIN): every maximal subtree of them is one
       mailbox_search() over the index, giving a UID set;
    2. header keys on the fields the index caches (From, To, Cc, Bcc,
-      Subject, Date, Message-ID, References...): the cached header block;
-   3. BODY, TEXT and other headers: the message blob is read
-      (asynchronously, several at a time), MIME-parsed as it streams,
-      only text/message parts searched (not application/, image/...),
+      Subject, Date, Message-ID, References...): the cached header block,
+      scanned in place;
+   3. BODY, TEXT and other headers: the message blob is read (inline
+      when it is in the page cache, else asynchronously, several at a
+      time), MIME-parsed as it streams (a single part's body skips the
+      parser), only text/message parts searched (not application/,
+      image/...),
       bodies decoded from base64/QP and converted from their charset to
       UTF-8; a message stops being read once its result is known.
-   Strings match as case-insensitive substrings of the decoded text
-   (imap-casemap.h); address fields are matched in their normalised
-   "Name <user@domain>" form, RFC 2047-decoded, as Dovecot does. */
+   Strings match as substrings of the decoded text under
+   i;unicode-casemap (imap-casemap.h); address fields are matched in
+   their normalised "Name <user@domain>" form, RFC 2047-decoded, as
+   Dovecot does. */
 #ifndef COLUMBA_IMAP_SEARCH_H
 #define COLUMBA_IMAP_SEARCH_H
 
