@@ -169,11 +169,21 @@ int mail_index_resume(struct mail_index *index)
 			"Reopening the index failed: %s", error);
 	}
 	index->suspended = false;
+	if (index->resume_callback != NULL)
+		index->resume_callback(index->resume_context);
 	if (index->memory_cache_kib != 0 &&
 	    mail_index_set_memory_limits(index, index->memory_cache_kib,
 					 index->memory_mmap_bytes) < 0)
 		return -1;
 	return 0;
+}
+
+void mail_index_set_resume_callback(struct mail_index *index,
+				    void (*callback)(void *context),
+				    void *context)
+{
+	index->resume_callback = callback;
+	index->resume_context = context;
 }
 
 bool mail_index_is_suspended(struct mail_index *index)

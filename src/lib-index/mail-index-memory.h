@@ -55,5 +55,12 @@ void mail_index_get_memory_usage(struct mail_index *index,
    is in progress. */
 bool mail_index_suspend(struct mail_index *index);
 bool mail_index_is_suspended(struct mail_index *index);
+/* Have callback(context) called whenever a suspended index reopens,
+   whoever's call reopened it (a session waiting in IDLE suspends it again
+   after a periodic change-log prune, say). It runs inside that index
+   call: it may only schedule work. NULL to unset. */
+void mail_index_set_resume_callback(struct mail_index *index,
+				    void (*callback)(void *context),
+				    void *context);
 
 #endif

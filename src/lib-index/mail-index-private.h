@@ -112,6 +112,9 @@ struct mail_index {
 	/* the connection is closed while idle (mail_index_suspend()):
 	   db is NULL until mail_index_stmt()/mail_index_exec() reopen it */
 	bool suspended;
+	/* mail_index_set_resume_callback() */
+	void (*resume_callback)(void *context);
+	void *resume_context;
 	/* mail_index_is_creating(): db is the temporary database at
 	   create_path, renamed to path by mail_index_create_finish() */
 	char *create_path;

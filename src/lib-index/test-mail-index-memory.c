@@ -103,6 +103,12 @@ static void test_memory_limits(void)
 	test_end();
 }
 
+static void test_resume_count(void *context)
+{
+	unsigned int *count = context;
+	(*count)++;
+}
+
 static void test_memory_suspend(void)
 {
 	struct mail_index *index = test_index_open(NULL);
@@ -152,6 +158,15 @@ static void test_memory_suspend(void)
 		test_index_open_path(mail_index_get_path(index));
 	test_select_count(index2, id, 7);
 	mail_index_close(&index2);
+
+	/* whoever reopens it, the resume callback hears of it, once */
+	unsigned int resumed = 0;
+	mail_index_set_resume_callback(index, test_resume_count, &resumed);
+	test_assert(mail_index_suspend(index));
+	test_select_count(index, id, 7);
+	test_select_count(index, id, 7);
+	test_assert(resumed == 1);
+	mail_index_set_resume_callback(index, NULL, NULL);
 
 	/* closing a suspended index */
 	test_assert(mail_index_suspend(index));

@@ -123,6 +123,8 @@ void mailbox_close(struct mailbox **_box)
 	if (mailbox_notify_running == box)
 		mailbox_notify_running = NULL;
 	timeout_remove(&box->idle_suspend_to);
+	if (box->notify != NULL)
+		mail_index_set_resume_callback(box->user->index, NULL, NULL);
 	mail_index_notify_deinit(&box->notify);
 	box->user->open_mailboxes--;
 	if (box->view_keywords != NULL)
@@ -413,6 +415,17 @@ static void mailbox_idle_suspend_schedule(struct mailbox *box,
 	}
 }
 
+/* Something other than the session's own sync reopened the index while
+   the session waits (the user's periodic change-log prune): close it
+   again after a while, or it would stay open for the rest of the IDLE. */
+static void mailbox_index_resumed(void *context)
+{
+	struct mailbox *box = context;
+
+	if (box->notify != NULL && box->idle_suspend_to == NULL)
+		mailbox_idle_suspend_schedule(box, MAILBOX_WAKE_SUSPEND_MSECS);
+}
+
 /* A change wakes the waiting session, which syncs (reading the index,
    reopening it if it was suspended); then it waits again: release what
    the sync brought in, and suspend again after a while. */
@@ -440,6 +453,10 @@ int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 
 	if (callback == NULL) {
 		timeout_remove(&box->idle_suspend_to);
+		if (box->notify != NULL) {
+			mail_index_set_resume_callback(box->user->index,
+						       NULL, NULL);
+		}
 		mail_index_notify_deinit(&box->notify);
 		return 0;
 	}
@@ -455,6 +472,8 @@ int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 	   statements until it wakes, and its connection after a while */
 	mail_index_release_memory(box->user->index);
 	box->idle_suspend_retries = 0;
+	mail_index_set_resume_callback(box->user->index, mailbox_index_resumed,
+				       box);
 	mailbox_idle_suspend_schedule(box, MAILBOX_IDLE_SUSPEND_MSECS);
 	return 0;
 }
