@@ -11,6 +11,9 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#ifdef __GLIBC__
+#  include <malloc.h>
+#endif
 
 struct mail_user_cache_entry {
 	/* the kept list, while kept */
@@ -73,8 +76,15 @@ static void cache_expire(void *context ATTR_UNUSED)
 	while (cache_head != NULL &&
 	       cache_head->kept_msecs + MAIL_USER_CACHE_SECS * 1000 <= now)
 		cache_evict(cache_head);
-	if (cache_head == NULL)
+	if (cache_head == NULL) {
 		timeout_remove(&cache_to);
+#ifdef __GLIBC__
+		/* the closed connections' memory is scattered through the
+		   heap: give its whole pages back now that a burst of logins
+		   is over (once per emptying, not per user) */
+		(void)malloc_trim(0);
+#endif
+	}
 }
 
 static bool cache_release(struct mail_user *user)
