@@ -653,6 +653,7 @@ const char columba_settings_builtin_config[] =
 "  }\n"
 "}\n"
 "service mail {\n"
+"  vsz_limit = 2G\n"
 "  inet_listener lmtp {\n"
 "    port = 24\n"
 "  }\n"

@@ -145,7 +145,7 @@ static const char test_default_dump[] =
 	"  process_min_avail = 0\n"
 	"  service_count = 0\n"
 	"  user = \n"
-	"  vsz_limit = 256M\n"
+	"  vsz_limit = 2G\n"
 	"  inet_listener lmtp {\n"
 	"    address = \n"
 	"    port = 24\n"

@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "ioloop.h"
 #include "worker.h"
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -145,6 +146,27 @@ static void worker_pool_input(void *context)
 	worker_pool_deliver(pool);
 }
 
+/* Workers hash passwords (crypt_r()'s data is ~32 KiB), run SQLite
+   queries and file system calls: 512 KiB leaves a wide margin. */
+#define WORKER_STACK_SIZE (512 * 1024)
+
+/* Every thread that calls malloc() gets a glibc arena of its own, and
+   each arena reserves 64 MiB of address space: eight workers would take
+   512 MiB of the process's vsz_limit while holding almost nothing. The
+   workers allocate little (they mostly wait in system calls), so they
+   share two arenas with the main thread. */
+static void worker_limit_arenas(void)
+{
+#ifdef M_ARENA_MAX
+	static bool done = false;
+
+	if (!done) {
+		done = true;
+		(void)mallopt(M_ARENA_MAX, 2);
+	}
+#endif
+}
+
 struct worker_pool *worker_pool_create(unsigned int n_threads,
 				       unsigned int max_queue)
 {
@@ -166,10 +188,16 @@ struct worker_pool *worker_pool_create(unsigned int n_threads,
 	   no window where a new thread could take one. */
 	sigset_t all, old;
 	sigfillset(&all);
+	worker_limit_arenas();
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	/* the address space (vsz_limit) is shared with every session of the
+	   process: a worker needs far less than the default 8 MiB stack */
+	(void)pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pool->threads = i_new(pthread_t, n_threads);
 	for (unsigned int i = 0; i < n_threads; i++) {
-		int ret = pthread_create(&pool->threads[i], NULL,
+		int ret = pthread_create(&pool->threads[i], &attr,
 					 worker_thread, pool);
 		if (ret != 0) {
 			errno = ret;
@@ -179,6 +207,7 @@ struct worker_pool *worker_pool_create(unsigned int n_threads,
 		pool->n_threads++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	return pool;
 }
 
