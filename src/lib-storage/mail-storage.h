@@ -73,12 +73,13 @@ int mail_user_init(const struct mail_user_settings *set,
 void mail_user_deinit(struct mail_user **user);
 
 /* Keeping closed users open (src/mail/mail-user-cache.c). The hook is
-   offered every user that mail_user_deinit() would close while it is
-   idle (mail_user_is_idle()); it returns true if it took the user (the
-   caller's pointer is cleared, nothing is closed). A user whose last
-   error was an internal one (TEMP, UNAVAILABLE) is always closed. One
+   called for every user mail_user_deinit() closes, so that its owner
+   can forget users it tracks; reusable is true when the user is idle
+   (mail_user_is_idle()) and its last error was not an internal one
+   (TEMP, UNAVAILABLE). It returns true if it took the user (only when
+   reusable: the caller's pointer is cleared, nothing is closed). One
    hook per process, NULL to unset. */
-typedef bool mail_user_release_hook_t(struct mail_user *user);
+typedef bool mail_user_release_hook_t(struct mail_user *user, bool reusable);
 void mail_user_set_release_hook(mail_user_release_hook_t *hook);
 /* Nothing in progress: no mailbox open, no transaction, queued commit
    or commit sync, no mailbox batch, not a new index still being built. */

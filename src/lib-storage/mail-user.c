@@ -157,10 +157,12 @@ void mail_user_deinit(struct mail_user **_user)
 		return;
 	/* a connection whose last call failed inside SQLite or the
 	   filesystem may be in a state a fresh open would not be in */
-	if (mail_user_release_hook != NULL && mail_user_is_idle(user) &&
-	    user->error.error != MAIL_ERROR_TEMP &&
-	    user->error.error != MAIL_ERROR_UNAVAILABLE &&
-	    mail_user_release_hook(user)) {
+	bool reusable = mail_user_is_idle(user) &&
+		user->error.error != MAIL_ERROR_TEMP &&
+		user->error.error != MAIL_ERROR_UNAVAILABLE;
+	if (mail_user_release_hook != NULL &&
+	    mail_user_release_hook(user, reusable)) {
+		i_assert(reusable);
 		*_user = NULL;
 		return;
 	}

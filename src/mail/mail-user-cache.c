@@ -87,14 +87,20 @@ static void cache_expire(void *context ATTR_UNUSED)
 	}
 }
 
-static bool cache_release(struct mail_user *user)
+static bool cache_release(struct mail_user *user, bool reusable)
 {
 	struct mail_user_cache_entry *entry;
 
 	entry = hash_table_lookup(cache_lent, user);
 	if (entry == NULL)
 		return false;
+	/* forgotten whatever happens next: a stale entry would match the
+	   next user allocated at the same address */
 	hash_table_remove(cache_lent, user);
+	if (!reusable) {
+		cache_entry_free(entry);
+		return false;
+	}
 	if (cache_count >= cache_max)
 		cache_evict(cache_head);
 	mail_user_detach(user);
@@ -168,6 +174,11 @@ bool mail_user_cache_is_enabled(void)
 unsigned int mail_user_cache_count(void)
 {
 	return cache_count;
+}
+
+unsigned int mail_user_cache_lent_count(void)
+{
+	return cache_enabled ? hash_table_count(cache_lent) : 0;
 }
 
 unsigned int mail_user_cache_max(void)

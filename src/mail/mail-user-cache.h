@@ -43,8 +43,10 @@ void mail_user_cache_init(void);
 void mail_user_cache_deinit(void);
 bool mail_user_cache_is_enabled(void);
 
-/* How many users are kept now, and the most that may be. */
+/* How many users are kept now, how many opened users are tracked in
+   sessions, and the most that may be kept. */
 unsigned int mail_user_cache_count(void);
+unsigned int mail_user_cache_lent_count(void);
 unsigned int mail_user_cache_max(void);
 
 /* A kept user for exactly these settings, name and userdb fields, whose

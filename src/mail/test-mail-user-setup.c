@@ -5,6 +5,8 @@
 #include "config.h"
 #include "columba-settings.h"
 #include "mail-storage.h"
+/* mail_user_set_internal_error(): a failed call without a broken disk */
+#include "mail-storage-private.h"
 #include "mail-user-setup.h"
 #include "mail-user-cache.h"
 #include "ioloop.h"
@@ -327,11 +329,24 @@ static void test_user_cache(void)
 	mail_user_deinit(&user);
 	test_assert(mail_user_cache_count() == 3);
 
+	/* a user whose last error was internal is closed, and forgotten
+	   (a stale entry would match the next user at its address) */
+	test_assert(mail_user_setup(set, "dave", fields_b, NULL, &user,
+				    &error) == 0);
+	test_assert(mail_user_cache_count() == 2 &&
+		    mail_user_cache_lent_count() == 1);
+	test_expect_log(LOG_TYPE_ERROR, "test: a failed call");
+	(void)mail_user_set_internal_error(user, MAIL_ERROR_TEMP,
+					   "test: a failed call");
+	mail_user_deinit(&user);
+	test_assert(mail_user_cache_count() == 2 &&
+		    mail_user_cache_lent_count() == 0);
+
 	/* a user with a mailbox open is closed, not kept */
 	struct mailbox *box;
 	test_assert(mail_user_setup(set, "dave", fields_a, NULL, &user,
 				    &error) == 0);
-	test_assert(mail_user_cache_count() == 2);
+	test_assert(mail_user_cache_count() == 1);
 	test_assert(mailbox_open(user, "Work", &box) == 0);
 	test_assert(!mail_user_is_idle(user));
 	mailbox_close(&box);
