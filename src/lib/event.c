@@ -116,6 +116,19 @@ static struct event_field *event_field_get(struct event *event,
 	return field;
 }
 
+void event_reserve_fields(struct event *event, unsigned int count)
+{
+	if (!array_is_created(&event->fields))
+		array_init(&event->fields, event->pool, 0);
+	if (event->fields.alloc >= count)
+		return;
+	/* exactly count, not array_reserve()'s power of two */
+	event->fields.v = p_realloc(event->pool, event->fields.v,
+		sizeof(struct event_field) * event->fields.alloc,
+		size_mul(sizeof(struct event_field), count));
+	event->fields.alloc = count;
+}
+
 struct event *event_add_str(struct event *event, const char *key,
 			    const char *value)
 {

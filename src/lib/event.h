@@ -85,6 +85,11 @@ struct event *event_add_int(struct event *event, const char *key,
 			    int64_t value);
 struct event *event_add_timeval(struct event *event, const char *key,
 				const struct timeval *value);
+/* Make room for count fields in one allocation. For an event that knows
+   how many fields it will get: the fields array otherwise starts at 4 and
+   doubles, and in the event's arena each array it outgrew stays behind
+   (the login client's 5 fields took a second 1 KiB block). */
+void event_reserve_fields(struct event *event, unsigned int count);
 /* The prefix of log lines is the parent's prefix followed by this one
    ("imap(bob)<sess>: " then "FETCH: "). */
 struct event *event_set_append_log_prefix(struct event *event,

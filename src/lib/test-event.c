@@ -164,6 +164,35 @@ static void test_event_set_parent(void)
 	test_end();
 }
 
+static void test_event_reserve_fields(void)
+{
+	test_begin("event_reserve_fields: exact room, growth past it");
+	struct event *event = event_create(NULL);
+	event_add_str(event, "a", "1");
+	/* after a field: the existing one is kept */
+	event_reserve_fields(event, 6);
+	event_reserve_fields(event, 2);
+	for (unsigned int i = 0; i < 9; i++)
+		event_add_int(event, t_strdup_printf("k%u", i), i);
+	unsigned int count;
+	const struct event_field *fields = event_get_own_fields(event, &count);
+	test_assert(count == 10);
+	test_assert(fields != NULL && strcmp(fields[0].key, "a") == 0 &&
+		    strcmp(fields[0].value.str, "1") == 0);
+	const struct event_field *f = event_find_field(event, "k8");
+	test_assert(f != NULL && f->value.intmax == 8);
+	event_unref(&event);
+
+	/* before any field */
+	event = event_create(NULL);
+	event_reserve_fields(event, 3);
+	event_add_str(event, "x", "y");
+	f = event_find_field(event, "x");
+	test_assert(f != NULL && strcmp(f->value.str, "y") == 0);
+	event_unref(&event);
+	test_end();
+}
+
 static void test_event_emit(void)
 {
 	struct captured c = { .count = 0 };
@@ -519,6 +548,7 @@ static void test_event_json_exporter(void)
 test_func_t *const test_event_tests[] = {
 	test_event_inheritance,
 	test_event_set_parent,
+	test_event_reserve_fields,
 	test_event_emit,
 	test_event_log,
 	test_event_reentrancy,
