@@ -77,7 +77,9 @@ int mail_user_init(const struct mail_user_settings *set,
 		.create_deferred = set->index_create_deferred,
 	};
 	struct blob_store_settings blob_set;
-	pool_t pool = pool_alloconly_create("mail user", 1024);
+	/* the struct, two strings and the commit queue's 8 slots: ~240
+	   bytes, and nothing else comes from it (an idle session keeps it) */
+	pool_t pool = pool_alloconly_create("mail user", 512);
 	struct mail_user *user = p_new(pool, struct mail_user, 1);
 
 	user->pool = pool;
