@@ -317,3 +317,74 @@ def test_pgsql_down_is_a_temporary_failure(postgres, tmpdir_columba,
     finally:
         assert server.stop() == 0
         assert "Panic:" not in server.log()
+
+
+def process_maps(server):
+    """{service name: /proc/PID/maps} of the master and its children."""
+    with open("/proc/%d/maps" % server.proc.pid) as f:
+        out = {"master": f.read()}
+    for pid, name in server.children().items():
+        try:
+            with open("/proc/%d/maps" % pid) as f:
+                out[name] = f.read()
+        except OSError:
+            continue
+    return out
+
+
+def test_libpq_is_loaded_by_the_auth_process_only(sql_server):
+    """libpq and its dependencies are dlopen()ed by the pgsql driver, in
+    the auth process, not linked into every process (docs/performance.md:
+    0.6 MiB of private relocated data per process)."""
+    c = AuthClient(sql_server.auth_path)
+    assert c.plain(1, "alice@example.com", "alice-pw")[0] == "OK"
+    maps = process_maps(sql_server)
+    assert {"master", "auth", "imap-login"} <= set(maps), maps.keys()
+    for name, text in maps.items():
+        loaded = "/libpq.so" in text
+        want = name == "auth" and sql_server.backend.kind == "pgsql"
+        assert loaded == want, (name, loaded)
+        if not want:
+            assert "/libgnutls.so" not in text, name
+
+
+def libpq_path():
+    for d in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
+              "/usr/lib64", "/usr/lib"):
+        path = os.path.join(d, "libpq.so.5")
+        if os.path.exists(path):
+            return os.path.realpath(path)
+    return None
+
+
+def test_missing_libpq_is_a_clear_error(tmpdir_columba, alice_hash):
+    """Without libpq.so.5 at run time a pgsql database is a start-up error
+    of the auth process naming the package, not a crash (libpq is hidden
+    by a bind mount in a private mount namespace)."""
+    lib = libpq_path()
+    if os.geteuid() != 0 or lib is None or shutil.which("unshare") is None:
+        pytest.skip("needs root, unshare and libpq.so.5")
+    if subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("unshare -m not permitted here")
+    conf = os.path.join(tmpdir_columba, "pgsql.conf")
+    with open(conf, "w") as f:
+        f.write("driver = pgsql\nconnect = host=127.0.0.1 port=1 dbname=x\n"
+                "password_query = SELECT password FROM users "
+                "WHERE userid = '%u'\n")
+    server = ColumbaServer(tmpdir_columba, extra_config=(
+        "passdb {\n  driver = sql\n  args = %s\n}\n"
+        "userdb {\n  driver = static\n  args = uid=65534 gid=65534 "
+        "home=/nonexistent\n}\n" % conf))
+    server.proc = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c",
+         'mount --bind /dev/null "$0" && exec "$1" -F -c "$2"',
+         lib, columba_binary(), server.config_path],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert server.wait_log(
+            "driver pgsql: Cannot load the PostgreSQL client library "
+            "libpq.so.5 (install the libpq5 package)"), server.log()
+    finally:
+        server.stop()
+    log = server.log()
+    assert "Panic:" not in log and "signal 11" not in log, log

@@ -102,6 +102,10 @@ struct sql_driver {
 
 extern const struct sql_driver sql_driver_sqlite;
 extern const struct sql_driver sql_driver_pgsql;
+/* The pgsql driver dlopen()s libpq (libpq.so.5) at its first init in a
+   process; for tests, another file name (one that does not exist, to see
+   the error). Only before that first init. */
+void sql_driver_pgsql_set_soname(const char *soname);
 
 /* A result struct of the heap, for a driver to fill: sql_result_add_*()
    and sql_result_free(). */

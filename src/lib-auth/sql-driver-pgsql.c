@@ -8,12 +8,42 @@
    fails too and reconnection waits, doubling from 1 to 30 seconds, so a
    dead server costs each login one quick temporary failure instead of a
    hang. Connect and query timeouts close a connection that stops
-   answering. */
+   answering.
+
+   libpq is not linked into the binary: it and its dependencies (gnutls,
+   krb5, ldap, p11-kit...) would be mapped by every process, each paying
+   for its own copy of their relocated data. The first pgsql database of a
+   process dlopen()s it and resolves the functions below into pq; only the
+   auth process with a pgsql passdb/userdb configured ever does. libpq-fe.h
+   gives the types. */
 #include "lib.h"
 #include "ioloop.h"
 #include "db-sql.h"
 
+#include <dlfcn.h>
 #include <libpq-fe.h>
+
+/* the package that has it, for the error message: libpq5 (Debian) */
+#define PGSQL_LIBPQ_SONAME "libpq.so.5"
+
+/* The functions of libpq this driver calls, resolved by pgsql_load(). */
+#define PGSQL_LIBPQ_FUNCS(X) \
+	X(PQconnectStart) X(PQconnectPoll) X(PQstatus) X(PQsetnonblocking) \
+	X(PQsocket) X(PQfinish) X(PQerrorMessage) X(PQsendQuery) \
+	X(PQflush) X(PQconsumeInput) X(PQisBusy) X(PQgetResult) \
+	X(PQresultStatus) X(PQresStatus) X(PQresultErrorMessage) \
+	X(PQnfields) X(PQntuples) X(PQfname) X(PQgetisnull) X(PQgetvalue) \
+	X(PQclear) X(PQescapeStringConn) X(PQconninfoParse) \
+	X(PQconninfoFree) X(PQfreemem)
+
+static struct {
+#define PGSQL_FUNC_PTR(name) __typeof__(name) *name;
+	PGSQL_LIBPQ_FUNCS(PGSQL_FUNC_PTR)
+#undef PGSQL_FUNC_PTR
+} pq;
+/* never closed: libpq and its dependencies keep process-wide state */
+static void *pq_handle;
+static const char *pq_soname = PGSQL_LIBPQ_SONAME;
 
 #define PGSQL_DEFAULT_MAXCONNS 5
 #define PGSQL_MAX_MAXCONNS 64
@@ -97,7 +127,7 @@ static void pgsql_link_close(struct pgsql_link *link)
 	if (link->to != NULL)
 		timeout_remove(&link->to);
 	if (link->pg != NULL) {
-		PQfinish(link->pg);
+		pq.PQfinish(link->pg);
 		link->pg = NULL;
 	}
 	sql_result_free(&link->result);
@@ -162,7 +192,7 @@ static void pgsql_link_failed(struct pgsql_link *link, const char *error,
 
 static const char *pgsql_error(PGconn *pg)
 {
-	const char *msg = PQerrorMessage(pg);
+	const char *msg = pq.PQerrorMessage(pg);
 
 	return msg == NULL || *msg == '\0' ? "unknown error" :
 		t_str_trim(msg, "\r\n \t");
@@ -184,18 +214,18 @@ static void pgsql_connect_timeout(void *context)
 
 static void pgsql_connect_poll(struct pgsql_link *link)
 {
-	PostgresPollingStatusType status = PQconnectPoll(link->pg);
+	PostgresPollingStatusType status = pq.PQconnectPoll(link->pg);
 
 	/* libpq may change the socket between calls */
 	if (link->io != NULL)
 		io_remove(&link->io);
 	switch (status) {
 	case PGRES_POLLING_READING:
-		link->io = io_add(PQsocket(link->pg), IO_READ,
+		link->io = io_add(pq.PQsocket(link->pg), IO_READ,
 				  pgsql_connect_io, link);
 		return;
 	case PGRES_POLLING_WRITING:
-		link->io = io_add(PQsocket(link->pg), IO_WRITE,
+		link->io = io_add(pq.PQsocket(link->pg), IO_WRITE,
 				  pgsql_connect_io, link);
 		return;
 	case PGRES_POLLING_OK:
@@ -216,17 +246,17 @@ static void pgsql_link_connect(struct pgsql_link *link)
 {
 	i_assert(link->state == PGSQL_STATE_DISCONNECTED);
 
-	link->pg = PQconnectStart(link->conn->conninfo);
+	link->pg = pq.PQconnectStart(link->conn->conninfo);
 	link->state = PGSQL_STATE_CONNECTING;
 	if (link->pg == NULL) {
 		pgsql_link_failed(link, "Out of memory", true);
 		return;
 	}
-	if (PQstatus(link->pg) == CONNECTION_BAD) {
+	if (pq.PQstatus(link->pg) == CONNECTION_BAD) {
 		pgsql_link_failed(link, pgsql_error(link->pg), true);
 		return;
 	}
-	if (PQsetnonblocking(link->pg, 1) < 0) {
+	if (pq.PQsetnonblocking(link->pg, 1) < 0) {
 		pgsql_link_failed(link, pgsql_error(link->pg), true);
 		return;
 	}
@@ -256,21 +286,21 @@ static void pgsql_take_result(struct pgsql_link *link, PGresult *res)
 {
 	struct sql_result *result = link->result;
 
-	switch (PQresultStatus(res)) {
+	switch (pq.PQresultStatus(res)) {
 	case PGRES_TUPLES_OK: {
 		if (result->names != NULL || result->error != NULL)
 			break; /* only the first statement's rows count */
-		unsigned int cols = (unsigned int)PQnfields(res);
-		unsigned int rows = (unsigned int)PQntuples(res);
+		unsigned int cols = (unsigned int)pq.PQnfields(res);
+		unsigned int rows = (unsigned int)pq.PQntuples(res);
 		const char **names = t_new(const char *, cols + 1);
 		const char **values = t_new(const char *, cols + 1);
 		for (unsigned int c = 0; c < cols; c++)
-			names[c] = PQfname(res, (int)c);
+			names[c] = pq.PQfname(res, (int)c);
 		sql_result_set_columns(result, cols, names);
 		for (unsigned int r = 0; r < rows; r++) {
 			for (unsigned int c = 0; c < cols; c++) {
-				values[c] = PQgetisnull(res, (int)r, (int)c) ?
-					NULL : PQgetvalue(res, (int)r, (int)c);
+				values[c] = pq.PQgetisnull(res, (int)r, (int)c) ?
+					NULL : pq.PQgetvalue(res, (int)r, (int)c);
 			}
 			sql_result_add_row(result, values);
 		}
@@ -281,9 +311,9 @@ static void pgsql_take_result(struct pgsql_link *link, PGresult *res)
 		break;
 	default:
 		if (result->error == NULL) {
-			const char *msg = PQresultErrorMessage(res);
+			const char *msg = pq.PQresultErrorMessage(res);
 			sql_result_set_error(result, msg == NULL || *msg == '\0' ?
-				PQresStatus(PQresultStatus(res)) :
+				pq.PQresStatus(pq.PQresultStatus(res)) :
 				t_str_trim(msg, "\r\n \t"));
 		}
 		break;
@@ -294,25 +324,25 @@ static void pgsql_query_input(void *context)
 {
 	struct pgsql_link *link = context;
 
-	if (PQconsumeInput(link->pg) == 0) {
+	if (pq.PQconsumeInput(link->pg) == 0) {
 		pgsql_link_failed(link, pgsql_error(link->pg), false);
 		return;
 	}
-	while (!PQisBusy(link->pg)) {
-		PGresult *res = PQgetResult(link->pg);
+	while (!pq.PQisBusy(link->pg)) {
+		PGresult *res = pq.PQgetResult(link->pg);
 		if (res == NULL) {
 			pgsql_query_finished(link);
 			return;
 		}
 		pgsql_take_result(link, res);
-		PQclear(res);
+		pq.PQclear(res);
 	}
 }
 
 static void pgsql_query_flush(void *context)
 {
 	struct pgsql_link *link = context;
-	int ret = PQflush(link->pg);
+	int ret = pq.PQflush(link->pg);
 
 	if (ret < 0) {
 		pgsql_link_failed(link, pgsql_error(link->pg), false);
@@ -320,10 +350,10 @@ static void pgsql_query_flush(void *context)
 	}
 	io_remove(&link->io);
 	if (ret > 0) {
-		link->io = io_add(PQsocket(link->pg), IO_WRITE,
+		link->io = io_add(pq.PQsocket(link->pg), IO_WRITE,
 				  pgsql_query_flush, link);
 	} else {
-		link->io = io_add(PQsocket(link->pg), IO_READ,
+		link->io = io_add(pq.PQsocket(link->pg), IO_READ,
 				  pgsql_query_input, link);
 	}
 }
@@ -342,7 +372,7 @@ static const char *pgsql_escape(const char *value, void *context)
 	char *out = t_malloc(len * 2 + 1);
 	int error = 0;
 
-	(void)PQescapeStringConn(pg, out, value, len, &error);
+	(void)pq.PQescapeStringConn(pg, out, value, len, &error);
 	/* invalid multibyte input: libpq wrote a valid but different
 	   string; the lookup then finds no one, which is right */
 	return out;
@@ -361,13 +391,13 @@ static void pgsql_link_send(struct pgsql_link *link, struct pgsql_query *query)
 	link->query = query;
 	link->result = sql_result_new();
 	link->state = PGSQL_STATE_BUSY;
-	if (PQsendQuery(link->pg, sql) == 0) {
+	if (pq.PQsendQuery(link->pg, sql) == 0) {
 		pgsql_link_failed(link, pgsql_error(link->pg), false);
 		return;
 	}
 	link->to = timeout_add(PGSQL_QUERY_TIMEOUT_MSECS,
 			       pgsql_query_timeout, link);
-	link->io = io_add(PQsocket(link->pg), IO_WRITE, pgsql_query_flush,
+	link->io = io_add(pq.PQsocket(link->pg), IO_WRITE, pgsql_query_flush,
 			  link);
 }
 
@@ -484,24 +514,65 @@ static int pgsql_parse_connect(struct sql_conn *conn, const char *connect,
 		str_append(conninfo, args[i]);
 	}
 	char *errmsg = NULL;
-	PQconninfoOption *opts = PQconninfoParse(str_c(conninfo), &errmsg);
+	PQconninfoOption *opts = pq.PQconninfoParse(str_c(conninfo), &errmsg);
 	if (opts == NULL) {
 		*error_r = t_strdup_printf("Invalid connect string: %s",
 			errmsg == NULL ? "out of memory" :
 			t_str_trim(errmsg, "\r\n \t"));
-		PQfreemem(errmsg);
+		pq.PQfreemem(errmsg);
 		return -1;
 	}
-	PQconninfoFree(opts);
+	pq.PQconninfoFree(opts);
 	conn->conninfo = i_strdup(str_c(conninfo));
+	return 0;
+}
+
+void sql_driver_pgsql_set_soname(const char *soname)
+{
+	i_assert(pq_handle == NULL);
+	pq_soname = soname;
+}
+
+/* Load libpq once per process. */
+static int pgsql_load(const char **error_r)
+{
+	void *handle, *sym;
+
+	if (pq_handle != NULL)
+		return 0;
+	handle = dlopen(pq_soname, RTLD_NOW | RTLD_LOCAL);
+	if (handle == NULL) {
+		const char *err = dlerror();
+		*error_r = t_strdup_printf(
+			"driver pgsql: Cannot load the PostgreSQL client library %s "
+			"(install the libpq5 package): %s", pq_soname,
+			err == NULL ? "unknown error" : err);
+		return -1;
+	}
+#define PGSQL_FUNC_RESOLVE(name) \
+	if ((sym = dlsym(handle, #name)) == NULL) { \
+		*error_r = t_strdup_printf( \
+			"driver pgsql: %s has no %s (libpq5 too old?)", \
+			pq_soname, #name); \
+		(void)dlclose(handle); \
+		memset(&pq, 0, sizeof(pq)); \
+		return -1; \
+	} \
+	pq.name = (__typeof__(pq.name))sym;
+	PGSQL_LIBPQ_FUNCS(PGSQL_FUNC_RESOLVE)
+#undef PGSQL_FUNC_RESOLVE
+	pq_handle = handle;
 	return 0;
 }
 
 static int pgsql_init(const char *connect, struct sql_conn **conn_r,
 		      const char **error_r)
 {
-	struct sql_conn *conn = i_new(struct sql_conn, 1);
+	struct sql_conn *conn;
 
+	if (pgsql_load(error_r) < 0)
+		return -1;
+	conn = i_new(struct sql_conn, 1);
 	if (pgsql_parse_connect(conn, connect, error_r) < 0) {
 		free(conn);
 		return -1;

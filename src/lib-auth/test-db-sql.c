@@ -162,6 +162,17 @@ static void test_sql_args_file(void)
 	path = test_auth_write_file("sql-bad6.conf", "driver\n");
 	test_assert(passdb_create("sql", path, &passdb, &error) < 0);
 	test_assert(strstr(error, "sql-bad6.conf:1: Expected key = value") != NULL);
+	/* libpq is dlopen()ed at the first pgsql init: without it, a clear
+	   error naming the package (before anything loaded it here) */
+	path = test_auth_write_file("sql-nolibpq.conf",
+		"driver = pgsql\nconnect = host=x\npassword_query = x\n");
+	sql_driver_pgsql_set_soname("libpq-columba-test-missing.so.5");
+	test_assert(passdb_create("sql", path, &passdb, &error) < 0);
+	test_assert(strstr(error, "sql-nolibpq.conf: driver pgsql: Cannot load "
+			    "the PostgreSQL client library "
+			    "libpq-columba-test-missing.so.5 (install the "
+			    "libpq5 package)") != NULL);
+	sql_driver_pgsql_set_soname("libpq.so.5");
 	path = test_auth_write_file("sql-bad7.conf",
 		"driver = pgsql\nconnect = host=x maxconns=0\npassword_query = x\n");
 	test_assert(passdb_create("sql", path, &passdb, &error) < 0);
