@@ -76,7 +76,7 @@ def server():
     os.makedirs(home, exist_ok=True)
     os.chmod(home, 0o1777)
     with open(users, "w") as f:
-        for u in ("u1", "u2", "u3", "u4", "u5", "u6"):
+        for u in ("u1", "u2", "u3", "u4", "u5", "u6", "u7"):
             f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
     os.chmod(users, 0o644)
     config = ("auth_failure_delay = 0\n"
@@ -500,6 +500,54 @@ def test_search_body_pieces(server):
     # invalid UTF-8 in a search string: a protocol error, not a crash
     _, t = raw(c, "SEARCH CHARSET UTF-8 BODY \"\xff\"")
     assert t.startswith("BAD") or t.startswith("NO"), t
+    c.logout()
+
+
+def test_search_body_root_header_and_ascii_charsets(server):
+    """BODY alone: the root header's MIME fields among many others (folded,
+    after long non-MIME fields, CRLF and LF), a single-byte charset whose
+    ASCII runs skip iconv, windows-1258 (a letter and the combining mark
+    after it compose), a match after the first 4 KiB slice, a word found
+    early with more parts after it."""
+    c = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    c.login("u7", "pw")
+    junk = "".join("X-Junk-%d: %s\r\n" % (i, "v" * 70) for i in range(80))
+    msgs = [
+        # 1: multipart, Content-Type folded after 6 KiB of other fields
+        ("From: a@b\r\n" + junk + "Subject: mp\r\nContent-Type: multipart/"
+         "mixed;\r\n\tboundary=\"B\"\r\nX-After: y\r\nMIME-Version: 1.0\r\n"
+         "\r\n--B\r\nContent-Type: text/plain\r\n\r\nalpha the\r\n--B\r\n"
+         "Content-Type: text/plain; charset=windows-1252\r\n"
+         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+         "caf=E9 " + "pad " * 1500 + "na=EFve zulu\r\n--B--\r\n").encode(),
+        # 2: LF only, iso-8859-1 single part, the word after 4 KiB
+        ("From: a@b\nX-Long: " + "w" * 5000 + "\nContent-Type: text/plain;"
+         " charset=iso-8859-1\n\n" + "b " * 3000 + "\xe9t\xe9 zulu\n"
+         ).encode("latin-1"),
+        # 3: windows-1258: "a" + combining acute (0xEC) composes
+        (b"From: a@b\r\nContent-Type: text/plain; charset=windows-1258\r\n"
+         b"\r\nxa\xecy zulu\r\n"),
+        # 4: no MIME fields in the header: not MIME, searched as text
+        ("From: a@b\r\n" + junk + "\r\nplain zulu the\r\n").encode(),
+    ]
+    for m in msgs:
+        assert c.append("INBOX", None, None, m)[0] == "OK"
+    c.select("INBOX")
+    assert search(c, "BODY", "zulu") == [1, 2, 3, 4]
+    assert search(c, "BODY", "the") == [1, 4]
+    assert search(c, "BODY", "vvvv") == []
+    assert search(c, "BODY", "boundary") == []
+    c.literal = "caf\u00e9 pad".encode()
+    assert search(c, "BODY", charset="UTF-8") == [1]
+    c.literal = "NA\u00cfVE".encode()
+    assert search(c, "BODY", charset="UTF-8") == [1]
+    c.literal = "b \u00e9t\u00e9 ZULU".encode()
+    assert search(c, "BODY", charset="UTF-8") == [2]
+    c.literal = "x\u00e1y".encode()
+    assert search(c, "BODY", charset="UTF-8") == [3]
+    # with a header key the parser sees the whole header again
+    assert search(c, "BODY", "zulu", "HEADER", "X-After", "y") == [1]
+    assert search(c, "TEXT", "vvvv") == [1, 4]
     c.logout()
 
 

@@ -37,6 +37,8 @@
    could otherwise be searched in one go, starving the process's other
    sessions */
 #define SEARCH_INLINE_BATCH 512
+/* how much of a message is parsed or decoded before the keys are checked */
+#define SCAN_SLICE_SIZE 4096
 /* the nesting a client may use in a search program */
 #define SEARCH_MAX_DEPTH 64
 /* per search key string (after charset conversion) */
@@ -796,6 +798,14 @@ struct search_scan {
 	struct base64_decoder b64;
 	struct qp_decoder *qp;
 	struct charset_translation *cs;
+	/* the part's charset is a stateless single-byte ASCII superset:
+	   ASCII runs skip iconv, which is opened (cs) at the first other
+	   byte */
+	bool cs_ascii;
+	/* bytes of the root header not given to the parser: its offsets
+	   are this much behind the message's */
+	uint64_t hdr_removed;
+	char cs_name[24];
 	/* the last folded bytes of the current text, so a match across
 	   two pieces is found */
 	buffer_t *carry;
@@ -839,7 +849,11 @@ struct imap_search {
 	void *context;
 
 	/* shared scratch (processing is single-threaded) */
-	buffer_t *dec_buf, *utf8_buf, *fold_buf;
+	buffer_t *dec_buf, *utf8_buf, *fold_buf, *hdr_buf;
+	/* no key looks at the root header's fields (no TEXT, no header
+	   key the index could not decide): the parser gets only the root
+	   header's MIME fields */
+	bool root_mime_only;
 };
 
 struct search_msg {
@@ -1242,6 +1256,75 @@ static void scan_header(struct search_scan *scan,
 	}
 }
 
+/* The charsets whose iconv conversion maps each ASCII byte to itself and
+   keeps no state between characters (not UTF-7, UTF-16, ISO-2022-*, nor
+   windows-1255/1258, whose glibc converters compose a letter with the
+   combining mark after it). */
+static bool charset_ascii_stateless(const char *charset)
+{
+	static const char *const names[] = {
+		"us-ascii", "ascii", "koi8-r", "koi8-u",
+		"windows-1250", "windows-1251", "windows-1252",
+		"windows-1253", "windows-1254", "windows-1256",
+		"windows-1257", "cp1250", "cp1251", "cp1252", "cp1253",
+		"cp1254", "cp1256", "cp1257",
+	};
+	bool ret = false;
+
+	T_BEGIN {
+		const char *name = charset_get_iconv_name(charset);
+
+		if (strncasecmp(name, "iso-8859-", 9) == 0) {
+			const char *d = name + 9;
+			ret = d[0] >= '1' && d[0] <= '9' &&
+				(d[1] == '\0' ||
+				 (d[0] == '1' && d[1] >= '0' && d[1] <= '6' &&
+				  d[2] == '\0'));
+		} else {
+			for (unsigned int i = 0; i < N_ELEMENTS(names); i++) {
+				if (strcasecmp(name, names[i]) == 0) {
+					ret = true;
+					break;
+				}
+			}
+		}
+	} T_END;
+	return ret;
+}
+
+/* Bytes of p[0..n) before the first one >= 0x80. */
+static size_t scan_ascii_prefix_len(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		if ((w & 0x8080808080808080ULL) != 0)
+			break;
+	}
+	while (i < n && p[i] < 0x80)
+		i++;
+	return i;
+}
+
+/* Bytes of p[0..n) (p[0] >= 0x80) before the next run of 16 ASCII
+   bytes: short ASCII runs between other bytes stay in iconv's piece. */
+static size_t scan_non_ascii_len(const unsigned char *p, size_t n)
+{
+	size_t i = 0, run = 0;
+
+	for (; i < n; i++) {
+		if (p[i] < 0x80) {
+			if (++run == 16)
+				return i + 1 - run;
+		} else {
+			run = 0;
+		}
+	}
+	return n;
+}
+
 static void scan_body_begin(struct search_scan *scan,
 			    const struct message_part *part)
 {
@@ -1284,8 +1367,16 @@ static void scan_body_begin(struct search_scan *scan,
 	}
 	if (scan->cs != NULL)
 		charset_to_utf8_end(&scan->cs);
-	if (charset != NULL && !charset_is_utf8(charset))
-		scan->cs = charset_to_utf8_begin(charset, NULL);
+	scan->cs_ascii = false;
+	if (charset != NULL && !charset_is_utf8(charset)) {
+		if (charset_ascii_stateless(charset) &&
+		    strlen(charset) < sizeof(scan->cs_name)) {
+			scan->cs_ascii = true;
+			memcpy(scan->cs_name, charset, strlen(charset) + 1);
+		} else {
+			scan->cs = charset_to_utf8_begin(charset, NULL);
+		}
+	}
 }
 
 static void scan_body_text(struct search_scan *scan, const void *data,
@@ -1293,6 +1384,45 @@ static void scan_body_text(struct search_scan *scan, const void *data,
 {
 	buffer_t *utf8 = scan->search->utf8_buf;
 
+	if (scan->cs_ascii) {
+		/* ASCII is itself in these charsets, and they keep no
+		   state between bytes: only the rest goes through iconv */
+		const unsigned char *p = data;
+		while (size > 0) {
+			size_t n = scan_ascii_prefix_len(p, size);
+			if (n > 0) {
+				scan_match_body(scan, p, n, true, false);
+				p += n;
+				size -= n;
+			}
+			if (size == 0)
+				break;
+			/* up to the next ASCII run that is long enough
+			   to be worth it */
+			n = scan_non_ascii_len(p, size);
+			if (scan->cs == NULL) {
+				scan->cs = charset_to_utf8_begin(scan->cs_name,
+								 NULL);
+			}
+			buffer_set_used_size(utf8, 0);
+			(void)charset_to_utf8_more(scan->cs, p, n, utf8);
+			if (utf8->used > 0) {
+				scan_match_body(scan, utf8->data, utf8->used,
+						true, false);
+			}
+			p += n;
+			size -= n;
+		}
+		if (last && scan->cs != NULL) {
+			buffer_set_used_size(utf8, 0);
+			(void)charset_to_utf8_finish(scan->cs, utf8);
+			if (utf8->used > 0) {
+				scan_match_body(scan, utf8->data, utf8->used,
+						true, true);
+			}
+		}
+		return;
+	}
 	if (scan->cs == NULL) {
 		/* UTF-8 (or unlabelled) text is folded as it is: the fold
 		   replaces invalid UTF-8 as charset_utf8_append_valid()
@@ -1371,7 +1501,8 @@ static void scan_parser_callback(const struct message_event *event,
 			   itself, without the parser's line and boundary
 			   work */
 			scan->body_direct = true;
-			scan->body_direct_offset = event->offset + event->size;
+			scan->body_direct_offset = event->offset + event->size +
+				scan->hdr_removed;
 		}
 		break;
 	case MESSAGE_EVENT_BODY:
@@ -1379,7 +1510,8 @@ static void scan_parser_callback(const struct message_event *event,
 			break;
 		if (scan->part == event->part && scan->part_searched)
 			scan_body_data(scan, event->data, event->size, false);
-		scan->body_done_offset = event->offset + event->size;
+		scan->body_done_offset = event->offset + event->size +
+			scan->hdr_removed;
 		break;
 	case MESSAGE_EVENT_PART_END:
 		if (scan->part == event->part && scan->part_searched &&
@@ -1425,6 +1557,51 @@ static void scan_fail(struct search_scan *scan, const struct blob_result *result
 	search_scan_free(scan);
 }
 
+/* Give the parser the root header of the message's first piece with only
+   its MIME fields (Content-*, MIME-Version: all it takes the part's type,
+   encoding, charset and boundary from; the others would only be split
+   and parsed for the envelope); returns the header's size in the piece,
+   or 0 (nothing fed) when the header does not end in it or begins with a
+   continuation line. */
+static size_t scan_feed_root_header(struct search_scan *scan,
+				    const unsigned char *data, size_t size)
+{
+	buffer_t *hdr = scan->search->hdr_buf;
+	size_t pos = 0;
+	bool keep = false;
+
+	if (size == 0 || data[0] == ' ' || data[0] == '\t')
+		return 0;
+	buffer_set_used_size(hdr, 0);
+	for (;;) {
+		const unsigned char *lf = memchr(data + pos, '\n', size - pos);
+		if (lf == NULL)
+			return 0;
+		size_t end = (size_t)(lf - data) + 1;
+		size_t len = end - pos;
+		const unsigned char *line = data + pos;
+
+		if (len == 1 || (len == 2 && line[0] == '\r')) {
+			/* the blank line that ends the header */
+			buffer_append(hdr, line, len);
+			pos = end;
+			break;
+		}
+		if (line[0] != ' ' && line[0] != '\t') {
+			keep = (len >= 8 &&
+				strncasecmp((const char *)line, "Content-", 8) == 0) ||
+				(len >= 12 &&
+				 strncasecmp((const char *)line, "MIME-Version", 12) == 0);
+		}
+		if (keep)
+			buffer_append(hdr, line, len);
+		pos = end;
+	}
+	scan->hdr_removed = pos - hdr->used;
+	message_parser_feed(scan->parser, hdr->data, hdr->used);
+	return pos;
+}
+
 /* Feed what the blob has; returns true when the scan is over. */
 static bool scan_pump(struct search_scan *scan)
 {
@@ -1454,39 +1631,50 @@ static bool scan_pump(struct search_scan *scan)
 		}
 		uint64_t offset = scan->read_offset;
 		scan->read_offset += size;
-		if (!scan->body_direct_active) {
-			message_parser_feed(scan->parser, data, size);
-			/* the body bytes the parser has not reported yet are
-			   all in this piece (it may hold some back): the
-			   rest goes around it; its later events are ignored */
-			uint64_t start = I_MAX(scan->body_direct_offset,
-					       scan->body_done_offset);
-			if (scan->body_direct && start >= offset) {
-				scan->body_direct_active = true;
-				(void)message_parser_finish(&scan->parser);
-				size_t skip = (size_t)I_MIN(start - offset,
-							    (uint64_t)size);
-				blob_get_skip(scan->get, skip);
-				data += skip;
-				size -= skip;
+		/* the piece goes to the parser or the decoder a slice at a
+		   time, so that reading stops as soon as every key is
+		   known: a common word is usually in the first slice of
+		   the first text part */
+		size_t pos = 0;
+		if (offset == 0 && scan->search->root_mime_only &&
+		    !scan->body_direct_active)
+			pos = scan_feed_root_header(scan, data, size);
+		while (pos < size) {
+			size_t n = I_MIN(size - pos, SCAN_SLICE_SIZE);
+
+			if (!scan->body_direct_active) {
+				message_parser_feed(scan->parser, data + pos, n);
+				pos += n;
+				/* the body bytes the parser has not reported
+				   yet are all in this piece (it may hold some
+				   back): the rest goes around it; its later
+				   events are ignored */
+				uint64_t start = I_MAX(scan->body_direct_offset,
+						       scan->body_done_offset);
+				if (scan->body_direct && start >= offset &&
+				    start <= offset + pos) {
+					scan->body_direct_active = true;
+					(void)message_parser_finish(&scan->parser);
+					pos = (size_t)(start - offset);
+					if (!scan->part_searched) {
+						/* nothing else in the message
+						   is searched */
+						if (!scan_try_finish(scan, true))
+							i_unreached();
+						return true;
+					}
+				}
+			} else {
+				scan_body_data(scan, data + pos, n, false);
+				pos += n;
 			}
-		}
-		if (scan->body_direct_active) {
-			if (!scan->part_searched) {
-				/* nothing else in the message is searched */
-				blob_get_skip(scan->get, size);
-				if (!scan_try_finish(scan, true))
-					i_unreached();
-				return true;
+			if (scan->changed) {
+				scan->changed = false;
+				if (scan_try_finish(scan, false))
+					return true;
 			}
-			scan_body_data(scan, data, size, false);
 		}
 		blob_get_skip(scan->get, size);
-		if (scan->changed) {
-			scan->changed = false;
-			if (scan_try_finish(scan, false))
-				return true;
-		}
 	}
 }
 
@@ -1659,6 +1847,14 @@ static int search_start(struct imap_search *search)
 	search->dec_buf = buffer_create(system_pool, 8192);
 	search->utf8_buf = buffer_create(system_pool, 8192);
 	search->fold_buf = buffer_create(system_pool, 8192);
+	search->hdr_buf = buffer_create(system_pool, 1024);
+	search->root_mime_only = true;
+	for (unsigned int i = 0; i < nslots; i++) {
+		const struct search_key *key = args->slots.v[i];
+		if (key->type == SEARCH_KEY_TEXT ||
+		    (key->type == SEARCH_KEY_HEADER && !key->cached))
+			search->root_mime_only = false;
+	}
 	return 0;
 }
 
@@ -1721,6 +1917,7 @@ void imap_search_end(struct imap_search **_search)
 		buffer_free(&search->dec_buf);
 		buffer_free(&search->utf8_buf);
 		buffer_free(&search->fold_buf);
+		buffer_free(&search->hdr_buf);
 	}
 	pool_unref(&search->pool);
 	i_free(search);
