@@ -1292,22 +1292,6 @@ static bool charset_ascii_stateless(const char *charset)
 	return ret;
 }
 
-/* Bytes of p[0..n) before the first one >= 0x80. */
-static size_t scan_ascii_prefix_len(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		if ((w & 0x8080808080808080ULL) != 0)
-			break;
-	}
-	while (i < n && p[i] < 0x80)
-		i++;
-	return i;
-}
-
 /* Bytes of p[0..n) (p[0] >= 0x80) before the next run of 16 ASCII
    bytes: short ASCII runs between other bytes stay in iconv's piece. */
 static size_t scan_non_ascii_len(const unsigned char *p, size_t n)
@@ -1389,7 +1373,7 @@ static void scan_body_text(struct search_scan *scan, const void *data,
 		   state between bytes: only the rest goes through iconv */
 		const unsigned char *p = data;
 		while (size > 0) {
-			size_t n = scan_ascii_prefix_len(p, size);
+			size_t n = unicode_casemap_ascii_prefix_len(p, size);
 			if (n > 0) {
 				scan_match_body(scan, p, n, true, false);
 				p += n;

@@ -120,8 +120,7 @@ static void casemap_ascii(const unsigned char *src, size_t n,
 	}
 }
 
-/* Bytes of p[0..n) before the first one >= 0x80. */
-static size_t ascii_prefix_len(const unsigned char *p, size_t n)
+size_t unicode_casemap_ascii_prefix_len(const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 
@@ -138,7 +137,7 @@ static size_t ascii_prefix_len(const unsigned char *p, size_t n)
 
 bool unicode_casemap_is_ascii(const void *data, size_t size)
 {
-	return ascii_prefix_len(data, size) == size;
+	return unicode_casemap_ascii_prefix_len(data, size) == size;
 }
 
 size_t unicode_casemap_more(const void *data, size_t size, bool last,
@@ -150,7 +149,7 @@ size_t unicode_casemap_more(const void *data, size_t size, bool last,
 	if (casemap_table == NULL)
 		casemap_table_init();
 	while (p < end) {
-		size_t n = ascii_prefix_len(p, (size_t)(end - p));
+		size_t n = unicode_casemap_ascii_prefix_len(p, (size_t)(end - p));
 		if (n > 0) {
 			casemap_ascii(p, n, buffer_append_space(dest, n));
 			p += n;

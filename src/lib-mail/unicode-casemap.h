@@ -32,5 +32,7 @@ const char *t_unicode_casemap(const char *str);
 /* Whether size bytes hold only ASCII (then their canonical form is their
    ASCII upper case). */
 bool unicode_casemap_is_ascii(const void *data, size_t size);
+/* Bytes of p[0..n) before the first one >= 0x80 (8 at a time). */
+size_t unicode_casemap_ascii_prefix_len(const unsigned char *p, size_t n);
 
 #endif
