@@ -160,10 +160,37 @@ static const char *const migration_3 =
 "ALTER TABLE mailboxes ADD COLUMN recent_uidvalidity INTEGER NOT NULL DEFAULT 0;\n"
 "ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;\n";
 
+/* Quota usage (mail-index-quota.c): one row with the sum of every
+   message's RFC822.SIZE and their count, kept by triggers in the same
+   transaction as the rows (a mailbox delete's cascade fires them too),
+   and computed here for the messages an older index already holds. */
+static const char *const migration_4 =
+"CREATE TABLE quota_usage (\n"
+"  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+"  storage INTEGER NOT NULL,\n"
+"  messages INTEGER NOT NULL\n"
+");\n"
+"INSERT INTO quota_usage (id, storage, messages)\n"
+"  SELECT 1, coalesce(sum(rfc822_size), 0), count(*) FROM messages;\n"
+"CREATE TRIGGER quota_messages_insert AFTER INSERT ON messages BEGIN\n"
+"  UPDATE quota_usage SET storage = storage + NEW.rfc822_size,\n"
+"    messages = messages + 1 WHERE id = 1;\n"
+"END;\n"
+"CREATE TRIGGER quota_messages_delete AFTER DELETE ON messages BEGIN\n"
+"  UPDATE quota_usage SET storage = storage - OLD.rfc822_size,\n"
+"    messages = messages - 1 WHERE id = 1;\n"
+"END;\n"
+"CREATE TRIGGER quota_messages_size AFTER UPDATE OF rfc822_size ON messages\n"
+"  WHEN OLD.rfc822_size != NEW.rfc822_size BEGIN\n"
+"  UPDATE quota_usage SET storage = storage - OLD.rfc822_size +\n"
+"    NEW.rfc822_size WHERE id = 1;\n"
+"END;\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
+	migration_4,
 };
 
 unsigned int mail_index_get_schema_version(void)

@@ -1,0 +1,35 @@
+/* A user's quota usage as the index accounts it: the sum of the
+   RFC822.SIZEs of every message in every mailbox and their count. The
+   quota_usage table holds both in one row, kept by triggers on the
+   messages table, so every save, copy, move, expunge and mailbox delete
+   changes it in the same SQLite transaction as the rows themselves
+   (whichever process commits, and however concurrently). A migration
+   computes it for indexes made before it existed. */
+#ifndef COLUMBA_MAIL_INDEX_QUOTA_H
+#define COLUMBA_MAIL_INDEX_QUOTA_H
+
+#include "mail-index.h"
+
+struct mail_index_quota_usage {
+	/* bytes: the sum of the messages' RFC822.SIZE */
+	uint64_t storage;
+	uint64_t messages;
+};
+
+/* The usage as committed now (one row read; reads of a snapshot see
+   commits made meanwhile by any process). Returns 0, or -1 with the
+   index error set. */
+int mail_index_quota_get(struct mail_index *index,
+			 struct mail_index_quota_usage *usage_r)
+	ATTR_WARN_UNUSED;
+/* Count the usage again from the messages themselves and store it (in
+   one write transaction, so no save or expunge slips between the count
+   and the store). *old_r (may be NULL) gets what was stored before,
+   *new_r what is stored now. Blocks. Returns 0, or -1 with the error
+   set. */
+int mail_index_quota_recalc(struct mail_index *index,
+			    struct mail_index_quota_usage *old_r,
+			    struct mail_index_quota_usage *new_r)
+	ATTR_WARN_UNUSED;
+
+#endif

@@ -1,0 +1,152 @@
+/* Tests for the index's quota usage: the triggers keep it with appends,
+   expunges and mailbox deletes, a second connection (another process)
+   sees the first one's commits, recalc repairs a wrong row, and the
+   migration computes it for an index that already holds messages. */
+#include "test-lib-index.h"
+#include "mail-index-private.h"
+#include "mail-index-quota.h"
+
+static void test_quota_usage_is(struct mail_index *index, uint64_t storage,
+				uint64_t messages)
+{
+	struct mail_index_quota_usage usage;
+
+	test_assert(mail_index_quota_get(index, &usage) == 0);
+	if (usage.storage != storage || usage.messages != messages) {
+		test_fail("quota usage %llu bytes %llu messages, expected "
+			  "%llu / %llu", (unsigned long long)usage.storage,
+			  (unsigned long long)usage.messages,
+			  (unsigned long long)storage,
+			  (unsigned long long)messages);
+	}
+}
+
+static void test_quota_expunge(struct mail_index *index, uint32_t id,
+			       const char *uids)
+{
+	struct mail_index_transaction *t;
+
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	test_assert(mail_index_expunge(t, id, test_uidset(uids), false,
+				       NULL) == 0);
+	test_assert(mail_index_transaction_commit(&t) == 0);
+}
+
+static void test_quota_triggers(void)
+{
+	const char *path;
+	struct mail_index *index = test_index_open(&path);
+
+	test_begin("quota usage: appends, expunges, mailbox delete");
+	test_quota_usage_is(index, 0, 0);
+	uint32_t inbox = test_mailbox_create(index, "INBOX");
+	uint32_t other = test_mailbox_create(index, "Other");
+	/* test_append(): RFC822.SIZE 110, 111, 112... */
+	(void)test_append(index, inbox, 3, 0, NULL);
+	test_quota_usage_is(index, 110 + 111 + 112, 3);
+	(void)test_append(index, other, 2, 0, NULL);
+	test_quota_usage_is(index, 333 + 110 + 111, 5);
+	test_quota_expunge(index, inbox, "2");
+	test_quota_usage_is(index, 333 - 111 + 221, 4);
+	/* a second connection, as another process, sees the commits and
+	   adds its own */
+	struct mail_index *index2 = test_index_open_path(path);
+	test_quota_usage_is(index2, 443, 4);
+	(void)test_append(index2, inbox, 1, 0, NULL);
+	test_quota_usage_is(index, 443 + 110, 5);
+	mail_index_close(&index2);
+	/* deleting a mailbox removes its messages' usage (the cascade
+	   fires the trigger) */
+	test_assert(mail_index_mailbox_delete(index, "Other") == 0);
+	test_quota_usage_is(index, 553 - 221, 3);
+	/* a rollback leaves nothing */
+	struct mail_index_transaction *t;
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	test_assert(mail_index_expunge(t, inbox, test_uidset("1:*"), false,
+				       NULL) == 0);
+	mail_index_transaction_rollback(&t);
+	test_quota_usage_is(index, 332, 3);
+	test_quota_expunge(index, inbox, "1:*");
+	test_quota_usage_is(index, 0, 0);
+	mail_index_close(&index);
+	test_end();
+}
+
+static void test_quota_recalc(void)
+{
+	const char *path;
+	struct mail_index *index = test_index_open(&path);
+	struct mail_index_quota_usage old, new;
+	sqlite3 *db;
+
+	test_begin("quota usage: recalc repairs a wrong or missing row");
+	uint32_t inbox = test_mailbox_create(index, "INBOX");
+	(void)test_append(index, inbox, 2, 0, NULL);
+	mail_index_close(&index);
+
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db,
+		"UPDATE quota_usage SET storage = 5, messages = 99",
+		NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	index = test_index_open_path(path);
+	test_quota_usage_is(index, 5, 99);
+	test_assert(mail_index_quota_recalc(index, &old, &new) == 0);
+	test_assert(old.storage == 5 && old.messages == 99);
+	test_assert(new.storage == 221 && new.messages == 2);
+	test_quota_usage_is(index, 221, 2);
+	mail_index_close(&index);
+
+	/* a missing row is an error until recalc puts it back */
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, "DELETE FROM quota_usage",
+				 NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	index = test_index_open_path(path);
+	struct mail_index_quota_usage usage;
+	test_expect_log(LOG_TYPE_ERROR, "quota_usage row is missing");
+	test_assert(mail_index_quota_get(index, &usage) < 0);
+	test_assert(mail_index_quota_recalc(index, NULL, &new) == 0);
+	test_assert(new.storage == 221 && new.messages == 2);
+	(void)test_append(index, inbox, 1, 0, NULL);
+	test_quota_usage_is(index, 331, 3);
+	mail_index_close(&index);
+	test_end();
+}
+
+static void test_quota_migration(void)
+{
+	const char *path;
+	struct mail_index *index = test_index_open(&path);
+	sqlite3 *db;
+
+	test_begin("quota usage: migration counts an older index's messages");
+	uint32_t inbox = test_mailbox_create(index, "INBOX");
+	uint32_t other = test_mailbox_create(index, "Other");
+	(void)test_append(index, inbox, 3, 0, NULL);
+	(void)test_append(index, other, 1, 0, NULL);
+	mail_index_close(&index);
+	/* back to version 3, as an index made before quota existed */
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db,
+		"DROP TRIGGER quota_messages_insert;"
+		"DROP TRIGGER quota_messages_delete;"
+		"DROP TRIGGER quota_messages_size;"
+		"DROP TABLE quota_usage;"
+		"DELETE FROM schema_version WHERE version >= 4",
+		NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	index = test_index_open_path(path);
+	test_quota_usage_is(index, 333 + 110, 4);
+	(void)test_append(index, other, 1, 0, NULL);
+	test_quota_usage_is(index, 443 + 110, 5);
+	mail_index_close(&index);
+	test_end();
+}
+
+test_func_t *const test_mail_index_quota_tests[] = {
+	test_quota_triggers,
+	test_quota_recalc,
+	test_quota_migration,
+	NULL
+};
