@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "columba-config.h"
 #include "columba-settings.h"
+#include "config-quota.h"
 #include "net.h"
 
 #include <ctype.h>
@@ -481,6 +482,14 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(BOOL, lmtp_save_to_detail_mailbox, "no"),
 	DEF(UINT, lmtp_max_recipients, "1000"),
 	DEF(SIZE, lmtp_max_message_size, "0"),
+	DEF(BOOL, lmtp_rcpt_check_quota, "no"),
+	DEF(STR, quota_rule, NULL),
+	DEF(STR, quota_rule2, NULL),
+	DEF(STR, quota_rule3, NULL),
+	DEF(STR, quota_grace, "10%"),
+	DEF(BOOL, quota_full_tempfail, "no"),
+	DEF(STR, quota_exceeded_message,
+	    "Quota exceeded (mailbox for user is full)"),
 	DEF(SIZE, imap_max_append_size, "256M"),
 	DEF(TIME, imap_autologout, "30 mins"),
 	DEF(BOOL, imap_utf8_accept, "no"),
@@ -559,6 +568,40 @@ static int columba_settings_check(void *_set, pool_t pool ATTR_UNUSED,
 			*error_r = t_strdup_printf(
 				"Invalid value for login_trusted_networks: %s (expected IP or IP/bits networks)",
 				str_sanitize(set->login_trusted_networks[i], 200));
+			return -1;
+		}
+	}
+	/* the quota rules: a typo must not start a server without limits */
+	struct config_quota_limits quota_limits = { 0, 0 };
+	const char *const quota_rules[] = {
+		set->quota_rule, set->quota_rule2, set->quota_rule3
+	};
+	static const char *const quota_rule_keys[] = {
+		"quota_rule", "quota_rule2", "quota_rule3"
+	};
+	const char *error;
+	for (unsigned int i = 0; i < N_ELEMENTS(quota_rules); i++) {
+		if (quota_rules[i][0] != '\0' &&
+		    config_quota_rule_apply(quota_rules[i], &quota_limits,
+					    &error) < 0) {
+			*key_r = quota_rule_keys[i];
+			*error_r = error;
+			return -1;
+		}
+	}
+	uint64_t grace;
+	if (set->quota_grace[0] != '\0' &&
+	    config_quota_grace_parse(set->quota_grace,
+				     quota_limits.storage_bytes, &grace,
+				     &error) < 0) {
+		*key_r = "quota_grace";
+		*error_r = error;
+		return -1;
+	}
+	for (const char *p = set->quota_exceeded_message; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			*key_r = "quota_exceeded_message";
+			*error_r = "Invalid value for quota_exceeded_message: control characters (expected one line of text)";
 			return -1;
 		}
 	}

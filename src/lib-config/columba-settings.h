@@ -199,6 +199,19 @@ struct columba_settings {
 	unsigned int lmtp_max_recipients;
 	/* bytes (0 = no limit); advertised as SIZE */
 	uint64_t lmtp_max_message_size;
+	/* LMTP RCPT TO checks the recipient's quota (Dovecot's name) */
+	bool lmtp_rcpt_check_quota;
+	/* Quota (Dovecot's quota plugin settings, top-level here; userdb
+	   fields of the same names override them per user; syntax in
+	   config-quota.h). quota_rule..quota_rule3: "*:storage=1G:messages=N"
+	   ("" = none). quota_grace: how far a delivery may take a user who
+	   is under the limit over it ("10%" or a size). quota_full_tempfail:
+	   LMTP answers a full mailbox 452 4.2.2 instead of 552 5.2.2.
+	   quota_exceeded_message: the text IMAP and LMTP give. */
+	const char *quota_rule, *quota_rule2, *quota_rule3;
+	const char *quota_grace;
+	bool quota_full_tempfail;
+	const char *quota_exceeded_message;
 	/* IMAP APPEND: the largest message (also a CATENATE result),
 	   advertised as APPENDLIMIT=n; larger literals get NO [TOOBIG].
 	   0 = no limit (APPENDLIMIT is then not advertised). */
