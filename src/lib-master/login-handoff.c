@@ -85,6 +85,60 @@ static const char *read_string(struct ipc_reader *r, pool_t pool, bool *nul_r)
 	return p_strndup(pool, str, len);
 }
 
+/* The words a decoder's shared checks use for its own fields. */
+struct decode_tail_errors {
+	/* the final blob is over LOGIN_HANDOFF_MAX_PREREAD */
+	const char *blob_too_large;
+	/* the field that names the session is empty */
+	const char *name_empty;
+};
+
+static const struct decode_tail_errors handoff_tail_errors = {
+	.blob_too_large = "pre-read input too large",
+	.name_empty = "empty user name",
+};
+static const struct decode_tail_errors handback_tail_errors = {
+	.blob_too_large = "pending input too large",
+	.name_empty = "empty session id",
+};
+
+/* Both messages end with the client's unprocessed input as a blob. Read
+   it, make sure the payload ended there, then run the checks both
+   decoders share: no NUL in a string field (nul, as read_string() left
+   it), only known flags, the blob's size, and a non-empty name. The blob
+   is copied into pool. Returns 0, or -1 with *error_r. */
+static int decode_tail(struct ipc_reader *r, pool_t pool, bool nul,
+		       uint32_t flags, const char *name,
+		       const struct decode_tail_errors *errors,
+		       const unsigned char **blob_r, size_t *blob_size_r,
+		       const char **error_r)
+{
+	size_t blob_size = 0;
+	const void *blob = ipc_read_blob(r, &blob_size);
+
+	if (ipc_reader_finish(r, error_r) < 0)
+		return -1;
+	if (nul) {
+		*error_r = "NUL inside a string field";
+		return -1;
+	}
+	if ((flags & ~LOGIN_HANDOFF_FLAGS_KNOWN) != 0) {
+		*error_r = t_strdup_printf("unknown flags 0x%x", flags);
+		return -1;
+	}
+	if (blob_size > LOGIN_HANDOFF_MAX_PREREAD) {
+		*error_r = errors->blob_too_large;
+		return -1;
+	}
+	if (name[0] == '\0') {
+		*error_r = errors->name_empty;
+		return -1;
+	}
+	*blob_r = p_memdup(pool, blob == NULL ? "" : blob, blob_size);
+	*blob_size_r = blob_size;
+	return 0;
+}
+
 int login_handoff_decode(const void *data, size_t size, pool_t pool,
 			 struct login_handoff *h, const char **error_r)
 {
@@ -119,30 +173,9 @@ int login_handoff_decode(const void *data, size_t size, pool_t pool,
 	for (uint32_t i = 0; i < count; i++)
 		fields[i] = read_string(&r, pool, &nul);
 	h->auth_fields = fields;
-	size_t preread_size = 0;
-	const void *preread = ipc_read_blob(&r, &preread_size);
-	if (ipc_reader_finish(&r, error_r) < 0)
-		return -1;
-	if (nul) {
-		*error_r = "NUL inside a string field";
-		return -1;
-	}
-	if ((h->flags & ~LOGIN_HANDOFF_FLAGS_KNOWN) != 0) {
-		*error_r = t_strdup_printf("unknown flags 0x%x", h->flags);
-		return -1;
-	}
-	if (preread_size > LOGIN_HANDOFF_MAX_PREREAD) {
-		*error_r = "pre-read input too large";
-		return -1;
-	}
-	if (h->username[0] == '\0') {
-		*error_r = "empty user name";
-		return -1;
-	}
-	h->preread = p_memdup(pool, preread == NULL ? "" : preread,
-			      preread_size);
-	h->preread_size = preread_size;
-	return 0;
+	return decode_tail(&r, pool, nul, h->flags, h->username,
+			   &handoff_tail_errors, &h->preread,
+			   &h->preread_size, error_r);
 }
 
 void login_handoff_reply_encode(const struct login_handoff_reply *reply,
@@ -238,32 +271,14 @@ int login_handback_decode(const void *data, size_t size, pool_t pool,
 		*error_r = "invalid address";
 		return -1;
 	}
-	size_t input_size = 0;
-	const void *input = ipc_read_blob(&r, &input_size);
-	if (ipc_reader_finish(&r, error_r) < 0)
+	if (decode_tail(&r, pool, nul, hb->flags, hb->session_id,
+			&handback_tail_errors, &hb->input, &hb->input_size,
+			error_r) < 0)
 		return -1;
-	if (nul) {
-		*error_r = "NUL inside a string field";
-		return -1;
-	}
-	if ((hb->flags & ~LOGIN_HANDOFF_FLAGS_KNOWN) != 0) {
-		*error_r = t_strdup_printf("unknown flags 0x%x", hb->flags);
-		return -1;
-	}
-	if (input_size > LOGIN_HANDOFF_MAX_PREREAD) {
-		*error_r = "pending input too large";
-		return -1;
-	}
-	if (hb->session_id[0] == '\0') {
-		*error_r = "empty session id";
-		return -1;
-	}
 	if (!tag_is_valid(hb->tag)) {
 		*error_r = "invalid tag";
 		return -1;
 	}
-	hb->input = p_memdup(pool, input == NULL ? "" : input, input_size);
-	hb->input_size = input_size;
 	return 0;
 }
 

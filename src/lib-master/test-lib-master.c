@@ -59,6 +59,22 @@ static void test_handoff_roundtrip(void)
 	test_end();
 }
 
+/* Swap the empty blob an encoded message ends with for one over
+   LOGIN_HANDOFF_MAX_PREREAD: the encoders assert the limit, a hostile
+   sender would not. */
+static void set_final_blob_oversized(buffer_t *buf)
+{
+	buffer_t *empty = t_str_new(8);
+	ipc_put_blob(empty, "", 0);
+	test_assert(buf->used >= empty->used &&
+		    memcmp(buf->data + buf->used - empty->used, empty->data,
+			   empty->used) == 0);
+	buffer_set_used_size(buf, buf->used - empty->used);
+	ipc_put_u32(buf, LOGIN_HANDOFF_MAX_PREREAD + 1);
+	memset(buffer_append_space(buf, LOGIN_HANDOFF_MAX_PREREAD + 1), 'x',
+	       LOGIN_HANDOFF_MAX_PREREAD + 1);
+}
+
 static void test_handoff_rejects_bad_fields(void)
 {
 	test_begin("login hand-off rejects malformed payloads");
@@ -77,6 +93,14 @@ static void test_handoff_rejects_bad_fields(void)
 	buffer_reset(buf);
 	login_handoff_encode(&h, buf);
 	test_assert(login_handoff_decode(buf->data, buf->used, pool, &d, &error) < 0);
+	test_assert_strcmp(error, "unknown flags 0x80");
+
+	h.flags = 0;
+	buffer_reset(buf);
+	login_handoff_encode(&h, buf);
+	set_final_blob_oversized(buf);
+	test_assert(login_handoff_decode(buf->data, buf->used, pool, &d, &error) < 0);
+	test_assert_strcmp(error, "pre-read input too large");
 
 	/* a NUL inside the user name */
 	h.flags = 0;
@@ -331,6 +355,7 @@ static void test_handback(void)
 		login_handback_encode(&hb, buf);
 		test_assert_idx(login_handback_decode(buf->data, buf->used,
 						      pool, &d, &error) < 0, i);
+		test_assert_idx(strcmp(error, "invalid tag") == 0, i);
 	}
 	hb.tag = "a";
 	hb.session_id = "";
@@ -338,6 +363,35 @@ static void test_handback(void)
 	login_handback_encode(&hb, buf);
 	test_assert(login_handback_decode(buf->data, buf->used, pool, &d,
 					  &error) < 0);
+	test_assert_strcmp(error, "empty session id");
+
+	/* a NUL inside the session id */
+	hb.session_id = "abc";
+	buffer_set_used_size(buf, 0);
+	login_handback_encode(&hb, buf);
+	unsigned char *p = memmem(buf->data, buf->used, "abc", 3);
+	test_assert(p != NULL);
+	if (p != NULL)
+		p[1] = '\0';
+	test_assert(login_handback_decode(buf->data, buf->used, pool, &d,
+					  &error) < 0);
+	test_assert_strcmp(error, "NUL inside a string field");
+
+	hb.flags = 0x40;
+	buffer_set_used_size(buf, 0);
+	login_handback_encode(&hb, buf);
+	test_assert(login_handback_decode(buf->data, buf->used, pool, &d,
+					  &error) < 0);
+	test_assert_strcmp(error, "unknown flags 0x40");
+
+	hb.flags = LOGIN_HANDOFF_FLAG_SECURED;
+	hb.input_size = 0;
+	buffer_set_used_size(buf, 0);
+	login_handback_encode(&hb, buf);
+	set_final_blob_oversized(buf);
+	test_assert(login_handback_decode(buf->data, buf->used, pool, &d,
+					  &error) < 0);
+	test_assert_strcmp(error, "pending input too large");
 
 	buffer_set_used_size(buf, 0);
 	login_handback_begin_encode("sess", buf);
