@@ -6,6 +6,7 @@
 
 #include "mail-storage.h"
 #include "blob.h"
+#include "mail-quota.h"
 
 struct timeout;
 struct mail_index_notify;
@@ -35,6 +36,8 @@ struct mail_user {
 	/* change-log pruning from a timer (mail-user.c) */
 	struct mail_index_prune_settings prune_set;
 	struct timeout *prune_timeout;
+	/* quota limits (mail-quota.c) */
+	struct mail_quota_limits quota;
 };
 
 struct mailbox {

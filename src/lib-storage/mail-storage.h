@@ -60,6 +60,9 @@ struct mail_user_settings {
 	/* a new user's index is built apart until mail_user_create_finish()
 	   (mail_index_settings.create_deferred) */
 	bool index_create_deferred;
+	/* quota (mail-quota.h): bytes and messages (0 = no limit), and the
+	   grace a delivery may go over the storage limit */
+	uint64_t quota_storage_limit, quota_messages_limit, quota_grace;
 };
 
 /* Opens the index and the blob store. Blocks. */

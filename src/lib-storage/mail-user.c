@@ -108,6 +108,9 @@ int mail_user_init(const struct mail_user_settings *set,
 		pool_unref(&pool);
 		return -1;
 	}
+	user->quota.storage = set->quota_storage_limit;
+	user->quota.messages = set->quota_messages_limit;
+	user->quota.grace = set->quota_grace;
 	user->prune_set.max_age_secs = set->changes_max_age_secs;
 	user->prune_set.max_changes = set->changes_max_count;
 	user->prune_set.min_interval_secs = MAIL_USER_PRUNE_INTERVAL_SECS;
