@@ -23,6 +23,8 @@
 #include "imap-list.h"
 #include "imap-save.h"
 #include "imap-url.h"
+#include "imap-settings.h"
+#include "mail-quota.h"
 
 #include "ioloop.h"
 #include "event.h"
@@ -55,6 +57,13 @@ struct append_context {
 	/* the message being written (owned by t) */
 	struct mail_save_context *save;
 	uint64_t message_size;
+	/* quota: the message's LFs without a CR (each one more byte of
+	   RFC822.SIZE), the messages finished so far (size, count), and
+	   their reservation (handed to the transaction at the commit) */
+	uint64_t bare_lfs;
+	bool last_cr;
+	uint64_t quota_size, quota_count;
+	struct mail_quota_reservation *quota;
 	/* RFC 6855 §4: the message's header is being checked for 8-bit
 	   bytes (a client that could have enabled UTF8=ACCEPT but did
 	   not); hdr_state is where in a line the last byte was */
@@ -115,6 +124,7 @@ static enum append_step append_fail(struct append_context *ctx,
 static void append_free(struct append_context *ctx)
 {
 	timeout_remove(&ctx->to);
+	mail_quota_reservation_free(&ctx->quota);
 	if (ctx->url_stream != NULL)
 		mail_section_stream_close(&ctx->url_stream);
 	if (ctx->url_box != NULL)
@@ -340,6 +350,15 @@ static const char *append_write(struct append_context *ctx, const void *data,
 			"characters: ENABLE UTF8=ACCEPT and send it as "
 			"UTF8 (~{n}) (RFC 6855).";
 	}
+	const unsigned char *p = data, *end = p + size;
+	while (size > 0 &&
+	       (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (p == data ? !ctx->last_cr : p[-1] != '\r')
+			ctx->bare_lfs++;
+		p++;
+	}
+	if (size > 0)
+		ctx->last_cr = ((const unsigned char *)data)[size - 1] == '\r';
 	/* a failed save fails the commit, which reports the error */
 	(void)mail_save_write(ctx->save, data, size);
 	return NULL;
@@ -441,6 +460,8 @@ static bool append_begin_save(struct append_context *ctx,
 		return false;
 	mail_save_set_drained_callback(ctx->save, append_drained, ctx);
 	ctx->message_size = 0;
+	ctx->bare_lfs = 0;
+	ctx->last_cr = false;
 	/* RFC 6855 §4 binds a server that offers UTF8=ACCEPT; IMAP4rev2
 	   allows 8-bit headers (RFC 9051 §6.3.12: RFC 6532 messages) */
 	ctx->hdr_check = imap_utf8_accept_advertised() &&
@@ -453,6 +474,8 @@ static bool append_begin_save(struct append_context *ctx,
 static enum append_step append_end_save(struct append_context *ctx)
 {
 	ctx->count++;
+	ctx->quota_size += ctx->message_size + ctx->bare_lfs;
+	ctx->quota_count++;
 	if (mail_save_finish(&ctx->save) < 0)
 		return append_fail_storage(ctx);
 	return APPEND_STEP_CONTINUE;
@@ -708,6 +731,46 @@ static enum append_step append_commit(struct append_context *ctx)
 	return APPEND_STEP_WAIT;
 }
 
+/* Before a message's literal is accepted ("+ OK"): would the messages
+   so far and this one, of literal_size bytes, go over quota? Returns
+   NULL, or the failure's reply. */
+static const char *append_quota_check(struct append_context *ctx,
+				      uint64_t literal_size)
+{
+	enum mail_quota_result result;
+
+	if (mail_user_quota_test(ctx->client->user,
+				 ctx->quota_size + literal_size,
+				 ctx->quota_count + 1, 0, &result) < 0)
+		return client_storage_error_line(ctx->client);
+	if (result == MAIL_QUOTA_OK)
+		return NULL;
+	e_debug(ctx->client->event, "APPEND refused: %s",
+		mail_quota_result_str(result));
+	return imap_quota_exceeded_reply();
+}
+
+/* Every message is read: reserve their size until the index commit
+   counts them (another session of this process saving meanwhile sees
+   the reservation), or fail if they do not fit now (the sizes are
+   final only here: CATENATE's are unknown before). */
+static enum append_step append_quota_reserve(struct append_context *ctx)
+{
+	enum mail_quota_result result;
+
+	if (mail_user_quota_reserve(ctx->client->user, ctx->quota_size,
+				    ctx->quota_count, 0, &result,
+				    &ctx->quota) < 0)
+		return append_fail_storage(ctx);
+	if (result != MAIL_QUOTA_OK) {
+		e_debug(ctx->client->event, "APPEND refused: %s",
+			mail_quota_result_str(result));
+		return append_fail(ctx, imap_quota_exceeded_reply());
+	}
+	mailbox_transaction_set_quota_reservation(ctx->t, &ctx->quota);
+	return append_commit(ctx);
+}
+
 /* The arguments of the next message, or the end of the line. */
 static enum append_step append_next_message(struct append_context *ctx)
 {
@@ -722,7 +785,7 @@ static enum append_step append_next_message(struct append_context *ctx)
 	if (IMAP_ARG_IS_EOL(args)) {
 		if (ctx->count == 0)
 			return append_fail(ctx, "BAD Missing message literal.");
-		return append_commit(ctx);
+		return append_quota_reserve(ctx);
 	}
 	if (!append_parse_flags(ctx, &args, &flags, &keywords, &date, &tz,
 				&error))
@@ -731,6 +794,9 @@ static enum append_step append_next_message(struct append_context *ctx)
 		if (args->_data.literal_size == 0)
 			return append_fail(ctx,
 				"NO Can't save a zero byte message.");
+		if ((error = append_quota_check(ctx,
+				args->_data.literal_size)) != NULL)
+			return append_fail(ctx, error);
 		if (!append_begin_save(ctx, flags, keywords, date, tz))
 			return append_fail_storage(ctx);
 		ctx->arg_pos = (unsigned int)(args - cmd->args) + 1;
@@ -755,6 +821,9 @@ static enum append_step append_next_message(struct append_context *ctx)
 		if (list[0]._data.literal_size == 0)
 			return append_fail(ctx,
 				"NO Can't save a zero byte message.");
+		if ((error = append_quota_check(ctx,
+				list[0]._data.literal_size)) != NULL)
+			return append_fail(ctx, error);
 		if (!append_begin_save(ctx, flags, keywords, date, tz))
 			return append_fail_storage(ctx);
 		ctx->in_utf8 = true;

@@ -4,11 +4,21 @@
    copy is durable, and the tagged reply waits for that. A MOVE's sources
    are expunged in the same index commit: their EXPUNGE (or VANISHED)
    responses come from the sync before the tagged reply, after the
-   untagged "OK [COPYUID ...]" that RFC 6851 §4.3 asks for. */
+   untagged "OK [COPYUID ...]" that RFC 6851 §4.3 asks for.
+
+   Quota: a COPY adds its messages' sizes to the user's usage, so it is
+   tested (and reserved until the commit answers) before the first copy
+   starts: NO [OVERQUOTA] if it does not fit. A MOVE adds nothing (the
+   sources go in the same commit; every mailbox is under the user's
+   one quota), so it is never refused for quota: a user over quota can
+   still move mail to Trash, as with Dovecot's quota plugin. */
 #include "lib.h"
 #include "ioloop.h"
+#include "event.h"
 #include "imap-common.h"
 #include "imap-save.h"
+#include "imap-settings.h"
+#include "mail-quota.h"
 
 #define COPY_IDLE_POLL_MSECS 10
 /* copies in flight at once: each holds a blob read and write with their
@@ -36,11 +46,14 @@ struct copy_context {
 	   commit's result */
 	char *reply;
 	char *copyuid;
+	/* COPY's quota reservation, until the transaction takes it */
+	struct mail_quota_reservation *quota;
 };
 
 static void copy_free(struct copy_context *ctx)
 {
 	timeout_remove(&ctx->to);
+	mail_quota_reservation_free(&ctx->quota);
 	if (ctx->t != NULL)
 		mailbox_transaction_rollback(&ctx->t);
 	if (ctx->user != NULL)
@@ -262,7 +275,24 @@ bool imap_cmd_copy_move(struct client_command_context *cmd, bool move)
 		return copy_fail(ctx, move ? "OK No messages moved." :
 				 "OK No messages copied.");
 	}
+	if (!move && mail_user_quota_is_limited(client->user)) {
+		struct mail_quota_usage add;
+		enum mail_quota_result result;
+
+		if (mailbox_quota_get_uids(client->mailbox, &uids, &add) < 0 ||
+		    mail_user_quota_reserve(client->user, add.storage,
+					    add.messages, 0, &result,
+					    &ctx->quota) < 0)
+			return copy_fail(ctx, client_storage_error_line(client));
+		if (result != MAIL_QUOTA_OK) {
+			e_debug(client->event, "COPY refused: %s",
+				mail_quota_result_str(result));
+			return copy_fail(ctx, imap_quota_exceeded_reply());
+		}
+	}
 	ctx->t = mailbox_transaction_begin(ctx->box, 0);
+	if (ctx->quota != NULL)
+		mailbox_transaction_set_quota_reservation(ctx->t, &ctx->quota);
 	ctx->uids = uids;
 	ctx->range_idx = 0;
 	ctx->next_uid = array_idx(&uids, 0)->seq1;

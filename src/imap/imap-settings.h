@@ -18,5 +18,8 @@ uint64_t imap_append_max_size(void);
 unsigned int imap_autologout_msecs(void);
 /* imap_utf8_accept: UTF8=ACCEPT is advertised (and can be enabled). */
 bool imap_utf8_accept_advertised(void);
+/* The tagged NO of a command refused for quota: "NO [OVERQUOTA] " and
+   quota_exceeded_message. */
+const char *imap_quota_exceeded_reply(void);
 
 #endif

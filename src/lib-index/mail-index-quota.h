@@ -22,6 +22,13 @@ struct mail_index_quota_usage {
 int mail_index_quota_get(struct mail_index *index,
 			 struct mail_index_quota_usage *usage_r)
 	ATTR_WARN_UNUSED;
+/* The usage of the messages uids (ascending ranges) of mailbox_id:
+   what a COPY of them adds. UIDs that do not exist count nothing.
+   Returns 0, or -1 with the index error set. */
+int mail_index_quota_get_uids(struct mail_index *index, uint32_t mailbox_id,
+			      const ARRAY_TYPE(seq_range) *uids,
+			      struct mail_index_quota_usage *usage_r)
+	ATTR_WARN_UNUSED;
 /* Count the usage again from the messages themselves and store it (in
    one write transaction, so no save or expunge slips between the count
    and the store). *old_r (may be NULL) gets what was stored before,

@@ -189,6 +189,44 @@ void mail_quota_reservation_free(struct mail_quota_reservation **_res)
 	free(res);
 }
 
+int mail_user_quota_recalc(struct mail_user *user,
+			   struct mail_quota_usage *old_r,
+			   struct mail_quota_usage *new_r)
+{
+	struct mail_index_quota_usage old, new;
+
+	if (mail_index_quota_recalc(user->index, &old, &new) < 0)
+		return mail_user_set_index_error(user);
+	old_r->storage = old.storage;
+	old_r->messages = old.messages;
+	new_r->storage = new.storage;
+	new_r->messages = new.messages;
+	return 0;
+}
+
+int mailbox_quota_get_uids(struct mailbox *box,
+			   const ARRAY_TYPE(seq_range) *uids,
+			   struct mail_quota_usage *usage_r)
+{
+	struct mail_index_quota_usage usage;
+
+	memset(usage_r, 0, sizeof(*usage_r));
+	if (mail_index_quota_get_uids(box->user->index, box->id, uids,
+				      &usage) < 0)
+		return mail_user_set_index_error(box->user);
+	usage_r->storage = usage.storage;
+	usage_r->messages = usage.messages;
+	return 0;
+}
+
+void mailbox_transaction_set_quota_reservation(
+	struct mailbox_transaction *t, struct mail_quota_reservation **res)
+{
+	mail_quota_reservation_free(&t->quota);
+	t->quota = *res;
+	*res = NULL;
+}
+
 int mail_user_quota_set_error(struct mail_user *user,
 			      enum mail_quota_result result ATTR_UNUSED,
 			      const char *message)

@@ -21,8 +21,11 @@
 #define COLUMBA_MAIL_QUOTA_H
 
 #include "lib.h"
+#include "seq-range.h"
 
 struct mail_user;
+struct mailbox;
+struct mailbox_transaction;
 struct mail_quota_reservation;
 
 struct mail_quota_limits {
@@ -96,6 +99,26 @@ int mail_user_quota_reserve(struct mail_user *user, uint64_t size,
    the user's index path): the LMTP journal holds it until its
    background save commits. NULL is allowed. Sets *res to NULL. */
 void mail_quota_reservation_free(struct mail_quota_reservation **res);
+
+/* Count the user's usage again from the index's messages and store it
+   (columba mail quota recalc): *old_r what was stored, *new_r what is
+   now. Blocks. Returns 0, or -1 with the user's error set. */
+int mail_user_quota_recalc(struct mail_user *user,
+			   struct mail_quota_usage *old_r,
+			   struct mail_quota_usage *new_r) ATTR_WARN_UNUSED;
+
+/* The usage of box's messages uids (ascending UID ranges): what a COPY
+   of them adds. Returns 0, or -1 with the user's error set. */
+int mailbox_quota_get_uids(struct mailbox *box,
+			   const ARRAY_TYPE(seq_range) *uids,
+			   struct mail_quota_usage *usage_r) ATTR_WARN_UNUSED;
+
+/* The transaction takes the reservation (*res is set to NULL): it is
+   freed at the index COMMIT that adds the messages (their usage counts
+   in the index from then on), or when the transaction fails or is
+   rolled back. */
+void mailbox_transaction_set_quota_reservation(
+	struct mailbox_transaction *t, struct mail_quota_reservation **res);
 
 /* Set the user's last error for a refused result: NOQUOTA with
    message (quota_exceeded_message). Returns -1. */

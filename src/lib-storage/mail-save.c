@@ -124,6 +124,7 @@ static void mailbox_transaction_free(struct mailbox_transaction *t,
 			mail_save_delete_blob(*ctxp);
 		mail_save_free(*ctxp);
 	}
+	mail_quota_reservation_free(&t->quota);
 	t->box->user->open_transactions--;
 	mail_error_clear(&t->error);
 	pool_unref(&t->pool);
@@ -817,6 +818,12 @@ static void mail_user_commit_flush(void *context)
 			mail_transaction_finish_async(*tp, false);
 		}
 	} else if (sync != NULL) {
+		/* the rows count in the index's quota usage from the
+		   COMMIT on: the reservations go now, not after the sync
+		   (counted twice meanwhile, a delivery that fits would be
+		   refused) */
+		array_foreach(&applied, tp)
+			mail_quota_reservation_free(&(*tp)->quota);
 		mail_commit_sync_start(user, sync, applied.v,
 				       array_count(&applied));
 	} else {

@@ -121,6 +121,9 @@ struct mailbox_transaction {
 	mailbox_transaction_callback_t *callback;
 	void *context;
 	struct mail_error_state error;
+	/* counted against the user's quota until the index COMMIT that
+	   makes the rows count instead (mail-quota.h) */
+	struct mail_quota_reservation *quota;
 };
 
 static inline bool mailbox_transaction_is_sync(const struct mailbox_transaction *t)

@@ -188,6 +188,12 @@ static void test_quota_move_copy(void)
 	for (unsigned int i = 0; i < 2; i++)
 		test_assert(test_save(inbox, test_quota_msg, 0, NULL) != 0);
 	test_quota_usage(user, 200, 2);
+	struct mail_quota_usage part;
+	ARRAY_TYPE(seq_range) uids;
+	array_init(&uids, pool_datastack, 2);
+	seq_range_array_add_range(&uids, 2, 5);
+	test_assert(mailbox_quota_get_uids(inbox, &uids, &part) == 0);
+	test_assert(part.storage == 100 && part.messages == 1);
 	struct mailbox_transaction *t =
 		mailbox_transaction_begin(trash, MAILBOX_TRANSACTION_FLAG_SYNC);
 	test_assert(mail_copy(t, inbox, 1, false) == 0);

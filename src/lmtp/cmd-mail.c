@@ -25,6 +25,7 @@ static int mail_params_apply(struct lmtp_client *client,
 				lmtp_client_error(client, "552 5.3.4 Message size exceeds fixed maximum message size");
 				return -1;
 			}
+			client->mail_size = size;
 		} else if (strcasecmp(param->keyword, "BODY") == 0) {
 			if (param->value == NULL) {
 				lmtp_client_error(client, "501 5.5.4 Invalid BODY parameter");
@@ -81,6 +82,7 @@ void cmd_mail(struct lmtp_client *client, const char *args)
 	}
 	client->body_type = LMTP_BODY_7BIT;
 	client->smtputf8 = false;
+	client->mail_size = 0;
 	if (mail_params_apply(client, &params) < 0) {
 		client->smtputf8 = false;
 		client->body_type = LMTP_BODY_7BIT;

@@ -2,7 +2,9 @@
    not at DATA, so the MTA learns at once who does not exist (RFC 2033
    4.2). The recipient_delimiter detail is cut before the lookup
    (alice+lists@example.com is alice@example.com). Input pauses while
-   userdb answers; pipelined commands wait in the buffer. */
+   userdb answers; pipelined commands wait in the buffer. With
+   lmtp_rcpt_check_quota a recipient who is full already (or whom MAIL
+   FROM's SIZE= would take over quota) is refused here too. */
 #include "lib.h"
 #include "columba-settings.h"
 #include "auth-master-client.h"
@@ -35,6 +37,21 @@ static void rcpt_lookup_callback(enum auth_master_result result,
 			f[i] = p_strdup(client->tx_pool, fields[i]);
 		rcpt->username = p_strdup(client->tx_pool, username);
 		rcpt->userdb_fields = f;
+		if (lmtp.set->lmtp_rcpt_check_quota) {
+			const char *reply;
+			int ret = lmtp_quota_rcpt_check(client, rcpt, addr,
+							&reply);
+			if (ret < 0) {
+				lmtp_client_reply(client,
+					"451 4.3.0 <%s> Temporary internal error",
+					addr);
+				break;
+			}
+			if (ret == 0) {
+				lmtp_client_reply(client, "%s", reply);
+				break;
+			}
+		}
 		array_push(&client->rcpts, rcpt);
 		lmtp_client_reply(client, "250 2.1.5 OK");
 		break;

@@ -69,6 +69,8 @@ struct lmtp_client {
 	pool_t tx_pool;
 	bool mail_given;
 	struct smtp_address mail_from;
+	/* MAIL FROM's SIZE= (0 if not given): the RCPT quota check */
+	uint64_t mail_size;
 	enum lmtp_body_type body_type;
 	bool smtputf8;
 	ARRAY(struct lmtp_recipient *) rcpts;
@@ -171,6 +173,23 @@ struct mailbox *lmtp_cached_user_mailbox_get(struct lmtp_cached_user *cu,
 void lmtp_cached_user_mailbox_put(struct lmtp_cached_user *cu,
 				  struct mailbox **box, bool failed);
 void lmtp_user_cache_unref(struct lmtp_cached_user **cu);
+
+/* lmtp-quota.c: the reply for a recipient over quota (452 4.2.2 with
+   quota_full_tempfail, else 552 5.2.2, and quota_exceeded_message). */
+const char *lmtp_quota_reply(const char *addr);
+/* Set a (cached) user's quota limits from the recipient's userdb
+   fields. Returns 0, or -1 with *error_r (a bad quota rule). */
+int lmtp_quota_limits_update(struct mail_user *user,
+			     const char *const *userdb_fields,
+			     const char **error_r);
+/* lmtp_rcpt_check_quota: 1 if the recipient may get the message (MAIL
+   FROM's SIZE=, or without it the user is not full already), 0 with
+   *reply_r if not, -1 if the storage or quota cannot be read
+   (logged: the caller answers a temporary failure). Opens the user's
+   storage (blocks on the local disk). */
+int lmtp_quota_rcpt_check(struct lmtp_client *client,
+			  const struct lmtp_recipient *rcpt,
+			  const char *addr, const char **reply_r);
 
 /* The Sieve hook: the mailbox a recipient's copy goes to. Today the
    detail mailbox (lmtp_save_to_detail_mailbox, when the detail names an

@@ -30,6 +30,7 @@
 #include "lmtp-common.h"
 #include "lmtp-journal.h"
 #include "mail-index.h"
+#include "mail-quota.h"
 
 #include <sys/resource.h>
 #include <time.h>
@@ -78,6 +79,10 @@ struct lmtp_delivery_rcpt {
 	bool committing;
 	/* the reply once decided; NULL while undecided */
 	char *reply;
+	/* this copy counted against the user's quota from the quota check
+	   at the end of DATA until its index commit (handed to its
+	   transaction, or to the journal, whose save hands it to its own) */
+	struct mail_quota_reservation *quota;
 };
 
 struct lmtp_delivery {
@@ -91,6 +96,11 @@ struct lmtp_delivery {
 	   storage frees a transaction after its callback returns */
 	struct timeout *to_finish;
 	uint64_t size;
+	/* LFs without a CR before them: each is one more byte of
+	   RFC822.SIZE (the quota counts that); last_cr: the previous chunk
+	   ended with CR */
+	uint64_t bare_lfs;
+	bool last_cr;
 	/* journal mode (lmtp-journal.c): the body is buffered here until
 	   the end of DATA, then appended to the journal; the direct way
 	   (a save per recipient, streamed) if it grows too large or the
@@ -108,6 +118,8 @@ static void lmtp_delivery_free(struct lmtp_delivery *delivery);
 
 static void drcpt_fail(struct lmtp_delivery_rcpt *drcpt, const char *reply)
 {
+	/* nothing will be saved */
+	mail_quota_reservation_free(&drcpt->quota);
 	if (drcpt->save != NULL) {
 		/* the transaction owns the unfinished save: rollback frees
 		   it and deletes its blob */
@@ -461,6 +473,16 @@ static void lmtp_delivery_rcpt_begin(struct lmtp_delivery *delivery,
 			"451 4.3.0 <%s> Temporary internal error", drcpt->addr));
 		return;
 	}
+	/* the cached user may be older than the recipient's userdb
+	   fields: the quota is theirs now */
+	if (lmtp_quota_limits_update(drcpt->user, rcpt->userdb_fields,
+				     &error) < 0) {
+		i_error("lmtp(session=%s): <%s>: %s", delivery->session_id,
+			str_sanitize(drcpt->addr, 200), error);
+		drcpt_fail(drcpt, t_strdup_printf(
+			"451 4.3.0 <%s> Temporary internal error", drcpt->addr));
+		return;
+	}
 	/* the Sieve hook */
 	drcpt->mailbox = i_strdup(lmtp_delivery_choose_mailbox(rcpt, drcpt->user));
 	drcpt->header = i_strdup(lmtp_delivery_headers(client, drcpt));
@@ -493,6 +515,20 @@ uint64_t lmtp_delivery_get_size(const struct lmtp_delivery *delivery)
 	return delivery->size;
 }
 
+static void lmtp_delivery_count_bare_lfs(struct lmtp_delivery *delivery,
+					 const unsigned char *data,
+					 size_t size)
+{
+	const unsigned char *p = data, *end = data + size;
+
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (p == data ? !delivery->last_cr : p[-1] != '\r')
+			delivery->bare_lfs++;
+		p++;
+	}
+	delivery->last_cr = data[size - 1] == '\r';
+}
+
 bool lmtp_delivery_write(struct lmtp_delivery *delivery,
 			 const unsigned char *data, size_t size)
 {
@@ -502,6 +538,7 @@ bool lmtp_delivery_write(struct lmtp_delivery *delivery,
 	if (size == 0)
 		return true;
 	delivery->size += size;
+	lmtp_delivery_count_bare_lfs(delivery, data, size);
 	if (!delivery->too_big && lmtp.set->lmtp_max_message_size > 0 &&
 	    delivery->size > lmtp.set->lmtp_max_message_size) {
 		/* read the rest and drop it: the client is still sending */
@@ -641,6 +678,7 @@ static bool lmtp_delivery_journal(struct lmtp_delivery *delivery)
 			jr->mailbox = drcpt->mailbox;
 			jr->guid = guid;
 			jr->header = drcpt->header;
+			jr->quota = drcpt->quota;
 		}
 		struct lmtp_journal_entry entry = {
 			.date = time(NULL),
@@ -653,7 +691,49 @@ static bool lmtp_delivery_journal(struct lmtp_delivery *delivery)
 			lmtp_journal_append(&entry, lmtp_delivery_journal_callback,
 					    delivery);
 	} T_END;
+	if (ret) {
+		/* the journal holds the reservations until it has saved */
+		array_foreach(&delivery->rcpts, drcptp)
+			(*drcptp)->quota = NULL;
+	}
 	return ret;
+}
+
+/* Each recipient's copy against their quota, before anything is
+   acknowledged: one that does not fit gets the quota reply and is not
+   saved; one that fits is reserved (counted as pending) until its save
+   commits, so the deliveries of this process that are accepted but not
+   yet saved (journaled, or saving) count too. */
+static void lmtp_delivery_quota_check(struct lmtp_delivery *delivery)
+{
+	struct lmtp_delivery_rcpt **drcptp;
+	enum mail_quota_result result;
+
+	array_foreach(&delivery->rcpts, drcptp) {
+		struct lmtp_delivery_rcpt *drcpt = *drcptp;
+		if (drcpt->reply != NULL || drcpt->user == NULL)
+			continue;
+		/* RFC822.SIZE as the index will count it: this copy's
+		   header (CRLF) and the body with bare LFs as CRLF */
+		uint64_t size = strlen(drcpt->header) + delivery->size +
+			delivery->bare_lfs;
+		T_BEGIN {
+			if (mail_user_quota_reserve(drcpt->user, size, 1,
+					MAIL_QUOTA_FLAG_GRACE, &result,
+					&drcpt->quota) < 0) {
+				drcpt_fail_storage(drcpt, drcpt->user,
+						   "Checking the quota");
+			} else if (result != MAIL_QUOTA_OK) {
+				i_info("lmtp(session=%s): <%s>: not delivered: "
+				       "%s (%llu bytes)", delivery->session_id,
+				       str_sanitize(drcpt->addr, 200),
+				       mail_quota_result_str(result),
+				       (unsigned long long)size);
+				drcpt_fail(drcpt,
+					   lmtp_quota_reply(drcpt->addr));
+			}
+		} T_END;
+	}
 }
 
 void lmtp_delivery_finish(struct lmtp_delivery *delivery)
@@ -661,6 +741,8 @@ void lmtp_delivery_finish(struct lmtp_delivery *delivery)
 	struct lmtp_delivery_rcpt **drcptp;
 
 	delivery->waiting_drain = false;
+	if (!delivery->too_big)
+		lmtp_delivery_quota_check(delivery);
 	if (delivery->journal && !delivery->too_big &&
 	    delivery->client != NULL) {
 		delivery->finishing = true;
@@ -690,6 +772,8 @@ void lmtp_delivery_finish(struct lmtp_delivery *delivery)
 			if (mail_save_finish(&drcpt->save) < 0) {
 				/* logged with the commit's error */
 			}
+			mailbox_transaction_set_quota_reservation(drcpt->t,
+				&drcpt->quota);
 			drcpt->committing = true;
 			delivery->commits_pending++;
 			mailbox_transaction_commit(&drcpt->t,

@@ -51,6 +51,7 @@
 #include "columba-settings.h"
 #include "lmtp-common.h"
 #include "lmtp-journal.h"
+#include "mail-quota.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -102,6 +103,8 @@ struct lmtp_journal_apply {
 	/* the last save failed: the kept handle is not kept after it */
 	bool failed;
 	bool done;
+	/* the delivery's quota reservation, until the save commits */
+	struct mail_quota_reservation *quota;
 };
 
 struct lmtp_journal_record {
@@ -621,6 +624,8 @@ static void lmtp_journal_flush_work(void *context)
 
 static void lmtp_journal_record_free(struct lmtp_journal_record *rec)
 {
+	for (unsigned int i = 0; i < rec->entry.rcpt_count; i++)
+		mail_quota_reservation_free(&rec->applies[i].quota);
 	buffer_free(&rec->payload);
 	pool_unref(&rec->pool);
 	i_free(rec->applies);
@@ -856,6 +861,11 @@ static void lmtp_journal_apply_start(struct lmtp_journal_apply *ap)
 				if (mail_save_finish(&save) < 0) {
 					/* the commit reports it */
 				}
+				/* counted until the index commit counts
+				   the copy (a failed try drops it: the
+				   retries are not counted) */
+				mailbox_transaction_set_quota_reservation(t,
+					&ap->quota);
 				mailbox_transaction_commit(&t,
 					lmtp_journal_apply_commit_callback, ap);
 			}
@@ -935,6 +945,7 @@ bool lmtp_journal_append(const struct lmtp_journal_entry *entry,
 	for (unsigned int i = 0; i < rec->entry.rcpt_count; i++) {
 		rec->applies[i].rec = rec;
 		rec->applies[i].idx = i;
+		rec->applies[i].quota = entry->rcpts[i].quota;
 	}
 	rec->applies_pending = rec->entry.rcpt_count;
 	rec->callback = callback;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 struct lmtp_journal_record;
+struct mail_quota_reservation;
 
 struct lmtp_journal_rcpt {
 	const char *username;
@@ -25,6 +26,11 @@ struct lmtp_journal_rcpt {
 	const char *guid;
 	/* Return-Path, Delivered-To, Received: this copy's own header */
 	const char *header;
+	/* the recipient's quota reservation (mail-quota.h), or NULL: not
+	   written to the file; lmtp_journal_append() takes it and frees it
+	   once this copy's save has committed, so a delivery acknowledged
+	   but not saved yet still counts against the quota */
+	struct mail_quota_reservation *quota;
 };
 
 struct lmtp_journal_entry {

@@ -3,7 +3,8 @@
    config templates, userdb fields from the running auth process, -o
    overrides), drops to the mail service's user when run as root (so the
    files stay the mail process's), and runs one of: import-maildir,
-   import-mbox, export-maildir, rebuild, prune-changes. */
+   import-mbox, export-maildir, rebuild, prune-changes, quota get,
+   quota recalc. */
 #include "lib.h"
 #include "config.h"
 #include "columba-settings.h"
@@ -12,6 +13,7 @@
 #include "blob.h"
 #include "mail-storage.h"
 #include "mail-migrate.h"
+#include "mail-quota.h"
 #include "mail-user-setup.h"
 #include "mail-admin.h"
 #include <getopt.h>
@@ -48,6 +50,10 @@ static int mail_admin_usage(void)
 "                                an existing index aside first)\n"
 "  prune-changes                 prune the change log now (by the\n"
 "                                mail_index_log* settings)\n"
+"  quota get                     the user's quota usage and limits\n"
+"                                (STORAGE in KiB, as doveadm quota get)\n"
+"  quota recalc                  count the usage again from the index's\n"
+"                                messages and store it\n"
 "-o FIELD=VALUE sets a userdb field (home=DIR, mail_index_path=...),\n"
 "overriding what the auth process returns.\n");
 	return ADMIN_EX_USAGE;
@@ -206,6 +212,55 @@ static int mail_admin_rebuild(struct mail_admin_context *ctx,
 	return 0;
 }
 
+static unsigned int quota_percent(uint64_t value, uint64_t limit)
+{
+	if (limit == 0)
+		return 0;
+	if (value > UINT64_MAX / 100)
+		return value / limit > UINT_MAX / 100 ? UINT_MAX :
+			(unsigned int)(value / limit * 100);
+	uint64_t pct = value * 100 / limit;
+	return pct > UINT_MAX ? UINT_MAX : (unsigned int)pct;
+}
+
+/* quota get / quota recalc */
+static int mail_admin_quota(struct mail_user *user, const char *cmd)
+{
+	struct mail_quota_usage usage, old;
+	const struct mail_quota_limits *limits =
+		mail_user_get_quota_limits(user);
+
+	if (strcmp(cmd, "quota-recalc") == 0) {
+		if (mail_user_quota_recalc(user, &old, &usage) < 0)
+			return mail_admin_storage_error(user);
+		printf("quota recalc: storage %llu -> %llu bytes, "
+		       "messages %llu -> %llu\n",
+		       (unsigned long long)old.storage,
+		       (unsigned long long)usage.storage,
+		       (unsigned long long)old.messages,
+		       (unsigned long long)usage.messages);
+		return 0;
+	}
+	if (mail_user_quota_get_usage(user, &usage, NULL) < 0)
+		return mail_admin_storage_error(user);
+	/* doveadm quota get's columns; STORAGE in KiB (rounded up), "-"
+	   for no limit */
+	printf("Quota name\tType\tValue\tLimit\t%%\n");
+	uint64_t kib = usage.storage / 1024 + (usage.storage % 1024 != 0);
+	printf("User quota\tSTORAGE\t%llu\t%s\t%u\n",
+	       (unsigned long long)kib, limits->storage == 0 ? "-" :
+	       t_strdup_printf("%llu", (unsigned long long)
+			       (limits->storage / 1024 +
+				(limits->storage % 1024 != 0))),
+	       quota_percent(usage.storage, limits->storage));
+	printf("User quota\tMESSAGE\t%llu\t%s\t%u\n",
+	       (unsigned long long)usage.messages, limits->messages == 0 ?
+	       "-" : t_strdup_printf("%llu",
+				     (unsigned long long)limits->messages),
+	       quota_percent(usage.messages, limits->messages));
+	return 0;
+}
+
 static int mail_admin_run(struct mail_admin_context *ctx, int argc,
 			  char *argv[])
 {
@@ -220,7 +275,9 @@ static int mail_admin_run(struct mail_admin_context *ctx, int argc,
 		(strcmp(ctx->cmd, "import-mbox") == 0 && argc == 2) ||
 		(strcmp(ctx->cmd, "export-maildir") == 0 && argc == 1) ||
 		(strcmp(ctx->cmd, "rebuild") == 0 && argc == 0) ||
-		(strcmp(ctx->cmd, "prune-changes") == 0 && argc == 0);
+		(strcmp(ctx->cmd, "prune-changes") == 0 && argc == 0) ||
+		(strcmp(ctx->cmd, "quota-get") == 0 && argc == 0) ||
+		(strcmp(ctx->cmd, "quota-recalc") == 0 && argc == 0);
 	if (!ok_args)
 		return mail_admin_usage();
 	if ((ret = mail_admin_lookup(ctx)) != 0 ||
@@ -240,6 +297,11 @@ static int mail_admin_run(struct mail_admin_context *ctx, int argc,
 			   &user, &error) < 0) {
 		fprintf(stderr, "columba mail: %s\n", error);
 		return 1;
+	}
+	if (str_begins(ctx->cmd, "quota-")) {
+		ret = mail_admin_quota(user, ctx->cmd);
+		mail_user_deinit(&user);
+		return ret;
 	}
 	if (strcmp(ctx->cmd, "prune-changes") == 0) {
 		unsigned int pruned;
@@ -281,6 +343,15 @@ int mail_admin_cmd(int argc, char *argv[], const char *default_config_path)
 	optind = 1;
 	argc--;
 	argv++;
+	if (strcmp(ctx.cmd, "quota") == 0) {
+		/* "quota get|recalc": a command of two words */
+		if (argc < 2 || (strcmp(argv[1], "get") != 0 &&
+				 strcmp(argv[1], "recalc") != 0))
+			return mail_admin_usage();
+		ctx.cmd = t_strdup_printf("quota-%s", argv[1]);
+		argc--;
+		argv++;
+	}
 	while ((c = getopt(argc, argv, "+u:c:o:f")) != -1) {
 		switch (c) {
 		case 'u':

@@ -2,6 +2,7 @@
 #include "lib.h"
 #include "str.h"
 #include "columba-settings.h"
+#include "config-quota.h"
 #include "auth-vars.h"
 #include "mail-storage.h"
 #include "mail-user-setup.h"
@@ -194,6 +195,7 @@ static int mkdir_parents(const char *path, mode_t mode, bool *created_r,
 
 static int mail_user_open_paths(const struct columba_settings *set,
 				const char *username,
+				const char *const *userdb_fields,
 				const struct mail_user_paths *_paths,
 				struct event *event_parent,
 				bool create_deferred,
@@ -202,6 +204,14 @@ static int mail_user_open_paths(const struct columba_settings *set,
 {
 	const struct mail_user_paths paths = *_paths;
 	bool created;
+	struct config_quota_limits quota;
+	uint64_t quota_grace;
+
+	/* a bad quota rule from userdb: the user cannot be served (a
+	   delivery gets a temporary failure) until it is fixed */
+	if (config_quota_get(set, userdb_fields, &quota, &quota_grace,
+			     error_r) < 0)
+		return -1;
 
 	if (mkdir_parents(paths.home, 0700, &created, error_r) < 0)
 		return -1;
@@ -221,6 +231,9 @@ static int mail_user_open_paths(const struct columba_settings *set,
 		.changes_max_age_secs = set->mail_index_log2_max_age,
 		.changes_max_count = set->mail_index_log_max_changes,
 		.index_create_deferred = create_deferred,
+		.quota_storage_limit = quota.storage_bytes,
+		.quota_messages_limit = quota.messages,
+		.quota_grace = quota_grace,
 	};
 	if (mail_index_fsync_mode_parse(set->mail_fsync,
 					&user_set.fsync_mode) < 0) {
@@ -257,8 +270,8 @@ int mail_user_open(const struct columba_settings *set, const char *username,
 	if (mail_user_paths_get(set, username, userdb_fields, &paths,
 				error_r) < 0)
 		return -1;
-	return mail_user_open_paths(set, username, &paths, event_parent,
-				    false, user_r, error_r);
+	return mail_user_open_paths(set, username, userdb_fields, &paths,
+				    event_parent, false, user_r, error_r);
 }
 
 static const char *mail_user_error(struct mail_user *user)
@@ -293,8 +306,8 @@ int mail_user_setup(const struct columba_settings *set, const char *username,
 	   mailboxes in it, then synced and renamed into place at once
 	   (mail_user_create_finish()) before the session shows anything:
 	   one file sync and one directory sync instead of one per step. */
-	if (mail_user_open_paths(set, username, &paths, event_parent, true,
-				 &user, error_r) < 0)
+	if (mail_user_open_paths(set, username, userdb_fields, &paths,
+				 event_parent, true, &user, error_r) < 0)
 		return -1;
 
 	/* every user has an INBOX (RFC 9051 §5.1): create it on first use
