@@ -15,7 +15,8 @@ import time
 import pytest
 
 from authclient import ScramClient, b64
-from test_imap_login import hashes, start, raw, send, tls_context  # noqa: F401
+from rawclient import tls_context
+from test_imap_login import hashes, start, raw, send  # noqa: F401
 
 PLUS = ("auth_mechanisms = plain scram-sha-256 scram-sha-256-plus "
         "scram-sha-1-plus external\n")

@@ -13,7 +13,9 @@ import os
 
 import pytest
 
-from test_imap_session import Server, PASSWORD  # noqa: F401
+from conftest import serve_in_tempdir
+from test_imap_session import Server, append_message
+from test_imap_session import USERS as SESSION_USERS
 
 USERS = ["x%d@example.com" % i for i in range(1, 21)]
 _users = iter(USERS)
@@ -27,22 +29,10 @@ def message(n, extra=b""):
 
 @pytest.fixture(scope="module")
 def srv():
-    import test_imap_session
-    # the session module's user list: ours must exist in its passwd-file
-    saved = test_imap_session.USERS
-    test_imap_session.USERS = saved + USERS
-    tmpdir = tempfile.mkdtemp(prefix="columba-ext-")
-    try:
-        s = Server(tmpdir)
-    finally:
-        test_imap_session.USERS = saved
-    yield s
-    rc = s.server.stop()
-    log = s.server.log()
-    if not os.environ.get("COLUMBA_KEEP_TMP"):
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    assert "Panic:" not in log, log
-    assert rc == 0, log
+    # the session module's users as well as ours
+    yield from serve_in_tempdir(
+        "columba-ext-", lambda tmpdir: Server(tmpdir, SESSION_USERS + USERS),
+        bad=("Panic:",))
 
 
 @pytest.fixture
@@ -51,9 +41,7 @@ def user():
 
 
 def append(c, n, box=b"INBOX"):
-    msg = message(n)
-    _, tagged = c.ok(b"APPEND %s {%d+}\r\n%s" % (box, len(msg), msg))
-    return int(re.search(rb"APPENDUID \d+ (\d+)", tagged).group(1))
+    return append_message(c, message(n), box)
 
 
 def flags_of(untagged):
@@ -193,26 +181,13 @@ def test_append_bare_cr_as_dovecot():
     import shutil as sh
     if sh.which("dovecot") is None:
         pytest.skip("dovecot-imapd is not installed")
-    from test_imap_fetch_dovecot import start_dovecot, login
-    from conftest import ColumbaServer
+    from test_imap_fetch_dovecot import login, start_columba, start_dovecot
     # Dovecot's user (nobody) must reach its home: not under pytest's
     # private tmp_path
     tmp = tempfile.mkdtemp(prefix="columba-cr-")
     os.chmod(tmp, 0o755)
     dproc, dport = start_dovecot(tmp)
-    ctmp = os.path.join(tmp, "columba")
-    os.makedirs(os.path.join(ctmp, "home"))
-    os.chmod(os.path.join(ctmp, "home"), 0o1777)
-    users = os.path.join(ctmp, "users")
-    with open(users, "w") as f:
-        f.write("user:{PLAIN}pw::::%s/home/user::\n" % ctmp)
-    os.chmod(users, 0o644)
-    columba = ColumbaServer(ctmp, extra_config=(
-        "auth_mechanisms = plain\nauth_failure_delay = 0\n"
-        "disable_plaintext_auth = no\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        % (users, users)), ssl=False).start()
+    columba = start_columba(os.path.join(tmp, "columba"))
     try:
         got = {}
         for name, port in (("columba", columba.imap_port),
@@ -223,7 +198,7 @@ def test_append_bare_cr_as_dovecot():
             c.command(b"NOOP")
             got[name] = [raw_fetch_body(c, i + 1)
                          for i in range(len(CR_MESSAGES))]
-            c.sock.close()
+            c.close()
         assert got["columba"] == got["dovecot"]
         # and they are the CRLF form of what was sent, bare CRs kept
         assert got["columba"][0] == CR_MESSAGES[0]

@@ -10,7 +10,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -18,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import ColumbaServer, free_port, wait_port
+from conftest import free_port, start_with_users, wait_port
+from rawclient import ImapConn
 
 CORPUS = "/work/shared/corpus/spamassassin-corpus.tar.zst"
 DIFF_COUNT = int(os.environ.get("COLUMBA_FETCH_DIFF_COUNT", "500"))
@@ -66,89 +66,22 @@ def corpus_messages(count):
     return out
 
 
-class Raw:
+class Raw(ImapConn):
     """An IMAP client that returns every response byte as sent
     (literals included)."""
 
     def __init__(self, port, name):
-        self.name = name
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        self.buf = b""
-        self.pos = 0
-        self.n = 0
-        assert self.readline().startswith(b"* OK")
-
-    def _fill(self, need):
-        """Until need(buffer, pos) is not None; the consumed prefix is
-        dropped only now and then (a 20,000-line reply must not be
-        copied once per line)."""
-        while True:
-            r = need()
-            if r is not None:
-                return r
-            if self.pos > (1 << 20):
-                self.buf = self.buf[self.pos:]
-                self.pos = 0
-            data = self.sock.recv(1 << 16)
-            if not data:
-                raise EOFError("%s closed the connection after %r"
-                               % (self.name, self.buf[-500:]))
-            self.buf += data
-
-    def readline(self):
-        def need():
-            i = self.buf.find(b"\r\n", self.pos)
-            if i < 0:
-                return None
-            line = self.buf[self.pos:i]
-            self.pos = i + 2
-            return line
-        return self._fill(need)
-
-    def read(self, size):
-        def need():
-            if len(self.buf) - self.pos < size:
-                return None
-            data = self.buf[self.pos:self.pos + size]
-            self.pos += size
-            return data
-        return self._fill(need)
-
-    def response(self):
-        """One response with its literals: (bytes, is it tagged)."""
-        out = b""
-        while True:
-            line = self.readline()
-            out += line
-            m = re.search(rb"~?\{(\d+)\}$", line)
-            if not m:
-                return out
-            out += b"\r\n" + self.read(int(m.group(1)))
-
-    def command(self, text):
-        self.n += 1
-        tag = b"x%d" % self.n
-        self.sock.sendall(tag + b" " + text + b"\r\n")
-        untagged = []
-        while True:
-            r = self.response()
-            if r.startswith(tag + b" "):
-                return untagged, r[len(tag) + 1:]
-            untagged.append(r)
+        super().__init__(port, timeout=60, tag_prefix=b"x", name=name)
 
     def append(self, messages, date, mailbox=b"INBOX"):
         """MULTIAPPEND with non-synchronizing literals."""
-        self.n += 1
-        tag = b"x%d" % self.n
+        tag = self.next_tag()
         data = tag + b" APPEND " + mailbox
         for msg in messages:
             data += b' () "%s" {%d+}\r\n' % (date, len(msg)) + msg
-        self.sock.sendall(data + b"\r\n")
-        while True:
-            r = self.response()
-            if r.startswith(tag + b" "):
-                assert r.startswith(tag + b" OK"), r
-                return
+        self.send(data + b"\r\n")
+        _, tagged = self.read_tagged(tag)
+        assert tagged.startswith(b"OK"), tagged
 
 
 def start_dovecot(tmp):
@@ -198,26 +131,20 @@ def start_dovecot(tmp):
     return proc, port
 
 
+def start_columba(directory):
+    """Columba in directory (created), with Dovecot's one user."""
+    os.makedirs(directory)
+    return start_with_users(
+        directory, {"user": PASSWORD}, ssl=False,
+        config="auth_mechanisms = plain\ndisable_plaintext_auth = no\n")
+
+
 @pytest.fixture(scope="module")
 def servers():
     tmp = tempfile.mkdtemp(prefix="columba-fetch-diff-")
     os.chmod(tmp, 0o755)
     dproc, dport = start_dovecot(tmp)
-    ctmp = os.path.join(tmp, "columba")
-    os.makedirs(ctmp)
-    home = os.path.join(ctmp, "home")
-    os.makedirs(home)
-    os.chmod(home, 0o1777)
-    users = os.path.join(ctmp, "users")
-    with open(users, "w") as f:
-        f.write("user:{PLAIN}%s::::%s/user::\n" % (PASSWORD, home))
-    os.chmod(users, 0o644)
-    config = ("auth_mechanisms = plain\nauth_failure_delay = 0\n"
-              "disable_plaintext_auth = no\n"
-              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              % (users, users))
-    columba = ColumbaServer(ctmp, extra_config=config, ssl=False).start()
+    columba = start_columba(os.path.join(tmp, "columba"))
     try:
         yield columba, dport
     finally:

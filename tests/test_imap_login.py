@@ -10,71 +10,36 @@ import imaplib
 import os
 import re
 import socket
-import ssl
 import time
 
 import pytest
 
 from authclient import ScramClient, b64
-from conftest import ColumbaServer, columba_binary
-import subprocess
-
-
-def pw(scheme, password):
-    p = subprocess.run([columba_binary(), "pw", "-s", scheme, "-p", password],
-                       stdout=subprocess.PIPE, check=True, text=True)
-    return p.stdout.strip()
+from conftest import password_hash, start_with_users, stop_checked
+from rawclient import tls_context
 
 
 @pytest.fixture(scope="module")
 def hashes():
-    return {"cram": pw("CRAM-MD5", "cram-secret"),
-            "scram": pw("SCRAM-SHA-256", "scram-secret")}
+    return {"cram": password_hash("CRAM-MD5", "cram-secret"),
+            "scram": password_hash("SCRAM-SHA-256", "scram-secret")}
 
 
 def start(tmpdir, hashes, extra=""):
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    # the mail process runs as the internal user and creates the homes
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        f.write("alice@example.com:{PLAIN}alice-secret::::%s/alice::\n" % home)
-        f.write("cram@example.com:%s::::%s/cram::\n" % (hashes["cram"], home))
-        f.write("scram@example.com:%s::::%s/scram::\n" % (hashes["scram"], home))
-    os.chmod(users, 0o644)
-    config = (
-        "auth_mechanisms = plain login cram-md5 scram-sha-256\n"
-        "auth_failure_delay = 0\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "mail_home = %s/%%Lu\n" % (users, users, home)) + extra
-    server = ColumbaServer(tmpdir, extra_config=config).start()
-    # the greeting lists AUTH= once the auth process has answered
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.create_connection(("127.0.0.1", server.imap_port)) as s:
-            if b"AUTH=PLAIN" in s.recv(4096):
-                break
-        time.sleep(0.05)
-    return server
+    return start_with_users(
+        tmpdir, {"alice@example.com": "alice-secret",
+                 "cram@example.com": hashes["cram"],
+                 "scram@example.com": hashes["scram"]},
+        mail_home="%Lu",
+        config="auth_mechanisms = plain login cram-md5 scram-sha-256\n" +
+        extra)
 
 
 @pytest.fixture
 def server(tmpdir_columba, hashes):
     srv = start(tmpdir_columba, hashes)
     yield srv
-    rc = srv.stop()
-    log = srv.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert rc == 0, log
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    stop_checked(srv)
 
 
 def raw(port, source="127.0.0.1"):

@@ -6,92 +6,40 @@ other's changes. RFC examples are checked line by line where they are
 complete (names are written as atoms where the grammar allows, as
 Dovecot does; the RFC's examples quote them)."""
 import imaplib
-import os
 import re
-import shutil
-import socket
-import tempfile
-import time
 
 import pytest
 
-from conftest import ColumbaServer
+from conftest import serve_in_tempdir, start_with_users
+from rawclient import ImapLines
 
 USERS = ["u%d" % i for i in range(1, 17)]
 
 
-@pytest.fixture(scope="module")
-def server():
-    # not pytest's tmp_path: its parents are closed to the mail process's
-    # internal user
-    tmpdir = tempfile.mkdtemp(prefix="columba-imapbox-")
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        for u in USERS:
-            f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
-    os.chmod(users, 0o644)
-    config = (
-        "auth_failure_delay = 0\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "mail_home = %s/%%Lu\n"
+def start(tmpdir):
+    return start_with_users(
+        tmpdir, {u: "pw" for u in USERS}, mail_home="%Lu",
         # an admin addition next to the built-in ones
-        "namespace inbox {\n"
+        config="namespace inbox {\n"
         "  mailbox Lists/Announce {\n"
         "    auto = create\n"
         "  }\n"
-        "}\n" % (users, users, home))
-    srv = ColumbaServer(tmpdir, extra_config=config).start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.create_connection(("127.0.0.1", srv.imap_port)) as s:
-            if b"AUTH=PLAIN" in s.recv(4096):
-                break
-        time.sleep(0.05)
-    yield srv
-    rc = srv.stop()
-    log = srv.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert rc == 0, log
-    shutil.rmtree(tmpdir, ignore_errors=True)
+        "}\n")
 
 
-class Raw:
-    """A line-level IMAP client: cmd() returns (untagged lines, tagged
-    line without the tag), bytes decoded as UTF-8."""
+@pytest.fixture(scope="module")
+def server():
+    yield from serve_in_tempdir("columba-imapbox-", start)
+
+
+class Raw(ImapLines):
+    """A line-level IMAP client, logged in: cmd() returns (untagged
+    lines, tagged line without the tag), bytes decoded as UTF-8."""
 
     def __init__(self, port, user):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.f = self.sock.makefile("rwb", buffering=0)
-        assert self.f.readline().startswith(b"* OK")
-        self.n = 0
+        super().__init__(port, timeout=10)
         _, tagged = self.cmd("LOGIN %s pw" % user)
         assert tagged.startswith("OK"), tagged
-
-    def cmd(self, line):
-        self.n += 1
-        tag = "t%d" % self.n
-        self.f.write(("%s %s\r\n" % (tag, line)).encode())
-        untagged = []
-        while True:
-            resp = self.f.readline()
-            assert resp, "connection closed"
-            resp = resp.decode().rstrip("\r\n")
-            if resp.startswith(tag + " "):
-                return untagged, resp[len(tag) + 1:]
-            untagged.append(resp)
-
-    def ok(self, line):
-        untagged, tagged = self.cmd(line)
-        assert tagged.startswith("OK"), (line, tagged)
-        return untagged
-
-    def close(self):
-        self.cmd("LOGOUT")
-        self.sock.close()
 
 
 @pytest.fixture
@@ -215,7 +163,7 @@ def test_mutf7_names(raw):
     # patterns are modified UTF-7 too
     assert c.cmd('LIST "" "&Jjo"')[1].startswith("BAD")
     # 8-bit names are not modified UTF-7
-    c.f.write(b't99 CREATE "Entw\xc3\xbcrfe"\r\n')
+    c.send(b't99 CREATE "Entw\xc3\xbcrfe"\r\n')
     line = c.f.readline()
     assert line.startswith(b"t99 NO") or line.startswith(b"t99 BAD"), line
 
@@ -436,13 +384,13 @@ def test_two_sessions(raw):
 def test_many_mailboxes_back_pressure(raw):
     c = raw("u12")
     for i in range(300):
-        c.f.write(("c%d CREATE \"many/box %04d with a longer name\"\r\n"
+        c.send(("c%d CREATE \"many/box %04d with a longer name\"\r\n"
                    % (i, i)).encode())
     for i in range(300):
         assert c.f.readline().startswith(b"c%d OK" % i)
     # pipelined LISTs: each answer complete and in order
     for i in range(20):
-        c.f.write(b'l%d LIST "" "many/*" RETURN (STATUS (MESSAGES))\r\n' % i)
+        c.send(b'l%d LIST "" "many/*" RETURN (STATUS (MESSAGES))\r\n' % i)
     for i in range(20):
         n = 0
         while True:

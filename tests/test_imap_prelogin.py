@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from rawclient import tls_context
+
 
 def raw(port, source=None):
     """A plain connection; source="127.0.0.2" makes an untrusted client
@@ -31,13 +33,6 @@ def read_eof(f):
         return f.read() == b""
     except ConnectionResetError:
         return True
-
-
-def client_tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 PRELOGIN_CAPS = "IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE LITERAL+"
@@ -175,7 +170,7 @@ def test_huge_literal_disconnects(columba):
 
 def test_starttls_with_imaplib(columba):
     imap = imaplib.IMAP4("127.0.0.1", columba.imap_port)
-    typ, _ = imap.starttls(ssl_context=client_tls_context())
+    typ, _ = imap.starttls(ssl_context=tls_context())
     assert typ == "OK"
     # after TLS, STARTTLS is no longer offered and LOGIN is allowed
     assert "STARTTLS" not in imap.capabilities
@@ -190,7 +185,7 @@ def test_starttls_with_imaplib(columba):
 
 def test_implicit_tls_with_imaplib(columba):
     imap = imaplib.IMAP4_SSL("127.0.0.1", columba.imaps_port,
-                             ssl_context=client_tls_context())
+                             ssl_context=tls_context())
     assert "STARTTLS" not in imap.capabilities
     assert imap.sock.version() in ("TLSv1.2", "TLSv1.3")
     assert imap.noop()[0] == "OK"
@@ -207,7 +202,7 @@ def test_starttls_discards_pipelined_plaintext(columba):
     read_line(f)
     s.sendall(b"t1 STARTTLS\r\nt2 CAPABILITY\r\n")
     assert read_line(f) == "t1 OK Begin TLS negotiation now."
-    tls = client_tls_context().wrap_socket(s, server_hostname="localhost")
+    tls = tls_context().wrap_socket(s, server_hostname="localhost")
     tls.settimeout(1.0)
     with pytest.raises((socket.timeout, TimeoutError)):
         # t2 was injected before the handshake: no answer may come
@@ -230,12 +225,12 @@ def test_plaintext_on_tls_port(columba):
     assert columba.wait_log("TLS handshake failed")
     # the server is unharmed
     imap = imaplib.IMAP4_SSL("127.0.0.1", columba.imaps_port,
-                             ssl_context=client_tls_context())
+                             ssl_context=tls_context())
     imap.logout()
 
 
 def test_old_tls_versions_refused(columba):
-    ctx = client_tls_context()
+    ctx = tls_context()
     ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     try:

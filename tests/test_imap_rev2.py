@@ -5,94 +5,42 @@ LSUB refused, LIST \\NonExistent/\\Subscribed/CHILDINFO, COPYUID for MOVE,
 TRYCREATE, UID in unsolicited FETCH), and SEARCHRES's "$" (RFC 5182) in
 FETCH, STORE, COPY, MOVE, UID EXPUNGE and SEARCH, with the RFCs' examples
 byte-exact where they are complete."""
-import os
-import shutil
-import socket
-import tempfile
-import time
-
 import pytest
 
-from conftest import ColumbaServer
+from conftest import LOG_CRASH_OR_SANITIZER, serve_in_tempdir, start_with_users
+from rawclient import ImapLines
 
 MSG = (b"From: a@example.com\r\nSubject: m%d\r\n"
        b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nbody %d\r\n")
+USERS = {"u%d" % i: "pw" for i in range(1, 8)}
 
 
 @pytest.fixture(scope="module")
 def server():
-    tmpdir = tempfile.mkdtemp(prefix="columba-rev2-")
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        for u in ("u1", "u2", "u3", "u4", "u5", "u6", "u7"):
-            f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
-    os.chmod(users, 0o644)
-    config = ("auth_failure_delay = 0\n"
-              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "mail_home = %s/%%Lu\n" % (users, users, home))
-    srv = ColumbaServer(tmpdir, extra_config=config).start()
-    yield srv
-    rc = srv.stop()
-    log = srv.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert "runtime error" not in log and "AddressSanitizer" not in log, log
-    assert rc == 0, log
-    shutil.rmtree(tmpdir, ignore_errors=True)
+    yield from serve_in_tempdir(
+        "columba-rev2-",
+        lambda tmpdir: start_with_users(tmpdir, USERS, mail_home="%Lu"),
+        LOG_CRASH_OR_SANITIZER)
 
 
-class Client:
-    """A line-exact IMAP client: cmd() returns (untagged lines, tagged
-    text) without CRLF."""
+class Client(ImapLines):
+    """A line-exact IMAP client, logged in (and IMAP4rev2 enabled unless
+    rev2=False)."""
 
     def __init__(self, port, user, rev2=True):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.f = self.sock.makefile("rb")
-        self.n = 0
-        greeting = self.f.readline()
-        assert greeting.startswith(b"* OK"), greeting
+        super().__init__(port, errors="replace")
         _, t = self.cmd("LOGIN %s pw" % user)
         assert t.startswith("OK"), t
         if rev2:
             u, t = self.cmd("ENABLE IMAP4rev2")
             assert u == ["* ENABLED IMAP4rev2"] and t.startswith("OK"), u
 
-    def cmd(self, line, tag=None):
-        self.n += 1
-        tag = tag or "t%d" % self.n
-        self.sock.sendall(("%s %s\r\n" % (tag, line)).encode())
-        untagged = []
-        while True:
-            resp = self.f.readline()
-            assert resp, "disconnected after %r" % line
-            resp = resp.decode("utf-8", "replace").rstrip("\r\n")
-            if resp.startswith(tag + " "):
-                return untagged, resp[len(tag) + 1:]
-            untagged.append(resp)
-
-    def ok(self, line, tag=None):
-        u, t = self.cmd(line, tag)
-        assert t.startswith("OK"), (line, u, t)
-        return u
-
     def append(self, box, n, flags="()"):
         msg = MSG % (n, n)
-        self.sock.sendall(b"ap APPEND %s %s {%d+}\r\n%s\r\n" % (
+        self.send(b"ap APPEND %s %s {%d+}\r\n%s\r\n" % (
             box.encode(), flags.encode(), len(msg), msg))
-        while True:
-            resp = self.f.readline()
-            if resp.startswith(b"ap "):
-                assert resp.startswith(b"ap OK"), resp
-                return
-
-    def close(self):
-        try:
-            self.cmd("LOGOUT")
-        finally:
-            self.sock.close()
+        _, tagged = self.read_tagged(b"ap", read=self.readline)
+        assert tagged.startswith(b"OK"), tagged
 
 
 def test_capability_and_enable(server):
@@ -341,8 +289,8 @@ def test_bodystructure_rfc2231_and_64bit_partial(server):
          b"Content-Type: application/octet-stream;\r\n"
          b" name*0=\"very long \";\r\n name*1=\"file.txt\"\r\n\r\n"
          b"abc\r\n--B--\r\n")
-    c.sock.sendall(b"ap APPEND INBOX {%d+}\r\n%s\r\n" % (len(m), m))
-    assert c.f.readline().startswith(b"ap OK")
+    c.send(b"ap APPEND INBOX {%d+}\r\n%s\r\n" % (len(m), m))
+    assert c.readline().startswith(b"ap OK")
     c.ok("SELECT INBOX")
     u = c.ok("FETCH 1 BODYSTRUCTURE")
     assert u[0].startswith('* 1 FETCH (BODYSTRUCTURE (("application" '

@@ -9,57 +9,37 @@ on shutdown."""
 import imaplib
 import itertools
 import os
-import pwd
 import re
 import select
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import ColumbaServer, columba_binary
+from conftest import (as_internal_user, columba_binary, serve_in_tempdir,
+                      start_with_users)
 
 PASSWORD = "secret"
 USERS = ["s%d@example.com" % i for i in range(1, 31)]
 _user_iter = iter(USERS)
 
 
-def as_internal_user():
-    pw = pwd.getpwnam("columba")
-
-    def demote():
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
-    return demote
-
-
 class Server:
-    def __init__(self, tmpdir):
+    """A server whose passwd-file has users (PASSWORD for each)."""
+
+    def __init__(self, tmpdir, users=USERS):
         self.tmpdir = tmpdir
-        self.home = os.path.join(tmpdir, "home")
-        os.makedirs(self.home)
-        os.chmod(self.home, 0o1777)
-        users = os.path.join(tmpdir, "users")
-        with open(users, "w") as f:
-            for u in USERS:
-                f.write("%s:{PLAIN}%s::::%s/%s::\n" % (u, PASSWORD, self.home, u))
-        os.chmod(users, 0o644)
-        config = (
-            "auth_mechanisms = plain login\n"
-            "auth_failure_delay = 0\n"
-            "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-            "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-            % (users, users))
-        self.server = ColumbaServer(tmpdir, extra_config=config, ssl=False).start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.create_connection(("127.0.0.1", self.server.imap_port)) as s:
-                if b"AUTH=PLAIN" in s.recv(4096):
-                    break
-            time.sleep(0.05)
+        self.server = start_with_users(
+            tmpdir, {u: PASSWORD for u in users}, ssl=False,
+            config="auth_mechanisms = plain login\n")
+        self.home = self.server.home
+
+    def stop(self):
+        return self.server.stop()
+
+    def log(self):
+        return self.server.log()
 
     def preauth(self, user, pipes=False):
         return Preauth(self, user, pipes)
@@ -186,15 +166,7 @@ def message(n):
 
 @pytest.fixture(scope="module")
 def srv():
-    tmpdir = tempfile.mkdtemp(prefix="columba-session-")
-    s = Server(tmpdir)
-    yield s
-    rc = s.server.stop()
-    log = s.server.log()
-    if not os.environ.get("COLUMBA_KEEP_TMP"):
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    assert "Panic:" not in log, log
-    assert rc == 0, log
+    yield from serve_in_tempdir("columba-session-", Server, bad=("Panic:",))
 
 
 @pytest.fixture
@@ -202,11 +174,15 @@ def user():
     return next(_user_iter)
 
 
-def append(client, n, box=b"INBOX"):
-    msg = message(n)
+def append_message(client, msg, box=b"INBOX"):
+    """APPENDs msg to box; returns its UID."""
     untagged, tagged = client.command(b"APPEND %s {%d+}\r\n%s" % (box, len(msg), msg))
     assert b" OK" in tagged, tagged
     return int(re.search(rb"APPENDUID \d+ (\d+)", tagged).group(1))
+
+
+def append(client, n, box=b"INBOX"):
+    return append_message(client, message(n), box)
 
 
 def test_preauth_basic_commands(srv, user):

@@ -4,71 +4,32 @@ back from the mail process), on implicit TLS and after STARTTLS (the
 login process keeps the TLS session and ends its relay), with pipelined
 input kept, the user+IP count freed, no fds left behind after many
 cycles, and a BYE (never NO) when no login process takes the client."""
-import json
 import os
 import re
 import signal
 import socket
-import ssl
 import time
 import zlib
 
 import pytest
 
-from conftest import BUILD, ColumbaServer
+from conftest import (LOG_CRASH_OR_SANITIZER, sanitizer_build,
+                      start_with_users, stop_checked)
+from rawclient import tls_context
 
-
-def sanitizer_build():
-    """True for a -Db_sanitize build: freed memory sits in ASan's
-    quarantine, so RSS says nothing about leaks there (LeakSanitizer's
-    reports at exit, which land in the log, do)."""
-    try:
-        with open(os.path.join(BUILD, "meson-info",
-                               "intro-buildoptions.json")) as f:
-            opts = json.load(f)
-    except OSError:
-        return False
-    return any(o["name"] == "b_sanitize" and o["value"] not in ("none", "")
-               for o in opts)
-
-
+# freed memory sits in ASan's quarantine: RSS says nothing about leaks
 SANITIZED = sanitizer_build()
 
 USERS = {"alice@example.com": "alice-secret", "bob@example.com": "bob-secret"}
 
 
 def start(tmpdir, extra=""):
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        for user, password in USERS.items():
-            f.write("%s:{PLAIN}%s::::%s/%s::\n" % (user, password, home,
-                                                   user.split("@")[0]))
-    os.chmod(users, 0o644)
-    config = (
-        "auth_mechanisms = plain login\n"
-        "auth_failure_delay = 0\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "mail_home = %s/%%n\n" % (users, users, home)) + extra
-    server = ColumbaServer(tmpdir, extra_config=config).start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.create_connection(("127.0.0.1", server.imap_port)) as s:
-            if b"AUTH=PLAIN" in s.recv(4096):
-                break
-        time.sleep(0.05)
-    return server
+    return start_with_users(tmpdir, USERS, mail_home="%n",
+                            config="auth_mechanisms = plain login\n" + extra)
 
 
 def finish(srv):
-    rc = srv.stop()
-    log = srv.log()
-    for bad in ("Panic:", "Fatal:", "Sanitizer", "runtime error:"):
-        assert bad not in log, log
-    assert rc == 0, log
+    stop_checked(srv, LOG_CRASH_OR_SANITIZER)
 
 
 @pytest.fixture
@@ -76,13 +37,6 @@ def server(tmpdir_columba):
     srv = start(tmpdir_columba)
     yield srv
     finish(srv)
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Client:

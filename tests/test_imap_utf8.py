@@ -5,15 +5,13 @@ UTF-8 for an IMAP4rev2 session),
 APPEND's UTF8 (~{n}) data item and CATENATE part, SEARCH without CHARSET
 and the BAD for a conflicting CHARSET (§3), forbidden characters in names.
 A raw socket client: imaplib cannot send UTF-8 quoted strings."""
-import os
 import re
-import shutil
 import socket
-import tempfile
 
 import pytest
 
-from conftest import ColumbaServer
+from conftest import LOG_CRASH_OR_SANITIZER, serve_in_tempdir, start_with_users
+from rawclient import LITERAL, ImapConn
 
 SUBJECT = "Grüße aus 日本"
 MSG = ("From: Jörg <joerg@example.com>\r\n"
@@ -28,40 +26,22 @@ MSG = ("From: Jörg <joerg@example.com>\r\n"
 
 @pytest.fixture(scope="module")
 def server():
-    tmpdir = tempfile.mkdtemp(prefix="columba-utf8-")
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        for u in ("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"):
-            f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
-    os.chmod(users, 0o644)
-    config = ("auth_failure_delay = 0\n"
-              "imap_utf8_accept = yes\n"
-              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "mail_home = %s/%%Lu\n" % (users, users, home))
-    srv = ColumbaServer(tmpdir, extra_config=config).start()
-    yield srv
-    rc = srv.stop()
-    log = srv.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert "runtime error" not in log and "AddressSanitizer" not in log, log
-    assert rc == 0, log
-    shutil.rmtree(tmpdir, ignore_errors=True)
+    yield from serve_in_tempdir(
+        "columba-utf8-",
+        lambda tmpdir: start_with_users(
+            tmpdir, {"u%d" % i: "pw" for i in range(1, 9)},
+            mail_home="%Lu", config="imap_utf8_accept = yes\n"),
+        LOG_CRASH_OR_SANITIZER)
 
 
-class Client:
-    """Raw IMAP over TCP: cmd() sends bytes and returns (untagged
-    responses with their literals inlined, tagged text), as bytes."""
+class Client(ImapConn):
+    """Raw IMAP over TCP, logged in (and UTF8=ACCEPT enabled unless
+    utf8=False): cmd() sends bytes and returns (untagged responses with
+    their literals inlined, tagged text), as bytes."""
 
     def __init__(self, port, user, utf8=True):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.f = self.sock.makefile("rb")
-        self.n = 0
-        assert self.f.readline().startswith(b"* OK")
-        _, t = self.cmd(b"LOGIN %s pw" % user.encode())
+        super().__init__(port)
+        _, t = self.command(b"LOGIN %s pw" % user.encode())
         assert t.startswith(b"OK"), t
         if utf8:
             u, t = self.cmd(b"ENABLE UTF8=ACCEPT")
@@ -71,41 +51,27 @@ class Client:
         """The response with its literals inlined after "{}"; what was
         not in a literal is kept in self.outside (to check that no 8-bit
         byte is outside a literal)."""
-        line = self.f.readline()
-        assert line, "disconnected"
+        parts = self.response_parts()
+        lines, literals = parts[0::2], parts[1::2]
+        self.outside = b"".join(lines)
         out = b""
-        self.outside = b""
-        while True:
-            m = re.search(rb"\{(\d+)\}\r\n$", line)
-            if not m:
-                self.outside += line
-                return out + line.rstrip(b"\r\n")
-            self.outside += line[:m.end()]
-            out += line[:m.start()] + b"{}" + self.f.read(int(m.group(1)))
-            line = self.f.readline()
-
-    def send(self, data):
-        self.sock.sendall(data)
+        for line, literal in zip(lines, literals):
+            out += line[:LITERAL.search(line).start()] + b"{}" + literal
+        return out + lines[-1]
 
     def finish(self, tag):
-        untagged = []
-        while True:
-            resp = self.read_response()
-            if resp.startswith(tag + b" "):
-                return untagged, resp[len(tag) + 1:]
-            untagged.append(resp)
+        return self.read_tagged(tag, read=self.read_response)
 
     def cmd(self, line, parts=()):
         """line, then for each part of parts a synchronizing literal's
         continuation is awaited and the part sent (each part ends the
         line: the last one the command, the others a "{n}" line)."""
-        self.n += 1
-        tag = b"t%d" % self.n
+        tag = self.next_tag()
         self.send(tag + b" " + line + b"\r\n")
         for part in parts:
-            cont = self.f.readline()
+            cont = self.readline()
             if not cont.startswith(b"+"):
-                return [], cont.rstrip(b"\r\n")[len(tag) + 1:]
+                return [], cont[len(tag) + 1:]
             self.send(part + b"\r\n")
         return self.finish(tag)
 
@@ -116,7 +82,7 @@ class Client:
 
     def close(self):
         self.cmd(b"LOGOUT")
-        self.sock.close()
+        super().close()
 
 
 def q(s):
@@ -426,19 +392,7 @@ def test_utf8_accept_is_opt_in(tmpdir_columba):
     """Without imap_utf8_accept = yes, UTF8=ACCEPT is neither advertised
     nor enabled (RFC 5161: ENABLE of an unadvertised extension is
     ignored), while IMAP4rev2 sessions still get UTF-8 names."""
-    tmpdir = str(tmpdir_columba)
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        f.write("u1:{PLAIN}pw::::%s/u1::\n" % home)
-    os.chmod(users, 0o644)
-    config = ("auth_failure_delay = 0\n"
-              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              % (users, users))
-    srv = ColumbaServer(tmpdir, extra_config=config).start()
+    srv = start_with_users(str(tmpdir_columba), {"u1": "pw"})
     try:
         c = Client(srv.imap_port, "u1", utf8=False)
         u, t = c.cmd(b"CAPABILITY")
@@ -601,8 +555,7 @@ def test_legacy_fetch_of_utf8_headers(server):
     for items in (b"ENVELOPE", b"BODYSTRUCTURE", b"BODY.PEEK[HEADER]",
                   b"BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]", b"PREVIEW",
                   b"BINARY.PEEK[]", b"BODY.PEEK[]"):
-        legacy.n += 1
-        tag = b"t%d" % legacy.n
+        tag = legacy.next_tag()
         legacy.send(tag + b" FETCH 1 (" + items + b")\r\n")
         resp = legacy.read_response()
         assert resp.startswith(b"* 1 FETCH"), (items, resp)
