@@ -7,9 +7,7 @@ pipelined; a message another session expunged (its blob purged) is
 -ERR / NO [EXPUNGEISSUED], never a broken reply or a disconnect.
 Messages go in with a raw APPEND, so that their bare LFs are kept
 (smtplib and imaplib would turn them into CRLF)."""
-import re
-import socket
-
+from rawclient import ImapConn
 from test_pop3 import PASSWORD, Raw, start, stop
 
 import pytest
@@ -22,36 +20,24 @@ def server(tmpdir_columba):
     stop(srv)
 
 
-class Imap:
+class Imap(ImapConn):
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.f = self.sock.makefile("rb")
-        self.n = 0
-        assert self.f.readline().startswith(b"* OK")
+        super().__init__(port, timeout=30)
 
     def cmd(self, text, literal=None):
         """Send a command (with one synchronizing literal if given);
         returns the raw response bytes up to and including the tagged
         line, and the tagged line."""
-        self.n += 1
-        tag = b"t%d" % self.n
+        tag = self.next_tag()
         if literal is None:
-            self.sock.sendall(tag + b" " + text + b"\r\n")
+            self.send(tag + b" " + text + b"\r\n")
         else:
-            self.sock.sendall(tag + b" " + text + b" {%d}\r\n" % len(literal))
-            assert self.f.readline().startswith(b"+")
-            self.sock.sendall(literal + b"\r\n")
-        out = b""
-        while True:
-            line = self.f.readline()
-            assert line, "connection closed: %r" % out
-            m = re.search(rb"\{(\d+)\}\r\n$", line)
-            if m:
-                out += line + self.f.read(int(m.group(1)))
-                continue
-            out += line
-            if line.startswith(tag + b" "):
-                return out, line
+            self.send(tag + b" " + text + b" {%d}\r\n" % len(literal))
+            assert self.readline().startswith(b"+")
+            self.send(literal + b"\r\n")
+        untagged, tagged = self.read_tagged(tag)
+        tagged = tag + b" " + tagged
+        return b"".join(r + b"\r\n" for r in untagged + [tagged]), tagged
 
     def ok(self, text, literal=None):
         out, tagged = self.cmd(text, literal)

@@ -27,8 +27,9 @@ import zlib
 
 import pytest
 
-from conftest import (ColumbaServer, free_port, imap_message_count,
-                      wait_message_count, wait_port)
+from conftest import (LOG_CRASH_OR_SANITIZER, free_port, lmtp_deliver,
+                      start_with_users, stop_checked, wait_message_count,
+                      wait_port)
 
 PASSWORD = "secret pw"
 USER = "alice@example.com"
@@ -44,26 +45,16 @@ def need(binary):
 
 
 def start(tmpdir, extra=""):
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        for name in ("alice", "bob"):
-            f.write("%s@example.com:{PLAIN}%s::::%s/%s::\n"
-                    % (name, PASSWORD, home, name))
-    os.chmod(users, 0o644)
     lmtp_port = free_port()
     config = (
         "protocols = imap lmtp\n"
-        "auth_failure_delay = 0\n"
         "auth_mechanisms = plain login\n"
         "disable_plaintext_auth = no\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
         "service mail {\n  inet_listener lmtp {\n    port = %d\n  }\n}\n"
-        % (users, users, lmtp_port)) + extra
-    server = ColumbaServer(tmpdir, extra_config=config).start()
+        % lmtp_port) + extra
+    server = start_with_users(
+        tmpdir, {name + "@example.com": PASSWORD for name in ("alice", "bob")},
+        config=config, wait_auth=False)
     server.lmtp_port = lmtp_port
     assert wait_port(lmtp_port), server.log()
     assert wait_port(server.imaps_port), server.log()
@@ -71,11 +62,7 @@ def start(tmpdir, extra=""):
 
 
 def stop(server):
-    rc = server.stop()
-    log = server.log()
-    for bad in ("Panic:", "Fatal:", "AddressSanitizer", "runtime error:"):
-        assert bad not in log, log[-20000:]
-    assert rc == 0, log[-20000:]
+    stop_checked(server, LOG_CRASH_OR_SANITIZER, tail=20000)
 
 
 @pytest.fixture
@@ -86,13 +73,7 @@ def server(tmpdir_columba):
 
 
 def deliver(server, body, user=USER):
-    before = imap_message_count(server.imap_port, user, PASSWORD)
-    c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
-    c.sendmail("sender@remote.test", [user], body)
-    c.quit()
-    # visible a moment after the 250 (the delivery journal)
-    assert wait_message_count(server.imap_port, user, PASSWORD,
-                              before + 1) >= before + 1
+    lmtp_deliver(server, user, PASSWORD, body)
 
 
 def msg(n, extra=b""):

@@ -8,7 +8,6 @@ place with columba-mail-tool import-maildir (corpus + hand-made MIME)."""
 import base64
 import hashlib
 import imaplib
-import json
 import os
 import re
 import shutil
@@ -20,27 +19,15 @@ import time
 
 import pytest
 
-from conftest import ColumbaServer
+from conftest import (BUILD, LOG_CRASH_OR_SANITIZER, sanitizer_build,
+                      start_with_users)
 
-BUILD = os.environ.get("COLUMBA_BUILD", "build")
-TOOL = os.path.join(os.path.abspath(BUILD), "src/lib-storage/columba-mail-tool")
+TOOL = os.path.join(BUILD, "src/lib-storage/columba-mail-tool")
 CORPUS = "/work/shared/corpus/spamassassin-corpus.tar.zst"
 CORPUS_COUNT = 150
 
-
-def sanitizer_build():
-    """True for a -Db_sanitize build (the server is several times slower:
-    the timing test uses fewer messages and asserts no time)."""
-    try:
-        with open(os.path.join(BUILD, "meson-info",
-                               "intro-buildoptions.json")) as f:
-            opts = json.load(f)
-    except OSError:
-        return False
-    return any(o["name"] == "b_sanitize" and o["value"] not in ("none", "")
-               for o in opts)
-
-
+# the server is several times slower: the timing test uses fewer messages
+# and asserts no time
 SANITIZED = sanitizer_build()
 PERF_COUNT = 2000 if SANITIZED else 20000
 
@@ -161,25 +148,13 @@ def server():
     shutil.rmtree(perf)
     subprocess.run(["chmod", "-R", "a+rwX", perf_home], check=True)
     subprocess.run(["chmod", "-R", "a+rwX", home], check=True)
-    os.chmod(home, 0o1777)
-    users = os.path.join(tmp, "users")
-    with open(users, "w") as f:
-        f.write("alice:{PLAIN}pw::::%s/alice::\n" % home)
-        f.write("perf:{PLAIN}pw::::%s/perf::\n" % perf_home)
-    os.chmod(users, 0o644)
-    config = ("auth_mechanisms = plain login\nauth_failure_delay = 0\n"
-              "disable_plaintext_auth = no\n"
-              "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "mail_home = %s/%%Lu\n" % (users, users, home))
-    srv = ColumbaServer(tmp, extra_config=config, ssl=False).start()
+    srv = start_with_users(
+        tmp, {"alice": "pw", "perf": "pw"}, ssl=False, mail_home="%Lu",
+        home_of=lambda name: os.path.join(
+            perf_home if name == "perf" else home, name),
+        config="auth_mechanisms = plain login\n"
+        "disable_plaintext_auth = no\n")
     srv.corpus = [crlf(m) for m in corpus]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.create_connection(("127.0.0.1", srv.imap_port)) as s:
-            if b"AUTH=PLAIN" in s.recv(4096):
-                break
-        time.sleep(0.05)
     yield srv
     rc = srv.stop()
     log = srv.log()
@@ -195,9 +170,8 @@ def server():
 def check_log(log):
     """No crash, no fatal error and (sanitizer builds: children's
     reports land in the log) no sanitizer report."""
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert "Sanitizer" not in log and "runtime error:" not in log, log
-    assert "killed with signal" not in log, log
+    for text in LOG_CRASH_OR_SANITIZER + ("killed with signal",):
+        assert text not in log, log
 
 
 def login(server, user="alice"):

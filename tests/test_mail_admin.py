@@ -7,7 +7,8 @@ import re
 import sqlite3
 import subprocess
 
-from conftest import ColumbaServer, columba_binary
+from conftest import (ColumbaServer, columba_binary, make_home_root,
+                      passwd_config, passwd_entry, write_passwd_file)
 
 
 def run_mail(*args, config=None):
@@ -236,15 +237,11 @@ def test_usage_errors(tmpdir_columba):
 
 def test_userdb_lookup_through_master(tmpdir_columba):
     tmp = tmpdir_columba
-    home = os.path.join(tmp, "homes")
-    os.makedirs(home)
-    os.chmod(home, 0o1777)
-    users = os.path.join(tmp, "users")
-    write(users, "erin@example.com:{PLAIN}pw::::%s/erin::\n" % home)
-    os.chmod(users, 0o644)
-    server = ColumbaServer(tmp, extra_config=(
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n" % (users, users)))
+    home = make_home_root(tmp, "homes")
+    users = write_passwd_file(
+        os.path.join(tmp, "users"),
+        [passwd_entry("erin@example.com", "pw", os.path.join(home, "erin"))])
+    server = ColumbaServer(tmp, extra_config=passwd_config(users))
     src = os.path.join(tmp, "Maildir")
     make_maildir(src)
     open_world(src)

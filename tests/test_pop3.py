@@ -10,47 +10,36 @@ import os
 import poplib
 import re
 import shutil
-import smtplib
 import socket
-import ssl
 import subprocess
 import time
 
 import pytest
 
-from conftest import (ColumbaServer, free_port, imap_message_count,
-                      wait_message_count, wait_port)
+from conftest import (BUILD, LOG_CRASH_OR_SANITIZER, demote_to, free_port,
+                      lmtp_deliver, start_with_users, stop_checked,
+                      wait_port)
+from rawclient import tls_context
 
 PASSWORD = "secret pw"
 
 
 def start(tmpdir, extra="", protocols="imap pop3 lmtp"):
-    users = os.path.join(tmpdir, "users")
-    home = os.path.join(tmpdir, "home")
-    os.makedirs(home, exist_ok=True)
-    os.chmod(home, 0o1777)
-    with open(users, "w") as f:
-        for name in ("alice", "bob"):
-            f.write("%s@example.com:{PLAIN}%s::::%s/%s::\n"
-                    % (name, PASSWORD, home, name))
-    os.chmod(users, 0o644)
     pop3_port, pop3s_port, lmtp_port = free_port(), free_port(), free_port()
     config = (
         "protocols = %s\n"
-        "auth_failure_delay = 0\n"
         "auth_mechanisms = plain login\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
         "service mail {\n  inet_listener lmtp {\n    port = %d\n  }\n}\n"
         "service pop3-login {\n"
         "  inet_listener pop3 {\n    port = %d\n  }\n"
         "  inet_listener pop3s {\n    port = %d\n  }\n"
-        "}\n" % (protocols, users, users, lmtp_port, pop3_port, pop3s_port)
+        "}\n" % (protocols, lmtp_port, pop3_port, pop3s_port)
     ) + extra
-    server = ColumbaServer(tmpdir, extra_config=config).start()
+    server = start_with_users(
+        tmpdir, {name + "@example.com": PASSWORD for name in ("alice", "bob")},
+        config=config, wait_auth=False)
     server.pop3_port, server.pop3s_port = pop3_port, pop3s_port
     server.lmtp_port = lmtp_port
-    server.home = home
     if "pop3" in protocols:
         assert wait_port(pop3_port), server.log()
         assert wait_port(pop3s_port), server.log()
@@ -59,11 +48,7 @@ def start(tmpdir, extra="", protocols="imap pop3 lmtp"):
 
 
 def stop(server):
-    rc = server.stop()
-    log = server.log()
-    for bad in ("Panic:", "Fatal:", "AddressSanitizer", "runtime error:"):
-        assert bad not in log, log
-    assert rc == 0, log
+    stop_checked(server, LOG_CRASH_OR_SANITIZER)
 
 
 @pytest.fixture
@@ -75,15 +60,8 @@ def server(tmpdir_columba):
 
 def deliver(server, user, body):
     """Put one message into user's INBOX over LMTP."""
-    login = user + "@example.com"
-    before = imap_message_count(server.imap_port, login, PASSWORD)
-    c = smtplib.LMTP("127.0.0.1", server.lmtp_port)
-    c.ehlo("client.test")
-    c.sendmail("sender@remote.test", [login], body, mail_options=["BODY=8BITMIME"])
-    c.quit()
-    # visible a moment after the 250 (the delivery journal)
-    assert wait_message_count(server.imap_port, login, PASSWORD,
-                              before + 1) >= before + 1
+    lmtp_deliver(server, user + "@example.com", PASSWORD, body,
+                 mail_options=["BODY=8BITMIME"])
 
 
 def msg(n, extra=b""):
@@ -109,10 +87,7 @@ class Raw:
             kw["source_address"] = (source, 0)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20, **kw)
         if tls:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            self.sock = ctx.wrap_socket(self.sock)
+            self.sock = tls_context().wrap_socket(self.sock)
         self.f = self.sock.makefile("rb")
         self.greeting = self.line()
 
@@ -142,13 +117,6 @@ class Raw:
 
     def close(self):
         self.sock.close()
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 # --- pre-login ---
@@ -474,19 +442,15 @@ def test_imap_and_pop3_on_one_mailbox(server):
 
 def maildir_flags(server, user):
     """Flags of the user's INBOX messages, through a Maildir export."""
-    from test_lmtp import BUILD
     home = os.path.join(server.home, user)
     dest = os.path.join(server.dir, "export-%d" % time.monotonic_ns())
     st = os.stat(home)
-
-    def as_owner():
-        os.setgid(st.st_gid)
-        os.setuid(st.st_uid)
     os.makedirs(dest)
     os.chown(dest, st.st_uid, st.st_gid)
     subprocess.run([os.path.join(BUILD, "src/lib-storage/columba-mail-tool"),
                     "export-maildir", home, dest + "/m"], check=True,
-                   stdout=subprocess.DEVNULL, preexec_fn=as_owner)
+                   stdout=subprocess.DEVNULL,
+                   preexec_fn=demote_to(st.st_uid, st.st_gid))
     names = glob.glob(os.path.join(dest, "m", "cur", "*"))
     shutil.rmtree(dest)
     return sorted(n.rsplit(":2,", 1)[1] if ":2," in n else "" for n in names)

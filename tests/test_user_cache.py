@@ -14,49 +14,34 @@ import time
 
 import pytest
 
-from conftest import ColumbaServer, columba_binary, free_port, wait_port
+from conftest import (LOG_CRASH_OR_SANITIZER, columba_binary, free_port,
+                      passwd_entry, start_with_users, stop_checked,
+                      wait_port, write_passwd_file)
 
 # mail-user-cache.h: MAIL_USER_CACHE_SECS, checked every second
 KEEP_SECS = 5
 
 
 def write_users(path, home_of):
-    with open(path, "w") as f:
-        for name, home in home_of.items():
-            f.write("%s:{PLAIN}secret::::%s::\n" % (name, home))
-    os.chmod(path, 0o644)
+    write_passwd_file(path, [passwd_entry(name, "secret", home)
+                             for name, home in home_of.items()])
 
 
 @pytest.fixture
 def server(tmpdir_columba):
-    tmp = tmpdir_columba
-    homes = os.path.join(tmp, "home")
-    os.makedirs(homes)
-    # the mail process runs as the internal user and creates the homes
-    os.chmod(homes, 0o1777)
-    users = os.path.join(tmp, "users")
-    write_users(users, {"alice": os.path.join(homes, "alice"),
-                        "bob": os.path.join(homes, "bob")})
     pop3_port = free_port()
     config = (
         "protocols = imap pop3\n"
         "auth_mechanisms = plain login\n"
-        "auth_failure_delay = 0\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
         "service pop3-login {\n  inet_listener pop3 {\n"
-        "    port = %d\n  }\n}\n" % (users, users, pop3_port))
-    srv = ColumbaServer(tmp, extra_config=config, ssl=False).start()
+        "    port = %d\n  }\n}\n" % pop3_port)
+    srv = start_with_users(tmpdir_columba, {"alice": "secret", "bob": "secret"},
+                           config=config, ssl=False, wait_auth=False)
     assert wait_port(pop3_port), srv.log()
-    srv.users_file = users
-    srv.homes = homes
+    srv.homes = srv.home
     srv.pop3_port = pop3_port
     yield srv
-    rc = srv.stop()
-    log = srv.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert "Sanitizer" not in log and "runtime error:" not in log, log
-    assert rc == 0, log
+    stop_checked(srv, LOG_CRASH_OR_SANITIZER)
 
 
 def mail_pid(srv):
