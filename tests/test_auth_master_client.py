@@ -8,12 +8,13 @@ import subprocess
 import time
 
 from authclient import wait_socket
-from conftest import BUILD, ColumbaServer
+from conftest import (BUILD, passwd_config, start_auth_server, stop_checked,
+                      write_passwd_file)
 
-USERS = (
-    "alice@example.com:{PLAIN}a:1000:1000::/home/alice::userdb_quota_rule=*:storage=1G\n"
-    "bob@example.com:{PLAIN}b:1001:1001::/home/bob::\n"
-)
+USERS = [
+    "alice@example.com:{PLAIN}a:1000:1000::/home/alice::userdb_quota_rule=*:storage=1G",
+    "bob@example.com:{PLAIN}b:1001:1001::/home/bob::",
+]
 
 
 def tool():
@@ -21,24 +22,12 @@ def tool():
 
 
 def start(tmpdir):
-    users = os.path.join(tmpdir, "users")
-    with open(users, "w") as f:
-        f.write(USERS)
-    os.chmod(users, 0o600)
-    config = ("passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-              % (users, users))
-    server = ColumbaServer(tmpdir, extra_config=config).start()
-    server.userdb_path = os.path.join(server.base_dir, "auth-userdb")
-    assert wait_socket(server.userdb_path), server.log()
-    return server
+    users = write_passwd_file(os.path.join(tmpdir, "users"), USERS, 0o600)
+    return start_auth_server(tmpdir, passwd_config(users), "userdb_path")
 
 
 def stop(server):
-    rc = server.stop()
-    log = server.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert rc == 0, log
+    stop_checked(server)
 
 
 def test_sync_lookups(tmpdir_columba):

@@ -6,26 +6,13 @@ import time
 
 import pytest
 
-from authclient import AuthClient, fields_dict, wait_socket
-from conftest import ColumbaServer
+from authclient import AuthClient, fields_dict
+from conftest import start_auth_server as start
+from conftest import stop_checked
+from conftest import write_passwd_file as write
 
 # a remote client: loopback clients get no auth penalty
 REMOTE = dict(rip="198.51.100.7", lip="192.0.2.1")
-
-
-def write(path, lines):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, path)
-
-
-def start(tmpdir, config):
-    server = ColumbaServer(tmpdir, extra_config=config).start()
-    server.auth_path = os.path.join(server.base_dir, "auth-client")
-    assert wait_socket(server.auth_path), server.log()
-    return server
 
 
 @pytest.fixture
@@ -33,10 +20,7 @@ def stop_check():
     servers = []
     yield servers.append
     for server in servers:
-        rc = server.stop()
-        log = server.log()
-        assert "Panic:" not in log and "Fatal:" not in log, log
-        assert rc == 0, log
+        stop_checked(server)
 
 
 def test_cache_keeps_old_password_until_ttl(tmpdir_columba, stop_check):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_port
+from conftest import free_port, stop_checked, wait_port
 from test_auth_protocol import hashes, start_server  # noqa: F401
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
@@ -147,10 +147,7 @@ def postfix_with_columba(tmpdir_columba, hashes):  # noqa: F811
         yield server, postfix
     finally:
         postfix.stop()
-        rc = server.stop()
-        log = server.log()
-        assert "Panic:" not in log and "Fatal:" not in log, log
-        assert rc == 0, log
+        stop_checked(server)
 
 
 def test_postfix_auth_plain(postfix_with_columba):

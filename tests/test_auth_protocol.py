@@ -12,26 +12,20 @@ import time
 
 import pytest
 
-from authclient import (AuthClient, ScramClient, b64, fields_dict,
-                        wait_socket)
-from conftest import ColumbaServer, columba_binary
+from authclient import AuthClient, ScramClient, b64, fields_dict
+from conftest import (columba_binary, passwd_config, password_hash,
+                      start_auth_server, stop_checked, write_passwd_file)
 
 DELAY = 1  # auth_failure_delay in these tests, seconds
-
-
-def pw(scheme, password):
-    p = subprocess.run([columba_binary(), "pw", "-s", scheme, "-p", password],
-                       stdout=subprocess.PIPE, check=True, text=True)
-    return p.stdout.strip()
 
 
 @pytest.fixture(scope="module")
 def hashes():
     return {
-        "alice": pw("SHA512-CRYPT", "alice-secret"),
-        "bob": pw("ARGON2ID", "bob-secret"),
-        "cram": pw("CRAM-MD5", "cram-secret"),
-        "scram": pw("SCRAM-SHA-256", "scram-secret"),
+        "alice": password_hash("SHA512-CRYPT", "alice-secret"),
+        "bob": password_hash("ARGON2ID", "bob-secret"),
+        "cram": password_hash("CRAM-MD5", "cram-secret"),
+        "scram": password_hash("SCRAM-SHA-256", "scram-secret"),
     }
 
 
@@ -49,9 +43,7 @@ def write_users(path, hashes):
         "allow_nets=192.0.2.0/24",
         "erin@example.com:{PLAIN}erin-secret:1007:1007::/home/erin::nodelay",
     ]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.chmod(path, 0o600)
+    write_passwd_file(path, lines, mode=0o600)
 
 
 def start_server(tmpdir, hashes, extra=""):
@@ -59,25 +51,15 @@ def start_server(tmpdir, hashes, extra=""):
     write_users(users, hashes)
     config = (
         "auth_mechanisms = plain login cram-md5 scram-sha-256 scram-sha-1\n"
-        "auth_failure_delay = %d secs\n"
-        "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = %s\n}\n" % (
-            DELAY, users, users)) + extra
-    server = ColumbaServer(tmpdir, extra_config=config).start()
-    server.auth_path = os.path.join(server.base_dir, "auth-client")
-    server.userdb_path = os.path.join(server.base_dir, "auth-userdb")
-    assert wait_socket(server.auth_path), server.log()
-    return server
+        "auth_failure_delay = %d secs\n" % DELAY) + passwd_config(users) + extra
+    return start_auth_server(tmpdir, config)
 
 
 @pytest.fixture
 def auth_server(tmpdir_columba, hashes):
     server = start_server(tmpdir_columba, hashes)
     yield server
-    rc = server.stop()
-    log = server.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert rc == 0, log
+    stop_checked(server)
 
 
 def test_handshake_lines(auth_server):

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from authclient import AuthClient, fields_dict, wait_socket
-from conftest import ColumbaServer, columba_binary
+from authclient import AuthClient, fields_dict
+from conftest import (ColumbaServer, columba_binary, password_hash,
+                      start_auth_server, stop_checked)
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_PORT = 5432  # only names the socket file: no TCP listener
@@ -45,12 +46,6 @@ password_query = SELECT userid AS user, password, nologin, reason, \\
 user_query = SELECT home, uid, gid, quota_rule FROM users WHERE userid = '%u'
 iterate_query = SELECT userid AS user FROM users
 """
-
-
-def pw(scheme, password):
-    p = subprocess.run([columba_binary(), "pw", "-s", scheme, "-p", password],
-                       stdout=subprocess.PIPE, check=True, text=True)
-    return p.stdout.strip()
 
 
 def as_pg_user(args, **kw):
@@ -119,7 +114,7 @@ def insert_sql(hash_alice):
 
 @pytest.fixture(scope="module")
 def alice_hash():
-    return pw("SHA512-CRYPT", "alice-pw")
+    return password_hash("SHA512-CRYPT", "alice-pw")
 
 
 @pytest.fixture(scope="module")
@@ -173,11 +168,7 @@ def start(tmpdir, backend, extra=""):
         "passdb {\n  driver = sql\n  args = %s\n}\n"
         "userdb {\n  driver = sql\n  args = %s\n}\n" % (
             backend.conf, backend.conf)) + extra
-    server = ColumbaServer(tmpdir, extra_config=config).start()
-    server.auth_path = os.path.join(server.base_dir, "auth-client")
-    server.userdb_path = os.path.join(server.base_dir, "auth-userdb")
-    assert wait_socket(server.auth_path), server.log()
-    return server
+    return start_auth_server(tmpdir, config)
 
 
 @pytest.fixture(params=["pgsql", "sqlite"])
@@ -187,10 +178,7 @@ def sql_server(request, tmpdir_columba, alice_hash):
     server = start(tmpdir_columba, backend)
     server.backend = backend
     yield server
-    rc = server.stop()
-    log = server.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
-    assert rc == 0, log
+    stop_checked(server)
 
 
 def userdb_conn(server):
