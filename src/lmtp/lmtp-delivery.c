@@ -647,10 +647,11 @@ static void lmtp_delivery_journal_callback(void *context)
 	}
 	i_assert(delivery->commits_pending == 1);
 	delivery->commits_pending = 0;
-	/* the replies go from the ioloop: the client may pipeline the next
-	   delivery into the journal, which is calling us */
-	delivery->to_finish = timeout_add(0, lmtp_delivery_finish_timeout,
-					  delivery);
+	/* at once, before the journal starts the saves: it calls us from
+	   the ioloop, never from inside lmtp_journal_append(), and the
+	   client's next commands are read later from the ioloop
+	   (lmtp_client_command_done() only resumes input) */
+	lmtp_delivery_reply_all(delivery);
 }
 
 /* Append the delivery to the journal. Returns false if it has to go

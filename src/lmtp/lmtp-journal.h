@@ -43,7 +43,8 @@ struct lmtp_journal_entry {
 };
 
 /* Called once the entry is durable in the journal (from the ioloop, never
-   inside lmtp_journal_append()). */
+   inside lmtp_journal_append()), before anything else is done for it:
+   the callback may reply to the client at once. */
 typedef void lmtp_journal_callback_t(void *context);
 
 /* Replay the journals of dead processes found in dir into their users'
