@@ -1,8 +1,9 @@
 /* Tests for tls.c through the conn API: handshakes between a server and
    a client conn over socketpairs with throwaway certificates made here,
    STARTTLS with injected plaintext, SNI, resumption, protocol limits,
-   garbage from the peer, client certificates, channel binding, streaming
-   and the memory an idle TLS connection costs. */
+   garbage from the peer, client certificates, channel binding, streaming,
+   the memory an idle TLS connection costs, and the data-only record
+   layer against a raw OpenSSL client. */
 #include "test-lib.h"
 #include "ioloop.h"
 #include "conn.h"
@@ -891,6 +892,251 @@ static void test_tls_memory(void)
 	test_end();
 }
 
+/* --- the data-only record layer (tls_conn_set_data_only()) --- */
+
+/* A client on raw OpenSSL, so the test can make it do what our conns
+   never do (KeyUpdate, other cipher suites); nonblocking, stepped
+   between rounds of the server's loop. */
+struct raw_client {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	string_t *in;
+};
+
+static void raw_client_init(struct raw_client *rc, int fd,
+			    const char *ciphersuites, int max_version)
+{
+	rc->ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(rc->ctx, SSL_VERIFY_NONE, NULL);
+	if (ciphersuites != NULL)
+		i_assert(SSL_CTX_set_ciphersuites(rc->ctx, ciphersuites) == 1);
+	if (max_version != 0)
+		SSL_CTX_set_max_proto_version(rc->ctx, max_version);
+	rc->ssl = SSL_new(rc->ctx);
+	SSL_set_fd(rc->ssl, fd);
+	SSL_set_connect_state(rc->ssl);
+	rc->in = str_new(system_pool, 256);
+}
+
+static void raw_client_deinit(struct raw_client *rc)
+{
+	int fd = SSL_get_fd(rc->ssl);
+	SSL_free(rc->ssl);
+	SSL_CTX_free(rc->ctx);
+	str_free(&rc->in);
+	close(fd);
+}
+
+/* Read what there is into rc->in. Returns SSL_get_error() of the last
+   SSL_read() (SSL_ERROR_WANT_READ while the session lives). */
+static int raw_client_read(struct raw_client *rc)
+{
+	char buf[4096];
+	int ret;
+	while ((ret = SSL_read(rc->ssl, buf, sizeof(buf))) > 0)
+		str_append_data(rc->in, buf, (size_t)ret);
+	return SSL_get_error(rc->ssl, ret);
+}
+
+/* Write everything, running the server meanwhile; then wait until
+   rc->in has count lines. */
+static bool raw_client_exchange(struct raw_client *rc, const void *data,
+				size_t size, unsigned int count)
+{
+	const unsigned char *p = data;
+	uint64_t deadline = ioloop_msecs_monotonic() + 20000;
+
+	while (ioloop_msecs_monotonic() < deadline) {
+		if (size > 0) {
+			int ret = SSL_write(rc->ssl, p, (int)I_MIN(size, 65536));
+			if (ret > 0) {
+				p += ret;
+				size -= (size_t)ret;
+			} else if (SSL_get_error(rc->ssl, ret) != SSL_ERROR_WANT_WRITE &&
+				   SSL_get_error(rc->ssl, ret) != SSL_ERROR_WANT_READ) {
+				return false;
+			}
+		}
+		int err = raw_client_read(rc);
+		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+			return false;
+		unsigned int lines = 0;
+		for (size_t i = 0; i < str_len(rc->in); i++)
+			lines += ((const char *)rc->in->data)[i] == '\n' ? 1 : 0;
+		if (size == 0 && lines >= count)
+			return true;
+		ioloop_run_once(ioloop, 1);
+	}
+	return false;
+}
+
+static void test_tls_data_only_suite(struct tls_context *sctx,
+				     const char *ciphersuites, int max_version,
+				     bool expect_data_only)
+{
+	struct tpeer s;
+	struct raw_client rc;
+	int fds[2];
+	const char *error;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0, fds) < 0)
+		i_fatal("socketpair() failed: %m");
+	peer_init(&s, true);
+	s.echo = true;
+	s.conn = conn_create(fds[0], &peer_set, &peer_vfuncs, &s);
+	raw_client_init(&rc, fds[1], ciphersuites, max_version);
+	test_assert(conn_start_tls_server(s.conn, sctx, &error) == 0);
+	conn_write_str(s.conn, "* OK ready\r\n");
+	test_assert(raw_client_exchange(&rc, "a NOOP\r\n", 8, 2));
+	test_assert_strcmp(str_c(rc.in), "* OK ready\r\necho a NOOP\r\n");
+
+	struct tls_conn *st = conn_get_tls(s.conn);
+	const char *cipher = t_strdup(tls_conn_get_cipher(st));
+	buffer_t *before = buffer_create(system_pool, 64);
+	test_assert(tls_conn_get_channel_binding(st,
+		TLS_CHANNEL_BINDING_EXPORTER, before, &error) == 0);
+	tls_conn_set_data_only(st);
+	/* a session holding nothing in flight moves at once */
+	test_assert(tls_conn_is_data_only(st) == expect_data_only);
+	test_assert_strcmp(tls_conn_get_cipher(st), cipher);
+	buffer_t *after = buffer_create(system_pool, 64);
+	test_assert(tls_conn_get_channel_binding(st,
+		TLS_CHANNEL_BINDING_EXPORTER, after, &error) == 0);
+	test_assert(before->used == 32 && after->used == 32 &&
+		    memcmp(before->data, after->data, 32) == 0);
+	buffer_free(&before);
+	buffer_free(&after);
+	if (expect_data_only) {
+		test_assert_strcmp(tls_conn_get_protocol(st), "TLSv1.3");
+		test_assert(!tls_conn_has_pending(st));
+		test_assert(conn_get_buffer_alloc_size(s.conn) == 0);
+	}
+
+	/* many records both ways, some larger than a record */
+	str_truncate(rc.in, 0);
+	string_t *req = str_new(system_pool, 300000);
+	string_t *want = str_new(system_pool, 300000);
+	for (unsigned int i = 0; i < 3000; i++) {
+		str_printfa(req, "%u %0*u\r\n", i, (int)(i % 97) + 1, i);
+		str_printfa(want, "echo %u %0*u\r\n", i, (int)(i % 97) + 1, i);
+	}
+	str_append(req, "long ");
+	str_append(want, "echo long ");
+	for (unsigned int i = 0; i < 40000; i++) {
+		str_append_c(req, 'a' + i % 26);
+		str_append_c(want, 'a' + i % 26);
+	}
+	str_append(req, "\r\n");
+	str_append(want, "\r\n");
+	test_assert(raw_client_exchange(&rc, req->data, str_len(req), 3001));
+	test_assert(strcmp(str_c(rc.in), str_c(want)) == 0);
+	str_free(&req);
+	str_free(&want);
+
+	/* the client updates its keys and asks us to update ours */
+	if (max_version == 0) {
+		test_assert(SSL_key_update(rc.ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
+		str_truncate(rc.in, 0);
+		test_assert(raw_client_exchange(&rc, "b NOOP\r\n", 8, 1));
+		test_assert_strcmp(str_c(rc.in), "echo b NOOP\r\n");
+		/* and once more, after the server answered under new keys */
+		test_assert(SSL_key_update(rc.ssl, SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+		str_truncate(rc.in, 0);
+		test_assert(raw_client_exchange(&rc, "c NOOP\r\n", 8, 1));
+		test_assert_strcmp(str_c(rc.in), "echo c NOOP\r\n");
+	}
+	test_assert(s.reason == NULL);
+
+	/* close_notify from the client ends the session cleanly */
+	(void)SSL_shutdown(rc.ssl);
+	RUN_UNTIL(ioloop, s.reason != NULL, 5000);
+	test_assert_strcmp(s.reason, "Connection closed");
+	peer_deinit(&s);
+	raw_client_deinit(&rc);
+}
+
+static void test_tls_data_only(void)
+{
+	test_begin("tls data-only record layer");
+	struct tls_context *sctx = server_ctx(NULL);
+
+	test_tls_data_only_suite(sctx, NULL, 0, true);
+	test_tls_data_only_suite(sctx, "TLS_AES_128_GCM_SHA256", 0, true);
+	test_tls_data_only_suite(sctx, "TLS_CHACHA20_POLY1305_SHA256", 0, true);
+	/* not ours to carry: stays with OpenSSL and keeps working */
+	test_tls_data_only_suite(sctx, NULL, TLS1_2_VERSION, false);
+	tls_context_unref(&sctx);
+	struct tls_settings set = { .ciphersuites = "TLS_AES_128_CCM_SHA256" };
+	sctx = server_ctx(&set);
+	test_tls_data_only_suite(sctx, "TLS_AES_128_CCM_SHA256", 0, false);
+	tls_context_unref(&sctx);
+	test_end();
+}
+
+static void test_tls_data_only_close(void)
+{
+	test_begin("tls data-only: close_notify, garbage, memory");
+	struct tls_context *sctx = server_ctx(NULL);
+	struct tpeer s;
+	struct raw_client rc;
+	int fds[2];
+	const char *error;
+
+	/* the server ends: the client gets the last line and close_notify */
+	i_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+	peer_init(&s, true);
+	s.echo = true;
+	s.conn = conn_create(fds[0], &peer_set, &peer_vfuncs, &s);
+	raw_client_init(&rc, fds[1], NULL, 0);
+	test_assert(conn_start_tls_server(s.conn, sctx, &error) == 0);
+	test_assert(raw_client_exchange(&rc, "a NOOP\r\n", 8, 1));
+	struct mallinfo2 before = mallinfo2();
+	tls_conn_set_data_only(conn_get_tls(s.conn));
+	struct mallinfo2 after = mallinfo2();
+	test_assert(tls_conn_is_data_only(conn_get_tls(s.conn)));
+#ifndef __SANITIZE_ADDRESS__
+	/* OpenSSL's ~13 KiB go, the record layer's ~2.6 KiB stay */
+	test_assert(after.uordblks + 8 * 1024 < before.uordblks);
+	printf("  data-only: %zu bytes given back\n",
+	       before.uordblks - after.uordblks);
+#else
+	(void)before;
+	(void)after;
+#endif
+	conn_write_str(s.conn, "* BYE\r\n");
+	peer_deinit(&s);
+	str_truncate(rc.in, 0);
+	uint64_t deadline = ioloop_msecs_monotonic() + 5000;
+	int err = SSL_ERROR_WANT_READ;
+	while (err == SSL_ERROR_WANT_READ && ioloop_msecs_monotonic() < deadline)
+		err = raw_client_read(&rc);
+	test_assert(err == SSL_ERROR_ZERO_RETURN);
+	test_assert_strcmp(str_c(rc.in), "* BYE\r\n");
+	raw_client_deinit(&rc);
+
+	/* a record that does not authenticate ends the session */
+	i_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+	peer_init(&s, true);
+	s.echo = true;
+	s.conn = conn_create(fds[0], &peer_set, &peer_vfuncs, &s);
+	raw_client_init(&rc, fds[1], NULL, 0);
+	test_assert(conn_start_tls_server(s.conn, sctx, &error) == 0);
+	test_assert(raw_client_exchange(&rc, "a NOOP\r\n", 8, 1));
+	tls_conn_set_data_only(conn_get_tls(s.conn));
+	static const unsigned char forged[] = {
+		23, 3, 3, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+		15, 16, 17, 18, 19, 20
+	};
+	test_assert(write(fds[1], forged, sizeof(forged)) == sizeof(forged));
+	RUN_UNTIL(ioloop, s.reason != NULL, 5000);
+	test_assert(s.reason != NULL && strstr(s.reason, "bad record MAC") != NULL);
+	peer_deinit(&s);
+	raw_client_deinit(&rc);
+	tls_context_unref(&sctx);
+	test_end();
+}
+
 static void test_tls_setup(void)
 {
 	test_tls_init();
@@ -916,6 +1162,8 @@ static void test_tls_all(void)
 	test_tls_client_cert();
 	test_tls_bulk();
 	test_tls_memory();
+	test_tls_data_only();
+	test_tls_data_only_close();
 	test_tls_teardown();
 }
 

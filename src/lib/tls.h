@@ -130,6 +130,19 @@ int tls_conn_get_channel_binding(const struct tls_conn *tls,
 				 enum tls_channel_binding type, buffer_t *dest,
 				 const char **error_r) ATTR_WARN_UNUSED;
 
+/* The session only carries data from now on (the login process relaying
+   a logged-in client): no renegotiation, certificates or channel binding
+   but tls-exporter are asked of it again. A server's TLS 1.3 session with
+   AES-GCM or ChaCha20-Poly1305 and no client certificate then gives
+   OpenSSL's state (~13 KiB) up for a record layer of tls.c's own (~2.6
+   KiB, nearly all of it the two AEAD contexts), as soon as OpenSSL holds
+   no record in flight: at once, or after a later read or write. Other
+   sessions stay with OpenSSL. The accessors keep answering (cipher,
+   protocol, tls-exporter); a peer's KeyUpdate is handled. */
+void tls_conn_set_data_only(struct tls_conn *tls);
+/* Whether the session has moved to tls.c's record layer. */
+bool tls_conn_is_data_only(const struct tls_conn *tls);
+
 /* --- used by conn.c only: other code goes through conn_*() --- */
 
 /* Create the session on a socket. servername: see
