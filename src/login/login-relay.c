@@ -16,6 +16,7 @@
 #include "lib.h"
 #include "ioloop.h"
 #include "conn.h"
+#include "tls.h"
 #include "ipc.h"
 #include "event.h"
 #include "strfuncs.h"
@@ -200,6 +201,11 @@ void login_relay_start(struct login_client *client, int fd,
 	relay->mc = mc;
 	client->relay = relay;
 	conn_set_settings(client->conn, &relay_client_set);
+	/* from now on TLS only carries the session's bytes: OpenSSL's
+	   ~13 KiB per session give way to a record layer of ~2.6 KiB */
+	struct tls_conn *tls = conn_get_tls(client->conn);
+	if (tls != NULL)
+		tls_conn_set_data_only(tls);
 	relay->pair = conn_create(fd, &relay_pair_set, &relay_pair_vfuncs,
 				  relay);
 	conn_set_name(relay->pair, t_strdup_printf("login-relay %s",
