@@ -88,9 +88,11 @@ def test_idle_connection_memory(big_server, capsys):
         print("\nimap-login memory per idle connection: plaintext %.2f KiB "
               "(%d conns), TLS %.2f KiB (%d conns)%s"
               % (plain, n_plain, tls, n_tls, " [ASan]" if ASAN else ""))
+    # measured 1.28 and 12.4 KiB (OpenSSL's state after the handshake is
+    # most of the latter: pre-login sessions keep it); + ~15 %
     if not ASAN:
-        assert plain < 4.0
-        assert tls < 25.0
+        assert plain < 1.5
+        assert tls < 14.5
 
 
 # --- idle IMAP sessions (LOGIN, SELECT INBOX, IDLE) ---
@@ -101,20 +103,26 @@ def test_idle_connection_memory(big_server, capsys):
 # IDLE long enough to close its index (mailbox.c closes it as soon as IDLE
 # begins; the bench measures 2 s after the last session).
 # Measured on the development machine (glibc, OpenSSL 3.0, N = 200):
-# 9.2 KiB plaintext and 26.3 KiB TLS per session: in the mail process the
+# 8.6 KiB plaintext and 13.3 KiB TLS per session: in the mail process the
 # client, conn, parser, IDLE's command, five events, the user and its
 # suspended index, the mailbox and its view, the notify watch; with TLS
-# 17.2 KiB more in imap-login, ~14 KiB of it OpenSSL's own per-connection
-# state. Before: 109 / 126 KiB with the index open, 263 / 281 before any
-# of this work. The thresholds leave ~3 KiB: a session that keeps its
-# SQLite connection (+70 KiB) fails, and so does one that keeps a pool
-# or buffer of a few KiB it no longer needs.
+# 4.8 KiB more in imap-login, where a relayed TLS 1.3 session has left
+# OpenSSL's ~13 KiB for tls.c's data-only record layer (~2.6 KiB: the two
+# AEAD contexts), plus the client, its event and the relay's conns.
+# Before: 8.6 / 24.9 with OpenSSL's state kept, 109 / 126 KiB with the
+# index open, 263 / 281 before any of this work. The thresholds are the
+# figures + ~15 %: a session that keeps its SQLite connection (+70 KiB)
+# fails, and so does a relayed session that keeps OpenSSL's state, or one
+# that keeps a pool or buffer of a KiB or two it no longer needs.
 SESSION_PASSWORD = "secret"
 SESSIONS = 200
-SESSION_MAX_KIB_PLAIN = 12.0
-SESSION_MAX_KIB_TLS = 29.5
-# how long after the last IDLE the figure is taken (bench/run: 2 s)
+SESSION_MAX_KIB_PLAIN = 10.0
+SESSION_MAX_KIB_TLS = 15.5
+# how long after the last IDLE the figure is taken (bench/run: 2 s); on a
+# loaded machine some sessions may not have closed their index yet, so a
+# figure over the threshold is taken once more, RESETTLE_SECS later
 IDLE_SETTLE_SECS = 2
+RESETTLE_SECS = 4
 
 
 def tree_uss_kib(root):
@@ -225,6 +233,11 @@ def measure_sessions(server, users, n, tls_ctx):
     # idle sessions close their index when IDLE begins (mailbox.c)
     time.sleep(IDLE_SETTLE_SECS)
     after = tree_uss_kib(server.proc.pid)
+    limit = SESSION_MAX_KIB_TLS if tls_ctx is not None else \
+        SESSION_MAX_KIB_PLAIN
+    if (after - before) / n >= limit:
+        time.sleep(RESETTLE_SECS)
+        after = min(after, tree_uss_kib(server.proc.pid))
     check_idle_wakes(server, conns[0], users[20])
     for s in conns + warm:
         s.close()
