@@ -6,8 +6,15 @@
 
    Args: fail=P (share 0..1 of every class), fail_put, fail_get, fail_head,
    fail_delete, fail_list, fail_copy (per class, overriding fail), seed=N;
-   then the wrapped store's spec: "randomfail:fail=0.1:seed=7:posix:/x". */
+   then the wrapped store's spec: "randomfail:fail=0.1:seed=7:posix:/x".
+
+   For tests only: delay_get=MSECS makes the first read of every
+   asynchronous get (the open, as an object store's time to first byte)
+   complete MSECS later from the ioloop, so a test can hold a reader
+   (FETCH, SEARCH) waiting for as long as it likes. Synchronous gets are
+   not delayed, nor anything while the store is being destroyed. */
 #include "lib.h"
+#include "ioloop.h"
 #include "blob-private.h"
 
 #include <sys/random.h>
@@ -16,6 +23,7 @@ struct randomfail_store {
 	struct blob_store store;
 	double fail[BLOB_OP_CLASS_COUNT];
 	uint64_t seed, rng;
+	unsigned int delay_get_msecs;
 };
 
 struct randomfail_op {
@@ -27,6 +35,9 @@ struct randomfail_op {
 	   reads */
 	unsigned int fail_at;
 	unsigned int requests;
+	/* delay_get: the first read waits for this timeout */
+	struct timeout *to_delay;
+	bool delayed;
 };
 
 #define RANDOMFAIL_STORE(s) CONTAINER_OF(s, struct randomfail_store, store)
@@ -58,6 +69,21 @@ static bool randomfail_roll(struct randomfail_store *rstore, double share)
 	return r < share;
 }
 
+static void randomfail_request(struct blob_op *op);
+
+static void randomfail_delay_done(void *context)
+{
+	struct blob_op *op = context;
+	struct randomfail_op *rop = RANDOMFAIL_OP(op);
+
+	timeout_remove(&rop->to_delay);
+	/* no longer a read that may finish inline: its end is delivered
+	   from the ioloop like any background read's, not inside the
+	   driver's call (the consumer may end the get in its callback) */
+	op->nowait = false;
+	randomfail_request(op);
+}
+
 static void randomfail_request(struct blob_op *op)
 {
 	struct randomfail_store *rstore = RANDOMFAIL_STORE(op->store);
@@ -66,6 +92,13 @@ static void randomfail_request(struct blob_op *op)
 	/* cleaning up must always work */
 	if (op->req == BLOB_REQ_PUT_DISCARD) {
 		blob_op_forward(op);
+		return;
+	}
+	if (rstore->delay_get_msecs > 0 && op->req == BLOB_REQ_GET_READ &&
+	    !rop->delayed && !op->sync && !op->store->draining) {
+		rop->delayed = true;
+		rop->to_delay = timeout_add(rstore->delay_get_msecs,
+					    randomfail_delay_done, op);
 		return;
 	}
 	/* a list page is a call of its own (as an S3 request is); a put
@@ -122,6 +155,13 @@ static int randomfail_init(struct blob_store *store, const char *args,
 		const char *key = t_strndup(*opts, (size_t)(eq - *opts));
 		const char *value = eq + 1;
 
+		if (strcmp(key, "delay_get") == 0) {
+			if (str_to_uint(value, &rstore->delay_get_msecs) < 0) {
+				*error_r = "delay_get must be milliseconds";
+				return -1;
+			}
+			continue;
+		}
 		if (strcmp(key, "seed") == 0) {
 			if (str_to_uint64(value, &rstore->seed) < 0) {
 				*error_r = "seed must be a number";
@@ -182,6 +222,31 @@ static void randomfail_deinit(struct blob_store *store)
 	blob_store_destroy(&store->parent);
 }
 
+/* The store is going away: delayed reads go on at once. */
+static bool randomfail_drain(struct blob_store *store)
+{
+	bool any = false;
+	struct blob_op *op, *next;
+
+	for (op = store->ops; op != NULL; op = next) {
+		struct randomfail_op *rop = RANDOMFAIL_OP(op);
+
+		next = op->next;
+		if (rop->to_delay != NULL) {
+			randomfail_delay_done(op);
+			any = true;
+		}
+	}
+	return any;
+}
+
+static void randomfail_op_deinit(struct blob_op *op)
+{
+	struct randomfail_op *rop = RANDOMFAIL_OP(op);
+
+	timeout_remove(&rop->to_delay);
+}
+
 static struct blob_store *randomfail_alloc(void)
 {
 	struct randomfail_store *rstore = i_new(struct randomfail_store, 1);
@@ -213,7 +278,9 @@ const struct blob_store_vfuncs blob_driver_randomfail = {
 	.alloc = randomfail_alloc,
 	.init = randomfail_init,
 	.deinit = randomfail_deinit,
+	.drain = randomfail_drain,
 	.op_alloc = randomfail_op_alloc,
+	.op_deinit = randomfail_op_deinit,
 	.request = randomfail_request,
 	.cleanup_temp = randomfail_cleanup_temp,
 	.sync = randomfail_sync,

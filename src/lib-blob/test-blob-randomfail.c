@@ -484,9 +484,63 @@ static void test_randomfail_classes(void)
 	test_end();
 }
 
+/* delay_get: an async get's first read waits; later reads, sync gets and
+   a get still delayed when the store is destroyed do not. */
+static void test_randomfail_delay(void)
+{
+	const char *dir = test_blob_mkdir("rfdelay");
+	struct ioloop *ioloop = ioloop_create();
+	struct blob_store *store = test_blob_store_create(t_strdup_printf(
+		"randomfail:delay_get=200:posix:fsync=no:%s", dir));
+	struct blob_result result;
+	const unsigned char *data;
+	struct timespec t0, t1;
+	size_t size;
+	int ret;
+
+	test_begin("blob randomfail: delay_get");
+	test_assert(blob_put_data_sync(store, "d/1", "hello", 5, NULL, 0, 0,
+				       &result) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct blob_get *get = blob_get_begin_nowait(store, "d/1", 0,
+						     UINT64_MAX);
+	test_assert(blob_get_read_data(get, &data, &size) == BLOB_READ_WAIT);
+	while ((ret = blob_get_read_data(get, &data, &size)) ==
+	       BLOB_READ_WAIT)
+		ioloop_run_once(ioloop, 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long msecs = (t1.tv_sec - t0.tv_sec) * 1000 +
+		(t1.tv_nsec - t0.tv_nsec) / 1000000;
+	test_assert(ret > 0 && size == 5 && memcmp(data, "hello", 5) == 0);
+	test_assert(msecs >= 190);
+	test_assert(blob_get_end(&get, &result) == 0);
+
+	/* sync: at once */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	get = blob_get_begin_sync(store, "d/1", 0, UINT64_MAX);
+	test_assert(blob_get_read_data(get, &data, &size) > 0 && size == 5);
+	test_assert(blob_get_end(&get, &result) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	test_assert(t1.tv_sec - t0.tv_sec < 1 &&
+		    (t1.tv_sec > t0.tv_sec ||
+		     t1.tv_nsec - t0.tv_nsec < 150 * 1000000L));
+
+	/* a get abandoned while delayed: destroy drains it */
+	get = blob_get_begin(store, "d/1", 0, UINT64_MAX);
+	test_assert(blob_get_read_data(get, &data, &size) == BLOB_READ_WAIT);
+	(void)blob_get_end(&get, &result);
+	blob_store_destroy(&store);
+	const char *error;
+	test_assert(blob_store_create("randomfail:delay_get=x:posix:/x", NULL,
+				      &store, &error) < 0);
+	ioloop_destroy(&ioloop);
+	test_end();
+}
+
 test_func_t *const test_blob_randomfail_tests[] = {
 	test_randomfail_model,
 	test_randomfail_seed,
 	test_randomfail_classes,
+	test_randomfail_delay,
 	NULL
 };
