@@ -27,12 +27,12 @@
 #include "mail-storage.h"
 #include "mail-error.h"
 #include "mail-user-setup.h"
+#include "mail-user-cache.h"
 #include "lmtp-common.h"
 #include "lmtp-journal.h"
 #include "mail-index.h"
 #include "mail-quota.h"
 
-#include <sys/resource.h>
 #include <time.h>
 
 /* Users' storage stays open a while after a delivery: an MTA delivers
@@ -41,13 +41,12 @@
    several connections share one mail_user, so their commits are grouped
    into one index fsync (lib-storage's group commit). The cache is an
    LRU: at most LMTP_USER_CACHE_MAX users (fewer if the fd limit is low:
-   an open user holds about LMTP_USER_CACHE_FDS_PER_USER fds), idle ones
-   closed after LMTP_USER_CACHE_IDLE_SECS; when full, the least recently
-   used idle user is closed to make room. */
+   the room mail_user_cache_fd_room() finds, less what the mail
+   process's kept users may take), idle ones closed after
+   LMTP_USER_CACHE_IDLE_SECS; when full, the least recently used idle
+   user is closed to make room. */
 #define LMTP_USER_CACHE_IDLE_SECS 60
 #define LMTP_USER_CACHE_MAX 1000
-#define LMTP_USER_CACHE_FDS_PER_USER 8
-#define LMTP_USER_CACHE_FDS_RESERVED 256
 
 struct lmtp_cached_user {
 	char *username;
@@ -203,20 +202,17 @@ static void lmtp_user_cache_make_room(void)
 	}
 }
 
-/* LMTP_USER_CACHE_MAX, or fewer when the fd limit would not hold it. */
+/* LMTP_USER_CACHE_MAX, or fewer when the fd limit would not hold it
+   next to the mail process's kept users (they take at most half). */
 static unsigned int lmtp_user_cache_get_max(void)
 {
-	struct rlimit rl;
-	rlim_t max = LMTP_USER_CACHE_MAX;
+	unsigned int room = mail_user_cache_fd_room();
+	unsigned int kept = mail_user_cache_max();
+	unsigned int max = room > kept ? room - kept : 0;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		rlim_t usable = rl.rlim_cur > LMTP_USER_CACHE_FDS_RESERVED * 2 ?
-			rl.rlim_cur - LMTP_USER_CACHE_FDS_RESERVED :
-			rl.rlim_cur / 2;
-		if (usable / LMTP_USER_CACHE_FDS_PER_USER < max)
-			max = usable / LMTP_USER_CACHE_FDS_PER_USER;
-	}
-	return max < 1 ? 1 : (unsigned int)max;
+	if (max > LMTP_USER_CACHE_MAX)
+		max = LMTP_USER_CACHE_MAX;
+	return max < 1 ? 1 : max;
 }
 
 static void lmtp_user_cache_timeout(void *context ATTR_UNUSED)

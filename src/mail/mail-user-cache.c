@@ -120,19 +120,23 @@ static bool cache_release(struct mail_user *user, bool reusable)
 	return true;
 }
 
-static unsigned int cache_get_max(void)
+unsigned int mail_user_cache_fd_room(void)
 {
 	struct rlimit rl;
-	rlim_t max = MAIL_USER_CACHE_MAX;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		rlim_t usable = rl.rlim_cur > MAIL_USER_CACHE_FDS_RESERVED * 2 ?
-			rl.rlim_cur - MAIL_USER_CACHE_FDS_RESERVED :
-			rl.rlim_cur / 2;
-		if (usable / MAIL_USER_CACHE_FDS_PER_USER < max)
-			max = usable / MAIL_USER_CACHE_FDS_PER_USER;
-	}
-	return (unsigned int)max;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT_MAX;
+	rlim_t usable = rl.rlim_cur > MAIL_USER_CACHE_FDS_RESERVED * 2 ?
+		rl.rlim_cur - MAIL_USER_CACHE_FDS_RESERVED : rl.rlim_cur / 2;
+	rlim_t room = usable / MAIL_USER_CACHE_FDS_PER_USER;
+	return room > UINT_MAX ? UINT_MAX : (unsigned int)room;
+}
+
+static unsigned int cache_get_max(void)
+{
+	unsigned int half = mail_user_cache_fd_room() / 2;
+
+	return half < MAIL_USER_CACHE_MAX ? half : MAIL_USER_CACHE_MAX;
 }
 
 void mail_user_cache_init(void)

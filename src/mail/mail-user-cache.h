@@ -34,6 +34,15 @@ struct mail_user_paths;
 /* fds never given to kept users: sessions, their relays, blob reads */
 #define MAIL_USER_CACHE_FDS_RESERVED 256
 
+/* How many open users the process's fd limit has room for: each holds
+   MAIL_USER_CACHE_FDS_PER_USER descriptors, and
+   MAIL_USER_CACHE_FDS_RESERVED stay for everything else (half the limit
+   when it is lower than twice that). The users kept here take at most
+   half of it (and no more than MAIL_USER_CACHE_MAX); LMTP's cache of the
+   users it delivers to (lmtp-delivery.c) takes what they leave, so that
+   both together fit in the limit. */
+unsigned int mail_user_cache_fd_room(void);
+
 /* Start keeping users in this process (sets the mail_user release hook).
    Needs an ioloop for the expiry timer. */
 void mail_user_cache_init(void);
