@@ -364,6 +364,18 @@ def start_with_users(tmpdir, users, config="", ssl=True, mail_home=None,
     return server
 
 
+def server_fixture(start, stop=stop_checked):
+    """A test module's function-scoped server fixture (`server =
+    server_fixture(...)`): start(tmpdir_columba) yielded, then
+    stop(server)."""
+    @pytest.fixture
+    def server(tmpdir_columba):
+        srv = start(tmpdir_columba)
+        yield srv
+        stop(srv)
+    return server
+
+
 def serve_in_tempdir(prefix, start, bad=LOG_CRASH):
     """The body of a module-scoped server fixture (`yield from` it):
     start(tmpdir) in a new temp dir (not pytest's tmp_path: its parents

@@ -7,8 +7,7 @@ import time
 import pytest
 
 from authclient import AuthClient, fields_dict
-from conftest import start_auth_server as start
-from conftest import stop_checked
+from conftest import start_auth_server, stop_checked
 from conftest import write_passwd_file as write
 
 # a remote client: loopback clients get no auth penalty
@@ -16,29 +15,37 @@ REMOTE = dict(rip="198.51.100.7", lip="192.0.2.1")
 
 
 @pytest.fixture
-def stop_check():
+def auth(tmpdir_columba):
+    """auth(lines, config="") starts a server whose passdb is a
+    passwd-file of lines, at the returned server's .users_file (the tests
+    rewrite it), after config's settings and passdbs; it is stopped and
+    its log checked at the end."""
     servers = []
-    yield servers.append
+
+    def start(lines, config=""):
+        users = write(os.path.join(tmpdir_columba, "users"), lines)
+        server = start_auth_server(
+            tmpdir_columba, "auth_failure_delay = 0\n" + config +
+            "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
+        server.users_file = users
+        servers.append(server)
+        return server
+    yield start
     for server in servers:
         stop_checked(server)
 
 
-def test_cache_keeps_old_password_until_ttl(tmpdir_columba, stop_check):
-    users = os.path.join(tmpdir_columba, "users")
-    write(users, ["alice@example.com:{PLAIN}old-pw::::::"])
-    server = start(tmpdir_columba,
-                   "auth_failure_delay = 0\n"
-                   "auth_cache_size = 1M\n"
-                   "auth_cache_ttl = 2 secs\n"
-                   "auth_cache_negative_ttl = 2 secs\n"
-                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
-    stop_check(server)
+def test_cache_keeps_old_password_until_ttl(auth):
+    server = auth(["alice@example.com:{PLAIN}old-pw::::::"],
+                  "auth_cache_size = 1M\n"
+                  "auth_cache_ttl = 2 secs\n"
+                  "auth_cache_negative_ttl = 2 secs\n")
     c = AuthClient(server.auth_path)
     assert c.plain(1, "alice@example.com", "old-pw")[0] == "OK"
     # unknown: a negative entry
     assert c.plain(2, "bob@example.com", "bob-pw")[0] == "FAIL"
-    write(users, ["alice@example.com:{PLAIN}new-pw::::::",
-                  "bob@example.com:{PLAIN}bob-pw::::::"])
+    write(server.users_file, ["alice@example.com:{PLAIN}new-pw::::::",
+                              "bob@example.com:{PLAIN}bob-pw::::::"])
     # the cached hash still answers: the old password works...
     assert c.plain(3, "alice@example.com", "old-pw")[0] == "OK"
     assert server.wait_log("Login successful (auth cache hit)")
@@ -55,40 +62,31 @@ def test_cache_keeps_old_password_until_ttl(tmpdir_columba, stop_check):
     assert c.plain(9, "alice@example.com", "new-pw")[0] == "OK"
 
 
-def test_cache_off_by_default(tmpdir_columba, stop_check):
-    users = os.path.join(tmpdir_columba, "users")
-    write(users, ["alice@example.com:{PLAIN}old-pw::::::"])
-    server = start(tmpdir_columba,
-                   "auth_failure_delay = 0\n"
-                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
-    stop_check(server)
+def test_cache_off_by_default(auth):
+    server = auth(["alice@example.com:{PLAIN}old-pw::::::"])
     c = AuthClient(server.auth_path)
     assert c.plain(1, "alice@example.com", "old-pw")[0] == "OK"
-    write(users, ["alice@example.com:{PLAIN}new-pw::::::"])
+    write(server.users_file, ["alice@example.com:{PLAIN}new-pw::::::"])
     assert c.plain(2, "alice@example.com", "old-pw")[0] == "FAIL"
     assert c.plain(3, "alice@example.com", "new-pw")[0] == "OK"
     assert "auth cache hit" not in server.log()
 
 
-def master_config(users, masters, pass_yes):
-    return ("auth_failure_delay = 0\n"
-            "auth_master_user_separator = *\n"
+def master_config(masters, pass_yes):
+    """The master passdb, before the users' one."""
+    return ("auth_master_user_separator = *\n"
             "passdb {\n  driver = passwd-file\n  args = %s\n"
-            "  master = yes\n%s}\n"
-            "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % (
-                masters, "  result_success = continue\n" if pass_yes else "",
-                users))
+            "  master = yes\n%s}\n" % (
+                masters, "  result_success = continue\n" if pass_yes else ""))
 
 
 @pytest.mark.parametrize("pass_yes", [True, False])
-def test_master_users(tmpdir_columba, stop_check, pass_yes):
-    users = os.path.join(tmpdir_columba, "users")
-    masters = os.path.join(tmpdir_columba, "masters")
-    write(users, ["alice@example.com:{PLAIN}alice-pw::::::",
-                  "carol@example.com:{PLAIN}carol-pw::::::nologin reason=Gone"])
-    write(masters, ["admin:{PLAIN}admin-pw::::::"])
-    server = start(tmpdir_columba, master_config(users, masters, pass_yes))
-    stop_check(server)
+def test_master_users(tmpdir_columba, auth, pass_yes):
+    masters = write(os.path.join(tmpdir_columba, "masters"),
+                    ["admin:{PLAIN}admin-pw::::::"])
+    server = auth(["alice@example.com:{PLAIN}alice-pw::::::",
+                   "carol@example.com:{PLAIN}carol-pw::::::nologin reason=Gone"],
+                  master_config(masters, pass_yes))
     c = AuthClient(server.auth_path)
     cmd, _, fields = c.plain(1, "alice@example.com*admin", "admin-pw")
     assert cmd == "OK", server.log()
@@ -117,25 +115,16 @@ def test_master_users(tmpdir_columba, stop_check, pass_yes):
         assert (cmd, fields[0]) == ("OK", "user=nobody@example.com")
 
 
-def test_master_login_without_master_passdb(tmpdir_columba, stop_check):
-    users = os.path.join(tmpdir_columba, "users")
-    write(users, ["alice@example.com:{PLAIN}alice-pw::::::"])
-    server = start(tmpdir_columba,
-                   "auth_failure_delay = 0\nauth_master_user_separator = *\n"
-                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
-    stop_check(server)
+def test_master_login_without_master_passdb(auth):
+    server = auth(["alice@example.com:{PLAIN}alice-pw::::::"],
+                  "auth_master_user_separator = *\n")
     c = AuthClient(server.auth_path)
     assert c.plain(1, "alice@example.com*x", "alice-pw")[0] == "FAIL"
     assert server.wait_log("no passdb has master = yes")
 
 
-def test_auth_penalty(tmpdir_columba, stop_check):
-    users = os.path.join(tmpdir_columba, "users")
-    write(users, ["alice@example.com:{PLAIN}alice-pw::::::"])
-    server = start(tmpdir_columba,
-                   "auth_failure_delay = 0\n"
-                   "passdb {\n  driver = passwd-file\n  args = %s\n}\n" % users)
-    stop_check(server)
+def test_auth_penalty(auth):
+    server = auth(["alice@example.com:{PLAIN}alice-pw::::::"])
     c = AuthClient(server.auth_path)
 
     def timed(rid, password, **kw):

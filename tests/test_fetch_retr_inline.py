@@ -7,17 +7,11 @@ pipelined; a message another session expunged (its blob purged) is
 -ERR / NO [EXPUNGEISSUED], never a broken reply or a disconnect.
 Messages go in with a raw APPEND, so that their bare LFs are kept
 (smtplib and imaplib would turn them into CRLF)."""
+from conftest import server_fixture
 from rawclient import ImapConn
 from test_pop3 import PASSWORD, Raw, start, stop
 
-import pytest
-
-
-@pytest.fixture
-def server(tmpdir_columba):
-    srv = start(tmpdir_columba)
-    yield srv
-    stop(srv)
+server = server_fixture(start, stop)
 
 
 class Imap(ImapConn):

@@ -28,7 +28,8 @@ import zlib
 import pytest
 
 from conftest import (LOG_CRASH_OR_SANITIZER, free_port, lmtp_deliver,
-                      start_with_users, stop_checked, wait_message_count,
+                      server_fixture, start_with_users,
+                      stop_checked, wait_message_count,
                       wait_port)
 
 PASSWORD = "secret pw"
@@ -65,11 +66,7 @@ def stop(server):
     stop_checked(server, LOG_CRASH_OR_SANITIZER, tail=20000)
 
 
-@pytest.fixture
-def server(tmpdir_columba):
-    srv = start(tmpdir_columba)
-    yield srv
-    stop(srv)
+server = server_fixture(start, stop)
 
 
 def deliver(server, body, user=USER):

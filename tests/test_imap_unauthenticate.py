@@ -14,7 +14,8 @@ import zlib
 import pytest
 
 from conftest import (LOG_CRASH_OR_SANITIZER, sanitizer_build,
-                      start_with_users, stop_checked)
+                      server_fixture, start_with_users,
+                      stop_checked)
 from rawclient import tls_context
 
 # freed memory sits in ASan's quarantine: RSS says nothing about leaks
@@ -32,11 +33,7 @@ def finish(srv):
     stop_checked(srv, LOG_CRASH_OR_SANITIZER)
 
 
-@pytest.fixture
-def server(tmpdir_columba):
-    srv = start(tmpdir_columba)
-    yield srv
-    finish(srv)
+server = server_fixture(start, finish)
 
 
 class Client:

@@ -17,8 +17,8 @@ import time
 import pytest
 
 from conftest import (BUILD, LOG_CRASH_OR_SANITIZER, demote_to, free_port,
-                      lmtp_deliver, start_with_users, stop_checked,
-                      wait_port)
+                      lmtp_deliver, server_fixture, start_with_users,
+                      stop_checked, wait_port)
 from rawclient import tls_context
 
 PASSWORD = "secret pw"
@@ -51,11 +51,7 @@ def stop(server):
     stop_checked(server, LOG_CRASH_OR_SANITIZER)
 
 
-@pytest.fixture
-def server(tmpdir_columba):
-    srv = start(tmpdir_columba)
-    yield srv
-    stop(srv)
+server = server_fixture(start, stop)
 
 
 def deliver(server, user, body):
