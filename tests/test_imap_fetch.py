@@ -505,6 +505,7 @@ def test_large_message_streamed(server):
     left = size
     while left:
         chunk = m.read(min(left, 1 << 20))
+        assert chunk, "the server closed the connection with %d bytes left" % left
         h.update(chunk)
         left -= len(chunk)
     assert h.digest() == hashlib.sha256(big_message()).digest()
