@@ -46,7 +46,8 @@ class ImapConn:
         line = self.f.readline()
         if not line:
             raise EOFError("%s closed the connection" % self.name)
-        return line.rstrip(b"\r\n")
+        # only the line end: a CR before it is the server's byte
+        return line[:-2] if line.endswith(b"\r\n") else line.rstrip(b"\n")
 
     def read(self, size):
         data = self.f.read(size)
