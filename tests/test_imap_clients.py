@@ -717,6 +717,11 @@ CAPABILITY_CHECKS = {
                     (b'LIST "" "cap-*"', b'"cap-\xc3\xbc"'),
                     (b"SELECT INBOX", b"")],
     "IMAP4rev2": [(b"ENABLE IMAP4rev2", b"* ENABLED IMAP4rev2")],
+    # RFC 9208; test_quota.py has the rest
+    "QUOTA": [(b"GETQUOTAROOT INBOX", b'* QUOTAROOT INBOX "User quota"')],
+    "QUOTA=RES-STORAGE": [(b"STATUS INBOX (DELETED-STORAGE)",
+                           b"DELETED-STORAGE ")],
+    "QUOTA=RES-MESSAGE": [(b"STATUS INBOX (DELETED)", b"(DELETED ")],
 }
 
 

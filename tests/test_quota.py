@@ -6,8 +6,9 @@ LMTP: 552 5.2.2 or 452 4.2.2 by configuration, per-user rules from userdb
 (passwd-file extra fields), the message-count limit, MAIL FROM's SIZE= at
 RCPT, one reply per recipient when one of two is over quota, expunge
 freeing room, concurrent deliveries not overshooting, a bad userdb rule.
-IMAP: APPEND and COPY answer NO [OVERQUOTA], MOVE is not refused.
-`columba mail quota get|recalc`.
+IMAP: APPEND and COPY answer NO [OVERQUOTA], MOVE is not refused; the
+QUOTA extension (RFC 9208: GETQUOTA, GETQUOTAROOT, SETQUOTA refused,
+STATUS DELETED / DELETED-STORAGE). `columba mail quota get|recalc`.
 """
 import imaplib
 import os
@@ -499,3 +500,84 @@ def test_bad_config_rule_is_a_startup_error(tmp_path):
                        capture_output=True, text=True, timeout=20)
     assert p.returncode != 0 and "columba.conf:1: " in p.stderr
     assert "mailbox Trash" in p.stderr, p.stderr
+
+
+def imap_raw(m, command):
+    """Send one command on an imaplib session, return (tagged line,
+    untagged lines)."""
+    tag = m._new_tag()
+    m.send(tag + b" " + command + b"\r\n")
+    untagged = []
+    while True:
+        line = m._get_line()
+        if line.startswith(tag + b" "):
+            return line[len(tag) + 1:], untagged
+        untagged.append(line)
+
+
+def test_imap_quota_extension(make_server):
+    srv = make_server("quota_rule = *:storage=100k:messages=50\n",
+                      fields={"bob": "userdb_quota_rule=*:storage=0"})
+    m = imap(srv, "alice")
+    try:
+        typ, data = m.capability()
+        caps = data[0].split()
+        assert b"QUOTA" in caps and b"QUOTA=RES-STORAGE" in caps
+        assert b"QUOTA=RES-MESSAGE" in caps
+        # the limits are the admin's: no SETQUOTA
+        assert b"QUOTASET" not in caps
+        for size in (3000, 5000):
+            assert m.append("INBOX", None, None, message(size))[0] == "OK"
+        tagged, untagged = imap_raw(m, b"GETQUOTAROOT INBOX")
+        assert tagged.startswith(b"OK"), tagged
+        assert untagged[0] == b'* QUOTAROOT INBOX "User quota"', untagged
+        mo = re.match(rb'\* QUOTA "User quota" \(STORAGE (\d+) 100 '
+                      rb'MESSAGE 2 50\)$', untagged[1])
+        assert mo, untagged
+        # KiB, rounded up: 2 messages of about 3 and 5 KiB
+        assert 7 <= int(mo.group(1)) <= 9, untagged
+        tagged, untagged = imap_raw(m, b'GETQUOTA "User quota"')
+        assert tagged.startswith(b"OK") and untagged[0].startswith(
+            b'* QUOTA "User quota" (STORAGE '), (tagged, untagged)
+        tagged, untagged = imap_raw(m, b'GETQUOTA "other"')
+        assert tagged.startswith(b"NO") and untagged == [], tagged
+        # a mailbox that does not exist (yet) has the same root
+        tagged, untagged = imap_raw(m, b"GETQUOTAROOT Later/Box")
+        assert tagged.startswith(b"OK")
+        assert untagged[0] == b'* QUOTAROOT Later/Box "User quota"'
+        tagged, _ = imap_raw(m, b'SETQUOTA "User quota" (STORAGE 512)')
+        assert tagged.startswith(b"NO"), tagged
+        tagged, _ = imap_raw(m, b'SETQUOTA "User quota" (STORAGE)')
+        assert tagged.startswith(b"BAD"), tagged
+        tagged, _ = imap_raw(m, b"GETQUOTA")
+        assert tagged.startswith(b"BAD"), tagged
+
+        # STATUS DELETED and DELETED-STORAGE: what EXPUNGE would free
+        assert m.select("INBOX")[0] == "OK"
+        typ, data = m.status("INBOX", "(MESSAGES DELETED DELETED-STORAGE)")
+        assert typ == "OK"
+        assert b"MESSAGES 2 DELETED 0 DELETED-STORAGE 0" in data[0], data
+        assert m.store("2", "+FLAGS", "(\\Deleted)")[0] == "OK"
+        typ, data = m.status("INBOX", "(DELETED DELETED-STORAGE)")
+        mo = re.search(rb"DELETED 1 DELETED-STORAGE (\d+)", data[0])
+        assert mo and 4500 < int(mo.group(1)) <= 5000, data
+        storage_before = usage(srv, "alice")[0]
+        assert m.expunge()[0] == "OK"
+        assert usage(srv, "alice")[0] == storage_before - int(mo.group(1))
+        # LIST-STATUS takes the items too
+        tagged, untagged = imap_raw(
+            m, b'LIST "" INBOX RETURN (STATUS (DELETED-STORAGE))')
+        assert tagged.startswith(b"OK")
+        assert any(b"DELETED-STORAGE 0" in l for l in untagged), untagged
+    finally:
+        m.logout()
+    # a user without limits has the root, with no resources in it
+    m = imap(srv, "bob")
+    try:
+        tagged, untagged = imap_raw(m, b"GETQUOTAROOT INBOX")
+        assert tagged.startswith(b"OK")
+        # (bob's userdb quota_rule replaces the configured one whole)
+        assert untagged == [b'* QUOTAROOT INBOX "User quota"',
+                            b'* QUOTA "User quota" ()'], untagged
+    finally:
+        m.logout()

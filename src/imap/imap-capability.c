@@ -40,6 +40,10 @@ static const char *const imap_capabilities[] = {
 	"OBJECTID",
 	"SAVEDATE",
 	"COMPRESS=DEFLATE",
+	/* RFC 9208, without QUOTASET (the limits are the admin's) */
+	"QUOTA",
+	"QUOTA=RES-STORAGE",
+	"QUOTA=RES-MESSAGE",
 	NULL
 };
 

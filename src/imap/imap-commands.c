@@ -19,6 +19,8 @@ static const struct command imap_commands[] = {
 	  COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID },
 	{ "FETCH", cmd_fetch, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES | COMMAND_FLAG_FETCH_BRACKETS },
+	{ "GETQUOTA", imap_cmd_getquota, 0 },
+	{ "GETQUOTAROOT", imap_cmd_getquotaroot, 0 },
 	{ "ID", imap_cmd_id, COMMAND_FLAG_ANY_STATE },
 	{ "IDLE", imap_cmd_idle, 0 },
 	{ "LIST", cmd_list, 0 },
@@ -31,6 +33,7 @@ static const struct command imap_commands[] = {
 	{ "SEARCH", cmd_search, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
 	{ "SELECT", imap_cmd_select, 0 },
+	{ "SETQUOTA", imap_cmd_setquota, 0 },
 	{ "SORT", cmd_sort, COMMAND_FLAG_SELECTED | COMMAND_FLAG_UID |
 		COMMAND_FLAG_NO_EXPUNGES },
 	{ "STARTTLS", imap_cmd_starttls, COMMAND_FLAG_ANY_STATE },

@@ -136,6 +136,7 @@ command_func_t imap_cmd_examine, imap_cmd_close, imap_cmd_unselect;
 command_func_t imap_cmd_check, imap_cmd_namespace, imap_cmd_idle;
 command_func_t imap_cmd_starttls, imap_cmd_compress, imap_cmd_unauthenticate;
 command_func_t imap_cmd_append, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move;
+command_func_t imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
 command_func_t cmd_create, cmd_delete, cmd_rename, cmd_subscribe;
 command_func_t cmd_unsubscribe, cmd_list, cmd_lsub, cmd_status;
 command_func_t cmd_search, cmd_fetch, cmd_store;

@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "imap-common.h"
 #include "imap-status.h"
+#include "mail-index-quota.h"
 
 static const struct {
 	const char *name;
@@ -19,6 +20,7 @@ static const struct {
 	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
 	{ "APPENDLIMIT", IMAP_STATUS_APPENDLIMIT },
 	{ "MAILBOXID", IMAP_STATUS_MAILBOXID },
+	{ "DELETED-STORAGE", IMAP_STATUS_DELETED_STORAGE },
 };
 
 int imap_status_parse_items(struct client *client, const struct imap_arg *arg,
@@ -100,6 +102,17 @@ int imap_status_send(struct client *client, uint32_t mailbox_id,
 		str_printfa(str, "DELETED %u ", st.deleted);
 	if ((items & IMAP_STATUS_SIZE) != 0)
 		str_printfa(str, "SIZE %llu ", (unsigned long long)st.size);
+	if ((items & IMAP_STATUS_DELETED_STORAGE) != 0) {
+		/* RFC 9208 allows the sum of the \Deleted messages'
+		   RFC822.SIZE: exactly what the quota's usage loses */
+		uint64_t deleted;
+		if (mail_index_quota_get_deleted(
+			mail_user_get_index(client->user), mailbox_id,
+			&deleted) < 0)
+			return -1;
+		str_printfa(str, "DELETED-STORAGE %llu ",
+			    (unsigned long long)deleted);
+	}
 	if ((items & IMAP_STATUS_HIGHESTMODSEQ) != 0) {
 		str_printfa(str, "HIGHESTMODSEQ %llu ",
 			    (unsigned long long)st.highestmodseq);

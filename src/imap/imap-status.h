@@ -1,5 +1,6 @@
 /* STATUS data items (RFC 9051 §6.3.11, STATUS=SIZE RFC 8438, CONDSTORE's
-   HIGHESTMODSEQ RFC 7162, APPENDLIMIT RFC 7889, MAILBOXID RFC 8474):
+   HIGHESTMODSEQ RFC 7162, APPENDLIMIT RFC 7889, MAILBOXID RFC 8474,
+   QUOTA's DELETED-STORAGE RFC 9208):
    parsing the item list and writing the untagged STATUS response,
    shared by STATUS and LIST's RETURN (STATUS ...) (LIST-STATUS,
    RFC 5819). */
@@ -23,6 +24,8 @@ enum imap_status_items {
 	IMAP_STATUS_APPENDLIMIT = 0x100,
 	/* OBJECTID (RFC 8474 §4.3): the mailbox GUID */
 	IMAP_STATUS_MAILBOXID = 0x200,
+	/* QUOTA (RFC 9208 §4.1.4): what an EXPUNGE would free */
+	IMAP_STATUS_DELETED_STORAGE = 0x400,
 };
 
 /* Parse a parenthesized list of at least one item (any case; repeats

@@ -85,6 +85,24 @@ int mail_index_quota_get_uids(struct mail_index *index, uint32_t mailbox_id,
 	return ret;
 }
 
+int mail_index_quota_get_deleted(struct mail_index *index,
+				 uint32_t mailbox_id, uint64_t *bytes_r)
+{
+	sqlite3_stmt *stmt = mail_index_stmt(index,
+		"SELECT coalesce(sum(rfc822_size), 0) FROM messages "
+		"WHERE mailbox_id = ?1 AND (flags & 4) != 0");
+
+	*bytes_r = 0;
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	if (mail_index_step(index, stmt, "deleted storage") <= 0)
+		return -1;
+	*bytes_r = quota_column(stmt, 0);
+	sqlite3_reset(stmt);
+	return 0;
+}
+
 int mail_index_quota_recalc(struct mail_index *index,
 			    struct mail_index_quota_usage *old_r,
 			    struct mail_index_quota_usage *new_r)

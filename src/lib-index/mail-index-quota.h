@@ -29,6 +29,12 @@ int mail_index_quota_get_uids(struct mail_index *index, uint32_t mailbox_id,
 			      const ARRAY_TYPE(seq_range) *uids,
 			      struct mail_index_quota_usage *usage_r)
 	ATTR_WARN_UNUSED;
+/* The sum of the RFC822.SIZEs of mailbox_id's \Deleted messages: what
+   an EXPUNGE would free (RFC 9208 STATUS DELETED-STORAGE). Reads the
+   mailbox's rows. Returns 0, or -1 with the index error set. */
+int mail_index_quota_get_deleted(struct mail_index *index,
+				 uint32_t mailbox_id, uint64_t *bytes_r)
+	ATTR_WARN_UNUSED;
 /* Count the usage again from the messages themselves and store it (in
    one write transaction, so no save or expunge slips between the count
    and the store). *old_r (may be NULL) gets what was stored before,

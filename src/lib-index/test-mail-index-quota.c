@@ -75,6 +75,20 @@ static void test_quota_triggers(void)
 	test_assert(mail_index_quota_get_uids(index, inbox,
 					      test_uidset("1:*"), &part) == 0);
 	test_assert(part.storage == 332 && part.messages == 3);
+	/* what expunging the \Deleted ones would free */
+	uint64_t deleted;
+	test_assert(mail_index_quota_get_deleted(index, inbox, &deleted) == 0);
+	test_assert(deleted == 0);
+	struct mail_index_flag_update upd = {
+		.type = MAIL_INDEX_MODIFY_ADD, .flags = MAIL_DELETED,
+	};
+	struct mail_index_transaction *t2;
+	test_assert(mail_index_transaction_begin(index, &t2) == 0);
+	test_assert(mail_index_update_flags(t2, inbox, test_uidset("3:4"),
+					    &upd, NULL, NULL) == 0);
+	test_assert(mail_index_transaction_commit(&t2) == 0);
+	test_assert(mail_index_quota_get_deleted(index, inbox, &deleted) == 0);
+	test_assert(deleted == 112 + 110);
 	test_quota_expunge(index, inbox, "1:*");
 	test_quota_usage_is(index, 0, 0);
 	mail_index_close(&index);
