@@ -7,11 +7,11 @@
    untagged "OK [COPYUID ...]" that RFC 6851 §4.3 asks for.
 
    Quota: a COPY adds its messages' sizes to the user's usage, so it is
-   tested (and reserved until the commit answers) before the first copy
-   starts: NO [OVERQUOTA] if it does not fit. A MOVE adds nothing (the
-   sources go in the same commit; every mailbox is under the user's
-   one quota), so it is never refused for quota: a user over quota can
-   still move mail to Trash, as with Dovecot's quota plugin. */
+   tested (and reserved until the index commit counts it) before the
+   first copy starts: NO [OVERQUOTA] if it does not fit. A MOVE adds
+   nothing (the sources go in the same commit; every mailbox is under
+   the user's one quota), so it is never refused for quota: a user over
+   quota can still move mail to Trash, as with Dovecot's quota plugin. */
 #include "lib.h"
 #include "ioloop.h"
 #include "event.h"
