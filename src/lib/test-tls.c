@@ -1076,7 +1076,7 @@ static void test_tls_data_only(void)
 
 static void test_tls_data_only_close(void)
 {
-	test_begin("tls data-only: close_notify, garbage, memory");
+	test_begin("tls data-only: close_notify, forged record, flood, memory");
 	struct tls_context *sctx = server_ctx(NULL);
 	struct tpeer s;
 	struct raw_client rc;
@@ -1131,6 +1131,26 @@ static void test_tls_data_only_close(void)
 	test_assert(write(fds[1], forged, sizeof(forged)) == sizeof(forged));
 	RUN_UNTIL(ioloop, s.reason != NULL, 5000);
 	test_assert(s.reason != NULL && strstr(s.reason, "bad record MAC") != NULL);
+	peer_deinit(&s);
+	raw_client_deinit(&rc);
+
+	/* a flood of records without data (KeyUpdates) is cut off */
+	i_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+	peer_init(&s, true);
+	s.echo = true;
+	s.conn = conn_create(fds[0], &peer_set, &peer_vfuncs, &s);
+	raw_client_init(&rc, fds[1], NULL, 0);
+	test_assert(conn_start_tls_server(s.conn, sctx, &error) == 0);
+	test_assert(raw_client_exchange(&rc, "a NOOP\r\n", 8, 1));
+	tls_conn_set_data_only(conn_get_tls(s.conn));
+	for (unsigned int i = 0; i < 40; i++) {
+		test_assert(SSL_key_update(rc.ssl,
+					   SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+		test_assert(SSL_do_handshake(rc.ssl) == 1);
+	}
+	RUN_UNTIL(ioloop, s.reason != NULL, 5000);
+	test_assert(s.reason != NULL &&
+		    strstr(s.reason, "too many records without data") != NULL);
 	peer_deinit(&s);
 	raw_client_deinit(&rc);
 	tls_context_unref(&sctx);

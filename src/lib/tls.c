@@ -29,6 +29,9 @@
 #define TLS13_MAX_CIPHERTEXT (TLS_MAX_PLAINTEXT + 256)
 #define TLS_EXPORTER_LABEL "EXPORTER-Channel-Binding"
 #define TLS_EXPORTER_LEN 32
+/* records without data in a row (empty ones, KeyUpdates) before the peer
+   is taken for a flood, as OpenSSL does with empty records */
+#define TLS_MAX_RECORDS_WITHOUT_DATA 32
 
 struct tls_sni_ctx {
 	char *hostname;
@@ -77,6 +80,8 @@ struct tls_record_layer {
 	bool reused;
 	bool have_exporter;
 	unsigned char exporter[TLS_EXPORTER_LEN];
+	/* records in a row that carried no data */
+	unsigned int records_without_data;
 	/* the peer asked for a KeyUpdate we have not sent yet */
 	bool key_update_due;
 	bool close_sent;
@@ -1070,6 +1075,14 @@ static int tls_rl_read_record(struct tls_conn *tls, const char **error_r)
 		return -1;
 	}
 	const unsigned char *p = rl->body;
+	if (type == SSL3_RT_APPLICATION_DATA && len > 0) {
+		rl->records_without_data = 0;
+	} else if (++rl->records_without_data > TLS_MAX_RECORDS_WITHOUT_DATA) {
+		tls_rl_body_free(rl);
+		tls_rl_fail(tls, SSL3_AD_UNEXPECTED_MESSAGE,
+			    "too many records without data", error_r);
+		return -1;
+	}
 	switch (type) {
 	case SSL3_RT_APPLICATION_DATA:
 		if (len == 0) {
