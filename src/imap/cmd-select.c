@@ -159,17 +159,10 @@ static int select_send_qresync(struct client *client,
 
 static void select_send_unseen(struct client *client)
 {
-	uint32_t count = mailbox_get_messages_count(client->mailbox);
+	uint32_t seq = mailbox_get_first_unseen_seq(client->mailbox);
 
-	for (uint32_t seq = 1; seq <= count; seq++) {
-		const struct mail_index_flags_rec *rec =
-			mailbox_get_message(client->mailbox, seq);
-		if (rec != NULL && (rec->flags & MAIL_SEEN) == 0) {
-			client_send_linef(client,
-				"* OK [UNSEEN %u] First unseen.", seq);
-			return;
-		}
-	}
+	if (seq != 0)
+		client_send_linef(client, "* OK [UNSEEN %u] First unseen.", seq);
 }
 
 static bool imap_cmd_select_full(struct client_command_context *cmd,

@@ -56,11 +56,21 @@ struct mailbox {
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
 	ARRAY_TYPE(mail_index_flags_rec) view;
+	/* while set, view is this list shared with other sessions of the
+	   process, read-only (mail-index-select.h): mailbox_sync() copies
+	   it into view_pool before changing it */
+	struct mail_index_select_view *view_shared;
 	/* expunged, still in the view (synced with NO_EXPUNGES) */
 	ARRAY_TYPE(seq_range) pending_expunges;
 	/* IMAP4rev1 \Recent: UIDs recent to this session (mailbox-recent.c;
 	   created on first use) */
 	ARRAY_TYPE(seq_range) recent_uids;
+	/* the first unclaimed \Recent UID read with the view by
+	   mailbox_open(), for the first mailbox_recent_update() (0 = none) */
+	uint32_t open_first_recent_uid;
+	/* the UIDNEXT recent_uids was last brought up to (0 = never): below
+	   it nothing can become recent to this session any more */
+	uint32_t recent_uidnext;
 
 	struct mail_index_notify *notify;
 	void (*notify_callback)(void *);

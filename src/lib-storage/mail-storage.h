@@ -182,6 +182,9 @@ uint64_t mailbox_get_highestmodseq(const struct mailbox *box);
 /* The view's record of message seq (1..count), or NULL. */
 const struct mail_index_flags_rec *
 mailbox_get_message(const struct mailbox *box, uint32_t seq);
+/* The sequence number of the view's first message without \Seen, 0 if
+   there is none. */
+uint32_t mailbox_get_first_unseen_seq(const struct mailbox *box);
 /* 0 if there is no such message in the view. */
 uint32_t mailbox_seq_to_uid(const struct mailbox *box, uint32_t seq);
 uint32_t mailbox_uid_to_seq(const struct mailbox *box, uint32_t uid);

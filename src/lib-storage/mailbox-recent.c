@@ -12,16 +12,34 @@ int mailbox_recent_update(struct mailbox *box, bool claim)
 
 	if (!array_is_created(&box->recent_uids))
 		array_init(&box->recent_uids, box->pool, 2);
-	ret = mail_index_mailbox_claim_recent(box->user->index, box->id,
-					      box->uidvalidity, box->uidnext,
-					      claim, &first);
-	if (ret < 0)
-		return mail_user_set_index_error(box->user);
+	/* a sync that brought no new message: the claim (or look, for
+	   EXAMINE) up to this UIDNEXT is done, and a later one by another
+	   session cannot add anything below it */
+	if (box->recent_uidnext == box->uidnext)
+		return 0;
+	first = box->open_first_recent_uid;
+	box->open_first_recent_uid = 0;
+	if (first != 0 && (!claim || first >= box->uidnext)) {
+		/* read with the view (same UIDVALIDITY, same UIDNEXT),
+		   nothing to claim: the claim would only read it again
+		   (a claim by another session since then cannot make
+		   anything below this view's UIDNEXT claimable) */
+		ret = 1;
+	} else {
+		ret = mail_index_mailbox_claim_recent(box->user->index,
+						      box->id, box->uidvalidity,
+						      box->uidnext, claim,
+						      &first);
+		if (ret < 0)
+			return mail_user_set_index_error(box->user);
+	}
 	/* 0: the mailbox is gone; the next sync reports that */
 	if (ret > 0 && first < box->uidnext) {
 		seq_range_array_add_range(&box->recent_uids, first,
 					  box->uidnext - 1);
 	}
+	if (ret > 0)
+		box->recent_uidnext = box->uidnext;
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "hash.h"
 #include "mail-storage-private.h"
 #include "mail-index-memory.h"
+#include "mail-index-select.h"
 #ifdef __GLIBC__
 #  include <malloc.h>
 #endif
@@ -37,15 +38,25 @@ static struct mailbox *mailbox_notify_running;
 int mailbox_open(struct mail_user *user, const char *name,
 		 struct mailbox **box_r)
 {
-	struct mail_index_mailbox ibox;
-	struct mail_index_select sel;
-	pool_t pool;
+	struct mail_index_select_mailbox sel;
+	pool_t pool, view_pool;
 	int ret;
 
-	ret = mail_index_mailbox_lookup(user->index, name, pool_datastack, &ibox);
-	if (ret <= 0)
+	/* small: most mailboxes a session keeps open are small or empty
+	   (an empty one's view takes 160 bytes), and a big view grows the
+	   pool by doubling blocks anyway (16 KiB here was most of an idle
+	   session's view) */
+	view_pool = pool_alloconly_create("mailbox view", 256);
+	/* the row, the list (a large mailbox's may be shared with other
+	   sessions until this one's view changes) and \Recent's start, in
+	   one read snapshot */
+	ret = mail_index_mailbox_select_name(user->index, name, view_pool, &sel);
+	if (ret <= 0) {
+		pool_unref(&view_pool);
 		return mail_user_set_index_error(user);
-	if (ibox.noselect) {
+	}
+	if (sel.box.noselect) {
+		pool_unref(&view_pool);
 		return mail_user_set_error(user, MAIL_ERROR_NOTPOSSIBLE,
 			"Mailbox isn't selectable.");
 	}
@@ -54,29 +65,19 @@ int mailbox_open(struct mail_user *user, const char *name,
 	struct mailbox *box = p_new(pool, struct mailbox, 1);
 	box->user = user;
 	box->pool = pool;
-	box->id = ibox.id;
-	box->name = p_strdup(pool, ibox.name);
-	box->guid = p_strdup(pool, ibox.guid);
-	/* small: most mailboxes a session keeps open are small or empty
-	   (an empty one's view takes 160 bytes), and a big view grows the
-	   pool by doubling blocks anyway (16 KiB here was most of an idle
-	   session's view) */
-	box->view_pool = pool_alloconly_create("mailbox view", 256);
+	box->id = sel.box.id;
+	box->name = p_strdup(pool, sel.box.name);
+	box->guid = p_strdup(pool, sel.box.guid);
+	box->view_pool = view_pool;
 	array_init(&box->pending_expunges, pool, 4);
-
-	ret = mail_index_mailbox_select(user->index, box->id, box->view_pool,
-					&sel);
-	if (ret <= 0) {
-		mail_user_set_index_error(user);
-		pool_unref(&box->view_pool);
-		pool_unref(&pool);
-		return -1;
-	}
-	box->uidvalidity = sel.uidvalidity;
-	box->uidnext = sel.uidnext;
-	box->highestmodseq = sel.highestmodseq;
-	/* the array lives in view_pool, which is never cleared while open */
-	box->view = sel.messages;
+	box->uidvalidity = sel.select.uidvalidity;
+	box->uidnext = sel.select.uidnext;
+	box->highestmodseq = sel.select.highestmodseq;
+	/* the array lives in view_pool, which is never cleared while open,
+	   or in view_shared */
+	box->view = sel.select.messages;
+	box->view_shared = sel.view;
+	box->open_first_recent_uid = sel.first_recent_uid;
 	user->open_mailboxes++;
 	*box_r = box;
 	return 0;
@@ -127,6 +128,7 @@ void mailbox_close(struct mailbox **_box)
 		mail_index_set_resume_callback(box->user->index, NULL, NULL);
 	mail_index_notify_deinit(&box->notify);
 	box->user->open_mailboxes--;
+	mail_index_select_view_unref(&box->view_shared);
 	if (box->view_keywords != NULL)
 		hash_table_destroy(&box->view_keywords);
 	pool_unref(&box->view_pool);
@@ -179,6 +181,21 @@ mailbox_get_message(const struct mailbox *box, uint32_t seq)
 	if (seq == 0 || seq > array_count(&box->view))
 		return NULL;
 	return &box->view.v[seq - 1];
+}
+
+uint32_t mailbox_get_first_unseen_seq(const struct mailbox *box)
+{
+	unsigned int i, count = array_count(&box->view);
+
+	if (box->view_shared != NULL)
+		i = mail_index_select_view_first_unseen(box->view_shared);
+	else {
+		for (i = 0; i < count; i++) {
+			if ((box->view.v[i].flags & MAIL_SEEN) == 0)
+				break;
+		}
+	}
+	return i < count ? i + 1 : 0;
 }
 
 uint32_t mailbox_seq_to_uid(const struct mailbox *box, uint32_t seq)
@@ -296,6 +313,46 @@ view_keywords_intern(struct mailbox *box, const char *const *kws)
 	return list;
 }
 
+/* Before the view changes: a list shared with other sessions becomes
+   this session's own, in view_pool, with its keyword lists interned there
+   (they belong to the shared list). */
+static void mailbox_view_unshare(struct mailbox *box)
+{
+	ARRAY_TYPE(mail_index_flags_rec) copy;
+	const struct mail_index_flags_rec *rec;
+	const char *const *last_src = NULL, *const *last_dest = NULL;
+	struct hash_table *lists = NULL;
+
+	if (box->view_shared == NULL)
+		return;
+	/* a little room for new messages: the pool doubles a block that
+	   must grow, and keeps the old one */
+	array_init(&copy, box->view_pool, array_count(&box->view) + 16);
+	array_foreach(&box->view, rec) {
+		struct mail_index_flags_rec *dest = array_append_space(&copy);
+		*dest = *rec;
+		if (rec->keywords == NULL)
+			continue;
+		/* one lookup per run of messages with the same keywords */
+		if (rec->keywords != last_src) {
+			if (lists == NULL)
+				lists = hash_table_create_direct(system_pool, 8);
+			last_src = rec->keywords;
+			last_dest = hash_table_lookup(lists, last_src);
+			if (last_dest == NULL) T_BEGIN {
+				last_dest = view_keywords_intern(box, last_src);
+				hash_table_insert(lists, (void *)last_src,
+						  (void *)last_dest);
+			} T_END;
+		}
+		dest->keywords = last_dest;
+	}
+	if (lists != NULL)
+		hash_table_destroy(&lists);
+	box->view = copy;
+	mail_index_select_view_unref(&box->view_shared);
+}
+
 int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 		 pool_t pool, struct mailbox_sync_result *result_r)
 {
@@ -320,6 +377,9 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 
 	/* expunges: now, or kept for a later sync */
 	seq_range_array_merge(&box->pending_expunges, &changes.expunged);
+	if (array_count(&changes.records) > 0 ||
+	    array_count(&box->pending_expunges) > 0)
+		mailbox_view_unshare(box);
 	if ((flags & MAILBOX_SYNC_FLAG_NO_EXPUNGES) == 0 &&
 	    array_count(&box->pending_expunges) > 0) {
 		sync_apply_expunges(box, &box->pending_expunges, result_r);

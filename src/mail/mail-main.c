@@ -6,6 +6,7 @@
 #include "mail-session.h"
 #include "mail-handoff.h"
 #include "mail-user-cache.h"
+#include "mail-index-select.h"
 #include "lmtp-client.h"
 #include "mail-main.h"
 
@@ -55,6 +56,8 @@ int mail_main(void)
 	mail_user_cache_deinit();
 	lmtp_deinit();
 	mail_handoff_deinit();
+	/* the SELECT lists kept in memory, and their timer */
+	mail_index_select_cache_clear();
 	master_service_deinit(&service);
 	return 0;
 }
