@@ -901,7 +901,25 @@ struct raw_client {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	string_t *in;
+	/* if set, what the client writes waits here until pumped to the
+	   socket (to hand the server part of a record) */
+	BIO *wmem;
 };
+
+/* Move up to max bytes of what the client wrote to the socket. */
+static void raw_client_pump(struct raw_client *rc, size_t max)
+{
+	char buf[4096];
+
+	while (rc->wmem != NULL && max > 0 && BIO_ctrl_pending(rc->wmem) > 0) {
+		int n = BIO_read(rc->wmem, buf, (int)I_MIN(max, sizeof(buf)));
+		if (n <= 0)
+			break;
+		ssize_t ret = write(SSL_get_fd(rc->ssl), buf, (size_t)n);
+		i_assert(ret == n);
+		max -= (size_t)n;
+	}
+}
 
 static void raw_client_init(struct raw_client *rc, int fd,
 			    const char *ciphersuites, int max_version)
@@ -916,6 +934,7 @@ static void raw_client_init(struct raw_client *rc, int fd,
 	SSL_set_fd(rc->ssl, fd);
 	SSL_set_connect_state(rc->ssl);
 	rc->in = str_new(system_pool, 256);
+	rc->wmem = NULL;
 }
 
 static void raw_client_deinit(struct raw_client *rc)
@@ -957,7 +976,9 @@ static bool raw_client_exchange(struct raw_client *rc, const void *data,
 				return false;
 			}
 		}
+		raw_client_pump(rc, SIZE_MAX);
 		int err = raw_client_read(rc);
+		raw_client_pump(rc, SIZE_MAX);
 		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
 			return false;
 		unsigned int lines = 0;
@@ -1074,6 +1095,50 @@ static void test_tls_data_only(void)
 	test_end();
 }
 
+static void test_tls_data_only_deferred(void)
+{
+	test_begin("tls data-only: waits while OpenSSL holds part of a record");
+	struct tls_context *sctx = server_ctx(NULL);
+	struct tpeer s;
+	struct raw_client rc;
+	int fds[2];
+	const char *error;
+
+	i_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+	peer_init(&s, true);
+	s.echo = true;
+	s.conn = conn_create(fds[0], &peer_set, &peer_vfuncs, &s);
+	raw_client_init(&rc, fds[1], NULL, 0);
+	rc.wmem = BIO_new(BIO_s_mem());
+	SSL_set_bio(rc.ssl, BIO_new_socket(fds[1], BIO_NOCLOSE), rc.wmem);
+	test_assert(conn_start_tls_server(s.conn, sctx, &error) == 0);
+	test_assert(raw_client_exchange(&rc, "a NOOP\r\n", 8, 1));
+	struct tls_conn *st = conn_get_tls(s.conn);
+
+	/* the server gets the first 10 bytes of a record */
+	str_truncate(rc.in, 0);
+	test_assert(SSL_write(rc.ssl, "b NOOP\r\n", 8) == 8);
+	raw_client_pump(&rc, 10);
+	for (unsigned int i = 0; i < 20; i++)
+		ioloop_run_once(ioloop, 1);
+	tls_conn_set_data_only(st);
+	test_assert(!tls_conn_is_data_only(st));
+	/* the rest comes: OpenSSL reads it, and the session moves once
+	   nothing is in flight */
+	test_assert(raw_client_exchange(&rc, "", 0, 1));
+	test_assert_strcmp(str_c(rc.in), "echo b NOOP\r\n");
+	test_assert(tls_conn_is_data_only(st));
+	test_assert(SSL_key_update(rc.ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
+	str_truncate(rc.in, 0);
+	test_assert(raw_client_exchange(&rc, "c NOOP\r\n", 8, 1));
+	test_assert_strcmp(str_c(rc.in), "echo c NOOP\r\n");
+	test_assert(s.reason == NULL);
+	peer_deinit(&s);
+	raw_client_deinit(&rc);
+	tls_context_unref(&sctx);
+	test_end();
+}
+
 static void test_tls_data_only_close(void)
 {
 	test_begin("tls data-only: close_notify, forged record, flood, memory");
@@ -1183,6 +1248,7 @@ static void test_tls_all(void)
 	test_tls_bulk();
 	test_tls_memory();
 	test_tls_data_only();
+	test_tls_data_only_deferred();
 	test_tls_data_only_close();
 	test_tls_teardown();
 }
