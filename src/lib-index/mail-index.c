@@ -227,6 +227,19 @@ int mail_index_exec(struct mail_index *index, const char *sql)
 	return 0;
 }
 
+/* BEGIN, BEGIN IMMEDIATE and COMMIT run two or three times per IMAP
+   command: as cached prepared statements, not sqlite3_exec(), which
+   parses its SQL each time (a tenth of a STORE's CPU). sql must be a
+   string literal (the statement cache is keyed by its address). */
+static int mail_index_exec_prepared(struct mail_index *index, const char *sql)
+{
+	sqlite3_stmt *stmt = mail_index_stmt(index, sql);
+
+	if (stmt == NULL)
+		return -1;
+	return mail_index_step(index, stmt, sql) < 0 ? -1 : 0;
+}
+
 const char *mail_index_column_str(pool_t pool, sqlite3_stmt *stmt, int col)
 {
 	const unsigned char *text = sqlite3_column_text(stmt, col);
@@ -240,7 +253,8 @@ int mail_index_read_begin(struct mail_index *index)
 {
 	if (index->t != NULL)
 		return 0;
-	if (index->read_depth == 0 && mail_index_exec(index, "BEGIN") < 0)
+	if (index->read_depth == 0 &&
+	    mail_index_exec_prepared(index, "BEGIN") < 0)
 		return -1;
 	index->read_depth++;
 	return 0;
@@ -258,7 +272,11 @@ void mail_index_read_end(struct mail_index *index)
 		index->read_nothing_new = false;
 	} else {
 		/* a read-only transaction: COMMIT cannot lose anything */
-		(void)sqlite3_exec(index->db, "COMMIT", NULL, NULL, NULL);
+		sqlite3_stmt *stmt = mail_index_stmt(index, "COMMIT");
+		if (stmt != NULL) {
+			(void)sqlite3_step(stmt);
+			sqlite3_reset(stmt);
+		}
 		/* nothing read may be reported before it is durable (a
 		   snapshot that found nothing new reports nothing) */
 		bool nothing_new = index->read_nothing_new;
@@ -672,7 +690,7 @@ int mail_index_transaction_begin(struct mail_index *index,
 	i_assert(index->t == NULL);
 	i_assert(index->read_depth == 0);
 
-	if (mail_index_exec(index, "BEGIN IMMEDIATE") < 0)
+	if (mail_index_exec_prepared(index, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	pool_t pool = pool_alloconly_create("mail index transaction", 1024);
 	struct mail_index_transaction *t =
@@ -885,7 +903,7 @@ mail_index_tx_commit_sql(struct mail_index_transaction *t,
 	if (take_slot)
 		mail_index_durable_commit_begin(index);
 	if (mail_index_tx_write_changes(t) < 0 ||
-	    mail_index_exec(index, "COMMIT") < 0) {
+	    mail_index_exec_prepared(index, "COMMIT") < 0) {
 		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
 		if (take_slot)
 			mail_index_durable_commit_end(index);
@@ -896,8 +914,11 @@ mail_index_tx_commit_sql(struct mail_index_transaction *t,
 	/* Wake waiting writers now, not after the sync: one waiting for
 	   our reservation can commit while we sync, and share the next
 	   sync. Sessions are told after the sync, so that what they then
-	   read is durable and they need not wait for it. */
-	if (mail_index_tx_changed(t))
+	   read is durable and they need not wait for it. Writers wait only
+	   for reservations to go, which flag changes and expunges never
+	   do (a mailbox deleted takes its reservations along). */
+	if (array_count(&t->claimed) > 0 || mail_index_tx_has_appends(t) ||
+	    array_count(&t->mailbox_changes) > 0)
 		mail_index_notify_writers(index);
 	return 0;
 }
