@@ -46,8 +46,24 @@
    a mutex that also serializes it with the ioloop thread's own syncs
    (readers, synchronous commits). Everything else here runs in the
    ioloop thread. A process holds one slot however many of its commits
-   are waiting for their sync (slot_refs). */
+   are waiting for their sync (slot_refs).
+
+   Checkpoints: SQLite's automatic checkpoint runs inside the COMMIT
+   that fills the WAL past 1,000 pages, on the ioloop thread: it syncs
+   the WAL, copies it into the database and syncs that (two disk round
+   trips, ~10-30 ms here), and every session of the process waits. With
+   the group sync the index replaces it (sqlite3_wal_hook()) by a
+   PASSIVE checkpoint on a connection of its own in a detached thread,
+   one at a time per index: it blocks no writer or reader, syncs exactly
+   as the automatic one (the checkpoint connection runs at the default
+   synchronous=FULL, whose checkpoint syncs are those of NORMAL), and the
+   next writer restarts the WAL once it is all copied. The commit that
+   triggers it returns at once; what it made durable, or not, is as
+   before. If the threads fall far behind (MAIL_INDEX_CHECKPOINT_SYNC_
+   PAGES) the commit checkpoints itself, as SQLite would, so the WAL
+   stays bounded. */
 #include "lib.h"
+#include "event.h"
 #include "mail-index-private.h"
 #include <fcntl.h>
 #include <pthread.h>
@@ -58,6 +74,13 @@
 #include <sys/stat.h>
 
 #define MAIL_INDEX_SYNC_MAGIC 0x436f6c53594e4331ULL /* "ColSYNC1" */
+/* WAL size that starts a checkpoint: SQLite's wal_autocheckpoint */
+#define MAIL_INDEX_CHECKPOINT_PAGES 1000
+/* WAL size at which a commit checkpoints itself, the threads being
+   behind (or none could be started) */
+#define MAIL_INDEX_CHECKPOINT_SYNC_PAGES (4 * MAIL_INDEX_CHECKPOINT_PAGES)
+/* checkpoint threads a process runs at once (over all its indexes) */
+#define MAIL_INDEX_CHECKPOINT_MAX_THREADS 4
 #define MAIL_INDEX_SYNC_SLOTS 256
 
 struct mail_index_sync_shared {
@@ -83,6 +106,18 @@ struct mail_index_durable_inflight {
 };
 static struct mail_index_durable_inflight *durable_inflight;
 
+/* A checkpoint thread's job. Shared by the index (until it is closed or
+   starts the next one) and the thread (until it ends): the last to let
+   go frees it. The thread touches nothing else of the index. */
+struct mail_index_checkpoint {
+	_Atomic unsigned int refcount;
+	_Atomic bool running;
+	char *path;
+	/* the result, read by the ioloop thread once running is false */
+	char error[256];
+};
+static _Atomic unsigned int checkpoint_threads;
+
 struct mail_index_durable {
 	char *sync_path, *wal_path;
 	int sync_fd, wal_fd;
@@ -101,6 +136,12 @@ struct mail_index_durable {
 	pthread_mutex_t mutex;
 	/* statistics for tests and benchmarks */
 	uint64_t fsyncs, joined;
+	/* the running or last checkpoint thread's job (ioloop thread);
+	   checkpoints started in threads and run by commits themselves */
+	struct mail_index_checkpoint *checkpoint;
+	uint64_t checkpoints_async, checkpoints_sync;
+	/* the WAL size at which the next checkpoint thread starts */
+	int checkpoint_next_pages;
 };
 
 /* Map "<index>-sync", creating it. The file is fixed-size; a fresh one is
@@ -149,6 +190,138 @@ static int mail_index_durable_map(struct mail_index_durable *dur,
 	return 0;
 }
 
+static void mail_index_checkpoint_unref(struct mail_index_checkpoint **_ckpt)
+{
+	struct mail_index_checkpoint *ckpt = *_ckpt;
+
+	*_ckpt = NULL;
+	if (atomic_fetch_sub(&ckpt->refcount, 1) > 1)
+		return;
+	i_free(ckpt->path);
+	i_free(ckpt);
+}
+
+/* The checkpoint thread: no ioloop, no data stack, no log (worker.h's
+   rules); its own SQLite connection. */
+static void *mail_index_checkpoint_thread(void *context)
+{
+	struct mail_index_checkpoint *ckpt = context;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+
+	int ret = sqlite3_open_v2(ckpt->path, &db, SQLITE_OPEN_READWRITE |
+				  SQLITE_OPEN_NOMUTEX, NULL);
+	if (ret == SQLITE_OK) {
+		/* the main connection keeps the WAL; never fold it in here */
+		(void)sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+					1, NULL);
+		/* the pragma reads the schema first, which opens the WAL */
+		ret = sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)",
+					 -1, &stmt, NULL);
+	}
+	if (ret == SQLITE_OK) {
+		/* one row: busy (another checkpointer ran), WAL pages,
+		   pages copied; nothing to act on */
+		ret = sqlite3_step(stmt);
+		if (ret == SQLITE_ROW)
+			ret = SQLITE_OK;
+	}
+	if (ret != SQLITE_OK) {
+		(void)snprintf(ckpt->error, sizeof(ckpt->error),
+			       "WAL checkpoint of %s failed: %s", ckpt->path,
+			       db == NULL ? sqlite3_errstr(ret) :
+			       sqlite3_errmsg(db));
+	}
+	(void)sqlite3_finalize(stmt);
+	(void)sqlite3_close(db);
+	atomic_fetch_sub(&checkpoint_threads, 1);
+	atomic_store(&ckpt->running, false);
+	mail_index_checkpoint_unref(&ckpt);
+	return NULL;
+}
+
+/* Start a checkpoint thread for index. Returns false if none could be
+   started (too many running, or pthread_create() failed). */
+static bool mail_index_checkpoint_start(struct mail_index *index)
+{
+	struct mail_index_durable *dur = index->durable;
+
+	if (atomic_fetch_add(&checkpoint_threads, 1) >=
+	    MAIL_INDEX_CHECKPOINT_MAX_THREADS) {
+		atomic_fetch_sub(&checkpoint_threads, 1);
+		return false;
+	}
+	struct mail_index_checkpoint *ckpt =
+		i_new(struct mail_index_checkpoint, 1);
+	ckpt->path = i_strdup(index->path);
+	atomic_init(&ckpt->refcount, 2);
+	atomic_init(&ckpt->running, true);
+
+	pthread_attr_t attr;
+	pthread_t thread;
+	sigset_t all, old;
+	(void)pthread_attr_init(&attr);
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* signals stay with the ioloop thread's signalfd */
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	int ret = pthread_create(&thread, &attr, mail_index_checkpoint_thread,
+				 ckpt);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	(void)pthread_attr_destroy(&attr);
+	if (ret != 0) {
+		atomic_fetch_sub(&checkpoint_threads, 1);
+		i_free(ckpt->path);
+		i_free(ckpt);
+		return false;
+	}
+	dur->checkpoint = ckpt;
+	dur->checkpoints_async++;
+	return true;
+}
+
+/* Called by SQLite after every commit of the index's connection, the
+   write lock released, with the WAL's size in pages. */
+static int mail_index_durable_wal_hook(void *context, sqlite3 *db,
+				       const char *db_name, int pages)
+{
+	struct mail_index *index = context;
+	struct mail_index_durable *dur = index->durable;
+
+	if (pages < MAIL_INDEX_CHECKPOINT_PAGES) {
+		/* the WAL was restarted (or is still small) */
+		dur->checkpoint_next_pages = MAIL_INDEX_CHECKPOINT_PAGES;
+		return SQLITE_OK;
+	}
+	struct mail_index_checkpoint *ckpt = dur->checkpoint;
+	if (ckpt != NULL && !atomic_load(&ckpt->running)) {
+		if (ckpt->error[0] != '\0')
+			e_warning(index->event, "%s", ckpt->error);
+		mail_index_checkpoint_unref(&dur->checkpoint);
+		/* While commits go on, a checkpoint beside them never
+		   copies the frames written meanwhile, so the WAL cannot
+		   restart: at most one thread per CHECKPOINT_PAGES of
+		   growth, then a synchronous one below. An idle moment
+		   lets the thread's copy complete and the next writer
+		   restart the WAL, which is the usual case. */
+		dur->checkpoint_next_pages = pages +
+			MAIL_INDEX_CHECKPOINT_PAGES / 2;
+	}
+	if (pages >= MAIL_INDEX_CHECKPOINT_SYNC_PAGES) {
+		/* what SQLite's automatic checkpoint does: on this
+		   connection, before the commit returns (SQLITE_BUSY at
+		   once, no wait, while a thread still checkpoints) */
+		dur->checkpoints_sync++;
+		(void)sqlite3_wal_checkpoint_v2(db, db_name,
+						SQLITE_CHECKPOINT_PASSIVE,
+						NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (dur->checkpoint == NULL && pages >= dur->checkpoint_next_pages)
+		(void)mail_index_checkpoint_start(index);
+	return SQLITE_OK;
+}
+
 int mail_index_durable_init(struct mail_index *index, const char **error_r)
 {
 	struct mail_index_durable *dur = i_new(struct mail_index_durable, 1);
@@ -158,11 +331,14 @@ int mail_index_durable_init(struct mail_index *index, const char **error_r)
 	dur->sync_fd = -1;
 	dur->wal_fd = -1;
 	dur->slot = -1;
+	dur->checkpoint_next_pages = MAIL_INDEX_CHECKPOINT_PAGES;
 	int ret = pthread_mutex_init(&dur->mutex, NULL);
 	i_assert(ret == 0);
 	index->durable = dur;
 	if (mail_index_durable_map(dur, error_r) < 0)
 		return -1;
+	/* replaces SQLite's automatic checkpoint on this connection */
+	(void)sqlite3_wal_hook(index->db, mail_index_durable_wal_hook, index);
 	return 0;
 }
 
@@ -174,6 +350,9 @@ void mail_index_durable_deinit(struct mail_index *index)
 		return;
 	index->durable = NULL;
 	i_assert(dur->slot_refs == 0);
+	/* a running thread finishes on its own and frees the job */
+	if (dur->checkpoint != NULL)
+		mail_index_checkpoint_unref(&dur->checkpoint);
 	(void)pthread_mutex_destroy(&dur->mutex);
 	if (dur->shared != NULL)
 		(void)munmap(dur->shared, sizeof(*dur->shared));
@@ -425,6 +604,23 @@ uint64_t mail_index_durable_get_requested(struct mail_index *index)
 {
 	return index->durable == NULL ? 0 :
 		atomic_load(&index->durable->shared->requested);
+}
+
+void mail_index_get_checkpoint_stats(struct mail_index *index,
+				     uint64_t *async_r, uint64_t *sync_r)
+{
+	if (index->durable == NULL) {
+		*async_r = *sync_r = 0;
+		return;
+	}
+	*async_r = index->durable->checkpoints_async;
+	*sync_r = index->durable->checkpoints_sync;
+}
+
+bool mail_index_checkpoint_running(struct mail_index *index)
+{
+	return index->durable != NULL && index->durable->checkpoint != NULL &&
+		atomic_load(&index->durable->checkpoint->running);
 }
 
 void mail_index_get_durable_stats(struct mail_index *index,

@@ -194,6 +194,12 @@ void mail_index_durable_inflight_remove(struct mail_index *index);
 int mail_index_reader_durable(struct mail_index *index);
 /* Tickets taken so far by every process (tests). */
 uint64_t mail_index_durable_get_requested(struct mail_index *index);
+/* WAL checkpoints of this index handle so far: started in a thread, and
+   run by a commit itself (the threads far behind); tests. */
+void mail_index_get_checkpoint_stats(struct mail_index *index,
+				     uint64_t *async_r, uint64_t *sync_r);
+/* Whether this handle's last checkpoint thread is still running. */
+bool mail_index_checkpoint_running(struct mail_index *index);
 
 /* Schema (mail-index-schema.c): create or migrate. */
 int mail_index_schema_init(struct mail_index *index, const char **error_r);

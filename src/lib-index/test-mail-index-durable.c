@@ -3,7 +3,9 @@
    a reader that sees a commit whose writer has not synced it yet waits for
    that sync; a writer killed between its COMMIT and its sync leaves a slot
    that the next reader clears (and syncs for it). The sync lock is held
-   from the test itself to make "a sync is in progress" deterministic. */
+   from the test itself to make "a sync is in progress" deterministic.
+   WAL checkpoints run in a thread beside the commits and the WAL still
+   restarts, and stays bounded when commits never pause. */
 #include "test-lib-index.h"
 #include "mail-index-private.h"
 #include <fcntl.h>
@@ -244,10 +246,119 @@ static void test_fallback_full(void)
 	test_end();
 }
 
+/* One commit that flips \Flagged on uid. */
+static void test_flag_flip(struct mail_index *index, uint32_t mailbox_id,
+			   uint32_t uid, unsigned int i)
+{
+	struct mail_index_transaction *t;
+	struct mail_index_flag_update upd;
+	ARRAY_TYPE(seq_range) uids;
+
+	memset(&upd, 0, sizeof(upd));
+	upd.type = i % 2 == 0 ? MAIL_INDEX_MODIFY_ADD : MAIL_INDEX_MODIFY_REMOVE;
+	upd.flags = MAIL_FLAGGED;
+	array_init(&uids, pool_datastack, 1);
+	seq_range_array_add(&uids, uid);
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	test_assert(mail_index_update_flags(t, mailbox_id, &uids, &upd,
+					    NULL, NULL) == 0);
+	test_assert(mail_index_transaction_commit(&t) == 0);
+}
+
+/* The WAL's size in frames, as a PASSIVE checkpoint reports it. */
+static int test_wal_frames(struct mail_index *index)
+{
+	sqlite3_stmt *stmt;
+	int frames = -1;
+
+	test_assert(sqlite3_prepare_v2(index->db,
+		"PRAGMA wal_checkpoint(PASSIVE)", -1, &stmt, NULL) == SQLITE_OK);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		frames = sqlite3_column_int(stmt, 1);
+	sqlite3_finalize(stmt);
+	return frames;
+}
+
+static bool test_wait_checkpoint_thread(struct mail_index *index)
+{
+	uint64_t deadline = now_msecs() + 30000;
+
+	while (mail_index_checkpoint_running(index)) {
+		if (now_msecs() > deadline)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+static void test_checkpoint_thread(void)
+{
+	const char *path = t_strdup_printf("%s/index-ckpt.db", test_dir());
+	struct mail_index *index = test_index_open_path(path);
+	uint64_t async, sync;
+	unsigned int i;
+
+	test_begin("durable: WAL checkpoints run in a thread, not in the commit");
+	test_assert(mail_index_durable_is_grouped(index));
+	uint32_t id = test_mailbox_create(index, "INBOX");
+	test_assert(test_append(index, id, 1, 0, NULL) == 1);
+	/* commits until the WAL passes 1,000 pages start one */
+	for (i = 0; i < 20000; i++) {
+		test_flag_flip(index, id, 1, i);
+		mail_index_get_checkpoint_stats(index, &async, &sync);
+		if (async > 0)
+			break;
+	}
+	test_assert(async == 1);
+	/* the commit that started it did not checkpoint itself */
+	test_assert(sync == 0);
+	/* alone, the thread copies the whole WAL: the next writer then
+	   starts it over from its beginning */
+	test_assert(test_wait_checkpoint_thread(index));
+	test_flag_flip(index, id, 1, ++i);
+	test_flag_flip(index, id, 1, ++i);
+	int frames = test_wal_frames(index);
+	test_assert(frames >= 0 && frames < 100);
+	mail_index_get_checkpoint_stats(index, &async, &sync);
+	test_assert(async == 1 && sync == 0);
+	mail_index_close(&index);
+	test_end();
+}
+
+static void test_checkpoint_bounded(void)
+{
+	const char *path = t_strdup_printf("%s/index-ckpt2.db", test_dir());
+	struct mail_index *index = test_index_open_path(path);
+	uint64_t async = 0, sync = 0;
+	unsigned int i;
+	int max_frames = 0;
+
+	test_begin("durable: WAL stays bounded while commits never pause");
+	uint32_t id = test_mailbox_create(index, "INBOX");
+	test_assert(test_append(index, id, 1, 0, NULL) == 1);
+	/* a checkpoint beside running commits cannot finish the WAL; at
+	   4,000 pages a commit checkpoints it itself and it restarts */
+	for (i = 0; i < 40000 && sync == 0; i++) {
+		test_flag_flip(index, id, 1, i);
+		mail_index_get_checkpoint_stats(index, &async, &sync);
+	}
+	test_assert(async >= 1);
+	test_assert(sync >= 1);
+	test_assert(test_wait_checkpoint_thread(index));
+	for (unsigned int j = 0; j < 10; j++)
+		test_flag_flip(index, id, 1, ++i);
+	max_frames = test_wal_frames(index);
+	test_assert(max_frames >= 0 && max_frames < 4000);
+	mail_index_close(&index);
+	test_end();
+}
+
 test_func_t *const test_mail_index_durable_tests[] = {
 	test_group_sync_shared,
 	test_reader_waits_for_sync,
 	test_dead_writer_slot,
 	test_fallback_full,
+	test_checkpoint_thread,
+	test_checkpoint_bounded,
 	NULL
 };
