@@ -8,6 +8,7 @@
 #include "unicode-casemap.h"
 
 #include <unicode/uchar.h>
+#include <unicode/uversion.h>
 #include <unicode/unorm2.h>
 #include <unicode/utf16.h>
 
@@ -118,6 +119,14 @@ static void casemap_ascii(const unsigned char *src, size_t n,
 		unsigned char c = src[i];
 		dest[i] = c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
 	}
+}
+
+uint32_t unicode_casemap_version(void)
+{
+	UVersionInfo v;
+
+	u_getUnicodeVersion(v);
+	return (uint32_t)v[0] << 16 | (uint32_t)v[1] << 8 | v[2];
 }
 
 size_t unicode_casemap_ascii_prefix_len(const unsigned char *p, size_t n)

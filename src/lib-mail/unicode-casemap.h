@@ -29,6 +29,11 @@ size_t unicode_casemap_more(const void *data, size_t size, bool last,
 /* The canonical form of a NUL-terminated string (data stack). */
 const char *t_unicode_casemap(const char *str);
 
+/* The Unicode version of the mapping's data (ICU's), as 0x00MMmmuu
+   (major, minor, update): what a folded text stored for later depends
+   on. */
+uint32_t unicode_casemap_version(void);
+
 /* Whether size bytes hold only ASCII (then their canonical form is their
    ASCII upper case). */
 bool unicode_casemap_is_ascii(const void *data, size_t size);
