@@ -347,6 +347,40 @@ def test_two_recipients_one_over(make_server):
     assert count(srv, "alice") == 1
 
 
+def test_bdat_one_reply_per_recipient(make_server):
+    srv = make_server("quota_rule = *:storage=4k\nquota_grace = 0\n"
+                      "quota_full_tempfail = yes\n")
+    c = Lmtp(srv.lmtp_port)
+    try:
+        body = message(3000)
+        assert c.cmd("MAIL FROM:<s@example.org> BODY=BINARYMIME")[0] == 250
+        for r in ("alice", "bob"):
+            assert c.cmd("RCPT TO:<%s@example.com>" % r)[0] == 250
+        # two chunks: the check is on the whole message, at LAST
+        half = len(body) // 2
+        c.sock.sendall(b"BDAT %d\r\n" % half + body[:half])
+        assert c.reply()[0] == 250
+        c.sock.sendall(b"BDAT %d LAST\r\n" % (len(body) - half) +
+                       body[half:])
+        replies = [c.reply(), c.reply()]
+        assert [r[0] for r in replies] == [250, 250], replies
+        # now alice has ~3k of 4k: a second one fits neither
+        assert c.cmd("MAIL FROM:<s@example.org>")[0] == 250
+        for r in ("alice", "carol", "bob"):
+            assert c.cmd("RCPT TO:<%s@example.com>" % r)[0] == 250
+        c.sock.sendall(b"BDAT %d LAST\r\n" % len(body) + body)
+        replies = [c.reply(), c.reply(), c.reply()]
+        assert replies[0][0] == 452 and "<alice@example.com>" in replies[0][1]
+        assert replies[1][0] == 250 and "<carol@example.com>" in replies[1][1]
+        assert replies[2][0] == 452 and "<bob@example.com>" in replies[2][1]
+        assert replies[0][1].startswith("4.2.2 ")
+    finally:
+        c.close()
+    assert wait_count(srv, "carol", 1) == 1
+    time.sleep(0.3)
+    assert count(srv, "alice") == 1 and count(srv, "bob") == 1
+
+
 def test_expunge_frees(make_server):
     srv = make_server("quota_rule = *:messages=2\n")
     body = message(600)

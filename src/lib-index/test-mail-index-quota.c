@@ -5,6 +5,7 @@
 #include "test-lib-index.h"
 #include "mail-index-private.h"
 #include "mail-index-quota.h"
+#include <sys/wait.h>
 
 static void test_quota_usage_is(struct mail_index *index, uint64_t storage,
 				uint64_t messages)
@@ -169,9 +170,76 @@ static void test_quota_migration(void)
 	test_end();
 }
 
+#define QUOTA_WRITERS 4
+#define QUOTA_ROUNDS 15
+
+/* A writer process: QUOTA_ROUNDS transactions of 2 appends each, and
+   an expunge of its first message of every round but the last. */
+static int quota_writer_child(const char *path, uint32_t mailbox_id)
+{
+	struct mail_index *index = test_index_open_path(path);
+
+	for (unsigned int i = 0; i < QUOTA_ROUNDS; i++) {
+		uint32_t uid = test_append(index, mailbox_id, 2, 0, NULL);
+		if (uid == 0)
+			return 2;
+		if (i + 1 < QUOTA_ROUNDS) {
+			struct mail_index_transaction *t;
+			if (mail_index_transaction_begin(index, &t) < 0)
+				return 3;
+			if (mail_index_expunge(t, mailbox_id,
+					test_uidset(t_strdup_printf("%u", uid)),
+					false, NULL) < 0) {
+				mail_index_transaction_rollback(&t);
+				return 4;
+			}
+			if (mail_index_transaction_commit(&t) < 0)
+				return 5;
+		}
+	}
+	mail_index_close(&index);
+	return 0;
+}
+
+static void test_quota_concurrent_processes(void)
+{
+	const char *path;
+	struct mail_index *index = test_index_open(&path);
+	struct mail_index_quota_usage old, new;
+	pid_t pids[QUOTA_WRITERS];
+
+	test_begin("quota usage: exact under concurrent writer processes");
+	/* a mailbox each (UIDs of one mailbox commit in order, which
+	   would make them wait for each other), one usage row for all */
+	uint32_t boxes[QUOTA_WRITERS];
+	for (unsigned int i = 0; i < QUOTA_WRITERS; i++)
+		boxes[i] = test_mailbox_create(index, t_strdup_printf("b%u", i));
+	for (unsigned int i = 0; i < QUOTA_WRITERS; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0)
+			_exit(quota_writer_child(path, boxes[i]));
+	}
+	for (unsigned int i = 0; i < QUOTA_WRITERS; i++) {
+		int status;
+		test_assert_idx(waitpid(pids[i], &status, 0) == pids[i] &&
+				WIFEXITED(status) && WEXITSTATUS(status) == 0,
+				i);
+	}
+	/* every writer keeps both of its last round and the second of
+	   every other round: the usage kept by the triggers is exactly
+	   what the messages add up to */
+	test_assert(mail_index_quota_recalc(index, &old, &new) == 0);
+	test_assert(old.storage == new.storage && old.messages == new.messages);
+	test_assert(new.messages == QUOTA_WRITERS * (QUOTA_ROUNDS + 1));
+	test_assert(new.storage == QUOTA_WRITERS * (QUOTA_ROUNDS * 111 + 110));
+	mail_index_close(&index);
+	test_end();
+}
+
 test_func_t *const test_mail_index_quota_tests[] = {
 	test_quota_triggers,
 	test_quota_recalc,
 	test_quota_migration,
+	test_quota_concurrent_processes,
 	NULL
 };
