@@ -102,6 +102,10 @@ struct fetch_context {
 	size_t dec_pos;
 	uint64_t skip_left;
 	bool stream_ended;
+	/* the first read of this literal item waits: its header (and the
+	   line before it) is not sent yet, so output stays between
+	   responses and pipelined commands may write meanwhile */
+	const struct fetch_item *header_item;
 };
 
 /* Decimal n: FETCH 1:* (FLAGS) writes two numbers per message, and
@@ -667,11 +671,17 @@ static void append_cached(string_t *line, const char *value)
 	str_append_c(line, ')');
 }
 
+static int fetch_literal_header(struct client_command_context *cmd,
+				struct fetch_context *ctx,
+				const struct fetch_item *item);
+
 /* A literal item: open its stream and send the line so far with the
    literal's header. A section the message does not have is an empty
    literal, as Dovecot sends it (the RFCs leave it open; BODYSTRUCTURE
    shows a part 1 even in a multipart without parts). Returns 1 if
-   streaming, 0 if the item was written whole, -1 on error. */
+   streaming, 0 if the item was written whole, 2 if the first read
+   waits (nothing sent yet: fetch_literal_header() again), -1 on
+   error. */
 static int fetch_start_literal(struct client_command_context *cmd,
 			       struct fetch_context *ctx,
 			       const struct fetch_item *item)
@@ -684,10 +694,7 @@ static int fetch_start_literal(struct client_command_context *cmd,
 			item->size,
 	};
 	const char *text;
-	const unsigned char *peek = NULL;
-	size_t peek_size = 0;
 	uint64_t size;
-	int ret;
 
 	if (item->kind == FETCH_BINARY && !item->exists) {
 		str_printfa(ctx->line, "%s {0}\r\n", item->name);
@@ -723,30 +730,57 @@ static int fetch_start_literal(struct client_command_context *cmd,
 		str_printfa(ctx->line, "%s %s{%llu}\r\n", item->name,
 			    item->has_nul ? "~" : "", (unsigned long long)size);
 	} else {
-		size = mail_section_stream_get_size(ctx->stream);
-		/* The first read, before the literal is promised: it is
-		   done inline when the blob is cached, and a blob that is
-		   gone (expunged and purged since the records were read)
-		   then gives NIL and EXPUNGEISSUED rather than a literal
-		   that cannot be completed. */
-		if (size > 0) {
-			ret = mail_section_stream_read(ctx->stream, &peek,
-						       &peek_size);
-			if (ret == -2) {
-				if (mail_user_get_last_error(client->user, &text,
-						NULL) != MAIL_ERROR_EXPUNGED)
-					return -1;
-				mail_section_stream_close(&ctx->stream);
-				ctx->expunged = true;
-				str_printfa(ctx->line, "%s NIL", item->name);
-				return 0;
-			}
-			if (ret < 0)
-				peek_size = 0;
-		}
-		str_printfa(ctx->line, "%s {%llu}\r\n", item->name,
-			    (unsigned long long)size);
+		mail_section_stream_set_callback(ctx->stream,
+						 fetch_stream_callback, cmd);
+		return fetch_literal_header(cmd, ctx, item);
 	}
+	ctx->literal_left = size;
+	ctx->stream_ended = false;
+	mail_section_stream_set_callback(ctx->stream, fetch_stream_callback, cmd);
+	client_send_raw(client, ctx->line->data, str_len(ctx->line));
+	str_truncate(ctx->line, 0);
+	return 1;
+}
+
+/* The header of a non-BINARY literal item whose stream is open: the
+   first read comes before the literal is promised. It is done inline
+   when the blob is cached; otherwise (2) the command waits for it with
+   nothing of the response written. A blob that is gone (expunged and
+   purged since the records were read) gives NIL and EXPUNGEISSUED
+   rather than a literal that cannot be completed. Returns as
+   fetch_start_literal(), or 2 to wait. */
+static int fetch_literal_header(struct client_command_context *cmd,
+				struct fetch_context *ctx,
+				const struct fetch_item *item)
+{
+	struct client *client = cmd->client;
+	const unsigned char *peek = NULL;
+	size_t peek_size = 0;
+	const char *text;
+	uint64_t size = mail_section_stream_get_size(ctx->stream);
+	int ret;
+
+	ctx->header_item = NULL;
+	if (size > 0) {
+		ret = mail_section_stream_read(ctx->stream, &peek, &peek_size);
+		if (ret == 0) {
+			ctx->header_item = item;
+			return 2;
+		}
+		if (ret == -2) {
+			if (mail_user_get_last_error(client->user, &text,
+						     NULL) != MAIL_ERROR_EXPUNGED)
+				return -1;
+			mail_section_stream_close(&ctx->stream);
+			ctx->expunged = true;
+			str_printfa(ctx->line, "%s NIL", item->name);
+			return 0;
+		}
+		if (ret < 0)
+			peek_size = 0;
+	}
+	str_printfa(ctx->line, "%s {%llu}\r\n", item->name,
+		    (unsigned long long)size);
 	ctx->literal_left = size;
 	ctx->stream_ended = false;
 	mail_section_stream_set_callback(ctx->stream, fetch_stream_callback, cmd);
@@ -996,6 +1030,13 @@ static bool cmd_fetch_continue(struct client_command_context *cmd)
 	int ret;
 
 	for (;;) {
+		if (ctx->header_item != NULL) {
+			ret = fetch_literal_header(cmd, ctx, ctx->header_item);
+			if (ret == 2)
+				return false;
+			if (ret < 0)
+				return fetch_failed(cmd, ctx, false);
+		}
 		if (ctx->stream != NULL) {
 			ret = fetch_pump_literal(cmd, ctx);
 			if (ret == 0)
@@ -1036,6 +1077,8 @@ static bool cmd_fetch_continue(struct client_command_context *cmd)
 			ret = fetch_start_literal(cmd, ctx, item);
 			if (ret < 0)
 				return fetch_failed(cmd, ctx, false);
+			if (ret == 2)
+				return false;
 			if (ret > 0)
 				break;
 		}
