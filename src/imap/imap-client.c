@@ -1,9 +1,21 @@
 /* The IMAP session core: reads commands from the connection with the
-   lib-imap parser, runs them one at a time in the order they came,
-   answers protocol errors, and ends the session (LOGOUT, disconnect,
-   autologout, shutdown). Memory held by an idle session is the client
-   struct, its conn and the storage handles: the per-command pool and the
-   parser's token buffer exist only while a command is read or runs. */
+   lib-imap parser, runs them in the order they came - several at once
+   where RFC 9051 §5.5 allows (imap-commands.h, 6.) -, answers protocol
+   errors, and ends the session (LOGOUT, disconnect, autologout,
+   shutdown). Memory held by an idle session is the client struct, its
+   conn and the storage handles: the per-command pool and the parser's
+   token buffer exist only while a command is read or runs.
+
+   Pipelining: commands in progress form a list in the order they came.
+   The next command is read while those in progress run in parallel
+   (none runs alone), fewer than CLIENT_MAX_COMMANDS are in progress and
+   output stands between responses. A parsed command starts when every
+   earlier one has started and none of them conflicts with it; otherwise
+   it waits, and nothing after it is read. The core follows the response
+   grammar of everything written (client_output_track()): output stopped
+   inside a response belongs to the command that wrote it, and no other
+   command is called (nor input read, whose errors and "+ OK" are
+   output) until it has ended the response. */
 #include "lib.h"
 #include "ioloop.h"
 #include "conn.h"
@@ -23,6 +35,10 @@
 #define CLIENT_MAX_LINE_SIZE (64 * 1024)
 /* IDLE's DONE and such */
 #define CLIENT_MAX_CMD_LINE 1024
+/* commands in progress at once, the one being read included: each holds
+   its pool and state (FETCH's record batch and stream, SEARCH's reads);
+   beyond it pipelined input waits in the conn's bounded buffer */
+#define CLIENT_MAX_COMMANDS 4
 
 enum client_input_state {
 	INPUT_NONE = 0,
@@ -31,7 +47,6 @@ enum client_input_state {
 	INPUT_UID_NAME,
 	INPUT_ARGS,
 	INPUT_SKIP,
-	INPUT_RUNNING,
 };
 
 static struct client *clients;
@@ -40,6 +55,7 @@ static void (*last_gone_callback)(void);
 static void client_input(struct conn *conn);
 static void client_conn_disconnected(struct conn *conn, const char *reason);
 static void client_output_drained(struct conn *conn);
+static void client_commands_run(struct client *client);
 
 /* not const: the autologout comes from the settings (the same for every
    session of the process, set before each session's conn is made) */
@@ -66,7 +82,7 @@ struct client *client_create(struct master_service *service, int fd,
 			     struct mail_user *user, const char *username,
 			     const char *session_id)
 {
-	/* the struct, user name and session id: about 290 bytes */
+	/* the struct (296 bytes), user name and session id: about 350 */
 	pool_t pool = pool_alloconly_create("imap client", 384);
 	struct client *client = p_new(pool, struct client, 1);
 
@@ -102,18 +118,83 @@ struct client *client_create(struct master_service *service, int fd,
 	return client;
 }
 
+static struct client_command_context *
+client_command_new(struct client *client)
+{
+	pool_t pool = pool_alloconly_create("imap command",
+					    CLIENT_COMMAND_POOL_SIZE);
+	struct client_command_context *cmd =
+		p_new(pool, struct client_command_context, 1);
+
+	cmd->pool = pool;
+	cmd->client = client;
+	cmd->prev = client->cmd_last;
+	if (client->cmd_last != NULL)
+		client->cmd_last->next = cmd;
+	else
+		client->cmd = cmd;
+	client->cmd_last = cmd;
+	client->cmd_count++;
+	return cmd;
+}
+
+static void client_command_unlink(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+
+	if (cmd->prev != NULL)
+		cmd->prev->next = cmd->next;
+	else
+		client->cmd = cmd->next;
+	if (cmd->next != NULL)
+		cmd->next->prev = cmd->prev;
+	else
+		client->cmd_last = cmd->prev;
+	client->cmd_count--;
+	if (client->cmd_input == cmd)
+		client->cmd_input = NULL;
+	if (client->cmd_executing == cmd)
+		client->cmd_executing = NULL;
+	/* a command ending inside its response (a failed FETCH) ends the
+	   session; nobody is left to wait for */
+	if (client->output_owner == cmd)
+		client->output_owner = NULL;
+}
+
+/* A streaming command (APPEND) keeps using the parser after its line
+   was handed over; it runs alone, so nothing else is being read. */
+static bool
+client_command_keeps_parser(const struct client_command_context *cmd)
+{
+	return cmd->parsed && cmd->command != NULL &&
+		(cmd->command->flags & COMMAND_FLAG_LITERAL_STREAM) != 0;
+}
+
 static void client_command_free(struct client_command_context **_cmd)
 {
 	struct client_command_context *cmd = *_cmd;
 	struct client *client = cmd->client;
 
 	*_cmd = NULL;
-	if (client->cmd == cmd)
-		client->cmd = NULL;
-	client->input_state = INPUT_NONE;
-	/* the parser's token buffer and stack go back to the heap */
-	imap_parser_reset(client->parser, NULL);
+	if (client->cmd_input == cmd || client_command_keeps_parser(cmd)) {
+		client->input_state = INPUT_NONE;
+		/* the parser's token buffer and stack go back to the heap */
+		imap_parser_reset(client->parser, NULL);
+	}
+	client_command_unlink(cmd);
 	pool_unref(&cmd->pool);
+}
+
+static struct client_command_context *
+client_first_running(struct client *client)
+{
+	struct client_command_context *cmd;
+
+	for (cmd = client->cmd; cmd != NULL; cmd = cmd->next) {
+		if (cmd->running)
+			return cmd;
+	}
+	return NULL;
 }
 
 void client_destroy(struct client **_client, const char *reason)
@@ -125,7 +206,7 @@ void client_destroy(struct client **_client, const char *reason)
 		return;
 	client->destroyed = true;
 
-	if (client->cmd != NULL) {
+	while (client->cmd != NULL) {
 		struct client_command_context *cmd = client->cmd;
 		if (cmd->running && cmd->cancel != NULL)
 			cmd->cancel(cmd);
@@ -177,9 +258,9 @@ static void client_conn_disconnected(struct conn *conn, const char *reason)
 		client_send_line(client, "* BYE Disconnected for inactivity.");
 		reason = "Autologged out";
 	} else if (strcmp(reason, "Connection closed") == 0 &&
-		   client->cmd != NULL && client->cmd->running) {
+		   client_first_running(client) != NULL) {
 		reason = t_strdup_printf("Connection closed (%s running)",
-					 client->cmd->name);
+					 client_first_running(client)->name);
 	}
 	client_destroy(&client, reason);
 }
@@ -260,10 +341,101 @@ void client_hand_back(struct client **_client, const char *tag)
 
 /* --- output --- */
 
+/* Keep the last bytes of the unfinished line (enough for "{n}\r"). */
+static void client_output_tail_add(struct client *client,
+				   const unsigned char *data, size_t size)
+{
+	const size_t max = sizeof(client->output_tail);
+	size_t keep;
+
+	if (size >= max) {
+		memcpy(client->output_tail, data + size - max, max);
+		client->output_tail_len = max;
+		return;
+	}
+	keep = I_MIN((size_t)client->output_tail_len, max - size);
+	memmove(client->output_tail,
+		client->output_tail + client->output_tail_len - keep, keep);
+	memcpy(client->output_tail + keep, data, size);
+	client->output_tail_len = (uint8_t)(keep + size);
+}
+
+/* Does the line just ended (its tail, CR included) announce a literal:
+   "{n}" or "~{n}" before the CRLF? */
+static bool client_output_tail_literal(const struct client *client,
+				       uint64_t *size_r)
+{
+	const unsigned char *t = client->output_tail;
+	size_t i = client->output_tail_len;
+	uint64_t size = 0, mul = 1;
+
+	if (i < 4 || t[i - 1] != '\r' || t[i - 2] != '}')
+		return false;
+	i -= 2;
+	if (t[i - 1] < '0' || t[i - 1] > '9')
+		return false;
+	for (; i > 0 && t[i - 1] >= '0' && t[i - 1] <= '9'; i--) {
+		if (mul > UINT64_MAX / 10 / 10)
+			return false;
+		size += (uint64_t)(t[i - 1] - '0') * mul;
+		mul *= 10;
+	}
+	if (i == 0 || t[i - 1] != '{')
+		return false;
+	*size_r = size;
+	return true;
+}
+
+/* Follow the response grammar of what is written: output stands either
+   between two responses, or inside one (a line not ended yet, or the
+   bytes of a literal announced by a line ending in "{n}"). The server's
+   own output is grammatical, so this is exact: a CRLF inside a quoted
+   string cannot occur, a string with one is sent as a literal. */
+static void client_output_track(struct client *client,
+				const unsigned char *data, size_t size)
+{
+	while (size > 0) {
+		if (client->output_literal_left > 0) {
+			size_t n = (size_t)I_MIN((uint64_t)size,
+						 client->output_literal_left);
+			client->output_literal_left -= n;
+			data += n;
+			size -= n;
+			continue;
+		}
+		const unsigned char *nl = memchr(data, '\n', size);
+		size_t len = nl == NULL ? size : (size_t)(nl - data);
+		uint64_t literal_size;
+
+		client_output_tail_add(client, data, len);
+		client->output_mid_response = true;
+		if (nl == NULL)
+			break;
+		data += len + 1;
+		size -= len + 1;
+		if (client_output_tail_literal(client, &literal_size))
+			client->output_literal_left = literal_size;
+		else
+			client->output_mid_response = false;
+		client->output_tail_len = 0;
+	}
+	if (!client->output_mid_response)
+		client->output_owner = NULL;
+	else if (client->output_owner == NULL)
+		client->output_owner = client->cmd_executing;
+}
+
+static void client_write(struct client *client, const void *data,
+			 size_t size)
+{
+	client_output_track(client, data, size);
+	conn_write(client->conn, data, size);
+}
+
 void client_send_line(struct client *client, const char *line)
 {
-	conn_write_str(client->conn, line);
-	conn_write(client->conn, "\r\n", 2);
+	client_write(client, line, strlen(line));
+	client_write(client, "\r\n", 2);
 }
 
 void client_send_linef(struct client *client, const char *fmt, ...)
@@ -279,12 +451,29 @@ void client_send_linef(struct client *client, const char *fmt, ...)
 
 void client_send_raw(struct client *client, const void *data, size_t size)
 {
-	conn_write(client->conn, data, size);
+	client_write(client, data, size);
 }
 
 bool client_output_is_full(struct client *client)
 {
 	return conn_output_is_full(client->conn);
+}
+
+/* Whether a command other than cmd works on the selected mailbox now:
+   it holds sequence numbers of the view (a UID command too, inside), so
+   no expunge may shift them, and the client may not be told of one while
+   a FETCH, STORE or SEARCH is in progress (RFC 9051 §7.5.1). */
+static bool client_mailbox_busy(struct client *client,
+				const struct client_command_context *cmd)
+{
+	const struct client_command_context *other;
+
+	for (other = client->cmd; other != NULL; other = other->next) {
+		if (other != cmd && other->running &&
+		    (other->command->flags & COMMAND_FLAG_SELECTED) != 0)
+			return true;
+	}
+	return false;
 }
 
 void client_send_tagline(struct client_command_context *cmd,
@@ -296,8 +485,10 @@ void client_send_tagline(struct client_command_context *cmd,
 	cmd->tagline_sent = true;
 	if (client->mailbox != NULL &&
 	    (strncmp(line, "OK", 2) == 0 || strncmp(line, "NO", 2) == 0)) {
-		bool no_expunges = !cmd->uid && cmd->command != NULL &&
-			(cmd->command->flags & COMMAND_FLAG_NO_EXPUNGES) != 0;
+		bool no_expunges = client_mailbox_busy(client, cmd) ||
+			(!cmd->uid && cmd->command != NULL &&
+			 (cmd->command->flags &
+			  COMMAND_FLAG_NO_EXPUNGES) != 0);
 		imap_sync_send(client, no_expunges);
 		/* the mailbox is gone: the BYE is the last word */
 		if (client->disconnecting)
@@ -360,22 +551,22 @@ static void client_command_finish(struct client_command_context *cmd)
 	if (client->skip_line_after_cmd) {
 		/* keep the parser's error state for skip_line() */
 		client->skip_line_after_cmd = false;
-		client->cmd = NULL;
+		client_command_unlink(cmd);
 		pool_unref(&cmd->pool);
 		client->input_state = INPUT_SKIP;
 	} else {
 		client_command_free(&cmd);
 	}
-	if (client->disconnect_after_cmd) {
+	if (client->disconnect_after_cmd &&
+	    client_first_running(client) == NULL) {
 		if (client->disconnect_bye != NULL)
 			client_send_linef(client, "* BYE %s",
 					  client->disconnect_bye);
 		client->disconnecting = true;
 		conn_disconnect(client->conn, client->disconnect_reason);
-		return;
 	}
-	/* pipelined input that waited is processed again from the ioloop */
-	conn_set_input_paused(client->conn, false);
+	/* what waited for it (a command to start, pipelined input) goes on
+	   from client_commands_run() */
 }
 
 /* Run cmd->func once and handle its result. */
@@ -385,18 +576,21 @@ static void client_command_call(struct client_command_context *cmd)
 	bool finished;
 
 	cmd->wants_input = false;
+	cmd->resume_pending = false;
+	client->cmd_executing = cmd;
 	T_BEGIN {
 		finished = cmd->func(cmd);
 	} T_END;
 	if (client->destroyed)
 		return;
+	client->cmd_executing = NULL;
 	if (finished) {
 		client_command_finish(cmd);
 		return;
 	}
-	/* waiting: for output to drain, for input it asked for, or for an
-	   asynchronous callback */
-	conn_set_input_paused(client->conn, !cmd->wants_input);
+	/* waiting: for output to drain (client_output_drained()), for input
+	   it asked for, or for an asynchronous callback
+	   (client_command_resume()) */
 }
 
 void client_command_wait_input(struct client_command_context *cmd)
@@ -411,13 +605,17 @@ void client_command_resume(struct client_command_context *cmd)
 
 	if (client->destroyed)
 		return;
+	cmd->resume_pending = true;
+	/* resumed from inside another command's call: it runs after it */
+	if (client->commands_running || client->cmd_executing != NULL)
+		return;
 	/* from a callback, outside the conn's input(): without a cork each
 	   write (a line, its CRLF, the next line) is a packet of its own,
 	   which Nagle holds until the client's delayed ACK */
 	conn = client->conn;
 	conn_ref(conn);
 	conn_cork(conn);
-	client_command_call(cmd);
+	client_commands_run(client);
 	conn_uncork(conn);
 	conn_unref(&conn);
 }
@@ -425,18 +623,22 @@ void client_command_resume(struct client_command_context *cmd)
 static void client_output_drained(struct conn *conn)
 {
 	struct client *client = conn_get_context(conn);
-	struct client_command_context *cmd = client->cmd;
+	struct client_command_context *cmd;
 
-	if (cmd != NULL && cmd->running && !cmd->wants_input &&
-	    client->input_state == INPUT_RUNNING)
-		client_command_call(cmd);
+	/* every command not waiting for input hears of it, as it may have
+	   stopped for full output or for an unflushed buffer (a command
+	   waiting for something else is called in vain, which it allows) */
+	for (cmd = client->cmd; cmd != NULL; cmd = cmd->next) {
+		if (cmd->running && !cmd->wants_input)
+			cmd->resume_pending = true;
+	}
+	client_commands_run(client);
 }
 
 static void client_command_start(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 
-	client->input_state = INPUT_RUNNING;
 	cmd->running = true;
 	if ((cmd->command->flags & COMMAND_FLAG_SELECTED) != 0 &&
 	    client->mailbox == NULL) {
@@ -446,6 +648,142 @@ static void client_command_start(struct client_command_context *cmd)
 	}
 	cmd->func = cmd->command->func;
 	client_command_call(cmd);
+}
+
+/* What a parsed command may run alongside (imap-commands.h, 6.). */
+static void client_command_classify(struct client_command_context *cmd,
+				    bool streaming)
+{
+	struct client *client = cmd->client;
+	enum command_flags flags = cmd->command->flags;
+	bool condstore = (client->enabled & (CLIENT_ENABLED_CONDSTORE |
+					     CLIENT_ENABLED_QRESYNC)) != 0;
+
+	cmd->exclusive = (flags & COMMAND_FLAG_PARALLEL) == 0 || streaming ||
+		command_args_run_alone(cmd->command, cmd->args,
+				       client->mailbox_readonly, condstore);
+	cmd->uses_seqs = (flags & COMMAND_FLAG_USES_SEQS) != 0 && !cmd->uid;
+	/* RFC 9051 §5.5: EXPUNGE responses are allowed during UID
+	   commands */
+	cmd->breaks_seqs = (flags & COMMAND_FLAG_BREAKS_SEQS) != 0 || cmd->uid;
+}
+
+/* Whether the parsed cmd may start now: every earlier command has started
+   and none conflicts with it, and output stands between responses. */
+static bool client_command_may_start(struct client_command_context *cmd)
+{
+	struct client *client = cmd->client;
+	const struct client_command_context *old;
+
+	if (client->output_owner != NULL || client->disconnecting ||
+	    client->disconnect_after_cmd)
+		return false;
+	for (old = client->cmd; old != cmd; old = old->next) {
+		if (!old->running || old->exclusive || cmd->exclusive)
+			return false;
+		/* sequence numbers would mean something else than when
+		   they were sent */
+		if (cmd->uses_seqs && old->breaks_seqs)
+			return false;
+		if (cmd->breaks_seqs && old->uses_seqs)
+			return false;
+	}
+	return true;
+}
+
+/* The next command to call, or NULL: one that may start, else a running
+   one that was resumed (or whose output drained). Output inside a
+   response allows only its owner. */
+static struct client_command_context *
+client_commands_next(struct client *client)
+{
+	struct client_command_context *cmd;
+
+	for (cmd = client->cmd; cmd != NULL; cmd = cmd->next) {
+		if (!cmd->running) {
+			/* commands start in order: nothing after one that
+			   waits to start (or is still being read) has */
+			if (cmd->parsed && client_command_may_start(cmd))
+				return cmd;
+			return NULL;
+		}
+		if (client->output_owner != NULL && client->output_owner != cmd)
+			continue;
+		if (cmd->resume_pending)
+			return cmd;
+	}
+	return NULL;
+}
+
+/* A running command that reads input itself (IDLE, APPEND), or NULL. */
+static struct client_command_context *
+client_input_reader(struct client *client)
+{
+	struct client_command_context *cmd;
+
+	for (cmd = client->cmd; cmd != NULL; cmd = cmd->next) {
+		if (cmd->running && cmd->wants_input)
+			return cmd;
+	}
+	return NULL;
+}
+
+/* Whether the next command (or the rest of the one being read) may be
+   read now. */
+static bool client_may_read_command(struct client *client)
+{
+	const struct client_command_context *cmd;
+
+	/* a parse error's BAD, "+ OK" for a literal: output of their own */
+	if (client->disconnect_after_cmd || client->output_owner != NULL)
+		return false;
+	if (client->cmd_input != NULL || client->input_state == INPUT_SKIP)
+		return true;
+	if (client->cmd_count >= CLIENT_MAX_COMMANDS)
+		return false;
+	for (cmd = client->cmd; cmd != NULL; cmd = cmd->next) {
+		if (!cmd->running || cmd->exclusive)
+			return false;
+	}
+	return true;
+}
+
+static void client_update_input(struct client *client)
+{
+	if (client->destroyed || client->disconnecting)
+		return;
+	conn_set_input_paused(client->conn,
+			      client_input_reader(client) == NULL &&
+			      !client_may_read_command(client));
+}
+
+/* Call every command that can go on, until none can; then read input if
+   it may be. Not re-entered: a command resumed meanwhile is called by the
+   loop already running. */
+static void client_commands_run(struct client *client)
+{
+	struct client_command_context *cmd;
+
+	if (client->commands_running || client->cmd_executing != NULL)
+		return;
+	client->commands_running = true;
+	while ((cmd = client_commands_next(client)) != NULL) {
+		if (!cmd->running) {
+			client_command_start(cmd);
+			/* a command that reads input is called again at once,
+			   as client_input() does after starting one: APPEND
+			   sends its "+ OK" then */
+			if (!client->destroyed && !client->in_input &&
+			    client_input_reader(client) == cmd)
+				client_command_call(cmd);
+		} else {
+			client_command_call(cmd);
+		}
+		if (client->destroyed)
+			return;
+	}
+	client->commands_running = false;
+	client_update_input(client);
 }
 
 static enum imap_parser_flags
@@ -506,8 +844,8 @@ static void client_parse_error(struct client *client,
 
 static void client_skip_done(struct client *client)
 {
-	if (client->cmd != NULL) {
-		struct client_command_context *cmd = client->cmd;
+	if (client->cmd_input != NULL) {
+		struct client_command_context *cmd = client->cmd_input;
 		client_command_free(&cmd);
 	} else {
 		client->input_state = INPUT_NONE;
@@ -520,7 +858,7 @@ static void client_skip_done(struct client *client)
 static size_t client_parse_input(struct client *client,
 				 const unsigned char *data, size_t size)
 {
-	struct client_command_context *cmd = client->cmd;
+	struct client_command_context *cmd = client->cmd_input;
 	const struct imap_arg *args;
 	const char *word;
 	size_t pos = 0, consumed;
@@ -534,13 +872,11 @@ static size_t client_parse_input(struct client *client,
 				pos++;
 				continue;
 			}
-			pool_t pool = pool_alloconly_create("imap command",
-						CLIENT_COMMAND_POOL_SIZE);
-			cmd = p_new(pool, struct client_command_context, 1);
-			cmd->pool = pool;
-			cmd->client = client;
-			client->cmd = cmd;
-			imap_parser_reset(client->parser, pool);
+			if (!client_may_read_command(client))
+				return pos;
+			cmd = client_command_new(client);
+			client->cmd_input = cmd;
+			imap_parser_reset(client->parser, cmd->pool);
 			client->input_state = INPUT_TAG;
 			continue;
 		}
@@ -617,12 +953,13 @@ static size_t client_parse_input(struct client *client,
 				cmd->args = args;
 				cmd->literal_pending =
 					ret == IMAP_PARSER_RET_LITERAL;
+				client_command_classify(cmd,
+					ret == IMAP_PARSER_RET_LITERAL);
 				/* client_input() starts it once the line is
 				   consumed: a handler that reads input (a
 				   literal, COMPRESS's pending bytes) must not
 				   see the command line again */
 				cmd->start_pending = true;
-				client->input_state = INPUT_RUNNING;
 				return pos;
 			}
 			i_unreached();
@@ -636,8 +973,6 @@ static size_t client_parse_input(struct client *client,
 			cmd = NULL;
 			continue;
 		}
-		case INPUT_RUNNING:
-			return pos;
 		}
 	}
 	/* a word or an error at the end of the line may leave the command
@@ -648,26 +983,35 @@ static size_t client_parse_input(struct client *client,
 	return pos;
 }
 
-static void client_input(struct conn *conn)
+static void client_input_loop(struct client *client)
 {
-	struct client *client = conn_get_context(conn);
 	const unsigned char *data;
 	size_t size;
 
 	while (!client->destroyed && !client->disconnecting) {
-		struct client_command_context *cmd = client->cmd;
+		/* COMPRESS puts the session on a new conn */
+		struct conn *conn = client->conn;
+		struct client_command_context *cmd =
+			client_input_reader(client);
 
-		if (cmd != NULL && client->input_state == INPUT_RUNNING) {
-			if (!cmd->wants_input) {
-				conn_set_input_paused(conn, true);
-				return;
-			}
+		if (cmd != NULL) {
+			/* it runs alone: nothing else is read meanwhile */
 			size_t before = conn_input_buffered_size(conn);
 			client_command_call(cmd);
-			if (client->destroyed || client->cmd == cmd ||
+			if (client->destroyed)
+				return;
+			bool done = client->cmd != cmd;
+			client_commands_run(client);
+			if (client->destroyed || !done ||
 			    conn_input_buffered_size(conn) == before)
 				return;
 			continue;
+		}
+		if (client->cmd_executing != NULL)
+			return;
+		if (!client_may_read_command(client)) {
+			client_update_input(client);
+			return;
 		}
 		if (conn_input_peek(conn, &data, &size) <= 0)
 			return;
@@ -675,14 +1019,33 @@ static void client_input(struct conn *conn)
 		if (client->destroyed)
 			return;
 		conn_input_skip(conn, consumed);
-		if (client->cmd != NULL && client->cmd->start_pending) {
-			client->cmd->start_pending = false;
-			client_command_start(client->cmd);
+		cmd = client->cmd_input;
+		if (cmd != NULL && cmd->start_pending) {
+			cmd->start_pending = false;
+			cmd->parsed = true;
+			client->cmd_input = NULL;
+			client->input_state = INPUT_NONE;
+			/* its arguments are in its pool; the parser's buffers
+			   go back to the heap (a streaming command keeps the
+			   parser) */
+			if (!client_command_keeps_parser(cmd))
+				imap_parser_reset(client->parser, NULL);
+			client_commands_run(client);
 			continue;
 		}
-		if (consumed == 0 && client->input_state != INPUT_RUNNING)
+		if (consumed == 0)
 			return;
 	}
+}
+
+static void client_input(struct conn *conn)
+{
+	struct client *client = conn_get_context(conn);
+
+	client->in_input = true;
+	client_input_loop(client);
+	if (!client->destroyed)
+		client->in_input = false;
 }
 
 /* --- literal streaming and command input --- */
@@ -877,10 +1240,23 @@ const char *client_mailbox_name_to_imap(struct client *client,
 
 void client_mailbox_close(struct client *client)
 {
+	struct client_command_context *cmd, *next;
 	char **kw;
 
 	if (client->mailbox == NULL)
 		return;
+	/* The mailbox went away under commands in progress (a sync found it
+	   deleted; SELECT, CLOSE and the like run alone): they hold its view
+	   and will not be answered - the session ends with BYE. */
+	for (cmd = client->cmd; cmd != NULL; cmd = next) {
+		next = cmd->next;
+		if (cmd == client->cmd_executing || !cmd->running ||
+		    (cmd->command->flags & COMMAND_FLAG_SELECTED) == 0)
+			continue;
+		if (cmd->cancel != NULL)
+			cmd->cancel(cmd);
+		client_command_free(&cmd);
+	}
 	if (mailbox_notify_changes(client->mailbox, NULL, NULL) < 0) {
 		/* nothing to undo: the mailbox is closed next anyway */
 	}

@@ -39,13 +39,25 @@ struct client_command_context {
 	void (*cancel)(struct client_command_context *cmd);
 
 	/* internal to the core */
+	/* the client's commands in progress, in the order they came */
+	struct client_command_context *prev, *next;
 	bool wants_input:1;
 	bool tagline_sent:1;
+	/* started (it may be waiting) */
 	bool running:1;
 	/* the parser stopped at a literal (streaming) */
 	bool literal_pending:1;
 	/* parsed; starts once its line is consumed from the input */
 	bool start_pending:1;
+	/* its line is read and consumed: it starts when it may */
+	bool parsed:1;
+	/* runs alone; uses / may break sequence numbers (imap-commands.h,
+	   6.) */
+	bool exclusive:1;
+	bool uses_seqs:1;
+	bool breaks_seqs:1;
+	/* to be called: resumed by its callback, or output drained */
+	bool resume_pending:1;
 	uint64_t literal_left;
 };
 
@@ -76,8 +88,22 @@ struct client {
 	enum client_enabled enabled;
 
 	struct imap_parser *parser;
-	/* the command being read or run (one at a time) */
-	struct client_command_context *cmd;
+	/* the commands in progress, oldest first: running, waiting to
+	   start, or being read (RFC 9051 §5.5; imap-client.c) */
+	struct client_command_context *cmd, *cmd_last;
+	unsigned int cmd_count;
+	/* the one whose line is being read (the last), or NULL */
+	struct client_command_context *cmd_input;
+	/* the one being called now, or NULL */
+	struct client_command_context *cmd_executing;
+	/* output stops inside a response this command began: only it may
+	   write until the response ends */
+	struct client_command_context *output_owner;
+	/* response grammar of what was written: literal bytes still to
+	   come, the end of the unfinished line (for "{n}") */
+	uint64_t output_literal_left;
+	unsigned char output_tail[23];
+	uint8_t output_tail_len;
 	/* reading state of the next command */
 	unsigned int input_state;
 	unsigned int bad_counter;
@@ -85,9 +111,15 @@ struct client {
 	bool destroyed:1;
 	bool disconnecting:1;
 	bool logged_out:1;
-	/* end the session when the running command finishes (LOGOUT,
+	/* end the session when the running commands finish (LOGOUT,
 	   shutdown/reload): "* BYE" is sent then, with this text */
 	bool disconnect_after_cmd:1;
+	/* output is inside a response (see output_owner) */
+	bool output_mid_response:1;
+	/* client_commands_run() is on the stack */
+	bool commands_running:1;
+	/* client_input() is on the stack */
+	bool in_input:1;
 	/* a command ended in the middle of its line: skip the rest */
 	bool skip_line_after_cmd:1;
 	const char *disconnect_bye, *disconnect_reason;

@@ -51,11 +51,16 @@
           input arrives (IDLE's DONE, literal bytes);
         - your asynchronous callback (storage commit, blob read) calls
           client_command_resume(cmd), which runs cmd->func at once.
-      While a command runs, the next pipelined command waits (they run
-      strictly in order), and no input is read unless it asked for it.
-      The session may be destroyed while a command waits (disconnect):
-      then the core calls cmd->cancel (if set) so you can abort pending
-      async work; after that, never touch cmd again.
+      While a command waits, later pipelined commands may run (6.), so
+      keep your state in cmd->context, never in the client. Output that
+      stops in the middle of a response (a line or literal not finished)
+      belongs to you until the response ends: no other command writes
+      meanwhile. The session may be destroyed while a command waits
+      (disconnect): then the core calls cmd->cancel (if set) so you can
+      abort pending async work; after that, never touch cmd again. If
+      the selected mailbox goes away while a COMMAND_FLAG_SELECTED command
+      waits (the session is then ending with BYE), it is not called
+      again, only cancelled.
 
    5. Streamed literals (APPEND): with COMMAND_FLAG_LITERAL_STREAM the
       handler is called as soon as the parser meets a literal: the last
@@ -79,6 +84,22 @@
       A literal above the APPENDLIMIT never reaches the handler: the core
       answers NO [TOOBIG] (synchronizing: nothing was sent; otherwise the
       connection is closed, RFC 7888).
+
+   6. Pipelining (RFC 9051 §5.5). Commands start in the order they came;
+      a command with COMMAND_FLAG_PARALLEL may start while earlier ones
+      still wait (for blob reads, storage, output), and later ones may
+      start while it waits. A command without it runs alone: it starts
+      when every earlier command has finished, and the next command is
+      not even read before it has finished. Mark a command PARALLEL only
+      if it changes nothing another command could observe (it reads
+      mail, the mailbox list, counters); arguments that make it a writer
+      (a FETCH that sets \Seen, SEARCH RETURN (SAVE), an item that
+      enables CONDSTORE) are recognised by command_args_run_alone().
+      USES_SEQS / BREAKS_SEQS keep sequence numbers unambiguous: a
+      command using them does not start while an earlier one that may
+      report expunges is in progress, and the reverse. Expunges are not
+      sent in a tagged reply while another command that works on the
+      selected mailbox is in progress.
 */
 #ifndef COLUMBA_IMAP_COMMANDS_H
 #define COLUMBA_IMAP_COMMANDS_H
@@ -109,6 +130,15 @@ enum command_flags {
 	   login, documents the pre-login commands (CAPABILITY, NOOP,
 	   LOGOUT, ID) */
 	COMMAND_FLAG_ANY_STATE = 0x40,
+	/* may run while other commands are in progress (6. above) */
+	COMMAND_FLAG_PARALLEL = 0x80,
+	/* the arguments of the non-UID form hold message sequence numbers
+	   (FETCH, STORE, SEARCH, SORT, THREAD, COPY, MOVE) */
+	COMMAND_FLAG_USES_SEQS = 0x100,
+	/* may report expunges in its tagged reply (NOOP, CHECK; the UID
+	   form of every COMMAND_FLAG_UID command is so too), which shifts
+	   the sequence numbers of a command still in progress */
+	COMMAND_FLAG_BREAKS_SEQS = 0x200,
 };
 
 struct command {
@@ -120,6 +150,16 @@ struct command {
 
 /* The command named name (case-insensitive), or NULL. */
 const struct command *command_find(const char *name);
+/* Whether a COMMAND_FLAG_PARALLEL command must still run alone because
+   of its arguments: a FETCH that sets \Seen (BODY[...], BINARY[...],
+   RFC822, RFC822.TEXT; not on a read-only mailbox), SEARCHRES's SAVE
+   (SEARCH, SORT, THREAD), or an item that enables CONDSTORE (MODSEQ,
+   HIGHESTMODSEQ, CHANGEDSINCE, UNCHANGEDSINCE) before it is enabled.
+   Looks at atoms only, at every list level; a mailbox name that happens
+   to look like one only costs parallelism. */
+bool command_args_run_alone(const struct command *command,
+			    const struct imap_arg *args, bool readonly,
+			    bool condstore_enabled);
 
 /* Handlers. Declared here so the table in imap-commands.c can name them;
    a declaration without a definition is harmless until it is used.
