@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tarfile
 import tempfile
@@ -76,7 +77,7 @@ def server():
     os.makedirs(home, exist_ok=True)
     os.chmod(home, 0o1777)
     with open(users, "w") as f:
-        for u in ("u1", "u2", "u3", "u4", "u5", "u6", "u7"):
+        for u in ("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"):
             f.write("%s:{PLAIN}pw::::%s/%s::\n" % (u, home, u))
     os.chmod(users, 0o644)
     config = ("auth_failure_delay = 0\n"
@@ -403,6 +404,162 @@ def test_thread_references_dummy_order_and_nontext_parts(server):
     c.logout()
 
 
+FIELD_MSGS = [
+    # 1: encoded words in Subject and From, a To list folded over lines
+    b"From: =?ISO-8859-1?Q?Andr=E9?= Pirard <pirard@vm1.ulg.ac.be>\r\n"
+    b"To: alice@example.com,\r\n\t\"Bob B.\" <bob@example.org>\r\n"
+    b"Subject: =?UTF-8?B?w5xiZXIgZGllIEJyw7xja2U=?= =?UTF-8?Q?_re?=\r\n"
+    b"\r\nbody\r\n",
+    # 2: two Subject fields, an empty Cc
+    b"From: carol@example.net\r\nSubject: first part\r\n"
+    b"Cc:\r\nSubject: second\r\n\r\nbody\r\n",
+    # 3: a folded Subject
+    b"From: dave@example.com\r\nSubject: a long\r\n  folded subject\r\n"
+    b"\r\nbody\r\n",
+    # 4: raw UTF-8 in the header
+    "From: Jörg <joerg@example.de>\r\nSubject: Grüße aus Köln\r\n"
+    "\r\nbody\r\n".encode(),
+    # 5: raw 8-bit ISO-8859-1: each invalid byte is U+FFFD
+    b"From: x@example.com\r\nSubject: caf\xe9 cr\xe8me\r\n\r\nbody\r\n",
+    # 6: no Subject; Bcc; an unknown charset and a "=?" that is no word
+    b"From: =?x-unknown?Q?Mystery?= <m@example.com>\r\n"
+    b"Bcc: secret@example.com\r\nX-Note: =?not a word\r\n\r\nbody\r\n",
+    # 7: an empty Subject, a "=?" in it that is no encoded word
+    b"From: y@example.com\r\nSubject: 50% =?off\r\nSubject:\r\n"
+    b"\r\nbody\r\n",
+]
+
+FIELD_QUERIES = [
+    ('SUBJECT "re"', [1]),
+    ('SUBJECT "br\u00fccke re"', [1]),
+    ('SUBJECT "\u00fcber"', [1]),
+    ('SUBJECT "first"', [2]), ('SUBJECT "second"', [2]),
+    # two fields never join into one value
+    ('SUBJECT "part second"', []), ('SUBJECT "partsecond"', []),
+    ('SUBJECT "long  folded"', [3]), ('SUBJECT "long folded"', []),
+    ('SUBJECT "GR\u00dc\u00dfE AUS"', [4]), ('SUBJECT "gruesse"', []),
+    ('SUBJECT "caf\ufffd cr"', [5]), ('SUBJECT "cafe"', []),
+    ('SUBJECT "=?off"', [7]), ('SUBJECT "50%"', [7]),
+    # an empty string matches every message with the field
+    ('SUBJECT ""', [1, 2, 3, 4, 5, 7]), ('NOT SUBJECT ""', [6]),
+    ('HEADER SUBJECT ""', [1, 2, 3, 4, 5, 7]),
+    ('HEADER SUBJECT "SeCoNd"', [2]),
+    ('FROM "andr\u00e9 pirard"', [1]), ('FROM "<pirard@vm1"', [1]),
+    ('FROM "j\u00f6rg <joerg"', [4]), ('FROM "mystery"', [6]),
+    ('FROM "example"', [2, 3, 4, 5, 6, 7]),
+    # address lists in their normalised form, as Dovecot
+    ('TO "b.\\" <bob@example.org>"', [1]), ('TO "bob b. <bob"', []),
+    ('TO "alice@example.com, "', [1]),
+    ('CC ""', [2]), ('CC "x"', []), ('BCC "secret"', [6]),
+    ('OR SUBJECT second FROM mystery', [2, 6]),
+    ('SUBJECT re FROM "andr\u00e9"', [1]),
+    ('SUBJECT re NOT FROM dave', [1]),
+    # a header key decided before the body is read stays decided (the
+    # answer was empty before, whatever the header held)
+    ('SUBJECT re BODY body', [1]),
+    ('NOT SUBJECT re BODY body', [2, 3, 4, 5, 6, 7]),
+    ('OR SUBJECT second BODY nothing', [2]),
+    ('FROM x@example.com HEADER X-Note ""', []),
+    ('BCC secret HEADER X-Note "=?"', [6]),
+    ('1:3 SUBJECT s', [2, 3]),
+    ('HEADER X-Note "=?not"', [6]),
+]
+
+
+def raw_utf8(c, line):
+    """raw() with each quoted string that is not ASCII sent as a
+    synchronizing literal."""
+    import re
+    tag = c._new_tag().decode()
+    parts = re.split(r'("[^"]*")', line)
+    out = (tag + " ").encode()
+    for p in parts:
+        if p.startswith('"') and not p.isascii():
+            data = p[1:-1].encode()
+            c.send(out + b"{%d}\r\n" % len(data))
+            assert c.readline().startswith(b"+")
+            out = data
+        else:
+            out += p.encode()
+    c.send(out + b"\r\n")
+    untagged = []
+    while True:
+        resp = c.readline().decode("utf-8", "replace").rstrip("\r\n")
+        if resp.startswith(tag + " "):
+            return untagged, resp[len(tag) + 1:]
+        untagged.append(resp)
+
+
+def index_db(server, user):
+    return sqlite3.connect(os.path.join(server.dir, "home", user, "index.db"),
+                           timeout=30)
+
+
+def test_search_stored_fields(server):
+    """SUBJECT, FROM, TO, CC and BCC are searched in the form stored when
+    a message is saved (message_search); messages saved before the index
+    kept it, or with another version of it, are searched from the cached
+    header block instead and get their rows then; the answers are the
+    same either way, and COPY takes the rows along."""
+    c = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    c.login("u8", "pw")
+    for m in FIELD_MSGS:
+        assert c.append("INBOX", None, None, m)[0] == "OK"
+    c.select("INBOX")
+
+    def run_all():
+        got = []
+        for q, _ in FIELD_QUERIES:
+            u, t = raw_utf8(c, "SEARCH CHARSET UTF-8 " + q)
+            assert t.startswith("OK"), (q, t)
+            assert len(u) == 1 and u[0].startswith("* SEARCH"), (q, u)
+            got.append((q, [int(x) for x in u[0].split()[2:]]))
+        return got
+
+    expected = [(q, want) for q, want in FIELD_QUERIES]
+    assert run_all() == expected
+    db = index_db(server, "u8")
+    rows = db.execute("SELECT uid, version FROM message_search "
+                      "ORDER BY uid").fetchall()
+    assert [r[0] for r in rows] == list(range(1, len(FIELD_MSGS) + 1))
+    version = rows[0][1]
+    assert all(r[1] == version for r in rows)
+    subj = db.execute("SELECT hdr_subject, hdr_cc FROM message_search "
+                      "WHERE uid = 2").fetchone()
+    assert subj == (b"FIRST PART\0SECOND", b"")
+
+    # as if saved before the table existed (1-3) or folded with other
+    # Unicode data (4-7): searched from the header blocks, stored again
+    db.execute("DELETE FROM message_search WHERE uid <= 3")
+    db.execute("UPDATE message_search SET version = 1, hdr_subject = NULL, "
+               "hdr_from = NULL WHERE uid > 3")
+    db.commit()
+    assert run_all() == expected
+    rows = db.execute("SELECT uid, version FROM message_search "
+                      "ORDER BY uid").fetchall()
+    assert rows == [(uid, version)
+                    for uid in range(1, len(FIELD_MSGS) + 1)]
+    assert run_all() == expected
+
+    # a copy has the rows too
+    assert c.create("Other")[0] == "OK"
+    assert c.copy("1:*", "Other")[0] == "OK"
+    (other_id,) = db.execute("SELECT id FROM mailboxes "
+                             "WHERE name = 'Other'").fetchone()
+    assert db.execute("SELECT count(*) FROM message_search "
+                      "WHERE mailbox_id = ? AND version = ?",
+                      (other_id, version)).fetchone()[0] == len(FIELD_MSGS)
+    c.select("Other")
+    assert run_all() == expected
+    # and expunged messages lose theirs
+    c.store("1:*", "+FLAGS", "(\\Deleted)")
+    c.expunge()
+    assert db.execute("SELECT count(*) FROM message_search "
+                      "WHERE mailbox_id = ?", (other_id,)).fetchone()[0] == 0
+    db.close()
+    c.logout()
+
+
 def utf8_msg(subject, body, extra=""):
     return ("From: a@b\r\nSubject: %s\r\nMIME-Version: 1.0\r\n%s"
             "Content-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n" %
@@ -651,14 +808,34 @@ def test_compare_with_dovecot(server):
             b"SEARCH HEADER X-Mailer outlook", b"SEARCH LARGER 5000",
             b"SEARCH OR BODY click SUBJECT free",
         ]
+        # the header fields SEARCH keeps per message (message_search)
+        field_queries = [
+            b"SEARCH SUBJECT re", b"SEARCH FROM yahoo",
+            b'SEARCH SUBJECT "re:"', b'SEARCH SUBJECT ""',
+            b"SEARCH TO linux", b'SEARCH FROM "@"', b'SEARCH CC ""',
+            b"SEARCH CC spamassassin", b"SEARCH BCC a",
+            b"SEARCH OR FROM yahoo TO ie", b"SEARCH SUBJECT the BODY the",
+        ]
         mismatches = []
-        for q in queries:
+        for q in queries + field_queries:
             _, t = raw(c, q.decode())
             want = dove.command(q)
             u, t = raw(c, q.decode())
             assert t.startswith("OK"), (q, t)
             if [x.encode() for x in u] != want:
                 mismatches.append((q, u[0][:200], want[0][:200]))
+        assert not mismatches, mismatches
+        # the same from the cached header blocks, as for messages saved
+        # before the index kept the fields
+        db = index_db(server, "u3")
+        db.execute("DELETE FROM message_search")
+        db.commit()
+        db.close()
+        for q in field_queries:
+            u, t = raw(c, q.decode())
+            assert t.startswith("OK"), (q, t)
+            if [x.encode() for x in u] != dove.command(q):
+                mismatches.append((q, u[0][:200]))
         assert not mismatches, mismatches
         c.logout()
     finally:

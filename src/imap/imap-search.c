@@ -16,6 +16,8 @@
 #include "message-part-data.h"
 #include "message-address.h"
 #include "message-header-decode.h"
+#include "message-header-block.h"
+#include "message-search-fields.h"
 #include "mail-parts.h"
 #include "imap-date.h"
 #include "imap-seqset.h"
@@ -25,6 +27,7 @@
 #include "imap-casemap.h"
 #include "imap-search.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stddef.h>
 #include <strings.h>
@@ -43,6 +46,13 @@
 #define SEARCH_MAX_DEPTH 64
 /* per search key string (after charset conversion) */
 #define SEARCH_MAX_STRING_LEN 65536
+/* messages without stored search fields (saved before the index kept
+   them) whose fields one search computes and stores: bounds the time the
+   first search of a large old mailbox holds the index's write lock */
+#define SEARCH_FIELDS_STORE_MAX 2000
+
+static_assert(MESSAGE_SEARCH_FIELD_COUNT == MAIL_INDEX_SEARCH_FIELD_COUNT,
+	      "the index keeps lib-mail's search fields");
 
 enum search_key_type {
 	/* iarg, run through mailbox_search() when the search begins */
@@ -72,6 +82,9 @@ struct search_key {
 	/* HEADER, BODY, TEXT */
 	const char *hdr_name;
 	bool address, cached;
+	/* HEADER: the stored search field (enum message_search_field) that
+	   decides it, or -1 */
+	int field;
 	const char *value;
 	size_t value_len;
 	/* the message's state slot of this key */
@@ -83,6 +96,10 @@ struct imap_search_args {
 	struct search_key *root;
 	ARRAY(struct search_key *) slots;
 	bool have_modseq, have_cached, have_scan;
+	/* cached header keys that no stored search field decides */
+	bool have_cached_other;
+	/* bits (1 << enum message_search_field) of the keys' fields */
+	unsigned int field_mask;
 	size_t max_value_len;
 };
 
@@ -120,6 +137,7 @@ static struct search_key *key_new(struct search_parse_ctx *ctx,
 	struct search_key *key = p_new(ctx->pool, struct search_key, 1);
 
 	key->type = type;
+	key->field = -1;
 	return key;
 }
 
@@ -159,9 +177,13 @@ static void key_add_slot(struct search_parse_ctx *ctx, struct search_key *key)
 	array_push(&ctx->args->slots, key);
 	if (key->value_len > ctx->args->max_value_len)
 		ctx->args->max_value_len = key->value_len;
-	if (key->cached)
+	if (key->field >= 0)
+		ctx->args->field_mask |= 1U << key->field;
+	if (key->cached) {
 		ctx->args->have_cached = true;
-	else
+		if (key->field < 0)
+			ctx->args->have_cached_other = true;
+	} else
 		ctx->args->have_scan = true;
 }
 
@@ -246,13 +268,10 @@ key_string(struct search_parse_ctx *ctx, enum search_key_type type,
 		return NULL;
 	if (hdr_name != NULL) {
 		key->hdr_name = p_strdup(ctx->pool, hdr_name);
-		key->address = strcasecmp(hdr_name, "From") == 0 ||
-			strcasecmp(hdr_name, "To") == 0 ||
-			strcasecmp(hdr_name, "Cc") == 0 ||
-			strcasecmp(hdr_name, "Bcc") == 0 ||
-			strcasecmp(hdr_name, "Sender") == 0 ||
-			strcasecmp(hdr_name, "Reply-To") == 0;
+		key->address = message_search_header_is_address(hdr_name);
 		key->cached = mail_cached_header_is_cached(hdr_name);
+		if (key->cached)
+			key->field = message_search_field_lookup(hdr_name);
 	}
 	key_add_slot(ctx, key);
 	return key;
@@ -834,6 +853,10 @@ struct imap_search {
 	/* messages that still need their blob: seqs and records */
 	ARRAY_TYPE(mail_uid) scan_seqs;
 	ARRAY_TYPE(mail_index_record) scan_recs;
+	/* their keys' states after tier 2 (nslots bytes each): a scan
+	   starts from them, so the header keys tier 2 decided stay
+	   decided (the scan does not look at the cached fields again) */
+	buffer_t *scan_states;
 	unsigned int scan_next, scans_active;
 	/* the scans whose blob is being read */
 	struct search_scan *scans;
@@ -850,6 +873,8 @@ struct imap_search {
 
 	/* shared scratch (processing is single-threaded) */
 	buffer_t *dec_buf, *utf8_buf, *fold_buf, *hdr_buf;
+	/* search fields computed from a cached header block */
+	struct message_search_fields sf;
 	/* no key looks at the root header's fields (no TEXT, no header
 	   key the index could not decide): the parser gets only the root
 	   header's MIME fields */
@@ -859,6 +884,8 @@ struct imap_search {
 struct search_msg {
 	uint32_t uid;
 	const struct mail_index_record *rec;
+	/* the message's stored search fields, if known */
+	const struct mail_index_search_fields *fields;
 	unsigned char *state;
 	bool scan_done;
 };
@@ -875,115 +902,13 @@ static bool value_match(const struct search_key *key, const void *data,
 static bool header_value_match(const struct search_key *key,
 			       const unsigned char *value, size_t size)
 {
-	string_t *dec, *folded;
+	string_t *folded;
 
 	if (key->value_len == 0)
 		return true;
-	if (key->address) {
-		struct message_address *addr =
-			message_address_parse(pool_datastack, value, size,
-					      UINT_MAX, 0);
-		string_t *norm = t_str_new(size + 16);
-		message_address_write(norm, addr);
-		value = norm->data;
-		size = norm->used;
-	}
 	folded = t_str_new(size + 16);
-	if (memmem(value, size, "=?", 2) == NULL) {
-		/* no encoded word: decoding would only replace invalid
-		   UTF-8 by U+FFFD, which folding does too */
-		imap_casemap_fold(value, size, folded);
-	} else {
-		dec = t_str_new(size + 16);
-		message_header_decode_utf8(value, size, dec);
-		imap_casemap_fold(dec->data, dec->used, folded);
-	}
+	message_search_value_fold(value, size, key->address, folded);
 	return value_match(key, folded->data, folded->used);
-}
-
-/* The end of the header line at p (after its LF, or end). */
-static const unsigned char *
-line_next(const unsigned char *p, const unsigned char *end)
-{
-	const unsigned char *lf = memchr(p, '\n', (size_t)(end - p));
-
-	return lf == NULL ? end : lf + 1;
-}
-
-/* The unfolded value of the field [field, field_end) whose name ends at
-   colon, exactly as message_parser reports it (message-parser.c
-   field_split(): the whitespace after the colon skipped, except one
-   when the first line's value is nothing but whitespace; the line ends
-   of folded lines removed). */
-static void cached_field_unfold(const unsigned char *colon,
-				const unsigned char *field_end, buffer_t *dest)
-{
-	const unsigned char *v = colon + 1;
-	bool first = true;
-
-	while (v < field_end) {
-		const unsigned char *next = line_next(v, field_end);
-		const unsigned char *seg_end = next;
-
-		if (seg_end > v && seg_end[-1] == '\n') {
-			seg_end--;
-			if (seg_end > v && seg_end[-1] == '\r')
-				seg_end--;
-		}
-		if (first) {
-			const unsigned char *s = v;
-			while (s < seg_end && (*s == ' ' || *s == '\t'))
-				s++;
-			if (s == seg_end && seg_end > v)
-				s = v + 1;
-			v = s;
-			first = false;
-		}
-		buffer_append(dest, v, (size_t)(seg_end - v));
-		v = next;
-	}
-}
-
-/* The next field of a cached header block (every field there has a
-   colon, mail-parse.c): *pos is where to look, moved past the field.
-   Returns false at the blank line or the end. */
-static bool cached_header_next(const struct mail_index_record *rec,
-			       size_t *pos, const unsigned char **name_r,
-			       size_t *name_len_r, const unsigned char **colon_r,
-			       const unsigned char **end_r)
-{
-	const unsigned char *start = rec->headers, *end = start + rec->headers_size;
-	const unsigned char *p = start + *pos;
-
-	while (p < end && *p != '\n' &&
-	       !(*p == '\r' && p + 1 < end && p[1] == '\n')) {
-		const unsigned char *field = p, *line_end;
-		p = line_end = line_next(p, end);
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p = line_next(p, end);
-		const unsigned char *colon =
-			memchr(field, ':', (size_t)(line_end - field));
-		if (colon == NULL)
-			continue;
-		const unsigned char *n_end = colon;
-		while (n_end > field && (n_end[-1] == ' ' || n_end[-1] == '\t'))
-			n_end--;
-		*pos = (size_t)(p - start);
-		*name_r = field;
-		*name_len_r = (size_t)(n_end - field);
-		*colon_r = colon;
-		*end_r = p;
-		return true;
-	}
-	*pos = (size_t)(p - start);
-	return false;
-}
-
-static bool cached_name_equals(const unsigned char *name, size_t name_len,
-			       const char *want, size_t want_len)
-{
-	return name_len == want_len &&
-		strncasecmp((const char *)name, want, want_len) == 0;
 }
 
 /* Tier 2: the fields named key->hdr_name in the record's cached header
@@ -992,17 +917,20 @@ static bool cached_name_equals(const unsigned char *name, size_t name_len,
 static bool cached_header_match(const struct search_key *key,
 				const struct mail_index_record *rec)
 {
-	const unsigned char *name, *colon, *field_end;
-	size_t pos = 0, name_len, want_len = strlen(key->hdr_name);
+	struct message_header_block_field field;
+	size_t pos = 0, want_len = strlen(key->hdr_name);
 	bool found = false;
 
-	while (!found && cached_header_next(rec, &pos, &name, &name_len,
-					    &colon, &field_end)) {
-		if (!cached_name_equals(name, name_len, key->hdr_name, want_len))
+	while (!found && message_header_block_next(rec->headers,
+						   rec->headers_size, &pos,
+						   &field)) {
+		if (!message_header_block_name_equals(&field, key->hdr_name,
+						      want_len))
 			continue;
 		T_BEGIN {
-			string_t *value = t_str_new((size_t)(field_end - colon) + 8);
-			cached_field_unfold(colon, field_end, value);
+			string_t *value = t_str_new(
+				(size_t)(field.end - field.colon) + 8);
+			message_header_block_unfold(&field, value);
 			found = header_value_match(key, value->data, value->used);
 		} T_END;
 	}
@@ -1044,6 +972,16 @@ static int search_eval(struct search_key *key, struct search_msg *msg)
 	case SEARCH_KEY_BODY:
 	case SEARCH_KEY_TEXT: {
 		unsigned char *st = &msg->state[key->slot];
+		if (*st == SLOT_UNKNOWN && key->field >= 0 &&
+		    msg->fields != NULL) {
+			/* the stored search form: folded already */
+			const unsigned char *v = msg->fields->values[key->field];
+			bool found = v != NULL &&
+				message_search_values_match(v,
+					msg->fields->sizes[key->field],
+					key->value, key->value_len);
+			*st = found ? SLOT_FOUND : SLOT_NOT_FOUND;
+		}
 		if (*st == SLOT_UNKNOWN && key->cached && msg->rec != NULL) {
 			bool found = msg->rec->headers != NULL &&
 				cached_header_match(key, msg->rec);
@@ -1718,6 +1656,8 @@ static void search_start_scans(struct imap_search *search)
 		scan->seq = search->scan_seqs.v[i];
 		scan->uid = rec->uid;
 		scan->state = i_malloc(nslots);
+		memcpy(scan->state, (const unsigned char *)
+		       search->scan_states->data + i * nslots, nslots);
 		scan->carry = buffer_create(system_pool, search->args->max_value_len + 8);
 		scan->part_pool = pool_alloconly_create("search scan", 2048);
 		scan->parser = message_parser_init(scan->part_pool, NULL,
@@ -1752,6 +1692,122 @@ static void search_build_result(struct imap_search *search)
 	}
 }
 
+ARRAY_DEFINE_TYPE(search_fields_ptr, const struct mail_index_search_fields *);
+
+/* Tier 2 on the stored search fields (SUBJECT, FROM, TO, CC, BCC keys):
+   each undecided message that has a row of the current version is
+   evaluated on it, without its cached header block. Those still
+   undecided stay in undecided / undecided_uids, with their row (or NULL)
+   at the same index of fields_r. */
+static void
+search_stored_fields(struct imap_search *search, ARRAY_TYPE(mail_uid) *undecided,
+		     ARRAY_TYPE(seq_range) *undecided_uids, unsigned char *state,
+		     ARRAY_TYPE(search_fields_ptr) *fields_r)
+{
+	struct imap_search_args *args = search->args;
+	struct mail_index *index = mail_user_get_index(search->client->user);
+	unsigned int nslots = array_count(&args->slots), r = 0, kept = 0;
+	ARRAY_TYPE(mail_index_search_fields_rec) recs;
+	ARRAY_TYPE(seq_range) uids;
+	const char *error;
+
+	array_init(&recs, search->pool, array_count(undecided));
+	if (mail_index_search_fields_read(index, mailbox_get_id(search->box),
+					  undecided_uids,
+					  message_search_fields_version(),
+					  args->field_mask, search->pool,
+					  &recs) < 0) {
+		/* only a shortcut: the cached header blocks decide */
+		(void)mail_index_get_last_error(index, NULL, &error);
+		e_warning(search->client->event,
+			  "SEARCH: reading the search fields failed: %s", error);
+		mail_error_clear(mail_index_get_error_state(index));
+		array_clear(&recs);
+	}
+	array_init(fields_r, search->pool, array_count(undecided));
+	array_init(&uids, search->pool, 16);
+	for (unsigned int i = 0; i < array_count(undecided); i++) {
+		uint32_t seq = undecided->v[i];
+		uint32_t uid = mailbox_seq_to_uid(search->box, seq);
+		const struct mail_index_search_fields *fields = NULL;
+
+		while (r < array_count(&recs) && recs.v[r].uid < uid)
+			r++;
+		if (r < array_count(&recs) && recs.v[r].uid == uid) {
+			struct search_msg msg = {
+				.uid = uid,
+				.fields = &recs.v[r].fields,
+				.state = state,
+			};
+			fields = msg.fields;
+			memset(state, 0, nslots);
+			int ret = search_eval(args->root, &msg);
+			if (ret > 0)
+				search->matched[seq] = 1;
+			if (ret >= 0)
+				continue;
+		}
+		undecided->v[kept++] = seq;
+		array_push(fields_r, fields);
+		seq_range_array_add(&uids, uid);
+	}
+	undecided->count = kept;
+	*undecided_uids = uids;
+}
+
+/* Store the search fields computed from cached header blocks for
+   messages that had none, so that the next search reads them. */
+static void search_store_fields(struct imap_search *search,
+				const ARRAY_TYPE(mail_index_search_fields_rec) *recs)
+{
+	struct mail_index *index = mail_user_get_index(search->client->user);
+	const char *error;
+
+	if (array_count(recs) == 0)
+		return;
+	if (mail_index_search_fields_store(index, mailbox_get_id(search->box),
+					   recs->v, array_count(recs)) < 0) {
+		(void)mail_index_get_last_error(index, NULL, &error);
+		e_warning(search->client->event,
+			  "SEARCH: storing the search fields failed: %s", error);
+		mail_error_clear(mail_index_get_error_state(index));
+	}
+}
+
+/* The search fields of a record without stored ones, from its cached
+   header block, into *fields_r (pointing into search->sf); a copy goes to
+   store (from search->pool) while it has room. */
+static void
+search_fields_from_headers(struct imap_search *search,
+			   const struct mail_index_record *rec,
+			   struct mail_index_search_fields *fields_r,
+			   ARRAY_TYPE(mail_index_search_fields_rec) *store)
+{
+	T_BEGIN {
+		message_search_fields_build(&search->sf, search->pool,
+					    rec->headers, rec->headers_size);
+	} T_END;
+	memset(fields_r, 0, sizeof(*fields_r));
+	fields_r->version = message_search_fields_version();
+	for (unsigned int i = 0; i < MESSAGE_SEARCH_FIELD_COUNT; i++) {
+		if (search->sf.counts[i] == 0)
+			continue;
+		fields_r->values[i] = search->sf.values[i]->data;
+		fields_r->sizes[i] = search->sf.values[i]->used;
+	}
+	if (array_count(store) >= SEARCH_FIELDS_STORE_MAX)
+		return;
+	struct mail_index_search_fields_rec *srec = array_append_space(store);
+	srec->uid = rec->uid;
+	srec->fields = *fields_r;
+	for (unsigned int i = 0; i < MESSAGE_SEARCH_FIELD_COUNT; i++) {
+		if (fields_r->values[i] != NULL && fields_r->sizes[i] > 0) {
+			srec->fields.values[i] = p_memdup(search->pool,
+				fields_r->values[i], fields_r->sizes[i]);
+		}
+	}
+}
+
 /* Tiers 1 and 2; the messages still undecided go to scan_seqs. */
 static int search_start(struct imap_search *search)
 {
@@ -1759,6 +1815,8 @@ static int search_start(struct imap_search *search)
 	unsigned int nslots = array_count(&args->slots);
 	ARRAY_TYPE(mail_uid) undecided;
 	ARRAY_TYPE(seq_range) undecided_uids;
+	ARRAY_TYPE(search_fields_ptr) stored;
+	ARRAY_TYPE(mail_index_search_fields_rec) store;
 	unsigned char *state = nslots == 0 ? NULL :
 		p_malloc(search->pool, nslots);
 
@@ -1766,6 +1824,7 @@ static int search_start(struct imap_search *search)
 	search->matched = p_malloc(search->pool, search->count + 1);
 	array_init(&search->scan_seqs, search->pool, 16);
 	array_init(&search->scan_recs, search->pool, 16);
+	search->scan_states = buffer_create(search->pool, 64);
 
 	if (search_index_keys(search, args->root) < 0)
 		return -1;
@@ -1790,12 +1849,30 @@ static int search_start(struct imap_search *search)
 	if (array_count(&undecided) == 0)
 		return 0;
 
+	array_init(&stored, search->pool, 1);
+	if (args->field_mask != 0) {
+		search_stored_fields(search, &undecided, &undecided_uids,
+				     state, &stored);
+		if (array_count(&undecided) == 0)
+			return 0;
+	}
+	/* the cached header blocks are needed for the keys the stored
+	   fields do not decide, and for messages without stored fields */
+	bool need_headers = args->have_cached_other;
+	if (args->field_mask != 0) {
+		for (unsigned int i = 0; i < array_count(&stored); i++) {
+			if (stored.v[i] == NULL)
+				need_headers = true;
+		}
+	}
+
 	/* records of the undecided messages, in UID (= seq) order */
 	ARRAY_TYPE(mail_index_record) recs;
 	array_init(&recs, search->pool, array_count(&undecided));
+	array_init(&store, search->pool, 16);
 	if (mailbox_fetch_records(search->box, &undecided_uids,
 				  MAIL_INDEX_FETCH_DETAILS |
-				  (args->have_cached ?
+				  (need_headers ?
 				   MAIL_INDEX_FETCH_CACHE_HEADERS : 0),
 				  search->pool, &recs) < 0)
 		return -1;
@@ -1809,11 +1886,20 @@ static int search_start(struct imap_search *search)
 			/* expunged meanwhile: it matches nothing */
 			continue;
 		}
+		struct mail_index_search_fields computed;
 		struct search_msg msg = {
 			.uid = uid,
 			.rec = &recs.v[r],
 			.state = state,
 		};
+		if (args->field_mask != 0) {
+			msg.fields = stored.v[i];
+			if (msg.fields == NULL && msg.rec->headers != NULL) {
+				search_fields_from_headers(search, msg.rec,
+							   &computed, &store);
+				msg.fields = &computed;
+			}
+		}
 		memset(state, 0, nslots);
 		int ret = -1;
 		if (args->have_cached) T_BEGIN {
@@ -1824,8 +1910,10 @@ static int search_start(struct imap_search *search)
 		else if (ret < 0) {
 			array_push(&search->scan_seqs, seq);
 			array_push(&search->scan_recs, recs.v[r]);
+			buffer_append(search->scan_states, state, nslots);
 		}
 	}
+	search_store_fields(search, &store);
 	/* prepared before the first read so no allocation is needed from
 	   the blob callbacks' frames */
 	search->dec_buf = buffer_create(system_pool, 8192);
@@ -1924,26 +2012,26 @@ void imap_sort_headers_parse(const struct mail_index_record *rec, pool_t pool,
 		{ "In-Reply-To", offsetof(struct imap_sort_headers, in_reply_to) },
 		{ "References", offsetof(struct imap_sort_headers, references) },
 	};
-	const unsigned char *name, *colon, *field_end;
-	size_t pos = 0, name_len;
+	struct message_header_block_field field;
+	size_t pos = 0;
 
 	memset(hdrs_r, 0, sizeof(*hdrs_r));
 	if (rec->headers == NULL || rec->headers_size == 0)
 		return;
 	/* the first field of each name, unfolded as the parser does */
-	while (cached_header_next(rec, &pos, &name, &name_len, &colon,
-				  &field_end)) {
+	while (message_header_block_next(rec->headers, rec->headers_size,
+					 &pos, &field)) {
 		for (unsigned int i = 0; i < N_ELEMENTS(fields); i++) {
 			const char **dest = (const char **)
 				((char *)hdrs_r + fields[i].offset);
 			if (*dest != NULL ||
-			    !cached_name_equals(name, name_len, fields[i].name,
-						strlen(fields[i].name)))
+			    !message_header_block_name_equals(&field,
+					fields[i].name, strlen(fields[i].name)))
 				continue;
 			T_BEGIN {
 				string_t *value = t_str_new(
-					(size_t)(field_end - colon) + 8);
-				cached_field_unfold(colon, field_end, value);
+					(size_t)(field.end - field.colon) + 8);
+				message_header_block_unfold(&field, value);
 				*dest = message_header_strdup(pool, value->data,
 							      value->used);
 			} T_END;

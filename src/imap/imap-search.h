@@ -8,7 +8,10 @@
       MODSEQ, WITHIN): every maximal subtree of them is one
       mailbox_search() over the index, giving a UID set;
    2. header keys on the fields the index caches (From, To, Cc, Bcc,
-      Subject, Date, Message-ID, References...): the cached header block,
+      Subject, Date, Message-ID, References...): Subject, From, To, Cc
+      and Bcc on the decoded, folded form the index keeps of them
+      (message-search-fields.h; a message without it gets it here, from
+      its cached header block), the others on the cached header block,
       scanned in place;
    3. BODY, TEXT and other headers: the message blob is read (inline
       when it is in the page cache, else asynchronously, several at a

@@ -83,6 +83,50 @@ static void bind_text_or_null(sqlite3_stmt *stmt, int col, const char *text)
 		sqlite3_bind_text(stmt, col, text, -1, SQLITE_STATIC);
 }
 
+/* Insert a message's row of message_search (replace: or update it, and
+   only if the message still exists). */
+static int
+search_fields_insert(struct mail_index *index, uint32_t mailbox_id,
+		     uint32_t uid, const struct mail_index_search_fields *fields,
+		     bool replace)
+{
+	/* a replacing store comes from a reader, after its snapshot: the
+	   message may have been expunged since (the FOREIGN KEY would fail) */
+	sqlite3_stmt *stmt = mail_index_stmt(index, !replace ?
+		"INSERT INTO message_search (mailbox_id, uid, version, "
+		"hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" :
+		"INSERT INTO message_search (mailbox_id, uid, version, "
+		"hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc) "
+		"SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS "
+		"(SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = ?2) "
+		"ON CONFLICT (mailbox_id, uid) DO UPDATE SET "
+		"version = excluded.version, "
+		"hdr_subject = excluded.hdr_subject, "
+		"hdr_from = excluded.hdr_from, hdr_to = excluded.hdr_to, "
+		"hdr_cc = excluded.hdr_cc, hdr_bcc = excluded.hdr_bcc");
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, uid);
+	sqlite3_bind_int64(stmt, 3, fields->version);
+	for (int i = 0; i < MAIL_INDEX_SEARCH_FIELD_COUNT; i++) {
+		const unsigned char *data = fields->values[i];
+		if (data == NULL)
+			sqlite3_bind_null(stmt, 4 + i);
+		else {
+			/* a present field with an empty value stays a
+			   zero-length blob, not NULL */
+			sqlite3_bind_blob64(stmt, 4 + i,
+				fields->sizes[i] == 0 ?
+				(const unsigned char *)"" : data,
+				fields->sizes[i], SQLITE_STATIC);
+		}
+	}
+	return mail_index_step(index, stmt, "search fields insert") < 0 ?
+		-1 : 0;
+}
+
 /* Insert the row (and cache row) of a message whose UID order has been
    checked. */
 static int mail_index_insert_message(struct mail_index_transaction *t,
@@ -142,6 +186,10 @@ static int mail_index_insert_message(struct mail_index_transaction *t,
 		if (mail_index_step(index, stmt, "append cache") < 0)
 			return -1;
 	}
+	if (msg->search_fields != NULL &&
+	    search_fields_insert(index, mailbox_id, uid, msg->search_fields,
+				 false) < 0)
+		return -1;
 	if (mail_index_bump_uidnext(index, mailbox_id, uid) < 0)
 		return -1;
 	seq_range_array_add(&mail_index_tx_mailbox(t, mailbox_id)->appends,
@@ -275,6 +323,20 @@ int mail_index_copy(struct mail_index_transaction *t,
 	sqlite3_bind_int64(stmt, 3, res->mailbox_id);
 	sqlite3_bind_int64(stmt, 4, dest_uid);
 	if (mail_index_step(index, stmt, "copy cache") < 0)
+		return -1;
+	stmt = mail_index_stmt(index,
+		"INSERT INTO message_search (mailbox_id, uid, version, "
+		"hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc) "
+		"SELECT ?3, ?4, version, hdr_subject, hdr_from, hdr_to, "
+		"hdr_cc, hdr_bcc FROM message_search "
+		"WHERE mailbox_id = ?1 AND uid = ?2");
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, src_mailbox_id);
+	sqlite3_bind_int64(stmt, 2, src_uid);
+	sqlite3_bind_int64(stmt, 3, res->mailbox_id);
+	sqlite3_bind_int64(stmt, 4, dest_uid);
+	if (mail_index_step(index, stmt, "copy search fields") < 0)
 		return -1;
 
 	if (mail_index_bump_uidnext(index, res->mailbox_id, dest_uid) < 0)
@@ -506,6 +568,45 @@ int mail_index_cache_update(struct mail_index *index, uint32_t mailbox_id,
 	bind_blob_or_null(stmt, 6, update->headers, update->headers_size);
 	bind_blob_or_null(stmt, 7, update->parts, update->parts_size);
 	return mail_index_step(index, stmt, "cache update") < 0 ? -1 : 0;
+}
+
+int mail_index_search_fields_store(struct mail_index *index,
+				   uint32_t mailbox_id,
+				   const struct mail_index_search_fields_rec *recs,
+				   unsigned int count)
+{
+	unsigned int i;
+	int ret;
+
+	if (count == 0 || index->t != NULL || index->read_depth > 0)
+		return 0;
+	if (index->suspended && mail_index_resume(index) < 0)
+		return -1;
+	/* never wait for another writer: this runs in a reader's command,
+	   in the ioloop of a process that serves many sessions */
+	mail_index_set_busy_timeout(index, 0);
+	ret = sqlite3_exec(index->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	mail_index_set_busy_timeout(index, index->busy_timeout_msecs);
+	if ((ret & 0xff) == SQLITE_BUSY)
+		return 0;
+	if (ret != SQLITE_OK) {
+		return mail_index_set_sqlite_error(index, ret,
+			"search fields: BEGIN IMMEDIATE");
+	}
+	for (i = 0; i < count; i++) {
+		if (search_fields_insert(index, mailbox_id, recs[i].uid,
+					 &recs[i].fields, true) < 0)
+			break;
+	}
+	if (i < count) {
+		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (mail_index_exec(index, "COMMIT") < 0) {
+		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return (int)count;
 }
 
 /* --- reading --- */

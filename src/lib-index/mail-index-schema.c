@@ -186,11 +186,35 @@ static const char *const migration_4 =
 "    NEW.rfc822_size WHERE id = 1;\n"
 "END;\n";
 
+/* SEARCH's form of each message's Subject, From, To, Cc and Bcc
+   (lib-mail's message-search-fields.h: decoded, address lists normalised,
+   i;unicode-casemap folded, a field's values NUL-separated; NULL = no such
+   field), so SEARCH SUBJECT/FROM/TO/CC/BCC read a short row per message
+   instead of the cached header block in message_cache. Rows are written
+   when a message is saved; messages saved before this step, and rows of
+   another version (Unicode data), are filled by the first SEARCH that
+   needs them (mail_index_search_fields_store()). */
+static const char *const migration_5 =
+"CREATE TABLE IF NOT EXISTS message_search (\n"
+"  mailbox_id INTEGER NOT NULL,\n"
+"  uid INTEGER NOT NULL,\n"
+"  version INTEGER NOT NULL,\n"
+"  hdr_subject BLOB,\n"
+"  hdr_from BLOB,\n"
+"  hdr_to BLOB,\n"
+"  hdr_cc BLOB,\n"
+"  hdr_bcc BLOB,\n"
+"  PRIMARY KEY (mailbox_id, uid),\n"
+"  FOREIGN KEY (mailbox_id, uid) REFERENCES messages (mailbox_id, uid)\n"
+"    ON DELETE CASCADE\n"
+") WITHOUT ROWID;\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
 	migration_4,
+	migration_5,
 };
 
 unsigned int mail_index_get_schema_version(void)

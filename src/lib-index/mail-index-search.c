@@ -285,3 +285,94 @@ int mail_index_search(struct mail_index *index, uint32_t mailbox_id,
 		*highest_modseq_r = highest;
 	return ret < 0 ? -1 : 0;
 }
+
+/* --- SEARCH's header fields (message_search) --- */
+
+#define SEARCH_FIELDS_WHERE \
+	" FROM message_search WHERE mailbox_id = ?1 AND " \
+	"uid BETWEEN ?2 AND ?3 AND version = ?4 ORDER BY uid"
+/* the columns in lib-mail's enum message_search_field order; a query for
+   one field reads only its column (the others may lie in overflow pages
+   that SQLite then need not visit) */
+static const char *const search_fields_one_sql[MAIL_INDEX_SEARCH_FIELD_COUNT] = {
+	"SELECT uid, hdr_subject" SEARCH_FIELDS_WHERE,
+	"SELECT uid, hdr_from" SEARCH_FIELDS_WHERE,
+	"SELECT uid, hdr_to" SEARCH_FIELDS_WHERE,
+	"SELECT uid, hdr_cc" SEARCH_FIELDS_WHERE,
+	"SELECT uid, hdr_bcc" SEARCH_FIELDS_WHERE,
+};
+static const char search_fields_all_sql[] =
+	"SELECT uid, hdr_subject, hdr_from, hdr_to, hdr_cc, hdr_bcc"
+	SEARCH_FIELDS_WHERE;
+
+static int
+search_fields_read_range(struct mail_index *index, uint32_t mailbox_id,
+			 uint32_t uid1, uint32_t uid2, uint32_t version,
+			 unsigned int field_mask, pool_t pool,
+			 ARRAY_TYPE(mail_index_search_fields_rec) *recs_r)
+{
+	int one = -1, ret;
+
+	for (int i = 0; i < MAIL_INDEX_SEARCH_FIELD_COUNT; i++) {
+		if (field_mask == (1U << i))
+			one = i;
+	}
+	sqlite3_stmt *stmt = mail_index_stmt(index, one >= 0 ?
+		search_fields_one_sql[one] : search_fields_all_sql);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, uid1);
+	sqlite3_bind_int64(stmt, 3, uid2);
+	sqlite3_bind_int64(stmt, 4, version);
+	while ((ret = mail_index_step(index, stmt, "search fields")) > 0) {
+		struct mail_index_search_fields_rec *rec =
+			array_append_space(recs_r);
+		rec->uid = (uint32_t)sqlite3_column_int64(stmt, 0);
+		rec->fields.version = version;
+		for (int i = 0; i < MAIL_INDEX_SEARCH_FIELD_COUNT; i++) {
+			int col = one >= 0 ? (i == one ? 1 : -1) : i + 1;
+			if (col < 0 || (field_mask & (1U << i)) == 0 ||
+			    sqlite3_column_type(stmt, col) == SQLITE_NULL)
+				continue;
+			const void *data = sqlite3_column_blob(stmt, col);
+			size_t size = (size_t)sqlite3_column_bytes(stmt, col);
+			rec->fields.values[i] = size == 0 ?
+				(const unsigned char *)"" :
+				p_memdup(pool, data, size);
+			rec->fields.sizes[i] = size;
+		}
+	}
+	return ret;
+}
+
+int mail_index_search_fields_read(struct mail_index *index,
+				  uint32_t mailbox_id,
+				  const ARRAY_TYPE(seq_range) *uids,
+				  uint32_t version, unsigned int field_mask,
+				  pool_t pool,
+				  ARRAY_TYPE(mail_index_search_fields_rec) *recs_r)
+{
+	int ret = 0;
+
+	/* no read snapshot (BEGIN .. COMMIT and the durability check of
+	   mail_index_read_end()): these rows tell nothing about which
+	   messages exist, only what the caller's known messages hold, so
+	   each range's statement may be its own snapshot */
+	if (uids == NULL) {
+		ret = search_fields_read_range(index, mailbox_id, 1, UINT32_MAX,
+					       version, field_mask, pool,
+					       recs_r);
+	} else {
+		const struct seq_range *r;
+		array_foreach(uids, r) {
+			ret = search_fields_read_range(index, mailbox_id,
+						       r->seq1, r->seq2,
+						       version, field_mask,
+						       pool, recs_r);
+			if (ret < 0)
+				break;
+		}
+	}
+	return ret < 0 ? -1 : 0;
+}

@@ -436,6 +436,7 @@ void mail_index_transaction_rollback(struct mail_index_transaction **t);
 uint64_t mail_index_transaction_get_modseq(struct mail_index_transaction *t,
 					   uint32_t mailbox_id);
 
+struct mail_index_search_fields;
 struct mail_index_new_message {
 	enum mail_flags flags;
 	/* NULL-terminated, may be NULL */
@@ -461,6 +462,9 @@ struct mail_index_new_message {
 	/* the serialized MIME part tree */
 	const void *parts;
 	size_t parts_size;
+	/* SEARCH's form of the header fields (message_search), may be
+	   NULL: filled by the first SEARCH that needs it */
+	const struct mail_index_search_fields *search_fields;
 };
 
 /* Insert a message under uid, which must belong to res (a reservation of
@@ -695,6 +699,48 @@ struct mail_index_search_arg {
 		struct mail_index_search_arg *subargs;
 	} value;
 };
+
+/* SEARCH's form of a message's Subject, From, To, Cc and Bcc (lib-mail's
+   message-search-fields.h, whose enum gives the order), kept per message
+   so that SEARCH on them reads a short row and folds nothing. */
+#define MAIL_INDEX_SEARCH_FIELD_COUNT 5
+struct mail_index_search_fields {
+	/* message_search_fields_version() of the form */
+	uint32_t version;
+	/* per field its values, NUL-separated; NULL = no such field
+	   (an empty value is "" with size 0) */
+	const unsigned char *values[MAIL_INDEX_SEARCH_FIELD_COUNT];
+	size_t sizes[MAIL_INDEX_SEARCH_FIELD_COUNT];
+};
+struct mail_index_search_fields_rec {
+	uint32_t uid;
+	struct mail_index_search_fields fields;
+};
+ARRAY_DEFINE_TYPE(mail_index_search_fields_rec,
+		  struct mail_index_search_fields_rec);
+
+/* The stored search fields of the messages in uids (NULL = all), in UID
+   order, copied into pool: only the rows of this version (a message
+   without one, saved before the table existed or folded with other
+   Unicode data, is missing from recs_r), and of each row only the fields
+   whose bit (1 << field) is in field_mask (the others NULL). */
+int mail_index_search_fields_read(struct mail_index *index,
+				  uint32_t mailbox_id,
+				  const ARRAY_TYPE(seq_range) *uids,
+				  uint32_t version, unsigned int field_mask,
+				  pool_t pool,
+				  ARRAY_TYPE(mail_index_search_fields_rec) *recs_r)
+	ATTR_WARN_UNUSED;
+/* Store the search fields of messages that had none (or an old version),
+   in one write transaction that does not wait for the lock: it is only a
+   cache, so when another writer holds the lock, or a transaction is open
+   on this connection, nothing is stored and 0 is returned. Messages
+   expunged meanwhile are skipped. Returns the number of rows stored, or
+   -1 on error. */
+int mail_index_search_fields_store(struct mail_index *index,
+				   uint32_t mailbox_id,
+				   const struct mail_index_search_fields_rec *recs,
+				   unsigned int count) ATTR_WARN_UNUSED;
 
 /* UIDs of the messages matching every arg of the list args (ascending).
    highest_modseq_r (may be NULL) gets the highest modseq among them (0 if

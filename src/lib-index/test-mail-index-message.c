@@ -1,8 +1,12 @@
 /* Tests for message records: append with reservations (UIDs ascending,
    never reused, visible in order), copy, expunge, flags and keywords with
    UNCHANGEDSINCE, modseqs, cached fields, fetch, search and the change
-   log with expunged UIDs for VANISHED. */
+   log with expunged UIDs for VANISHED; SEARCH's header fields
+   (message_search) written with the message, read per field and version,
+   copied and expunged with it, and stored later without waiting for
+   another writer. */
 #include "test-lib-index.h"
+#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
@@ -869,6 +873,187 @@ static void test_select_20000(void)
 	test_end();
 }
 
+/* --- search fields (message_search) --- */
+
+#define TEST_VERSION 0x010f0100
+
+static struct mail_index_search_fields
+test_fields(const char *subject, const char *from)
+{
+	struct mail_index_search_fields f = { .version = TEST_VERSION };
+
+	f.values[0] = (const unsigned char *)subject;
+	f.sizes[0] = subject == NULL ? 0 : strlen(subject);
+	f.values[1] = (const unsigned char *)from;
+	f.sizes[1] = from == NULL ? 0 : strlen(from);
+	return f;
+}
+
+static uint32_t
+append_with(struct mail_index *index, uint32_t mailbox_id,
+	    const struct mail_index_search_fields *fields)
+{
+	struct mail_index_reservation *res;
+	struct mail_index_transaction *t;
+	uint32_t uid;
+
+	test_assert(mail_index_reserve_uids(index, mailbox_id, 1, &res) == 0);
+	uid = mail_index_reservation_get_uid1(res);
+	struct mail_index_new_message msg = {
+		.internal_date = 1700000000,
+		.guid = "00112233445566778899aabbccddeeff",
+		.blob_key = t_strdup_printf("t/%u", uid),
+		.search_fields = fields,
+	};
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	test_assert(mail_index_append(t, res, uid, &msg) == 1);
+	test_assert(mail_index_transaction_commit(&t) == 0);
+	mail_index_reservation_free(&res);
+	return uid;
+}
+
+/* "uid:subject/from;" of the rows of version read with mask ("-" for a
+   missing field, "''" for an empty one) */
+static const char *
+read_str(struct mail_index *index, uint32_t mailbox_id, const char *uids,
+	 uint32_t version, unsigned int mask)
+{
+	ARRAY_TYPE(mail_index_search_fields_rec) recs;
+	string_t *out = t_str_new(128);
+
+	array_init(&recs, pool_datastack, 4);
+	if (mail_index_search_fields_read(index, mailbox_id,
+					  uids == NULL ? NULL : test_uidset(uids),
+					  version, mask, pool_datastack,
+					  &recs) < 0)
+		return "error";
+	for (unsigned int i = 0; i < array_count(&recs); i++) {
+		const struct mail_index_search_fields *f = &recs.v[i].fields;
+		str_printfa(out, "%u:", recs.v[i].uid);
+		for (unsigned int j = 0; j < 2; j++) {
+			if (j > 0)
+				str_append_c(out, '/');
+			if (f->values[j] == NULL)
+				str_append_c(out, '-');
+			else if (f->sizes[j] == 0)
+				str_append(out, "''");
+			else for (size_t k = 0; k < f->sizes[j]; k++) {
+				char c = (char)f->values[j][k];
+				str_append_c(out, c == '\0' ? '|' : c);
+			}
+		}
+		for (unsigned int j = 2; j < MAIL_INDEX_SEARCH_FIELD_COUNT; j++)
+			test_assert(f->values[j] == NULL);
+		str_append_c(out, ';');
+	}
+	return str_c(out);
+}
+
+static void test_search_fields_rows(void)
+{
+	struct mail_index *index = test_index_open(NULL);
+	uint32_t box = test_mailbox_create(index, "INBOX");
+	uint32_t other = test_mailbox_create(index, "Other");
+	struct mail_index_search_fields f1 = test_fields("HELLO", "A@B");
+	/* NUL-separated values stay whole */
+	struct mail_index_search_fields f2 = test_fields("X\0Y", NULL);
+	struct mail_index_search_fields f3 = test_fields("", "C");
+
+	test_begin("search fields: written with the message, read per field");
+	f2.sizes[0] = 3;
+	test_assert(append_with(index, box, &f1) == 1);
+	test_assert(append_with(index, box, &f2) == 2);
+	test_assert(append_with(index, box, &f3) == 3);
+	(void)test_append(index, box, 1, 0, NULL); /* 4: no row */
+	test_assert_strcmp(read_str(index, box, NULL, TEST_VERSION, 0x3),
+			   "1:HELLO/A@B;2:X|Y/-;3:''/C;");
+	ARRAY_TYPE(mail_index_search_fields_rec) recs;
+	array_init(&recs, pool_datastack, 4);
+	test_assert(mail_index_search_fields_read(index, box, NULL,
+		TEST_VERSION, 0x1, pool_datastack, &recs) == 0);
+	test_assert(array_count(&recs) == 3 && recs.v[1].fields.sizes[0] == 3 &&
+		    memcmp(recs.v[1].fields.values[0], "X\0Y", 3) == 0);
+	/* one field only: the other is not read */
+	test_assert_strcmp(read_str(index, box, NULL, TEST_VERSION, 0x2),
+			   "1:-/A@B;2:-/-;3:-/C;");
+	test_assert_strcmp(read_str(index, box, "2:4", TEST_VERSION, 0x1),
+			   "2:X|Y/-;3:''/-;");
+	test_assert_strcmp(read_str(index, box, "1,3", TEST_VERSION, 0x3),
+			   "1:HELLO/A@B;3:''/C;");
+	/* rows of another version are not returned */
+	test_assert_strcmp(read_str(index, box, NULL, TEST_VERSION + 1, 0x3), "");
+	test_assert_strcmp(read_str(index, other, NULL, TEST_VERSION, 0x3), "");
+	test_end();
+
+	test_begin("search fields: copied and expunged with the message");
+	struct mail_index_reservation *res;
+	struct mail_index_transaction *t;
+	test_assert(mail_index_reserve_uids(index, other, 2, &res) == 0);
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	test_assert(mail_index_copy(t, box, 1, res, 1, "o/1") == 1);
+	test_assert(mail_index_copy(t, box, 4, res, 2, "o/2") == 1);
+	test_assert(mail_index_expunge(t, box, test_uidset("1"), false, NULL) == 0);
+	test_assert(mail_index_transaction_commit(&t) == 0);
+	mail_index_reservation_free(&res);
+	test_assert_strcmp(read_str(index, other, NULL, TEST_VERSION, 0x3),
+			   "1:HELLO/A@B;");
+	test_assert_strcmp(read_str(index, box, NULL, TEST_VERSION, 0x3),
+			   "2:X|Y/-;3:''/C;");
+	test_end();
+
+	test_begin("search fields: stored later for messages without a row");
+	struct mail_index_search_fields_rec store[3] = {
+		{ .uid = 4, .fields = test_fields("LATE", NULL) },
+		/* an old version's row is replaced */
+		{ .uid = 3, .fields = test_fields("NEW", "D") },
+		/* expunged meanwhile: skipped */
+		{ .uid = 1, .fields = test_fields("GONE", NULL) },
+	};
+	test_assert(mail_index_search_fields_store(index, box, store, 3) == 3);
+	test_assert_strcmp(read_str(index, box, NULL, TEST_VERSION, 0x3),
+			   "2:X|Y/-;3:NEW/D;4:LATE/-;");
+	test_assert(mail_index_search_fields_store(index, box, store, 0) == 0);
+	/* not inside a write transaction of this connection */
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	store[0].fields = test_fields("INSIDE", NULL);
+	test_assert(mail_index_search_fields_store(index, box, store, 1) == 0);
+	mail_index_transaction_rollback(&t);
+	test_assert_strcmp(read_str(index, box, "4", TEST_VERSION, 0x1),
+			   "4:LATE/-;");
+	test_end();
+
+	mail_index_close(&index);
+}
+
+static void test_search_fields_store_busy(void)
+{
+	const char *path;
+	struct mail_index *index = test_index_open(&path);
+	uint32_t box = test_mailbox_create(index, "INBOX");
+	sqlite3 *db;
+
+	test_begin("search fields: storing never waits for another writer");
+	(void)test_append(index, box, 1, 0, NULL);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+		    SQLITE_OK);
+	struct mail_index_search_fields_rec rec = {
+		.uid = 1, .fields = test_fields("S", NULL),
+	};
+	time_t start = time(NULL);
+	test_assert(mail_index_search_fields_store(index, box, &rec, 1) == 0);
+	test_assert(time(NULL) - start <= 1);
+	test_assert_strcmp(read_str(index, box, NULL, TEST_VERSION, 0x1), "");
+	test_assert(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	/* the busy timeout is back: other writes wait as before */
+	test_assert(mail_index_search_fields_store(index, box, &rec, 1) == 1);
+	test_assert_strcmp(read_str(index, box, NULL, TEST_VERSION, 0x1),
+			   "1:S/-;");
+	mail_index_close(&index);
+	test_end();
+}
+
 test_func_t *const test_mail_index_message_tests[] = {
 	test_select_20000,
 	test_restore,
@@ -881,5 +1066,7 @@ test_func_t *const test_mail_index_message_tests[] = {
 	test_expunge_and_changes,
 	test_copy,
 	test_search,
+	test_search_fields_rows,
+	test_search_fields_store_busy,
 	NULL
 };

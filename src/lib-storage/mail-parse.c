@@ -7,6 +7,7 @@
 #include "message-date.h"
 #include "imap-envelope.h"
 #include "imap-bodystructure.h"
+#include "message-search-fields.h"
 #include "mail-parts.h"
 #include "mail-storage-private.h"
 #include <strings.h>
@@ -100,6 +101,20 @@ struct message_part *mail_parse_finish(struct mail_parse_ctx **_ctx,
 	result_r->sent_date = ctx->sent_date;
 	result_r->sent_tz = ctx->sent_tz;
 	result_r->rfc822_size = message_part_rfc822_size(root);
+	/* folded here, outside the index's write lock */
+	struct message_search_fields sf;
+	memset(&sf, 0, sizeof(sf));
+	T_BEGIN {
+		message_search_fields_build(&sf, pool, ctx->headers->data,
+					    ctx->headers->used);
+	} T_END;
+	result_r->search_fields.version = message_search_fields_version();
+	for (unsigned int i = 0; i < MESSAGE_SEARCH_FIELD_COUNT; i++) {
+		if (sf.counts[i] == 0)
+			continue;
+		result_r->search_fields.values[i] = sf.values[i]->data;
+		result_r->search_fields.sizes[i] = sf.values[i]->used;
+	}
 
 	/* the tree outlives the parser's pool only as a copy the caller can
 	   keep: rebuild it from the serialized form in the caller's pool */

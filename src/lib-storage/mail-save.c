@@ -577,6 +577,7 @@ static int mail_transaction_apply(struct mail_index_transaction *it,
 				.headers_size = p->headers == NULL ? 0 : p->headers->used,
 				.parts = p->parts == NULL ? NULL : p->parts->data,
 				.parts_size = p->parts == NULL ? 0 : p->parts->used,
+				.search_fields = &p->search_fields,
 			};
 			if (ctx->res != NULL)
 				ret = mail_index_append(it, ctx->res, ctx->uid, &msg);

@@ -90,6 +90,8 @@ struct mail_parse_result {
 	time_t sent_date;
 	int sent_tz;
 	uint64_t rfc822_size;
+	/* SEARCH's form of the header fields SEARCH SUBJECT/FROM/... use */
+	struct mail_index_search_fields search_fields;
 };
 struct mail_save_context {
 	struct mailbox_transaction *t;
