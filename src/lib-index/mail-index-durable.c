@@ -566,7 +566,9 @@ void mail_index_durable_inflight_remove(struct mail_index *index)
 static bool mail_index_durable_pending(struct mail_index *index)
 {
 	struct mail_index_sync_shared *shared = index->durable->shared;
-	int32_t self = (int32_t)getpid();
+	/* asked only when a slot is taken: each read snapshot ends here,
+	   and getpid() is a system call */
+	int32_t self = 0;
 	bool pending = atomic_load(&shared->overflow) > 0;
 
 	/* our own process's slot: pending only for a sync in a worker
@@ -578,7 +580,11 @@ static bool mail_index_durable_pending(struct mail_index *index)
 	for (unsigned int i = 0; i < MAIL_INDEX_SYNC_SLOTS; i++) {
 		int32_t pid = atomic_load_explicit(&shared->slots[i],
 						   memory_order_acquire);
-		if (pid == 0 || pid == self)
+		if (pid == 0)
+			continue;
+		if (self == 0)
+			self = (int32_t)getpid();
+		if (pid == self)
 			continue;
 		if (kill(pid, 0) < 0 && errno == ESRCH) {
 			/* died between its COMMIT and its sync: whatever it
