@@ -24,7 +24,7 @@ from authclient import wait_socket
 from conftest import ColumbaServer, columba_binary, free_port, wait_port
 
 PASSWORD = "secret"
-USERS = ("alice", "bob", "carol", "dave")
+USERS = ("alice", "bob", "carol", "dave", "frank")
 
 
 def start(tmpdir, extra="", fields=None):
@@ -379,6 +379,47 @@ def test_bdat_one_reply_per_recipient(make_server):
     assert wait_count(srv, "carol", 1) == 1
     time.sleep(0.3)
     assert count(srv, "alice") == 1 and count(srv, "bob") == 1
+
+
+def bdat_deliver(server, user, body):
+    c = Lmtp(server.lmtp_port)
+    try:
+        assert c.cmd("MAIL FROM:<s@example.org> BODY=BINARYMIME")[0] == 250
+        assert c.cmd("RCPT TO:<%s@example.com>" % user)[0] == 250
+        c.sock.sendall(b"BDAT %d LAST\r\n" % len(body) + body)
+        return c.reply()
+    finally:
+        c.close()
+
+
+def test_bare_lfs_count_as_crlf(make_server):
+    """RFC822.SIZE counts a bare LF as CRLF: the check at the end of the
+    delivery counts it so too, or a message of many short lines would
+    slip past the limit by up to half its size."""
+    body = b"Subject: lines\n\n" + b"x\n" * 2000
+    # measure what this message costs (carol and alice, frank have
+    # names of one length: the same Delivered-To and Received lengths)
+    srv = make_server()
+    assert bdat_deliver(srv, "carol", body)[0] == 250
+    assert wait_count(srv, "carol", 1) == 1
+    cost, _ = usage(srv, "carol")
+    assert cost > len(body) + 2000
+    stop_now(srv)
+    srv = make_server("quota_rule = *:bytes=%d\nquota_grace = 0\n"
+                      % (cost - 1),
+                      fields={"frank": "userdb_quota_rule=*:bytes=%d" % cost})
+    # its physical size fits in cost - 1: refused all the same
+    code, text = bdat_deliver(srv, "alice", body)
+    assert code == 552, text
+    assert bdat_deliver(srv, "frank", body)[0] == 250
+    assert wait_count(srv, "frank", 1) == 1
+    assert usage(srv, "frank") == (cost, 1)
+
+
+def stop_now(server):
+    """Stop a server before the test ends (the fixture's stop at the end
+    finds it stopped)."""
+    stop(server)
 
 
 def test_expunge_frees(make_server):

@@ -100,6 +100,9 @@ struct lmtp_delivery {
 	   ended with CR */
 	uint64_t bare_lfs;
 	bool last_cr;
+	/* some recipient has a quota: count bare_lfs (a pass over the
+	   body that deliveries without quotas skip) */
+	bool quota_limited;
 	/* journal mode (lmtp-journal.c): the body is buffered here until
 	   the end of DATA, then appended to the journal; the direct way
 	   (a save per recipient, streamed) if it grows too large or the
@@ -504,6 +507,12 @@ void lmtp_delivery_begin(struct lmtp_client *client)
 	array_foreach(&client->rcpts, rcptp) T_BEGIN {
 		lmtp_delivery_rcpt_begin(delivery, *rcptp);
 	} T_END;
+	struct lmtp_delivery_rcpt **drcptp;
+	array_foreach(&delivery->rcpts, drcptp) {
+		if ((*drcptp)->user != NULL &&
+		    mail_user_quota_is_limited((*drcptp)->user))
+			delivery->quota_limited = true;
+	}
 }
 
 uint64_t lmtp_delivery_get_size(const struct lmtp_delivery *delivery)
@@ -534,7 +543,8 @@ bool lmtp_delivery_write(struct lmtp_delivery *delivery,
 	if (size == 0)
 		return true;
 	delivery->size += size;
-	lmtp_delivery_count_bare_lfs(delivery, data, size);
+	if (delivery->quota_limited)
+		lmtp_delivery_count_bare_lfs(delivery, data, size);
 	if (!delivery->too_big && lmtp.set->lmtp_max_message_size > 0 &&
 	    delivery->size > lmtp.set->lmtp_max_message_size) {
 		/* read the rest and drop it: the client is still sending */
