@@ -133,7 +133,9 @@ int mail_user_quota_reserve(struct mail_user *user, uint64_t size,
 			    struct mail_quota_reservation **res_r)
 {
 	*res_r = NULL;
-	if (mail_user_quota_test(user, size, count, flags, result_r) < 0)
+	if ((flags & MAIL_QUOTA_FLAG_FORCE) != 0)
+		*result_r = MAIL_QUOTA_OK;
+	else if (mail_user_quota_test(user, size, count, flags, result_r) < 0)
 		return -1;
 	if (*result_r != MAIL_QUOTA_OK || !mail_user_quota_is_limited(user))
 		return 0;

@@ -48,6 +48,10 @@ enum mail_quota_flags {
 	   allows saving the last mail to bring user from under quota to
 	   over quota") */
 	MAIL_QUOTA_FLAG_GRACE = 0x01,
+	/* mail_user_quota_reserve() without the test: a delivery that was
+	   accepted already and whose save is tried again counts whatever
+	   the usage is now */
+	MAIL_QUOTA_FLAG_FORCE = 0x02,
 };
 
 enum mail_quota_result {

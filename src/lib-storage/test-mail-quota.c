@@ -149,6 +149,13 @@ static void test_quota_reservations(void)
 	test_assert(result == MAIL_QUOTA_OVER_STORAGE && res3 == NULL);
 	test_assert(mail_user_quota_get_usage(user, NULL, &pending) == 0);
 	test_assert(pending.storage == 200 && pending.messages == 2);
+	/* a retried save of an accepted delivery counts all the same */
+	test_assert(mail_user_quota_reserve(user, 50, 1, MAIL_QUOTA_FLAG_FORCE,
+					    &result, &res3) == 0);
+	test_assert(result == MAIL_QUOTA_OK && res3 != NULL);
+	test_assert(mail_user_quota_get_usage(user, NULL, &pending) == 0);
+	test_assert(pending.storage == 250 && pending.messages == 3);
+	mail_quota_reservation_free(&res3);
 
 	/* another mail_user of the same user in this process (an IMAP
 	   session next to LMTP) sees the reservations */

@@ -868,6 +868,28 @@ static void lmtp_journal_apply_open(struct lmtp_journal_apply *ap,
 	}
 }
 
+/* The retried copy's reservation: its RFC822.SIZE (header and body,
+   bare LFs counted as CRLF). */
+static void lmtp_journal_apply_reserve(struct lmtp_journal_apply *ap)
+{
+	const struct lmtp_journal_entry *entry = &ap->rec->entry;
+	const struct lmtp_journal_rcpt *rcpt = &entry->rcpts[ap->idx];
+	const unsigned char *p = entry->body, *end = p + entry->body_size;
+	enum mail_quota_result result;
+	uint64_t size = strlen(rcpt->header) + entry->body_size;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (p == entry->body || p[-1] != '\r')
+			size++;
+		p++;
+	}
+	if (mail_user_quota_reserve(lmtp_cached_user_get(ap->cu), size, 1,
+				    MAIL_QUOTA_FLAG_FORCE, &result,
+				    &ap->quota) < 0) {
+		/* FORCE reads nothing: cannot fail */
+	}
+}
+
 static void lmtp_journal_apply_start(struct lmtp_journal_apply *ap)
 {
 	const struct lmtp_journal_entry *entry = &ap->rec->entry;
@@ -915,8 +937,11 @@ static void lmtp_journal_apply_start(struct lmtp_journal_apply *ap)
 					/* the commit reports it */
 				}
 				/* counted until the index commit counts
-				   the copy (a failed try drops it: the
-				   retries are not counted) */
+				   the copy; a failed commit dropped it:
+				   the copy was accepted, it counts again
+				   whatever the usage is now */
+				if (ap->quota == NULL && ap->attempts > 0)
+					lmtp_journal_apply_reserve(ap);
 				mailbox_transaction_set_quota_reservation(t,
 					&ap->quota);
 				mailbox_transaction_commit(&t,
