@@ -407,6 +407,34 @@ def test_literal_commands_keep_their_continuations(server):
     c.close()
 
 
+def test_mailbox_deleted_under_waiting_command(server):
+    """The selected mailbox is deleted by another session while a FETCH
+    waits for its blob; a STATUS beside it finds out in its tagged reply's
+    sync: the waiting FETCH is cancelled (never answered, nothing of it
+    half-written) and the session ends with BYE."""
+    b = server.imap(SLOW)
+    b.create("Gone")
+    assert b.append("Gone", None, None, MESSAGES[0])[0] == "OK"
+    a = server.raw(SLOW, select=False)
+    a.run([b"S SELECT Gone"])
+    a.start = time.monotonic()
+    a.send(b"k1 FETCH 1 (BODY.PEEK[])\r\n")
+    time.sleep(0.3)
+    assert b.delete("Gone")[0] == "OK"
+    b.logout()
+    a.send(b"k2 STATUS INBOX (MESSAGES)\r\n")
+    out = []
+    with pytest.raises(EOFError):
+        while True:
+            out.append(a.read_response())
+    texts = [r.text for r in out]
+    assert texts[-1] == b"* BYE Selected mailbox was deleted, have to " \
+        b"disconnect.", texts
+    assert not any(t.startswith(b"k1 ") or b" FETCH " in t for t in texts), \
+        texts
+    a.close()
+
+
 # --- randomized pipelines ---
 
 # (command, runs alone) - alone as the server must treat it: a command
