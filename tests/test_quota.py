@@ -517,6 +517,38 @@ def test_imap_append_copy_move(make_server):
     assert deliver_one(srv, "alice", message(300))[0] == 552
 
 
+def test_imap_multiappend_and_literal_plus(make_server):
+    """MULTIAPPEND is all or nothing against the quota too; a refused
+    non-synchronizing literal is read to its end and dropped, and the
+    session goes on."""
+    srv = make_server("quota_rule = *:messages=3\n")
+    m = imap(srv, "alice")
+    try:
+        one = b"Subject: a\r\n\r\nbody\r\n"
+        # two fit, three more do not: none of the four is stored
+        cmd = b"APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s" % (
+            len(one), one, len(one), one)
+        tagged, _ = imap_raw(m, cmd)
+        assert tagged.startswith(b"OK [APPENDUID"), tagged
+        cmd = b"APPEND INBOX" + b"".join(
+            b" {%d+}\r\n%s" % (len(one), one) for _ in range(2))
+        tagged, _ = imap_raw(m, cmd)
+        assert tagged.startswith(b"NO [OVERQUOTA]"), tagged
+        assert count(srv, "alice") == 2
+        # a LITERAL+ message refused before its bytes: they are skipped
+        big = b"Subject: b\r\n\r\n" + b"y" * 5000 + b"\r\n"
+        tagged, _ = imap_raw(m, b"APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s"
+                             % (len(one), one, len(big), big))
+        assert tagged.startswith(b"NO [OVERQUOTA]"), tagged
+        tagged, _ = imap_raw(m, b"NOOP")
+        assert tagged.startswith(b"OK"), tagged
+        assert count(srv, "alice") == 2
+        assert m.append("INBOX", None, None, one)[0] == "OK"
+    finally:
+        m.logout()
+    assert count(srv, "alice") == 3
+
+
 def test_cli_get_and_recalc(make_server):
     srv = make_server("quota_rule = *:storage=1M:messages=100\n",
                       fields={"bob": "userdb_quota_rule=*:storage=0"})
