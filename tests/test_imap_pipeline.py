@@ -258,6 +258,26 @@ def test_slow_search_runs_beside_fetch(server):
     c.close()
 
 
+def test_pipelined_against_one_at_a_time(server, capsys):
+    """Four FETCHes of bodies, each waiting DELAY for its blob: pipelined
+    they wait together; sent one at a time (as every command ran before
+    pipelining) they wait one after the other."""
+    c = server.raw(SLOW)
+    cmds = [b"p%d FETCH %d (BODY.PEEK[])" % (i, i) for i in range(1, 5)]
+    out = c.pipeline(cmds)
+    pipelined = max(r.when for r in out)
+    t0 = time.monotonic()
+    for cmd in cmds:
+        c.pipeline([cmd])
+    serial = time.monotonic() - t0
+    with capsys.disabled():
+        print("\n4 FETCH BODY.PEEK[] waiting %.1f s each: pipelined %.3f s, "
+              "one at a time %.3f s" % (DELAY, pipelined, serial))
+    assert pipelined < DELAY * 1.8, out
+    assert serial >= DELAY * 4 * 0.95
+    c.close()
+
+
 def test_store_then_fetch_in_order(server):
     c = server.raw(SLOW)
     out = c.pipeline([b"d1 FETCH 1 (BODY.PEEK[])",
