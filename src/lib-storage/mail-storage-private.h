@@ -57,8 +57,8 @@ struct mailbox {
 	uint64_t highestmodseq;
 	ARRAY_TYPE(mail_index_flags_rec) view;
 	/* while set, view is this list shared with other sessions of the
-	   process, read-only (mail-index-select.h): mailbox_sync() copies
-	   it into view_pool before changing it */
+	   process, read-only (mail-index-select.h): whatever changes view
+	   calls mailbox_view_unshare() first (mailbox_sync() does) */
 	struct mail_index_select_view *view_shared;
 	/* expunged, still in the view (synced with NO_EXPUNGES) */
 	ARRAY_TYPE(seq_range) pending_expunges;
@@ -142,6 +142,10 @@ static inline bool mailbox_transaction_is_sync(const struct mailbox_transaction 
 {
 	return (t->flags & MAILBOX_TRANSACTION_FLAG_SYNC) != 0;
 }
+
+/* Make box->view the session's own (a copy in view_pool) if it is a list
+   shared with other sessions; call before changing it (mailbox.c). */
+void mailbox_view_unshare(struct mailbox *box);
 
 /* Errors. */
 int mail_user_set_error(struct mail_user *user, enum mail_error error,

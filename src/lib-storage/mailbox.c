@@ -316,7 +316,7 @@ view_keywords_intern(struct mailbox *box, const char *const *kws)
 /* Before the view changes: a list shared with other sessions becomes
    this session's own, in view_pool, with its keyword lists interned there
    (they belong to the shared list). */
-static void mailbox_view_unshare(struct mailbox *box)
+void mailbox_view_unshare(struct mailbox *box)
 {
 	ARRAY_TYPE(mail_index_flags_rec) copy;
 	const struct mail_index_flags_rec *rec;
