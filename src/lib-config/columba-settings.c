@@ -19,6 +19,9 @@ static const char *const ssl_values[] = {
 static const char *const ssl_protocol_values[] = {
 	"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", NULL
 };
+static const char *const ssl_relay_record_layer_values[] = {
+	"columba", "openssl", NULL
+};
 static const char *const protocol_values[] = {
 	"imap", "lmtp", "pop3", NULL
 };
@@ -451,6 +454,8 @@ static const struct config_setting_def columba_setting_defs[] = {
 	CONFIG_DEF_LIST(struct columba_settings, login_trusted_networks, NULL,
 			NULL),
 	DEF(UINT, login_max_connections_per_ip, "0"),
+	CONFIG_DEF_ENUM(struct columba_settings, ssl_relay_record_layer,
+			"columba", ssl_relay_record_layer_values),
 	DEF(UINT, mail_max_userip_connections, "10"),
 	CONFIG_DEF_LIST(struct columba_settings, auth_mechanisms, "plain",
 			auth_mechanism_values),

@@ -67,6 +67,7 @@ static const char test_default_dump[] =
 	"ssl_key_password = \n"
 	"ssl_min_protocol = TLSv1.2\n"
 	"ssl_prefer_server_ciphers = no\n"
+	"ssl_relay_record_layer = columba\n"
 	"ssl_verify_client_cert = no\n"
 	"state_dir = /var/lib/columba\n"
 	"namespace inbox {\n"

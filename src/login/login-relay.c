@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "tls.h"
 #include "ipc.h"
+#include "config.h"
 #include "event.h"
 #include "strfuncs.h"
 #include "login-handoff.h"
@@ -202,9 +203,11 @@ void login_relay_start(struct login_client *client, int fd,
 	client->relay = relay;
 	conn_set_settings(client->conn, &relay_client_set);
 	/* from now on TLS only carries the session's bytes: OpenSSL's
-	   ~13 KiB per session give way to a record layer of ~2.6 KiB */
+	   ~13 KiB per session give way to a record layer of ~2.6 KiB
+	   (unless ssl_relay_record_layer = openssl) */
 	struct tls_conn *tls = conn_get_tls(client->conn);
-	if (tls != NULL)
+	if (tls != NULL &&
+	    strcmp(login_globals.set->ssl_relay_record_layer, "columba") == 0)
 		tls_conn_set_data_only(tls);
 	relay->pair = conn_create(fd, &relay_pair_set, &relay_pair_vfuncs,
 				  relay);
