@@ -560,6 +560,85 @@ def test_new_keyword_and_deleted_mailbox(srv, user):
     b.close()
 
 
+def test_store_reports_other_sessions_changes(srv, user):
+    """STORE syncs once: its own FETCH responses, and what another session
+    changed before it, each once; what the other session changes after it
+    comes with the STORE-ing session's next command."""
+    a = srv.preauth(user)
+    b = srv.tcp(user)
+    uids = [append(a, n) for n in range(4)]
+    a.ok(b"SELECT INBOX")
+    b.ok(b"SELECT INBOX")
+
+    def fetches(untagged):
+        return [l for l in untagged if b" FETCH " in l]
+
+    # b's change before a's STORE: reported by the STORE, once
+    b.ok(b"STORE 2 +FLAGS.SILENT (\\Answered)")
+    untagged, tagged = a.ok(b"STORE 1 +FLAGS (\\Flagged)")
+    f = fetches(untagged)
+    assert len(f) == 2, untagged
+    assert [l for l in f if re.match(
+        rb"\* 1 FETCH \(FLAGS \(\\Flagged( \\Recent)?\)\)$", l)], f
+    assert [l for l in f if re.match(
+        rb"\* 2 FETCH \(FLAGS \(\\Answered( \\Recent)?\)\)$", l)], f
+    assert tagged.endswith(b"OK Store completed.")
+    # nothing left over for the next command
+    untagged, _ = a.ok(b"NOOP")
+    assert fetches(untagged) == [], untagged
+
+    # b's changes after a's STORE: a's next STORE reports them, then
+    # its own FETCH (UID STORE: with the UID)
+    b.ok(b"STORE 3 +FLAGS.SILENT (\\Seen)")
+    untagged, _ = a.ok(b"UID STORE %d +FLAGS (\\Draft)" % uids[3])
+    f = fetches(untagged)
+    assert len(f) == 2, untagged
+    assert re.match(rb"\* 3 FETCH \(FLAGS \(\\Seen( \\Recent)?\)\)$",
+                    f[0]), f
+    assert re.match(rb"\* 4 FETCH \(FLAGS \(\\Draft( \\Recent)?\) "
+                    rb"UID %d\)$" % uids[3], f[1]), f
+    # .SILENT: only b's change
+    b.ok(b"STORE 1 -FLAGS.SILENT (\\Flagged)")
+    untagged, _ = a.ok(b"STORE 2 +FLAGS.SILENT (\\Seen)")
+    f = fetches(untagged)
+    assert len(f) == 1 and re.match(
+        rb"\* 1 FETCH \(FLAGS \(( ?\\Recent)?\)\)$", f[0]), untagged
+    # b's change after a's silent STORE: a's NOOP reports it (and not a's)
+    b.ok(b"STORE 4 -FLAGS.SILENT (\\Draft)")
+    untagged, _ = a.ok(b"NOOP")
+    f = fetches(untagged)
+    assert len(f) == 1 and f[0].startswith(b"* 4 FETCH"), untagged
+
+    # a new message from b: EXISTS with a's STORE
+    append(b, 10)
+    untagged, _ = a.ok(b"STORE 1 +FLAGS (\\Flagged)")
+    assert b"* 5 EXISTS" in untagged, untagged
+    assert len(fetches(untagged)) == 1, untagged
+    # an expunge by b: not during STORE (sequence numbers), with UID STORE
+    b.ok(b"STORE 5 +FLAGS.SILENT (\\Deleted)")
+    b.ok(b"EXPUNGE")
+    untagged, _ = a.ok(b"STORE 1 -FLAGS (\\Flagged)")
+    assert not [l for l in untagged if l.endswith(b"EXPUNGE")], untagged
+    untagged, _ = a.ok(b"UID STORE %d +FLAGS (\\Flagged)" % uids[0])
+    assert b"* 5 EXPUNGE" in untagged, untagged
+
+    # CONDSTORE: UNCHANGEDSINCE fails for what b changed since, MODSEQ in
+    # the FETCH of what a changed
+    untagged, _ = a.ok(b"FETCH 1:4 (MODSEQ)")
+    modseqs = {int(l.split()[1]): int(re.search(rb"MODSEQ \((\d+)\)",
+                                                 l).group(1))
+               for l in fetches(untagged)}
+    b.ok(b"STORE 2 +FLAGS.SILENT (\\Flagged)")
+    untagged, tagged = a.ok(b"STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Deleted)"
+                            % max(modseqs[1], modseqs[2]))
+    assert b"[MODIFIED 2]" in tagged, tagged
+    f = fetches(untagged)
+    assert len(f) == 1 and f[0].startswith(b"* 1 FETCH (FLAGS (") and \
+        b"\\Deleted" in f[0] and b"MODSEQ (" in f[0], f
+    b.close()
+    a.close()
+
+
 def test_select_condstore_qresync(srv, user):
     """SELECT's CONDSTORE and QRESYNC parameters work exactly when the
     capability list offers them (their FETCH/STORE parts belong to other

@@ -156,10 +156,15 @@ bool cmd_store(struct client_command_context *cmd)
 		client_send_storage_error(cmd);
 		return true;
 	}
-	if (imap_sync_own_changes(client, &uids) < 0) {
+	int ret = imap_sync_own_changes(client, &uids);
+	if (ret < 0) {
 		/* the flags are stored; the FETCH responses come from the
 		   next successful sync */
 		e_warning(client->event, "STORE: sync after the update failed");
+	} else if (ret > 0) {
+		/* the view is current: a second snapshot for the tagged reply
+		   (its WAL read lock, its query) would find nothing new */
+		cmd->view_synced = true;
 	}
 
 	/* RFC 7162 §3.1.3: with UNCHANGEDSINCE every changed message is

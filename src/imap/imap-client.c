@@ -483,7 +483,7 @@ void client_send_tagline(struct client_command_context *cmd,
 
 	i_assert(!cmd->tagline_sent);
 	cmd->tagline_sent = true;
-	if (client->mailbox != NULL &&
+	if (client->mailbox != NULL && !cmd->view_synced &&
 	    (strncmp(line, "OK", 2) == 0 || strncmp(line, "NO", 2) == 0)) {
 		bool no_expunges = client_mailbox_busy(client, cmd) ||
 			(!cmd->uid && cmd->command != NULL &&

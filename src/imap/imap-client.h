@@ -58,6 +58,13 @@ struct client_command_context {
 	bool breaks_seqs:1;
 	/* to be called: resumed by its callback, or output drained */
 	bool resume_pending:1;
+	/* the command brought the view up to date itself, in the same
+	   ioloop turn as its tagged reply, leaving nothing to report (STORE:
+	   imap_sync_own_changes()): the tagged reply does not sync again.
+	   What other sessions commit in between is reported by the next
+	   command's sync (RFC 9051 §5.2: changes observed while a command
+	   runs) */
+	bool view_synced:1;
 	uint64_t literal_left;
 };
 

@@ -107,6 +107,7 @@ int imap_sync_own_changes(struct client *client,
 	struct mailbox_sync_result res;
 	const struct mailbox_sync_event *ev;
 	bool new_keywords = false;
+	bool exists_sent = false;
 	pool_t pool;
 
 	pool = pool_alloconly_create("imap own sync", 1024);
@@ -131,6 +132,7 @@ int imap_sync_own_changes(struct client *client,
 	    res.messages_count != client->messages_count) {
 		client->messages_count = res.messages_count;
 		client_send_linef(client, "* %u EXISTS", res.messages_count);
+		exists_sent = true;
 	}
 	/* the keywords must be announced before a FETCH names them */
 	if (new_keywords)
@@ -144,5 +146,7 @@ int imap_sync_own_changes(struct client *client,
 		} T_END;
 	}
 	pool_unref(&pool);
-	return 0;
+	/* new messages bring \Recent and RECENT, kept-back expunges their
+	   EXPUNGE: both are the tagged reply's sync's to send */
+	return exists_sent || res.expunges_pending ? 0 : 1;
 }

@@ -29,8 +29,10 @@ bool imap_condstore_enabled(const struct client *client);
    own_uids: changes of other messages (and of these by others) are sent
    as the usual untagged FETCH/EXISTS/FLAGS responses; the changes of
    own_uids update the view only, because the command reports them in its
-   own FETCH responses. Returns 0, or -1 (logged; the tagged reply's sync
-   retries). Blocks on the local index. */
+   own FETCH responses. Returns 1 if that left nothing for the tagged
+   reply's sync to report (no new messages, no expunges kept back, the
+   mailbox still there), 0 if it did, or -1 (logged; the tagged reply's
+   sync retries). Blocks on the local index. */
 int imap_sync_own_changes(struct client *client,
 			  const ARRAY_TYPE(seq_range) *own_uids);
 

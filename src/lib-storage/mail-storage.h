@@ -230,6 +230,9 @@ struct mailbox_sync_result {
 	/* the count changed by new messages: send EXISTS */
 	bool exists_changed;
 	uint32_t messages_count;
+	/* expunged messages stay in the view (MAILBOX_SYNC_FLAG_NO_EXPUNGES,
+	   now or by an earlier sync): a later sync reports them */
+	bool expunges_pending;
 	/* the mailbox was deleted (or recreated with a new UIDVALIDITY):
 	   the session must close it */
 	bool mailbox_gone;

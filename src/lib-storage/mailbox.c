@@ -425,6 +425,7 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	box->uidnext = changes.uidnext;
 	result_r->messages_count = array_count(&box->view);
 	result_r->exists_changed = array_count(&box->view) != old_count;
+	result_r->expunges_pending = array_count(&box->pending_expunges) > 0;
 	return 0;
 }
 
