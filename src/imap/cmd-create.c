@@ -80,16 +80,8 @@ bool cmd_create(struct client_command_context *cmd)
 		}
 		return true;
 	}
-	if ((ret = client_mailbox_name_to_storage(client, name, &storage_name,
-						  &error)) < 0) {
-		if (ret == -2)
-			client_send_command_error(cmd, error);
-		else {
-			client_send_tagline(cmd, t_strdup_printf(
-				"NO [CANNOT] %s", error));
-		}
+	if (!client_command_mailbox_name(cmd, name, &storage_name))
 		return true;
-	}
 	if (mail_user_mailbox_create(client->user, storage_name, use) < 0) {
 		client_send_storage_error(cmd);
 		return true;

@@ -10,25 +10,15 @@ bool cmd_delete(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;
-	const char *name, *storage_name, *error;
+	const char *name, *storage_name;
 
 	if (!imap_arg_get_astring(&args[0], &name) ||
 	    !IMAP_ARG_IS_EOL(&args[1])) {
 		client_send_command_error(cmd, "Invalid arguments.");
 		return true;
 	}
-	int ret = client_mailbox_name_to_storage(client, name,
-						 &storage_name, &error);
-	if (ret == -2) {
-		/* malformed in the client's encoding (RFC 6855 §3) */
-		client_send_command_error(cmd, error);
+	if (!client_command_mailbox_name(cmd, name, &storage_name))
 		return true;
-	}
-	if (ret < 0) {
-		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
-							 error));
-		return true;
-	}
 	if (client->mailbox != NULL && strcmp(storage_name, "INBOX") != 0 &&
 	    strcmp(mailbox_get_name(client->mailbox), storage_name) == 0) {
 		client_mailbox_close(client);

@@ -8,25 +8,15 @@
 bool imap_cmd_getquotaroot(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
-	const char *name, *storage_name, *error;
-	int ret;
+	const char *name, *storage_name;
 
 	if (!imap_arg_get_astring(&cmd->args[0], &name) ||
 	    !IMAP_ARG_IS_EOL(&cmd->args[1])) {
 		client_send_command_error(cmd, "GETQUOTAROOT needs a mailbox.");
 		return true;
 	}
-	ret = client_mailbox_name_to_storage(client, name, &storage_name,
-					     &error);
-	if (ret == -2) {
-		client_send_command_error(cmd, error);
+	if (!client_command_mailbox_name(cmd, name, &storage_name))
 		return true;
-	}
-	if (ret < 0) {
-		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
-							 error));
-		return true;
-	}
 	string_t *str = t_str_new(128);
 	str_append(str, "* QUOTAROOT ");
 	imap_write_astring(str, client_mailbox_name_to_imap(client,

@@ -11,8 +11,7 @@ bool cmd_rename(struct client_command_context *cmd)
 {
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;
-	const char *old_name, *new_name, *old_storage, *new_storage, *error;
-	int ret;
+	const char *old_name, *new_name, *old_storage, *new_storage;
 
 	if (!imap_arg_get_astring(&args[0], &old_name) ||
 	    !imap_arg_get_astring(&args[1], &new_name) ||
@@ -20,18 +19,9 @@ bool cmd_rename(struct client_command_context *cmd)
 		client_send_command_error(cmd, "Invalid arguments.");
 		return true;
 	}
-	if ((ret = client_mailbox_name_to_storage(client, old_name,
-						  &old_storage, &error)) < 0 ||
-	    (ret = client_mailbox_name_to_storage(client, new_name,
-						  &new_storage, &error)) < 0) {
-		if (ret == -2)
-			client_send_command_error(cmd, error);
-		else {
-			client_send_tagline(cmd, t_strdup_printf(
-				"NO [CANNOT] %s", error));
-		}
+	if (!client_command_mailbox_name(cmd, old_name, &old_storage) ||
+	    !client_command_mailbox_name(cmd, new_name, &new_storage))
 		return true;
-	}
 	if (mail_user_mailbox_rename(client->user, old_storage,
 				     new_storage) < 0) {
 		client_send_storage_error(cmd);

@@ -10,7 +10,7 @@ bool cmd_subscribe(struct client_command_context *cmd)
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args;
 	struct mail_index_mailbox box;
-	const char *name, *storage_name, *error;
+	const char *name, *storage_name;
 	int ret;
 
 	if (!imap_arg_get_astring(&args[0], &name) ||
@@ -18,18 +18,8 @@ bool cmd_subscribe(struct client_command_context *cmd)
 		client_send_command_error(cmd, "Invalid arguments.");
 		return true;
 	}
-	ret = client_mailbox_name_to_storage(client, name, &storage_name,
-					     &error);
-	if (ret == -2) {
-		/* malformed in the client's encoding (RFC 6855 §3) */
-		client_send_command_error(cmd, error);
+	if (!client_command_mailbox_name(cmd, name, &storage_name))
 		return true;
-	}
-	if (ret < 0) {
-		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
-							 error));
-		return true;
-	}
 	ret = mail_index_mailbox_lookup(mail_user_get_index(client->user),
 					storage_name, cmd->pool, &box);
 	if (ret <= 0) {

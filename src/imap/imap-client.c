@@ -1224,6 +1224,27 @@ int client_mailbox_name_to_storage(struct client *client, const char *name,
 	return 0;
 }
 
+bool client_command_mailbox_name(struct client_command_context *cmd,
+				 const char *name,
+				 const char **storage_name_r)
+{
+	const char *error;
+	int ret = client_mailbox_name_to_storage(cmd->client, name,
+						 storage_name_r, &error);
+
+	if (ret == -2) {
+		/* malformed in the client's encoding (RFC 6855 §3) */
+		client_send_command_error(cmd, error);
+		return false;
+	}
+	if (ret < 0) {
+		client_send_tagline(cmd, t_strdup_printf("NO [CANNOT] %s",
+							 error));
+		return false;
+	}
+	return true;
+}
+
 const char *client_mailbox_name_to_imap(struct client *client,
 					const char *storage_name)
 {

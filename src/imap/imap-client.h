@@ -232,6 +232,12 @@ bool client_mailbox_names_utf8(const struct client *client);
 int client_mailbox_name_to_storage(struct client *client, const char *name,
 				   const char **storage_name_r,
 				   const char **error_r) ATTR_WARN_UNUSED;
+/* client_mailbox_name_to_storage() for a command that answers a name it
+   cannot take with BAD (malformed UTF-8) or NO [CANNOT]: returns false
+   when the tagged reply was sent. */
+bool client_command_mailbox_name(struct client_command_context *cmd,
+				 const char *name,
+				 const char **storage_name_r) ATTR_WARN_UNUSED;
 /* The storage's name as the client must see it (data stack). */
 const char *client_mailbox_name_to_imap(struct client *client,
 					const char *storage_name);
