@@ -5,6 +5,7 @@
 #include "lib.h"
 #include "columba-settings.h"
 #include "config-quota.h"
+#include "config-types.h"
 
 #include <ctype.h>
 
@@ -32,36 +33,12 @@ static int quota_parse_number(const char *value, uint64_t default_multiply,
 		}
 		num = num * 10 + digit;
 	}
-	switch (toupper((unsigned char)*p)) {
-	case '\0':
-		break;
-	case 'B':
-		multiply = 1;
-		p++;
-		break;
-	case 'K':
-		multiply = 1024ULL;
-		p++;
-		break;
-	case 'M':
-		multiply = 1024ULL * 1024;
-		p++;
-		break;
-	case 'G':
-		multiply = 1024ULL * 1024 * 1024;
-		p++;
-		break;
-	case 'T':
-		multiply = 1024ULL * 1024 * 1024 * 1024;
-		p++;
-		break;
-	case '%':
+	if (*p == '%') {
 		*error_r = "percentages are not allowed in '*' rules";
 		return -1;
-	default:
-		*error_r = "expected a number with an optional unit B, K, M, G or T";
-		return -1;
 	}
+	if (*p != '\0' && config_size_unit_multiplier(*p) != 0)
+		multiply = config_size_unit_multiplier(*p++);
 	if (*p != '\0') {
 		*error_r = "expected a number with an optional unit B, K, M, G or T";
 		return -1;
@@ -167,20 +144,6 @@ int config_quota_grace_parse(const char *value, uint64_t storage_limit,
 }
 
 static const char *
-quota_userdb_field(const char *const *fields, const char *key)
-{
-	size_t len = strlen(key);
-
-	if (fields == NULL)
-		return NULL;
-	for (unsigned int i = 0; fields[i] != NULL; i++) {
-		if (strncmp(fields[i], key, len) == 0 && fields[i][len] == '=')
-			return fields[i] + len + 1;
-	}
-	return NULL;
-}
-
-static const char *
 quota_setting_rule(const struct columba_settings *set, unsigned int n)
 {
 	switch (n) {
@@ -207,7 +170,7 @@ int config_quota_get(const struct columba_settings *set,
 	for (unsigned int n = 1; n <= CONFIG_QUOTA_RULE_MAX; n++) {
 		const char *key = n == 1 ? "quota_rule" :
 			t_strdup_printf("quota_rule%u", n);
-		const char *rule = quota_userdb_field(userdb_fields, key);
+		const char *rule = str_array_kv_get(userdb_fields, key);
 		bool from_userdb = rule != NULL;
 
 		if (rule == NULL)
@@ -222,7 +185,7 @@ int config_quota_get(const struct columba_settings *set,
 			return -1;
 		}
 	}
-	const char *grace = quota_userdb_field(userdb_fields, "quota_grace");
+	const char *grace = str_array_kv_get(userdb_fields, "quota_grace");
 	bool from_userdb = grace != NULL;
 	if (grace == NULL)
 		grace = set->quota_grace;

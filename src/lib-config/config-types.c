@@ -67,6 +67,24 @@ int config_parse_uint(const char *str, unsigned int *result_r)
 	return str_to_uint(str, result_r);
 }
 
+uint64_t config_size_unit_multiplier(char unit)
+{
+	switch (toupper((unsigned char)unit)) {
+	case 'B':
+		return 1;
+	case 'K':
+		return 1024ULL;
+	case 'M':
+		return 1024ULL * 1024;
+	case 'G':
+		return 1024ULL * 1024 * 1024;
+	case 'T':
+		return 1024ULL * 1024 * 1024 * 1024;
+	default:
+		return 0;
+	}
+}
+
 int config_parse_size(const char *str, uint64_t *bytes_r)
 {
 	const char *p = str;
@@ -76,27 +94,8 @@ int config_parse_size(const char *str, uint64_t *bytes_r)
 		return -1;
 	while (*p == ' ')
 		p++;
-	switch (toupper((unsigned char)*p)) {
-	case 'B':
-		p++;
-		break;
-	case 'K':
-		multiply = 1024ULL;
-		p++;
-		break;
-	case 'M':
-		multiply = 1024ULL * 1024;
-		p++;
-		break;
-	case 'G':
-		multiply = 1024ULL * 1024 * 1024;
-		p++;
-		break;
-	case 'T':
-		multiply = 1024ULL * 1024 * 1024 * 1024;
-		p++;
-		break;
-	}
+	if (config_size_unit_multiplier(*p) != 0)
+		multiply = config_size_unit_multiplier(*p++);
 	if (multiply > 1) {
 		/* k, kB, KiB all mean the same */
 		if (toupper((unsigned char)*p) == 'I')

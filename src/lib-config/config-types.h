@@ -166,6 +166,9 @@ int config_parse_bool(const char *str, bool *result_r) ATTR_WARN_UNUSED;
 int config_parse_uint(const char *str, unsigned int *result_r)
 	ATTR_WARN_UNUSED;
 int config_parse_size(const char *str, uint64_t *bytes_r) ATTR_WARN_UNUSED;
+/* What a size unit letter multiplies by: B 1, K 1024 ... T 1024^4, in
+   either case; 0 for any other character. */
+uint64_t config_size_unit_multiplier(char unit);
 /* A time interval; a plain number means seconds. */
 int config_parse_time_msecs(const char *str, uint64_t *msecs_r)
 	ATTR_WARN_UNUSED;

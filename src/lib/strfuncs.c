@@ -40,6 +40,19 @@ unsigned int str_array_length(const char *const *arr)
 	return n;
 }
 
+const char *str_array_kv_get(const char *const *arr, const char *key)
+{
+	size_t len = strlen(key);
+
+	if (arr == NULL)
+		return NULL;
+	for (unsigned int i = 0; arr[i] != NULL; i++) {
+		if (strncmp(arr[i], key, len) == 0 && arr[i][len] == '=')
+			return arr[i] + len + 1;
+	}
+	return NULL;
+}
+
 const char *t_strarray_join(const char *const *arr, const char *separator)
 {
 	string_t *str = t_str_new(128);

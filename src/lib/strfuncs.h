@@ -8,6 +8,10 @@ const char **t_strsplit(const char *str, const char *separators);
 /* Like t_strsplit() but drops empty fields (runs of spaces etc.). */
 const char **t_strsplit_spaces(const char *str, const char *separators);
 unsigned int str_array_length(const char *const *arr);
+/* The value of "key=value" in a NULL-terminated array of such fields (a
+   userdb reply's extra fields), or NULL when arr is NULL or has no such
+   key; the first one wins. */
+const char *str_array_kv_get(const char *const *arr, const char *key);
 const char *t_strarray_join(const char *const *arr, const char *separator);
 bool str_begins(const char *str, const char *prefix);
 bool str_begins_icase(const char *str, const char *prefix);

@@ -43,6 +43,26 @@ static void test_str_misc(void)
 	test_end();
 }
 
+static void test_str_array_kv_get(void)
+{
+	static const char *const fields[] = {
+		"home=/h", "quota_rule2=*:messages=5", "quota_rule=*:storage=1G",
+		"empty=", "home=/second", "flag", NULL
+	};
+
+	test_begin("str_array_kv_get");
+	test_assert_strcmp(str_array_kv_get(fields, "home"), "/h");
+	test_assert_strcmp(str_array_kv_get(fields, "quota_rule"),
+			   "*:storage=1G");
+	test_assert_strcmp(str_array_kv_get(fields, "empty"), "");
+	test_assert(str_array_kv_get(fields, "flag") == NULL);
+	test_assert(str_array_kv_get(fields, "hom") == NULL);
+	test_assert(str_array_kv_get(fields, "quota") == NULL);
+	test_assert(str_array_kv_get(NULL, "home") == NULL);
+	test_end();
+}
+
 test_func_t *const test_strfuncs_tests[] = {
-	test_strsplit, test_str_to_num, test_str_misc, NULL
+	test_strsplit, test_str_to_num, test_str_misc,
+	test_str_array_kv_get, NULL
 };

@@ -23,20 +23,6 @@
    and the release on IDLE (263 -> 200 KiB). */
 #define MAIL_USER_INDEX_MMAP_BYTES MAIL_INDEX_MMAP_UNCHANGED
 
-static const char *
-userdb_field(const char *const *fields, const char *key)
-{
-	size_t len = strlen(key);
-
-	if (fields == NULL)
-		return NULL;
-	for (unsigned int i = 0; fields[i] != NULL; i++) {
-		if (strncmp(fields[i], key, len) == 0 && fields[i][len] == '=')
-			return fields[i] + len + 1;
-	}
-	return NULL;
-}
-
 /* "~" and "~/x" are relative to home */
 static const char *home_expand(const char *path, const char *home)
 {
@@ -75,7 +61,7 @@ int mail_user_paths_get(const struct columba_settings *set,
 					   str_sanitize(username, 100));
 		return -1;
 	}
-	home = userdb_field(userdb_fields, "home");
+	home = str_array_kv_get(userdb_fields, "home");
 	if (home == NULL || home[0] == '\0') {
 		const char *template = set->mail_home;
 
@@ -94,7 +80,7 @@ int mail_user_paths_get(const struct columba_settings *set,
 	}
 	paths_r->home = home;
 
-	value = userdb_field(userdb_fields, "mail_index_path");
+	value = str_array_kv_get(userdb_fields, "mail_index_path");
 	if (value == NULL)
 		value = set->mail_index_path;
 	if (expand_setting("mail_index_path", value, &vars, home,
@@ -107,7 +93,7 @@ int mail_user_paths_get(const struct columba_settings *set,
 		return -1;
 	}
 
-	blob_store = userdb_field(userdb_fields, "mail_blob_store");
+	blob_store = str_array_kv_get(userdb_fields, "mail_blob_store");
 	if (blob_store == NULL)
 		blob_store = set->mail_blob_store;
 	/* the driver's arguments are a path for posix: "posix:~/blobs" */
@@ -124,7 +110,7 @@ int mail_user_paths_get(const struct columba_settings *set,
 	paths_r->blob_spec = t_strdup_printf("%.*s:%s",
 		(int)(colon - blob_store), blob_store, value);
 
-	prefix = userdb_field(userdb_fields, "mail_blob_prefix");
+	prefix = str_array_kv_get(userdb_fields, "mail_blob_prefix");
 	if (prefix == NULL)
 		prefix = set->mail_blob_prefix;
 	if (auth_vars_expand_path(prefix, &vars, &paths_r->blob_prefix,
