@@ -14,7 +14,8 @@ import time
 import pytest
 
 from authclient import wait_socket
-from conftest import BUILD, ColumbaServer, free_port, wait_port
+from conftest import (BUILD, LOG_CRASH_OR_SANITIZER, ColumbaServer, free_port,
+                      stop_checked, wait_port)
 
 
 def start(tmpdir, extra=""):
@@ -45,12 +46,8 @@ def start(tmpdir, extra=""):
 
 
 def stop(server):
-    rc = server.stop()
-    log = server.log()
-    assert "Panic:" not in log and "Fatal:" not in log, log
     # sanitizer builds: children's reports land in the log
-    assert "Sanitizer" not in log and "runtime error:" not in log, log
-    assert rc == 0, log
+    stop_checked(server, LOG_CRASH_OR_SANITIZER)
 
 
 @pytest.fixture
