@@ -148,14 +148,15 @@ def import_mbox(server, tmpdir, user, mailbox, count, start=0):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def start_server(tmpdir):
+def start_server(tmpdir, mail_service=""):
     lmtp_port = free_port()
     config = (
         "protocols = imap lmtp\n"
         "auth_mechanisms = plain login\n"
         "disable_plaintext_auth = no\n"
-        "service mail {\n  process_min_avail = 2\n"
-        "  inet_listener lmtp {\n    port = %d\n  }\n}\n" % lmtp_port)
+        "service mail {\n  process_min_avail = 2\n%s"
+        "  inet_listener lmtp {\n    port = %d\n  }\n}\n"
+        % (mail_service, lmtp_port))
     server = start_with_users(tmpdir, {ALICE: PASSWORD,
                                        "bob@example.com": PASSWORD},
                               config=config, ssl=False)
@@ -224,32 +225,13 @@ def wait_exists(server, count, user=ALICE, timeout=10):
 
 
 def sessions_in_two_processes(server, user=ALICE):
-    """Two logged-in sessions served by different mail processes: logins
-    made at the same time travel on different hand-off connections, which
-    the kernel spreads over the processes accepting on the socket."""
-    for _ in range(20):
-        sessions = [Session(server.imap_port) for _ in range(6)]
-        for i, s in enumerate(sessions):
-            s.sock.sendall(b"l LOGIN %s %s\r\n" % (user.encode(),
-                                                  PASSWORD.encode()))
-        for s in sessions:
-            while True:
-                line = s.line()
-                if line.startswith(b"l "):
-                    assert b" OK" in line, line
-                    break
-        by_pid = {}
-        for s in sessions:
-            by_pid.setdefault(s.server_pid(server), []).append(s)
-        if len(by_pid) == 2:
-            a, b = [v[0] for v in by_pid.values()]
-            for s in sessions:
-                if s is not a and s is not b:
-                    s.close()
-            return a, b
-        for s in sessions:
-            s.close()
-    raise AssertionError("sessions never spread over both mail processes")
+    """Two logged-in sessions served by different mail processes: with
+    client_limit = 1 (server_two), the first session fills one process
+    and the second is handed to the other."""
+    a = Session(server.imap_port, user)
+    b = Session(server.imap_port, user)
+    assert a.server_pid(server) != b.server_pid(server)
+    return a, b
 
 
 def test_changes_between_selects_are_seen(server):
@@ -288,7 +270,16 @@ def test_changes_between_selects_are_seen(server):
     assert same(after2, fresh)
 
 
-def test_changes_by_another_mail_process(server):
+@pytest.fixture
+def server_two(tmpdir_columba):
+    srv = start_server(tmpdir_columba, "  client_limit = 1\n")
+    srv.tmpdir = tmpdir_columba
+    yield srv
+    stop_checked(srv, LOG_CRASH_OR_SANITIZER)
+
+
+def test_changes_by_another_mail_process(server_two):
+    server = server_two
     import_mbox(server, server.tmpdir, ALICE, "INBOX", BIG)
     fresh_state(server)
     a, b = sessions_in_two_processes(server)
