@@ -92,6 +92,17 @@ ARRAY_TYPE(seq_range) *test_uidset(const char *set)
 	return arr;
 }
 
+void test_expunge_set(struct mail_index *index, uint32_t mailbox_id,
+		      const char *uids)
+{
+	struct mail_index_transaction *t;
+
+	test_assert(mail_index_transaction_begin(index, &t) == 0);
+	test_assert(mail_index_expunge(t, mailbox_id, test_uidset(uids),
+				       false, NULL) == 0);
+	test_assert(mail_index_transaction_commit(&t) == 0);
+}
+
 int main(void)
 {
 	static test_func_t *const *const groups[] = {

@@ -17,4 +17,7 @@ uint32_t test_append(struct mail_index *index, uint32_t mailbox_id,
 		     const char *const *keywords);
 /* "1:3,5" */
 ARRAY_TYPE(seq_range) *test_uidset(const char *set);
+/* Expunge uids ("1:3,5") of a mailbox in a transaction of their own. */
+void test_expunge_set(struct mail_index *index, uint32_t mailbox_id,
+		      const char *uids);
 #endif

@@ -22,17 +22,6 @@ static void test_quota_usage_is(struct mail_index *index, uint64_t storage,
 	}
 }
 
-static void test_quota_expunge(struct mail_index *index, uint32_t id,
-			       const char *uids)
-{
-	struct mail_index_transaction *t;
-
-	test_assert(mail_index_transaction_begin(index, &t) == 0);
-	test_assert(mail_index_expunge(t, id, test_uidset(uids), false,
-				       NULL) == 0);
-	test_assert(mail_index_transaction_commit(&t) == 0);
-}
-
 static void test_quota_triggers(void)
 {
 	const char *path;
@@ -47,7 +36,7 @@ static void test_quota_triggers(void)
 	test_quota_usage_is(index, 110 + 111 + 112, 3);
 	(void)test_append(index, other, 2, 0, NULL);
 	test_quota_usage_is(index, 333 + 110 + 111, 5);
-	test_quota_expunge(index, inbox, "2");
+	test_expunge_set(index, inbox, "2");
 	test_quota_usage_is(index, 333 - 111 + 221, 4);
 	/* a second connection, as another process, sees the commits and
 	   adds its own */
@@ -90,7 +79,7 @@ static void test_quota_triggers(void)
 	test_assert(mail_index_transaction_commit(&t2) == 0);
 	test_assert(mail_index_quota_get_deleted(index, inbox, &deleted) == 0);
 	test_assert(deleted == 112 + 110);
-	test_quota_expunge(index, inbox, "1:*");
+	test_expunge_set(index, inbox, "1:*");
 	test_quota_usage_is(index, 0, 0);
 	mail_index_close(&index);
 	test_end();

@@ -82,17 +82,6 @@ static void test_flags(struct mail_index *index, uint32_t id,
 	test_assert(mail_index_transaction_commit(&t) == 0);
 }
 
-static void test_expunge(struct mail_index *index, uint32_t id,
-			 const char *uids)
-{
-	struct mail_index_transaction *t;
-
-	test_assert(mail_index_transaction_begin(index, &t) == 0);
-	test_assert(mail_index_expunge(t, id, test_uidset(uids), false,
-				       NULL) == 0);
-	test_assert(mail_index_transaction_commit(&t) == 0);
-}
-
 static void test_select_shared_and_updated(void)
 {
 	struct mail_index_select_cache_stats st0, st;
@@ -130,7 +119,7 @@ static void test_select_shared_and_updated(void)
 	test_flags(writer, id, "1:12", MAIL_INDEX_MODIFY_ADD, MAIL_SEEN, NULL);
 	test_flags(writer, id, "2", MAIL_INDEX_MODIFY_REPLACE, MAIL_DRAFT,
 		   kw_b);
-	test_expunge(writer, id, "5,7:9,100");
+	test_expunge_set(writer, id, "5,7:9,100");
 	v2 = test_select(index, id, &sel2);
 	test_assert(v2 != v1);
 	test_assert(array_count(&sel.messages) == BIG + 20);
@@ -147,7 +136,7 @@ static void test_select_shared_and_updated(void)
 	   defined since it was read */
 	static const char *const kw_c[] = { "later", NULL };
 	test_flags(writer, id, "20:30", MAIL_INDEX_MODIFY_ADD, 0, kw_c);
-	test_expunge(writer, id, "1");
+	test_expunge_set(writer, id, "1");
 	v1 = test_select(index, id, &sel);
 	test_same_as_rows(path, id, &sel);
 	test_assert(mail_index_select_view_first_unseen(v1) == 0);
@@ -285,7 +274,7 @@ static void test_select_pruned(void)
 	mail_index_select_view_unref(&v1);
 
 	/* expunged, and the log entries saying so pruned */
-	test_expunge(writer, id, "3:6");
+	test_expunge_set(writer, id, "3:6");
 	test_flags(writer, id, "8", MAIL_INDEX_MODIFY_ADD, MAIL_SEEN, NULL);
 	test_assert(mail_index_changes_prune(writer, &set, &pruned) == 0);
 	test_assert(pruned > 0);
