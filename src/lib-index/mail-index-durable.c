@@ -71,6 +71,7 @@
 #include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #define MAIL_INDEX_SYNC_MAGIC 0x436f6c53594e4331ULL /* "ColSYNC1" */
@@ -92,6 +93,13 @@ struct mail_index_sync_shared {
 	uint32_t unused;
 	/* pids of writers between COMMIT and their sync, 0 = free */
 	_Atomic int32_t slots[MAIL_INDEX_SYNC_SLOTS];
+	/* The commit counters (mail_index_get_commit_stamp()): begun is
+	   bumped by every write COMMIT of any process before it takes
+	   effect (SQLite's commit hook, under the write lock), done is
+	   raised to that ticket after the COMMIT returned. Appended: a
+	   file of the previous size grows, with both at 0. */
+	_Atomic uint64_t commits_begun;
+	_Atomic uint64_t commits_done;
 };
 
 /* Commits of this process whose sync runs in a worker thread, by sync
@@ -144,6 +152,17 @@ struct mail_index_durable {
 	int checkpoint_next_pages;
 };
 
+/* A random start for the commit counters of a fresh sync file: never 0
+   (no stamp), and far from wrapping. */
+static uint64_t mail_index_durable_random_start(void)
+{
+	uint64_t start = 0;
+
+	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
+		start = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
+	return (start >> 2) | 1;
+}
+
 /* Map "<index>-sync", creating it. The file is fixed-size; a fresh one is
    all zeroes, and the first process to map it stamps the magic. */
 static int mail_index_durable_map(struct mail_index_durable *dur,
@@ -182,6 +201,11 @@ static int mail_index_durable_map(struct mail_index_durable *dur,
 		if (flock(dur->sync_fd, LOCK_EX) == 0) {
 			if (dur->shared->magic != MAIL_INDEX_SYNC_MAGIC) {
 				memset(map, 0, sizeof(struct mail_index_sync_shared));
+				/* a recreated file must not give the values
+				   a view of the old one holds */
+				uint64_t start = mail_index_durable_random_start();
+				atomic_store(&dur->shared->commits_begun, start);
+				atomic_store(&dur->shared->commits_done, start);
 				dur->shared->magic = MAIL_INDEX_SYNC_MAGIC;
 			}
 			(void)flock(dur->sync_fd, LOCK_UN);
@@ -280,6 +304,76 @@ static bool mail_index_checkpoint_start(struct mail_index *index)
 	return true;
 }
 
+/* Called by SQLite in every write COMMIT of the index's connection,
+   holding the write lock, before the commit takes effect: whatever a
+   later snapshot can see of it, its ticket is counted in commits_begun
+   by then. */
+static int mail_index_durable_commit_hook(void *context)
+{
+	struct mail_index *index = context;
+	struct mail_index_sync_shared *shared = index->durable->shared;
+
+	index->commit_ticket = atomic_fetch_add(&shared->commits_begun, 1) + 1;
+	index->last_commit_ticket = index->commit_ticket;
+	/* 0: go on with the commit */
+	return 0;
+}
+
+void mail_index_durable_commit_done(struct mail_index *index)
+{
+	uint64_t ticket = index->commit_ticket;
+
+	if (ticket == 0 || !mail_index_durable_is_grouped(index))
+		return;
+	index->commit_ticket = 0;
+	/* raised, never lowered: a writer killed between its commit hook
+	   and here leaves a gap the next writer's ticket covers (every
+	   lower ticket's COMMIT had ended before that writer got the
+	   lock) */
+	_Atomic uint64_t *done = &index->durable->shared->commits_done;
+	uint64_t cur = atomic_load(done);
+	while (cur < ticket &&
+	       !atomic_compare_exchange_weak(done, &cur, ticket)) ;
+}
+
+uint64_t mail_index_get_commit_stamp(struct mail_index *index)
+{
+	/* inside a write transaction a read sees its uncommitted rows */
+	if (!mail_index_durable_is_grouped(index) || index->t != NULL ||
+	    index->read_depth > 0)
+		return 0;
+	struct mail_index_sync_shared *shared = index->durable->shared;
+	/* done first: if begun still equals it afterwards, no commit
+	   began in between, and every counted one had ended (done is
+	   only ever raised to a ticket whose COMMIT ended, and lower
+	   tickets ended before it began) */
+	uint64_t done = atomic_load(&shared->commits_done);
+	uint64_t begun = atomic_load(&shared->commits_begun);
+	return begun == done ? begun : 0;
+}
+
+bool mail_index_unchanged_since(struct mail_index *index, uint64_t stamp)
+{
+	if (stamp == 0 || !mail_index_durable_is_grouped(index) ||
+	    index->t != NULL)
+		return false;
+	return atomic_load(&index->durable->shared->commits_begun) == stamp;
+}
+
+uint64_t mail_index_get_own_commit_stamp(struct mail_index *index,
+					 uint64_t prev_stamp)
+{
+	uint64_t ticket = index->last_commit_ticket;
+
+	if (prev_stamp == 0 || ticket != prev_stamp + 1 ||
+	    !mail_index_durable_is_grouped(index))
+		return 0;
+	/* the commit must have ended too (done raised) */
+	if (atomic_load(&index->durable->shared->commits_done) < ticket)
+		return 0;
+	return ticket;
+}
+
 /* Called by SQLite after every commit of the index's connection, the
    write lock released, with the WAL's size in pages. */
 static int mail_index_durable_wal_hook(void *context, sqlite3 *db,
@@ -288,6 +382,7 @@ static int mail_index_durable_wal_hook(void *context, sqlite3 *db,
 	struct mail_index *index = context;
 	struct mail_index_durable *dur = index->durable;
 
+	mail_index_durable_commit_done(index);
 	if (pages < MAIL_INDEX_CHECKPOINT_PAGES) {
 		/* the WAL was restarted (or is still small) */
 		dur->checkpoint_next_pages = MAIL_INDEX_CHECKPOINT_PAGES;
@@ -339,6 +434,8 @@ int mail_index_durable_init(struct mail_index *index, const char **error_r)
 		return -1;
 	/* replaces SQLite's automatic checkpoint on this connection */
 	(void)sqlite3_wal_hook(index->db, mail_index_durable_wal_hook, index);
+	(void)sqlite3_commit_hook(index->db, mail_index_durable_commit_hook,
+				  index);
 	return 0;
 }
 

@@ -446,6 +446,18 @@ int mail_index_update_flags(struct mail_index_transaction *t,
 			    ARRAY_TYPE(seq_range) *modified_r,
 			    ARRAY_TYPE(seq_range) *changed_r)
 {
+	return mail_index_update_flags_results(t, mailbox_id, uids, update,
+					       modified_r, changed_r, NULL);
+}
+
+int mail_index_update_flags_results(struct mail_index_transaction *t,
+				    uint32_t mailbox_id,
+				    const ARRAY_TYPE(seq_range) *uids,
+				    const struct mail_index_flag_update *update,
+				    ARRAY_TYPE(seq_range) *modified_r,
+				    ARRAY_TYPE(seq_range) *changed_r,
+				    ARRAY_TYPE(mail_index_flag_result) *results_r)
+{
 	struct mail_index *index = t->index;
 	ARRAY(struct flag_row) rows;
 	const struct seq_range *r;
@@ -536,6 +548,16 @@ int mail_index_update_flags(struct mail_index_transaction *t,
 				    row->uid);
 		if (changed_r != NULL)
 			seq_range_array_add(changed_r, row->uid);
+		if (results_r != NULL) {
+			struct mail_index_flag_result *res =
+				array_append_space(results_r);
+			res->uid = row->uid;
+			res->flags = new_flags;
+			res->keywords_changed =
+				new_bits->used != row->keywords->used ||
+				memcmp(new_bits->data, row->keywords->data,
+				       new_bits->used) != 0;
+		}
 	}
 	return 0;
 }

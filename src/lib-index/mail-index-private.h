@@ -105,6 +105,9 @@ struct mail_index {
 	enum mail_index_fsync_mode fsync_mode;
 	/* commits whose sync has not finished (mail_index_commit_sync) */
 	unsigned int syncs_in_flight;
+	/* the commit counters' ticket of the COMMIT running now (0 when
+	   none), and of this handle's last one (mail-index-durable.c) */
+	uint64_t commit_ticket, last_commit_ticket;
 	/* mail_index_set_memory_limits(), applied again on resume
 	   (mail-index-memory.c); cache_kib 0 = never set */
 	unsigned int memory_cache_kib;
@@ -184,6 +187,9 @@ int mail_index_durable_sync_ticket(struct mail_index *index, uint64_t ticket,
    released when every begin has had its end. */
 void mail_index_durable_commit_begin(struct mail_index *index);
 void mail_index_durable_commit_end(struct mail_index *index);
+/* After a COMMIT of the index's connection, whether it took effect or
+   not: raises the shared commits_done to its ticket. */
+void mail_index_durable_commit_done(struct mail_index *index);
 /* Around an asynchronous commit's sync (worker thread): readers of this
    process then wait for it too. */
 void mail_index_durable_inflight_add(struct mail_index *index);

@@ -905,12 +905,16 @@ mail_index_tx_commit_sql(struct mail_index_transaction *t,
 	if (mail_index_tx_write_changes(t) < 0 ||
 	    mail_index_exec_prepared(index, "COMMIT") < 0) {
 		(void)sqlite3_exec(index->db, "ROLLBACK", NULL, NULL, NULL);
+		mail_index_durable_commit_done(index);
 		if (take_slot)
 			mail_index_durable_commit_end(index);
 		mail_index_reservations_tx_end(t, false);
 		mail_index_transaction_free(t);
 		return -1;
 	}
+	/* the WAL hook did it if the commit wrote pages; one that changed
+	   nothing wrote none */
+	mail_index_durable_commit_done(index);
 	/* Wake waiting writers now, not after the sync: one waiting for
 	   our reservation can commit while we sync, and share the next
 	   sync. Sessions are told after the sync, so that what they then

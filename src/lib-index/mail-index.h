@@ -431,6 +431,30 @@ int mail_index_commit_sync_finish(struct mail_index_commit_sync **sync)
    mode. Returns 0 or -1. */
 int mail_index_sync_all(struct mail_index *index) ATTR_WARN_UNUSED;
 void mail_index_transaction_rollback(struct mail_index_transaction **t);
+
+/* --- commit stamps ---
+   A cross-process counter in the sync file ("<index>-sync", shared
+   memory): every write COMMIT of any process counts itself before it
+   takes effect (under SQLite's write lock) and again once it ended. A
+   reader that knows nothing was committed since its last sync can skip
+   the sync's read snapshot (its WAL read lock and queries) entirely.
+
+   Take a stamp before reading a snapshot: every commit the stamp counts
+   has ended, so the snapshot holds it. Returns 0 (no stamp: never
+   "unchanged") while a commit is between its two counts, inside a
+   transaction or snapshot of this handle, or without the shared file
+   (fsync mode NEVER, or it could not be mapped). No system call. */
+uint64_t mail_index_get_commit_stamp(struct mail_index *index);
+/* True if no process has begun a commit since stamp was taken: what a
+   snapshot read then would find is what the stamped one found. False
+   for stamp 0. No system call. */
+bool mail_index_unchanged_since(struct mail_index *index, uint64_t stamp);
+/* After a commit of this handle: the stamp a reader that was current
+   at prev_stamp may take if it applies that commit's changes itself,
+   because no other commit came between (prev_stamp's and this one's
+   tickets are consecutive). 0 otherwise (it must read). */
+uint64_t mail_index_get_own_commit_stamp(struct mail_index *index,
+					 uint64_t prev_stamp);
 /* The modseq the transaction gives changes in mailbox_id, or 0 if it has
    changed nothing there. */
 uint64_t mail_index_transaction_get_modseq(struct mail_index_transaction *t,
@@ -555,6 +579,26 @@ int mail_index_update_flags(struct mail_index_transaction *t,
 			    const struct mail_index_flag_update *update,
 			    ARRAY_TYPE(seq_range) *modified_r,
 			    ARRAY_TYPE(seq_range) *changed_r)
+	ATTR_WARN_UNUSED;
+/* A message's flags as mail_index_update_flags_results() left them. */
+struct mail_index_flag_result {
+	uint32_t uid;
+	enum mail_flags flags;
+	/* its keywords changed too (the result does not carry them) */
+	bool keywords_changed;
+};
+ARRAY_DEFINE_TYPE(mail_index_flag_result, struct mail_index_flag_result);
+/* The same, and each message of changed_r with its new flags in
+   results_r (their modseq is the transaction's): for a
+   caller that applies its own change to a view instead of reading it
+   back. */
+int mail_index_update_flags_results(struct mail_index_transaction *t,
+				    uint32_t mailbox_id,
+				    const ARRAY_TYPE(seq_range) *uids,
+				    const struct mail_index_flag_update *update,
+				    ARRAY_TYPE(seq_range) *modified_r,
+				    ARRAY_TYPE(seq_range) *changed_r,
+				    ARRAY_TYPE(mail_index_flag_result) *results_r)
 	ATTR_WARN_UNUSED;
 
 /* Cached fields filled in after the append (a builder that was not there

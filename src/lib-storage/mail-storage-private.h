@@ -55,6 +55,10 @@ struct mailbox {
 	struct hash_table *view_keywords;
 	uint32_t uidvalidity, uidnext;
 	uint64_t highestmodseq;
+	/* the index's commit stamp the view is current at (0 = unknown):
+	   while no commit comes after it, a sync need not read
+	   (mail_index_unchanged_since()) */
+	uint64_t sync_stamp;
 	ARRAY_TYPE(mail_index_flags_rec) view;
 	/* while set, view is this list shared with other sessions of the
 	   process, read-only (mail-index-select.h): whatever changes view

@@ -356,6 +356,7 @@ void mailbox_view_unshare(struct mailbox *box)
 int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 		 pool_t pool, struct mailbox_sync_result *result_r)
 {
+	struct mail_index *index = box->user->index;
 	struct mail_index_mailbox_changes changes;
 	const struct mail_index_record *rec;
 	int ret;
@@ -364,16 +365,36 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	array_init(&result_r->events, pool, 8);
 	array_init(&result_r->expunged_uids, pool, 4);
 
-	ret = mail_index_mailbox_get_changes(box->user->index, box->id,
+	if (mail_index_unchanged_since(index, box->sync_stamp)) {
+		/* No process has committed anything since the view was
+		   current: a snapshot would find what the last one did.
+		   Only expunges kept back then may be due now. */
+		if ((flags & MAILBOX_SYNC_FLAG_NO_EXPUNGES) == 0 &&
+		    array_count(&box->pending_expunges) > 0) {
+			mailbox_view_unshare(box);
+			sync_apply_expunges(box, &box->pending_expunges,
+					    result_r);
+			array_clear(&box->pending_expunges);
+		}
+		result_r->messages_count = array_count(&box->view);
+		result_r->expunges_pending =
+			array_count(&box->pending_expunges) > 0;
+		return 0;
+	}
+	/* before the snapshot: it holds every commit the stamp counts */
+	uint64_t stamp = mail_index_get_commit_stamp(index);
+	ret = mail_index_mailbox_get_changes(index, box->id,
 					     box->highestmodseq,
 					     pool_datastack, &changes);
 	if (ret < 0)
 		return mail_user_set_index_error(box->user);
 	if (ret == 0 || changes.uidvalidity != box->uidvalidity) {
+		box->sync_stamp = 0;
 		result_r->mailbox_gone = true;
 		result_r->messages_count = array_count(&box->view);
 		return 0;
 	}
+	box->sync_stamp = stamp;
 
 	/* expunges: now, or kept for a later sync */
 	seq_range_array_merge(&box->pending_expunges, &changes.expunged);
@@ -541,23 +562,75 @@ int mailbox_notify_changes(struct mailbox *box, void (*callback)(void *),
 
 /* --- flags, expunge, search, records --- */
 
+/* After this session's flag update committed: if no other commit came
+   between the view's last sync and it, the view plus the update is the
+   index as the commit left it, so put the new flags in the view and
+   move its stamp on (the next sync then reads nothing). Otherwise leave
+   the view to the next sync, which reads the update back with the rest. */
+static void
+mailbox_view_apply_own_flags(struct mailbox *box, uint64_t prev_stamp,
+			     uint64_t modseq,
+			     const ARRAY_TYPE(mail_index_flag_result) *results)
+{
+	const struct mail_index_flag_result *res;
+	uint64_t stamp =
+		mail_index_get_own_commit_stamp(box->user->index, prev_stamp);
+
+	if (stamp == 0)
+		return;
+	if (array_count(results) == 0) {
+		/* the commit changed nothing */
+		box->sync_stamp = stamp;
+		return;
+	}
+	array_foreach(results, res) {
+		unsigned int idx = view_lower_bound(box, res->uid);
+		/* keywords are read back (the view interns their names) */
+		if (res->keywords_changed || idx >= array_count(&box->view) ||
+		    box->view.v[idx].uid != res->uid)
+			return;
+	}
+	if (modseq <= box->highestmodseq)
+		return;
+	mailbox_view_unshare(box);
+	array_foreach(results, res) {
+		struct mail_index_flags_rec *v =
+			&box->view.v[view_lower_bound(box, res->uid)];
+		v->flags = res->flags;
+		v->modseq = modseq;
+	}
+	box->highestmodseq = modseq;
+	box->sync_stamp = stamp;
+}
+
 int mailbox_update_flags(struct mailbox *box,
 			 const ARRAY_TYPE(seq_range) *uids,
 			 const struct mail_index_flag_update *update,
 			 ARRAY_TYPE(seq_range) *modified_r,
 			 ARRAY_TYPE(seq_range) *changed_r)
 {
+	struct mail_index *index = box->user->index;
 	struct mail_index_transaction *t;
+	ARRAY_TYPE(mail_index_flag_result) results;
 
-	if (mail_index_transaction_begin(box->user->index, &t) < 0)
+	/* inside a batch nothing is committed here: the view must read
+	   the batch's result once it is */
+	uint64_t prev_stamp = mail_index_in_batch(index) ||
+		update->keywords != NULL ? 0 : box->sync_stamp;
+	array_init(&results, pool_datastack, 8);
+	if (mail_index_transaction_begin(index, &t) < 0)
 		return mail_user_set_index_error(box->user);
-	if (mail_index_update_flags(t, box->id, uids, update, modified_r,
-				    changed_r) < 0) {
+	if (mail_index_update_flags_results(t, box->id, uids, update,
+					    modified_r, changed_r,
+					    &results) < 0) {
 		mail_index_transaction_rollback(&t);
 		return mail_user_set_index_error(box->user);
 	}
+	uint64_t modseq = mail_index_transaction_get_modseq(t, box->id);
 	if (mail_index_transaction_commit(&t) < 0)
 		return mail_user_set_index_error(box->user);
+	if (prev_stamp != 0)
+		mailbox_view_apply_own_flags(box, prev_stamp, modseq, &results);
 	return 0;
 }
 

@@ -307,8 +307,96 @@ static void test_sync_keywords_bounded(void)
 	test_end();
 }
 
+/* The commit stamp lets a sync skip its read when nothing was committed
+   since the view's last one: another session's commit is still seen by
+   the next sync, and a session's own flag update moves its view on
+   without a read only when no other commit came between. */
+static void test_sync_stamp(void)
+{
+	const char *home;
+	struct mail_user *user1 = test_user_init(&home);
+	struct mail_user *user2 = test_user_init_home(home);
+	struct mailbox *box1, *box2;
+	struct mail_index_flag_update upd = {
+		.type = MAIL_INDEX_MODIFY_ADD, .flags = MAIL_FLAGGED,
+	};
+	ARRAY_TYPE(seq_range) uids;
+
+	test_begin("sync: nothing committed since the last sync, no read");
+	test_assert(mail_user_mailbox_create(user1, "INBOX", 0) == 0);
+	test_assert(mailbox_open(user1, "INBOX", &box1) == 0);
+	for (unsigned int i = 0; i < 3; i++)
+		test_save(box1, msg, 0, NULL);
+	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
+	test_assert_strcmp(sync_str(box1, 0), "E3");
+	test_assert_strcmp(sync_str(box2, 0), "");
+	uint64_t stamp2 = box2->sync_stamp;
+	test_assert(stamp2 != 0);
+	/* nothing new: the stamp stays, nothing is reported */
+	test_assert_strcmp(sync_str(box2, 0), "");
+	test_assert(box2->sync_stamp == stamp2);
+
+	/* session 1's own update: its view has it, no read needed */
+	array_init(&uids, pool_datastack, 4);
+	seq_range_array_add(&uids, 2);
+	uint64_t stamp1 = box1->sync_stamp;
+	test_assert(stamp1 != 0);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(box1->sync_stamp == stamp1 + 1);
+	const struct mail_index_flags_rec *rec = mailbox_get_message(box1, 2);
+	test_assert(rec != NULL && rec->flags == MAIL_FLAGGED);
+	test_assert(rec->modseq == mailbox_get_highestmodseq(box1));
+	test_assert_strcmp(sync_str(box1, 0), "");
+
+	/* session 2 was current before it: it reads the change */
+	test_assert(!mail_index_unchanged_since(mail_user_get_index(user2),
+						stamp2));
+	test_assert_strcmp(sync_str(box2, 0), "F2=2");
+	test_assert(mailbox_get_highestmodseq(box2) ==
+		    mailbox_get_highestmodseq(box1));
+
+	/* session 2 changes uid 1, then session 1 uid 3: session 1 must
+	   not take its own stamp (it never read uid 1's change) */
+	array_clear(&uids);
+	seq_range_array_add(&uids, 1);
+	test_assert(mailbox_update_flags(box2, &uids, &upd, NULL, NULL) == 0);
+	array_clear(&uids);
+	seq_range_array_add(&uids, 3);
+	stamp1 = box1->sync_stamp;
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(box1->sync_stamp == stamp1);
+	test_assert_strcmp(sync_str(box1, 0), "F1=2 F3=2");
+	test_assert_strcmp(sync_str(box2, 0), "F3=2");
+	rec = mailbox_get_message(box1, 1);
+	test_assert(rec != NULL && rec->flags == MAIL_FLAGGED);
+
+	/* an update that changes nothing moves the stamp on too */
+	stamp1 = box1->sync_stamp;
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(box1->sync_stamp == stamp1 + 1);
+	test_assert_strcmp(sync_str(box1, 0), "");
+	test_assert_strcmp(sync_str(box2, 0), "");
+
+	/* an expunge by session 2 kept back, then let through by a sync
+	   that reads nothing */
+	test_assert(mailbox_expunge(box2, &uids, false, NULL) == 0);
+	test_assert_strcmp(sync_str(box1, MAILBOX_SYNC_FLAG_NO_EXPUNGES), "");
+	stamp1 = box1->sync_stamp;
+	test_assert(mail_index_unchanged_since(mail_user_get_index(user1),
+					       stamp1));
+	test_assert_strcmp(sync_str(box1, 0), "X3");
+	test_assert(mailbox_get_messages_count(box1) == 2);
+
+	mailbox_close(&box2);
+	mailbox_close(&box1);
+	mail_user_deinit(&user2);
+	mail_user_deinit(&user1);
+	test_end();
+}
+
 test_func_t *const test_mailbox_sync_tests[] = {
 	test_sync_two_sessions,
+	test_sync_stamp,
 	test_sync_keywords_bounded,
 	test_sync_after_prune,
 	test_sync_notify,
