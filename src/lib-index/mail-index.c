@@ -731,9 +731,13 @@ uint64_t mail_index_tx_modseq(struct mail_index_transaction *t,
 
 	if (box->modseq != 0)
 		return box->modseq;
+	/* Read, then write (the write transaction holds the lock): not
+	   UPDATE ... RETURNING, which SQLite runs as a trigger, and a
+	   statement with a trigger keeps a statement journal: a 64 KiB
+	   buffer allocated and freed each time, which glibc gave back to
+	   the kernel and asked for again (two brk() per flag change). */
 	sqlite3_stmt *stmt = mail_index_stmt(index,
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 "
-		"WHERE id = ?1 RETURNING highestmodseq");
+		"SELECT highestmodseq FROM mailboxes WHERE id = ?1");
 	if (stmt == NULL)
 		return 0;
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
@@ -745,8 +749,17 @@ uint64_t mail_index_tx_modseq(struct mail_index_transaction *t,
 		}
 		return 0;
 	}
-	box->modseq = (uint64_t)sqlite3_column_int64(stmt, 0);
+	uint64_t modseq = (uint64_t)sqlite3_column_int64(stmt, 0) + 1;
 	sqlite3_reset(stmt);
+	stmt = mail_index_stmt(index,
+		"UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1");
+	if (stmt == NULL)
+		return 0;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)modseq);
+	if (mail_index_step(index, stmt, "modseq") < 0)
+		return 0;
+	box->modseq = modseq;
 	return box->modseq;
 }
 
