@@ -150,6 +150,9 @@ struct mail_index_durable {
 	uint64_t checkpoints_async, checkpoints_sync;
 	/* the WAL size at which the next checkpoint thread starts */
 	int checkpoint_next_pages;
+	/* mapped for the commit counters only (mail_fsync = never): no
+	   group sync, no checkpoint hook */
+	bool counters_only;
 };
 
 /* A random start for the commit counters of a fresh sync file: never 0
@@ -304,6 +307,8 @@ static bool mail_index_checkpoint_start(struct mail_index *index)
 	return true;
 }
 
+static bool mail_index_durable_has_counters(struct mail_index *index);
+
 /* Called by SQLite in every write COMMIT of the index's connection,
    holding the write lock, before the commit takes effect: whatever a
    later snapshot can see of it, its ticket is counted in commits_begun
@@ -323,7 +328,7 @@ void mail_index_durable_commit_done(struct mail_index *index)
 {
 	uint64_t ticket = index->commit_ticket;
 
-	if (ticket == 0 || !mail_index_durable_is_grouped(index))
+	if (ticket == 0 || !mail_index_durable_has_counters(index))
 		return;
 	index->commit_ticket = 0;
 	/* raised, never lowered: a writer killed between its commit hook
@@ -339,7 +344,7 @@ void mail_index_durable_commit_done(struct mail_index *index)
 uint64_t mail_index_get_commit_stamp(struct mail_index *index)
 {
 	/* inside a write transaction a read sees its uncommitted rows */
-	if (!mail_index_durable_is_grouped(index) || index->t != NULL ||
+	if (!mail_index_durable_has_counters(index) || index->t != NULL ||
 	    index->read_depth > 0)
 		return 0;
 	struct mail_index_sync_shared *shared = index->durable->shared;
@@ -354,7 +359,7 @@ uint64_t mail_index_get_commit_stamp(struct mail_index *index)
 
 bool mail_index_unchanged_since(struct mail_index *index, uint64_t stamp)
 {
-	if (stamp == 0 || !mail_index_durable_is_grouped(index) ||
+	if (stamp == 0 || !mail_index_durable_has_counters(index) ||
 	    index->t != NULL)
 		return false;
 	return atomic_load(&index->durable->shared->commits_begun) == stamp;
@@ -366,7 +371,7 @@ uint64_t mail_index_get_own_commit_stamp(struct mail_index *index,
 	uint64_t ticket = index->last_commit_ticket;
 
 	if (prev_stamp == 0 || ticket != prev_stamp + 1 ||
-	    !mail_index_durable_is_grouped(index))
+	    !mail_index_durable_has_counters(index))
 		return 0;
 	/* the commit must have ended too (done raised) */
 	if (atomic_load(&index->durable->shared->commits_done) < ticket)
@@ -417,9 +422,12 @@ static int mail_index_durable_wal_hook(void *context, sqlite3 *db,
 	return SQLITE_OK;
 }
 
-int mail_index_durable_init(struct mail_index *index, const char **error_r)
+int mail_index_durable_init(struct mail_index *index, bool counters_only,
+			    const char **error_r)
 {
 	struct mail_index_durable *dur = i_new(struct mail_index_durable, 1);
+
+	dur->counters_only = counters_only;
 
 	dur->sync_path = i_strdup_printf("%s-sync", index->path);
 	dur->wal_path = i_strdup_printf("%s-wal", index->path);
@@ -432,8 +440,12 @@ int mail_index_durable_init(struct mail_index *index, const char **error_r)
 	index->durable = dur;
 	if (mail_index_durable_map(dur, error_r) < 0)
 		return -1;
-	/* replaces SQLite's automatic checkpoint on this connection */
-	(void)sqlite3_wal_hook(index->db, mail_index_durable_wal_hook, index);
+	/* replaces SQLite's automatic checkpoint on this connection (not
+	   for the counters alone: no sync, so SQLite's own checkpoint) */
+	if (!counters_only) {
+		(void)sqlite3_wal_hook(index->db, mail_index_durable_wal_hook,
+				       index);
+	}
 	(void)sqlite3_commit_hook(index->db, mail_index_durable_commit_hook,
 				  index);
 	return 0;
@@ -463,6 +475,13 @@ void mail_index_durable_deinit(struct mail_index *index)
 }
 
 bool mail_index_durable_is_grouped(struct mail_index *index)
+{
+	return index->durable != NULL && index->durable->shared != NULL &&
+		!index->durable->counters_only;
+}
+
+/* Whether the commit counters are mapped (grouped sync or not). */
+static bool mail_index_durable_has_counters(struct mail_index *index)
 {
 	return index->durable != NULL && index->durable->shared != NULL;
 }

@@ -164,8 +164,10 @@ bool mail_index_owner_is_alive(struct mail_index *index, const char *owner);
 
 /* Group WAL sync (mail-index-durable.c). init maps "<index>-sync";
    -1 with *error_r if it cannot (the index then commits with
-   synchronous=FULL). */
-int mail_index_durable_init(struct mail_index *index, const char **error_r);
+   synchronous=FULL). counters_only (mail_fsync = never): only the
+   commit counters, no group sync (is_grouped() is false). */
+int mail_index_durable_init(struct mail_index *index, bool counters_only,
+			    const char **error_r);
 void mail_index_durable_deinit(struct mail_index *index);
 bool mail_index_durable_is_grouped(struct mail_index *index);
 /* Make everything this process wrote to the WAL durable, sharing the

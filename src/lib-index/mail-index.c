@@ -340,10 +340,17 @@ int mail_index_open_db(struct mail_index *index, const char **error_r)
 	   mmap: warm reads copy nothing out of the page cache. */
 	const char *durable_error;
 	if (index->fsync_mode == MAIL_INDEX_FSYNC_NEVER) {
-		/* nothing to sync, nothing for readers to wait for */
+		/* nothing to sync, nothing for readers to wait for; but
+		   the commit counters, which other processes' views trust
+		   to tell them about this one's commits */
 		index->synchronous_sql = "PRAGMA synchronous = OFF";
+		if (mail_index_durable_init(index, true, &durable_error) < 0) {
+			e_warning(index->event, "Commit counters unavailable: "
+				  "%s", durable_error);
+			mail_index_durable_deinit(index);
+		}
 	} else {
-		if (mail_index_durable_init(index, &durable_error) < 0) {
+		if (mail_index_durable_init(index, false, &durable_error) < 0) {
 			e_warning(index->event, "Group WAL sync unavailable, "
 				  "committing with synchronous=FULL: %s",
 				  durable_error);

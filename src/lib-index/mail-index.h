@@ -443,7 +443,8 @@ void mail_index_transaction_rollback(struct mail_index_transaction **t);
    has ended, so the snapshot holds it. Returns 0 (no stamp: never
    "unchanged") while a commit is between its two counts, inside a
    transaction or snapshot of this handle, or without the shared file
-   (fsync mode NEVER, or it could not be mapped). No system call. */
+   (it could not be mapped; fsync mode NEVER maps it for the counters
+   too). No system call. */
 uint64_t mail_index_get_commit_stamp(struct mail_index *index);
 /* True if no process has begun a commit since stamp was taken: what a
    snapshot read then would find is what the stamped one found. False

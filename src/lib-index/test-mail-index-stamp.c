@@ -2,9 +2,11 @@
    connection or process is never hidden by a stamp taken before it; a
    commit between its two counts gives no stamp; a handle's own commit
    moves its stamp on only when no other commit came between; a recreated
-   sync file starts the counters elsewhere. */
+   sync file starts the counters elsewhere; a writer without the group
+   sync (mail_fsync = never) still counts its commits. */
 #include "test-lib-index.h"
 #include "mail-index-private.h"
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static void test_flags_set(struct mail_index *index, uint32_t mailbox_id,
@@ -178,21 +180,51 @@ static void test_stamp_recreated(void)
 	test_end();
 }
 
-static void test_stamp_no_shared_file(void)
+static void test_stamp_fsync_never(void)
 {
 	const char *path = t_strdup_printf("%s/index-stamp-never.db",
 					   test_dir());
 	struct mail_index_settings set = {
 		.path = path, .fsync_mode = MAIL_INDEX_FSYNC_NEVER,
 	};
-	struct mail_index *index;
+	struct mail_index *never, *reader;
 	const char *error;
 
+	test_begin("stamp: a writer with mail_fsync = never counts too");
+	test_assert(mail_index_open(&set, &never, &error) == 0);
+	test_assert(!mail_index_durable_is_grouped(never));
+	uint32_t id = test_mailbox_create(never, "INBOX");
+	test_assert(test_append(never, id, 1, 0, NULL) == 1);
+	reader = test_index_open_path(path);
+	uint64_t stamp = mail_index_get_commit_stamp(reader);
+	test_assert(stamp != 0);
+	test_assert(mail_index_get_commit_stamp(never) == stamp);
+	test_flags_set(never, id, 1, MAIL_INDEX_MODIFY_ADD);
+	test_assert(!mail_index_unchanged_since(reader, stamp));
+	test_assert(mail_index_get_own_commit_stamp(never, stamp) ==
+		    stamp + 1);
+	mail_index_close(&reader);
+	mail_index_close(&never);
+	test_end();
+}
+
+static void test_stamp_no_shared_file(void)
+{
+	const char *path = t_strdup_printf("%s/index-stamp-nofile.db",
+					   test_dir());
+	struct mail_index *index;
+
 	test_begin("stamp: none without the shared file");
-	test_assert(mail_index_open(&set, &index, &error) == 0);
-	(void)test_mailbox_create(index, "INBOX");
+	/* a directory where the sync file would be: it cannot be mapped */
+	test_assert(mkdir(t_strdup_printf("%s-sync", path), 0700) == 0);
+	test_expect_log(LOG_TYPE_WARNING, "Group WAL sync unavailable");
+	index = test_index_open_path(path);
+	uint32_t id = test_mailbox_create(index, "INBOX");
+	test_assert(test_append(index, id, 1, 0, NULL) == 1);
 	test_assert(mail_index_get_commit_stamp(index) == 0);
 	test_assert(!mail_index_unchanged_since(index, 1));
+	test_flags_set(index, id, 1, MAIL_INDEX_MODIFY_ADD);
+	test_assert(mail_index_get_own_commit_stamp(index, 1) == 0);
 	mail_index_close(&index);
 	test_end();
 }
@@ -203,6 +235,7 @@ test_func_t *const test_mail_index_stamp_tests[] = {
 	test_stamp_commit_between_counts,
 	test_stamp_own_commit,
 	test_stamp_recreated,
+	test_stamp_fsync_never,
 	test_stamp_no_shared_file,
 	NULL
 };
