@@ -59,9 +59,15 @@
    synchronous=FULL, whose checkpoint syncs are those of NORMAL), and the
    next writer restarts the WAL once it is all copied. The commit that
    triggers it returns at once; what it made durable, or not, is as
-   before. If the threads fall far behind (MAIL_INDEX_CHECKPOINT_SYNC_
-   PAGES) the commit checkpoints itself, as SQLite would, so the WAL
-   stays bounded. */
+   before. A thread makes up to MAIL_INDEX_CHECKPOINT_PASSES passes
+   while the rest shrinks (commits beside a pass write frames it cannot
+   copy). A restart needs a moment with every frame copied and no
+   commit since, at least the two syncs of a pass: commits that never
+   pause that long on one index (hundreds a second, a benchmark) never
+   leave one. Then at MAIL_INDEX_CHECKPOINT_SYNC_PAGES (64 MiB of WAL)
+   the commit checkpoints itself, as SQLite would, blocking the event
+   loop for the copy of what the threads left and the two syncs, and
+   the WAL restarts: it stays bounded. */
 #include "lib.h"
 #include "event.h"
 #include "mail-index-private.h"
@@ -79,7 +85,9 @@
 #define MAIL_INDEX_CHECKPOINT_PAGES 1000
 /* WAL size at which a commit checkpoints itself, the threads being
    behind (or none could be started) */
-#define MAIL_INDEX_CHECKPOINT_SYNC_PAGES (4 * MAIL_INDEX_CHECKPOINT_PAGES)
+#define MAIL_INDEX_CHECKPOINT_SYNC_PAGES (16 * MAIL_INDEX_CHECKPOINT_PAGES)
+/* checkpoint passes a thread makes at most while commits go on */
+#define MAIL_INDEX_CHECKPOINT_PASSES 4
 /* checkpoint threads a process runs at once (over all its indexes) */
 #define MAIL_INDEX_CHECKPOINT_MAX_THREADS 4
 #define MAIL_INDEX_SYNC_SLOTS 256
@@ -246,12 +254,28 @@ static void *mail_index_checkpoint_thread(void *context)
 		ret = sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)",
 					 -1, &stmt, NULL);
 	}
-	if (ret == SQLITE_OK) {
+	/* Commits go on beside the pass: it cannot copy the frames they
+	   write meanwhile, and the WAL restarts only once every frame is
+	   copied. Go again while the rest shrinks: with fewer frames left a
+	   pass is shorter, and a pass with no commit beside it finishes
+	   the WAL (the next writer then restarts it). */
+	int left = -1;
+	for (unsigned int pass = 0;
+	     ret == SQLITE_OK && pass < MAIL_INDEX_CHECKPOINT_PASSES; pass++) {
 		/* one row: busy (another checkpointer ran), WAL pages,
-		   pages copied; nothing to act on */
+		   pages copied */
 		ret = sqlite3_step(stmt);
-		if (ret == SQLITE_ROW)
-			ret = SQLITE_OK;
+		if (ret != SQLITE_ROW)
+			break;
+		ret = SQLITE_OK;
+		int busy = sqlite3_column_int(stmt, 0);
+		int pages = sqlite3_column_int(stmt, 1);
+		int copied = sqlite3_column_int(stmt, 2);
+		(void)sqlite3_reset(stmt);
+		if (busy != 0 || pages <= 0 || copied >= pages ||
+		    (left >= 0 && pages - copied >= left))
+			break;
+		left = pages - copied;
 	}
 	if (ret != SQLITE_OK) {
 		(void)snprintf(ckpt->error, sizeof(ckpt->error),
