@@ -59,6 +59,9 @@ struct mailbox {
 	   while no commit comes after it, a sync need not read
 	   (mail_index_unchanged_since()) */
 	uint64_t sync_stamp;
+	/* when the view last read the index (ioloop_msecs_monotonic()):
+	   the stamp is trusted for MAILBOX_SYNC_STAMP_MAX_MSECS after it */
+	uint64_t sync_read_msecs;
 	ARRAY_TYPE(mail_index_flags_rec) view;
 	/* while set, view is this list shared with other sessions of the
 	   process, read-only (mail-index-select.h): whatever changes view

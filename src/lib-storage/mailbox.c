@@ -31,6 +31,15 @@
    cannot close at all is logged by every try). */
 #define MAILBOX_SUSPEND_RETRY_MSECS 100
 #define MAILBOX_SUSPEND_RETRY_MAX_MSECS (64 * 1000)
+/* How long a view trusts its commit stamp (mailbox_sync() skipping the
+   read while no process began a commit since) before it reads anyway.
+   The counters count every commit of this version's processes; a writer
+   they cannot count - one that could not map the sync file, or a
+   process of an older version during an upgrade - is then seen within
+   this time by a session that keeps issuing commands, and at once by a
+   waiting one (a change notification always reads). One read a second
+   costs a busy session nothing measurable. */
+#define MAILBOX_SYNC_STAMP_MAX_MSECS 1000
 
 /* the mailbox whose change notification callback is running */
 static struct mailbox *mailbox_notify_running;
@@ -365,7 +374,9 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	array_init(&result_r->events, pool, 8);
 	array_init(&result_r->expunged_uids, pool, 4);
 
-	if (mail_index_unchanged_since(index, box->sync_stamp)) {
+	if (mail_index_unchanged_since(index, box->sync_stamp) &&
+	    ioloop_msecs_monotonic() - box->sync_read_msecs <
+	    MAILBOX_SYNC_STAMP_MAX_MSECS) {
 		/* No process has committed anything since the view was
 		   current: a snapshot would find what the last one did.
 		   Only expunges kept back then may be due now. */
@@ -395,6 +406,7 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 		return 0;
 	}
 	box->sync_stamp = stamp;
+	box->sync_read_msecs = ioloop_msecs_monotonic();
 
 	/* expunges: now, or kept for a later sync */
 	seq_range_array_merge(&box->pending_expunges, &changes.expunged);
@@ -518,6 +530,9 @@ static void mailbox_notify_input(void *context)
 	/* the callback may close the mailbox (and free the user):
 	   mailbox_close() clears mailbox_notify_running then */
 	mailbox_notify_running = box;
+	/* someone committed: read, whatever the stamp says (see
+	   MAILBOX_SYNC_STAMP_MAX_MSECS) */
+	box->sync_stamp = 0;
 	box->notify_callback(box->notify_context);
 	if (mailbox_notify_running == box) {
 		mail_index_release_memory(box->user->index);

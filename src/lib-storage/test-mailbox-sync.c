@@ -394,9 +394,73 @@ static void test_sync_stamp(void)
 	test_end();
 }
 
+/* A commit the counters did not count (a writer that could not map the
+   sync file, an older version during an upgrade) is still seen: by a
+   session that keeps issuing commands once the stamp is a second old,
+   by a waiting one at its change notification. The uncounted commit is
+   made by setting the view's stamp past a counted one. */
+static void test_sync_stamp_bounded(void)
+{
+	struct ioloop *ioloop = ioloop_create();
+	const char *home;
+	struct mail_user *user1 = test_user_init(&home);
+	struct mail_user *user2 = test_user_init_home(home);
+	struct mailbox *box1, *box2;
+	struct mail_index *index2 = mail_user_get_index(user2);
+	struct mail_index_flag_update upd = {
+		.type = MAIL_INDEX_MODIFY_ADD, .flags = MAIL_FLAGGED,
+	};
+	ARRAY_TYPE(seq_range) uids;
+	struct idle_ctx ctx = { 0 };
+
+	test_begin("sync: a commit the stamps missed is read within a second");
+	test_assert(mail_user_mailbox_create(user1, "INBOX", 0) == 0);
+	test_assert(mailbox_open(user1, "INBOX", &box1) == 0);
+	for (unsigned int i = 0; i < 2; i++)
+		test_save(box1, msg, 0, NULL);
+	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
+	test_assert_strcmp(sync_str(box1, 0), "E2");
+	test_assert_strcmp(sync_str(box2, 0), "");
+
+	array_init(&uids, pool_datastack, 4);
+	seq_range_array_add(&uids, 1);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	box2->sync_stamp = mail_index_get_commit_stamp(index2);
+	test_assert(box2->sync_stamp != 0);
+	/* within the second the stamp is trusted */
+	test_assert_strcmp(sync_str(box2, 0), "");
+	/* then no longer */
+	box2->sync_read_msecs -= 1000;
+	test_assert_strcmp(sync_str(box2, 0), "F1=2");
+	test_assert(mailbox_get_highestmodseq(box2) ==
+		    mailbox_get_highestmodseq(box1));
+
+	/* a waiting session: the notification reads at once */
+	test_assert(mailbox_notify_changes(box2, idle_callback, &ctx) == 0);
+	array_clear(&uids);
+	seq_range_array_add(&uids, 2);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	box2->sync_stamp = mail_index_get_commit_stamp(index2);
+	test_assert(box2->sync_stamp != 0);
+	uint64_t end = ioloop_msecs_monotonic() + 5000;
+	while (ctx.notified == 0 && ioloop_msecs_monotonic() < end)
+		ioloop_run_once(ioloop, 100);
+	test_assert(ctx.notified > 0);
+	test_assert_strcmp(sync_str(box2, 0), "F2=2");
+	test_assert(mailbox_notify_changes(box2, NULL, NULL) == 0);
+
+	mailbox_close(&box2);
+	mailbox_close(&box1);
+	mail_user_deinit(&user2);
+	mail_user_deinit(&user1);
+	ioloop_destroy(&ioloop);
+	test_end();
+}
+
 test_func_t *const test_mailbox_sync_tests[] = {
 	test_sync_two_sessions,
 	test_sync_stamp,
+	test_sync_stamp_bounded,
 	test_sync_keywords_bounded,
 	test_sync_after_prune,
 	test_sync_notify,
