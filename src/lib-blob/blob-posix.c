@@ -35,11 +35,7 @@
    missing fan-out directories (each fsync()ed into its parent), and
    fsync()s the directory. Only then does the callback report success. A
    crash leaves at most files in tmp/, which blob_store_cleanup_temp()
-   removes. With BLOB_FLAG_NO_SYNC neither fsync() happens: the object
-   becomes durable with the next blob_store_sync(), a syncfs() of the
-   store's filesystem, skipped when no NO_SYNC op of the process has
-   completed on that filesystem since the last one (counted per
-   filesystem, so the stores of many users share one).
+   removes.
 
    Metadata: in xattr mode, one attribute of the file, user.columba.@,
    holding every field as "name\0value\0" ('@' is never in a field's
@@ -120,24 +116,7 @@ struct posix_store {
 	   thread: a user's objects share their top (the user), so opening
 	   one needs no SHA-256 */
 	char *dir_memo_top, *dir_memo;
-	/* the filesystem of root, for blob_store_sync() */
-	struct posix_fs_sync *fs;
 };
-
-/* Per filesystem, process-wide: how many BLOB_FLAG_NO_SYNC ops have
-   completed and how many of those the last syncfs() covered. A sync that
-   finds nothing new since then skips its own syncfs(): the stores of
-   many users on one filesystem, synced one after the other for one
-   group of saves, pay one flush. Only the counts of this process matter:
-   blob_store_sync() promises this process's objects. */
-struct posix_fs_sync {
-	struct posix_fs_sync *next;
-	dev_t dev;
-	unsigned int refcount;
-	uint64_t completed, synced;
-};
-static pthread_mutex_t posix_fs_sync_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct posix_fs_sync *posix_fs_syncs;
 
 struct posix_list_names {
 	char **names;
@@ -397,16 +376,8 @@ static int posix_fsync_dir(struct posix_op *pop, const char *dir)
 {
 	struct posix_store *pstore = POSIX_STORE(pop->op.store);
 
-	if (!pstore->fsync)
+	if (!pstore->fsync || (pop->op.flags & BLOB_FLAG_NO_SYNC) != 0)
 		return 0;
-	if ((pop->op.flags & BLOB_FLAG_NO_SYNC) != 0) {
-		/* every NO_SYNC change ends here: the next
-		   blob_store_sync() must flush */
-		pthread_mutex_lock(&posix_fs_sync_lock);
-		pstore->fs->completed++;
-		pthread_mutex_unlock(&posix_fs_sync_lock);
-		return 0;
-	}
 	int fd = openat(pstore->root_fd, dir, O_RDONLY | O_DIRECTORY |
 			O_CLOEXEC);
 	if (fd < 0) {
@@ -1797,10 +1768,8 @@ static int posix_init(struct blob_store *store, const char *args,
 {
 	struct posix_store *pstore = POSIX_STORE(store);
 	enum posix_metadata_mode mode = POSIX_METADATA_UNSET;
-	/* set when the marker exists (initialized for gcc, whose
-	   -Wmaybe-uninitialized does not follow marker_exists) */
-	enum posix_metadata_mode marker_mode = POSIX_METADATA_UNSET;
-	unsigned int fanout = 2, marker_fanout = 0;
+	enum posix_metadata_mode marker_mode;
+	unsigned int fanout = 2, marker_fanout;
 	bool fanout_set = false, marker_exists;
 	uint64_t nonce;
 
@@ -1831,26 +1800,6 @@ static int posix_init(struct blob_store *store, const char *args,
 					   pstore->root);
 		return -1;
 	}
-	struct stat st;
-	if (fstat(pstore->root_fd, &st) < 0) {
-		*error_r = t_strdup_printf("fstat(%s) failed: %m",
-					   pstore->root);
-		return -1;
-	}
-	pthread_mutex_lock(&posix_fs_sync_lock);
-	for (pstore->fs = posix_fs_syncs; pstore->fs != NULL;
-	     pstore->fs = pstore->fs->next) {
-		if (pstore->fs->dev == st.st_dev)
-			break;
-	}
-	if (pstore->fs == NULL) {
-		pstore->fs = i_new(struct posix_fs_sync, 1);
-		pstore->fs->dev = st.st_dev;
-		pstore->fs->next = posix_fs_syncs;
-		posix_fs_syncs = pstore->fs;
-	}
-	pstore->fs->refcount++;
-	pthread_mutex_unlock(&posix_fs_sync_lock);
 	if ((mkdirat(pstore->root_fd, POSIX_OBJECTS_DIR, POSIX_DIR_MODE) < 0 &&
 	     errno != EEXIST) ||
 	    (mkdirat(pstore->root_fd, POSIX_TMP_DIR, POSIX_DIR_MODE) < 0 &&
@@ -1896,17 +1845,6 @@ static void posix_deinit(struct blob_store *store)
 		worker_pool_destroy(&posix_workers);
 		posix_workers_ioloop = NULL;
 	}
-	if (pstore->fs != NULL) {
-		pthread_mutex_lock(&posix_fs_sync_lock);
-		if (--pstore->fs->refcount == 0) {
-			struct posix_fs_sync **fsp = &posix_fs_syncs;
-			while (*fsp != pstore->fs)
-				fsp = &(*fsp)->next;
-			*fsp = pstore->fs->next;
-			i_free(pstore->fs);
-		}
-		pthread_mutex_unlock(&posix_fs_sync_lock);
-	}
 	if (pstore->root_fd >= 0 && close(pstore->root_fd) < 0)
 		i_error("close(%s) failed: %m", pstore->root);
 	i_free(pstore->root);
@@ -1921,35 +1859,18 @@ static struct blob_store *posix_alloc(void)
 }
 
 /* syncfs(): the objects put without their own fsync, their directories
-   and renames, all in one flush of the store's filesystem; none if no
-   NO_SYNC op of this process completed since the last one. May run in
-   a worker thread. */
-static int posix_sync(struct blob_store *store, char *errbuf,
-		      size_t errbuf_size)
+   and renames, all in one flush of the store's filesystem. */
+static int posix_sync(struct blob_store *store, const char **error_r)
 {
 	struct posix_store *pstore = POSIX_STORE(store);
 
 	if (!pstore->fsync)
 		return 0;
-	pthread_mutex_lock(&posix_fs_sync_lock);
-	uint64_t target = pstore->fs->completed;
-	bool needed = pstore->fs->synced < target;
-	pthread_mutex_unlock(&posix_fs_sync_lock);
-	if (!needed)
-		return 0;
-	/* covers every op counted in target: each had finished its
-	   writes and renames before it was counted */
 	if (syncfs(pstore->root_fd) < 0) {
-		char buf[256];
-		const char *msg = strerror_r(errno, buf, sizeof(buf));
-		snprintf(errbuf, errbuf_size, "syncfs(%s) failed: %s",
-			 pstore->root, msg);
+		*error_r = t_strdup_printf("syncfs(%s) failed: %m",
+					   pstore->root);
 		return -1;
 	}
-	pthread_mutex_lock(&posix_fs_sync_lock);
-	if (pstore->fs->synced < target)
-		pstore->fs->synced = target;
-	pthread_mutex_unlock(&posix_fs_sync_lock);
 	return 0;
 }
 

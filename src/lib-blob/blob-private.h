@@ -141,10 +141,8 @@ struct blob_store_vfuncs {
 
 	int (*cleanup_temp)(struct blob_store *store, unsigned int min_age_secs,
 			    unsigned int *removed_r, const char **error_r);
-	/* blob_store_sync(); NULL: every put is durable on its own. May run
-	   in a worker thread (blob_store_sync_threaded()): no data stack,
-	   the error goes to errbuf. */
-	int (*sync)(struct blob_store *store, char *errbuf, size_t errbuf_size);
+	/* blob_store_sync(); NULL: every put is durable on its own */
+	int (*sync)(struct blob_store *store, const char **error_r);
 };
 
 struct blob_store {

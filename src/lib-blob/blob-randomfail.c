@@ -268,10 +268,9 @@ static int randomfail_cleanup_temp(struct blob_store *store,
 				       error_r);
 }
 
-static int randomfail_sync(struct blob_store *store, char *errbuf,
-			   size_t errbuf_size)
+static int randomfail_sync(struct blob_store *store, const char **error_r)
 {
-	return blob_store_sync_threaded(store->parent, errbuf, errbuf_size);
+	return blob_store_sync(store->parent, error_r);
 }
 
 const struct blob_store_vfuncs blob_driver_randomfail = {

@@ -341,21 +341,9 @@ int blob_store_cleanup_temp(struct blob_store *store,
 
 int blob_store_sync(struct blob_store *store, const char **error_r)
 {
-	char errbuf[512];
-
-	if (blob_store_sync_threaded(store, errbuf, sizeof(errbuf)) < 0) {
-		*error_r = t_strdup(errbuf);
-		return -1;
-	}
-	return 0;
-}
-
-int blob_store_sync_threaded(struct blob_store *store, char *errbuf,
-			     size_t errbuf_size)
-{
 	if (store->v->sync == NULL)
 		return 0;
-	return store->v->sync(store, errbuf, errbuf_size);
+	return store->v->sync(store, error_r);
 }
 
 void blob_store_callback_enter(struct blob_store *store)

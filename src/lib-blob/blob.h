@@ -173,13 +173,6 @@ int blob_store_cleanup_temp(struct blob_store *store,
    number of objects). Blocks. Returns 0, or -1 with *error_r. */
 int blob_store_sync(struct blob_store *store, const char **error_r)
 	ATTR_WARN_UNUSED;
-/* The same, callable from a worker thread (worker.h) while the ioloop
-   thread goes on using the store: the error text goes to errbuf. A
-   sync finding nothing put with BLOB_FLAG_NO_SYNC by this process since
-   the last sync of the same filesystem returns at once (posix), so
-   syncing many stores on one filesystem costs one flush. */
-int blob_store_sync_threaded(struct blob_store *store, char *errbuf,
-			     size_t errbuf_size) ATTR_WARN_UNUSED;
 
 /* --- one-shot requests: head, delete, copy, put from memory ---
    The callback runs once, from the ioloop. The returned handle is valid

@@ -5,8 +5,6 @@
    started it. */
 #include "test-lib-blob.h"
 #include "event.h"
-#include "ioloop.h"
-#include "worker.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -1043,104 +1041,6 @@ static void test_posix_no_sync(void)
 	test_end();
 }
 
-/* syncfs() calls of this process, counted (test_posix_sync_shared) */
-static unsigned int test_syncfs_calls;
-
-int syncfs(int fd)
-{
-	static int (*real_syncfs)(int);
-
-	if (real_syncfs == NULL)
-		real_syncfs = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
-	test_syncfs_calls++;
-	return real_syncfs(fd);
-}
-
-struct sync_thread_ctx {
-	struct blob_store *store;
-	int ret;
-	char error[256];
-	bool done;
-};
-
-static void sync_thread_work(void *context)
-{
-	struct sync_thread_ctx *ctx = context;
-
-	ctx->ret = blob_store_sync_threaded(ctx->store, ctx->error,
-					    sizeof(ctx->error));
-}
-
-static void sync_thread_done(void *context)
-{
-	struct sync_thread_ctx *ctx = context;
-
-	ctx->done = true;
-}
-
-static void test_posix_sync_shared(void)
-{
-	const char *error;
-	struct blob_store *a = posix_store("", NULL);
-	struct blob_store *b = posix_store("", NULL);
-	struct blob_result result;
-
-	test_begin("blob posix: store syncs on one filesystem share a syncfs()");
-	/* whatever earlier tests left unsynced */
-	test_assert(blob_store_sync(a, &error) == 0);
-	unsigned int before = test_syncfs_calls;
-	/* nothing put without a sync since: nothing to flush */
-	test_assert(blob_store_sync(a, &error) == 0);
-	test_assert(blob_store_sync(b, &error) == 0);
-	test_assert(test_syncfs_calls == before);
-	/* a synced put needs no store sync either */
-	test_assert(blob_put_data_sync(a, "s", "abc", 3, NULL, 0, 0,
-				       &result) == 0);
-	test_assert(blob_store_sync(a, &error) == 0);
-	test_assert(test_syncfs_calls == before);
-
-	/* one NO_SYNC put: the first sync flushes, for both stores */
-	test_assert(blob_put_data_sync(a, "n1", "abc", 3, NULL, 0,
-				       BLOB_FLAG_NO_SYNC, &result) == 0);
-	test_assert(blob_store_sync(b, &error) == 0);
-	test_assert(test_syncfs_calls == before + 1);
-	test_assert(blob_store_sync(a, &error) == 0);
-	test_assert(test_syncfs_calls == before + 1);
-	/* and the other way round */
-	test_assert(blob_put_data_sync(b, "n2", "abc", 3, NULL, 0,
-				       BLOB_FLAG_NO_SYNC, &result) == 0);
-	test_assert(blob_store_sync(a, &error) == 0);
-	test_assert(test_syncfs_calls == before + 2);
-
-	/* from a worker thread, while the loop thread puts */
-	struct ioloop *ioloop = ioloop_create();
-	struct worker_pool *pool = worker_pool_create(1, 4);
-	struct sync_thread_ctx ctx = { .store = a, .ret = -1 };
-	test_assert(blob_put_data_sync(b, "n3", "abc", 3, NULL, 0,
-				       BLOB_FLAG_NO_SYNC, &result) == 0);
-	test_assert(worker_pool_run(pool, sync_thread_work, sync_thread_done,
-				    &ctx) != NULL);
-	test_assert(blob_put_data_sync(a, "n4", "abc", 3, NULL, 0,
-				       BLOB_FLAG_NO_SYNC, &result) == 0);
-	uint64_t end = ioloop_msecs_monotonic() + 10000;
-	while (!ctx.done && ioloop_msecs_monotonic() < end)
-		ioloop_run_once(ioloop, 100);
-	test_assert(ctx.done && ctx.ret == 0);
-	/* n3 was put before the thread started: its syncfs() ran. n4
-	   may have completed after it started: then one more */
-	test_assert(test_syncfs_calls == before + 3);
-	unsigned int after_thread = test_syncfs_calls;
-	test_assert(blob_store_sync(b, &error) == 0);
-	test_assert(test_syncfs_calls <= after_thread + 1);
-	test_assert(blob_store_sync(b, &error) == 0);
-	test_assert(test_syncfs_calls <= after_thread + 1);
-	worker_pool_destroy(&pool);
-	ioloop_destroy(&ioloop);
-	blob_store_destroy(&a);
-	blob_store_destroy(&b);
-	test_end();
-}
-
 /* --- many requests in flight --- */
 
 #define MANY_COUNT 600
@@ -1478,7 +1378,6 @@ test_func_t *const test_blob_posix_tests[] = {
 	test_posix_abort,
 	test_posix_cleanup_temp,
 	test_posix_no_sync,
-	test_posix_sync_shared,
 	test_posix_many_in_flight,
 	test_posix_many_stores,
 	test_posix_events,

@@ -9,11 +9,7 @@
    are committed and visible at once; readers wait for the sync before
    reporting them), and the transactions' callbacks follow from the
    ioloop when it is done: one user's disk sync does not stall the other
-   sessions of the process. With MAILBOX_TRANSACTION_FLAG_GROUP_SYNC
-   (the LMTP journal's saves) the blobs are written without fsync()s and
-   the transactions whose blobs are written share one blob store sync
-   before they join the commit queue (see "the group blob sync" below).
-   A copy streams the source blob into a new one: the copy needs
+   sessions of the process. A copy streams the source blob into a new one: the copy needs
    its own metadata (mailbox, UID) and blob metadata cannot be changed. */
 #include "lib.h"
 #include "ioloop.h"
@@ -44,23 +40,6 @@ struct mail_commit_sync_job {
 #define MAIL_SYNC_COMMIT_WAIT_MSECS (120 * 1000)
 
 static void mail_transaction_check_ready(struct mailbox_transaction *t);
-
-/* The user uses the sync threads from now until its commit queue's
-   deinit. */
-static void mail_sync_workers_join(struct mail_user *user)
-{
-	if (!user->commit_sync_workers) {
-		if (mail_sync_workers == NULL) {
-			mail_sync_workers = worker_pool_create(
-				MAIL_SYNC_WORKER_THREADS,
-				MAIL_SYNC_WORKER_MAX_QUEUE);
-			mail_sync_workers_ioloop = current_ioloop;
-		}
-		mail_sync_workers_users++;
-		user->commit_sync_workers = true;
-	}
-	i_assert(mail_sync_workers_ioloop == current_ioloop);
-}
 
 ARRAY_DEFINE_TYPE(mail_reservation, struct mail_index_reservation *);
 
@@ -207,9 +186,7 @@ mail_save_alloc(struct mailbox_transaction *t, uint32_t uid,
 		blob_put_begin_sync(user->blobs, ctx->blob_key,
 			(t->flags & MAILBOX_TRANSACTION_FLAG_BULK) != 0 ?
 			BLOB_FLAG_NO_SYNC : 0) :
-		blob_put_begin(user->blobs, ctx->blob_key,
-			(t->flags & MAILBOX_TRANSACTION_FLAG_GROUP_SYNC) != 0 ?
-			BLOB_FLAG_NO_SYNC : 0);
+		blob_put_begin(user->blobs, ctx->blob_key, 0);
 	struct mail_blob_meta meta = {
 		.mailbox_guid = box->guid,
 		.mailbox_name = box->name,
@@ -750,7 +727,17 @@ mail_commit_sync_start(struct mail_user *user,
 	for (unsigned int i = 0; i < count; i++)
 		array_push(&job->applied, applied[i]);
 	user->commit_syncs++;
-	mail_sync_workers_join(user);
+	if (!user->commit_sync_workers) {
+		if (mail_sync_workers == NULL) {
+			mail_sync_workers = worker_pool_create(
+				MAIL_SYNC_WORKER_THREADS,
+				MAIL_SYNC_WORKER_MAX_QUEUE);
+			mail_sync_workers_ioloop = current_ioloop;
+		}
+		mail_sync_workers_users++;
+		user->commit_sync_workers = true;
+	}
+	i_assert(mail_sync_workers_ioloop == current_ioloop);
 	if (worker_pool_run(mail_sync_workers, mail_commit_sync_work,
 			    mail_commit_sync_done, job) == NULL) {
 		/* every thread busy and the queue full: sync here */
@@ -892,177 +879,6 @@ void mail_user_commit_queue_deinit(struct mail_user *user)
 	}
 }
 
-/* --- the group blob sync (MAILBOX_TRANSACTION_FLAG_GROUP_SYNC) ---
-
-   Transactions whose blobs are written but not synced wait here; one
-   blob_store_sync() at a time runs in a sync worker thread for every
-   transaction that was waiting when it started (one syncfs() per
-   filesystem, however many users' stores: blob_store_sync_threaded()
-   skips a filesystem synced since), and those arriving meanwhile wait
-   for the next (group commit). Then each goes to its user's commit
-   queue. Against an fsync() of each blob and of its directory (two
-   filesystem journal commits per message), a group of N messages costs
-   one. A syncfs() costs more than those two fsync()s (it walks the
-   filesystem's dirty inodes: 1.27 against 1.09 ms for one 4 KB file on
-   the benchmark machine; 0.69 ms per file for two, 0.26 for eight), so
-   a group is gathered: the sync starts once MAIL_BLOB_SYNC_GROUP_MAX
-   transactions wait or MAIL_BLOB_SYNC_DELAY_MSECS after the first of
-   them arrived. Its callers' data is durable elsewhere meanwhile (that
-   is what the flag says), so the wait delays only the commit. After the
-   sync the transactions go to their users' commit queues one user per
-   ioloop round: each user's index COMMIT costs the event loop 0.3-0.7
-   ms, and a group's users all at once would hold up whatever else is
-   ready for that long (the LMTP journal's flush completion, the `250`s
-   waiting for it). */
-#define MAIL_BLOB_SYNC_GROUP_MAX 16
-#define MAIL_BLOB_SYNC_DELAY_MSECS 4
-struct mail_blob_sync_job {
-	ARRAY(struct mailbox_transaction *) transactions;
-	ARRAY(struct blob_store *) stores;
-	int ret;
-	char error[512];
-};
-static ARRAY(struct mailbox_transaction *) mail_blob_sync_waiting;
-static struct mail_blob_sync_job *mail_blob_sync_running;
-/* the first waiting transaction's wait is over (or the group is full) */
-static struct timeout *mail_blob_sync_to;
-static bool mail_blob_sync_due;
-/* synced, going to their commit queues one user per round */
-static ARRAY(struct mailbox_transaction *) mail_blob_synced;
-static struct timeout *mail_blob_synced_to;
-
-static void mail_blob_synced_next(void *context ATTR_UNUSED)
-{
-	struct mail_user *user = mail_blob_synced.v[0]->box->user;
-	unsigned int i = 0;
-
-	timeout_remove(&mail_blob_synced_to);
-	while (i < array_count(&mail_blob_synced)) {
-		struct mailbox_transaction *t = mail_blob_synced.v[i];
-		if (t->box->user == user) {
-			array_delete(&mail_blob_synced, i, 1);
-			mail_user_commit_queue_add(user, t);
-		} else {
-			i++;
-		}
-	}
-	if (array_count(&mail_blob_synced) > 0) {
-		mail_blob_synced_to = timeout_add(0, mail_blob_synced_next,
-						  NULL);
-	} else {
-		array_free(&mail_blob_synced);
-	}
-}
-
-static void mail_blob_group_sync_start(void);
-
-static void mail_blob_group_sync_work(void *context)
-{
-	struct mail_blob_sync_job *job = context;
-	struct blob_store **storep;
-
-	array_foreach(&job->stores, storep) {
-		job->ret = blob_store_sync_threaded(*storep, job->error,
-						    sizeof(job->error));
-		if (job->ret < 0)
-			break;
-	}
-}
-
-static void mail_blob_group_sync_done(void *context)
-{
-	struct mail_blob_sync_job *job = context;
-	struct mailbox_transaction **tp;
-
-	i_assert(mail_blob_sync_running == job);
-	mail_blob_sync_running = NULL;
-	array_foreach(&job->transactions, tp) {
-		struct mailbox_transaction *t = *tp;
-		if (job->ret < 0) {
-			/* the commit fails: the caller's data is durable
-			   elsewhere and it tries again */
-			mail_user_set_internal_error(t->box->user,
-				MAIL_ERROR_TEMP, "%s", job->error);
-			mail_transaction_fail(t);
-		}
-		t->blobs_synced = true;
-		if (!array_is_created(&mail_blob_synced))
-			array_init(&mail_blob_synced, system_pool, 16);
-		array_push(&mail_blob_synced, t);
-	}
-	if (mail_blob_synced_to == NULL)
-		mail_blob_synced_next(NULL);
-	array_free(&job->transactions);
-	array_free(&job->stores);
-	i_free(job);
-	if (mail_blob_sync_due)
-		mail_blob_group_sync_start();
-	else if (array_is_created(&mail_blob_sync_waiting) &&
-		 array_count(&mail_blob_sync_waiting) == 0) {
-		array_free(&mail_blob_sync_waiting);
-	}
-}
-
-static void mail_blob_group_sync_timeout(void *context ATTR_UNUSED)
-{
-	timeout_remove(&mail_blob_sync_to);
-	mail_blob_sync_due = true;
-	if (mail_blob_sync_running == NULL)
-		mail_blob_group_sync_start();
-}
-
-static void mail_blob_group_sync_start(void)
-{
-	struct mail_blob_sync_job *job = i_new(struct mail_blob_sync_job, 1);
-	struct mailbox_transaction **tp;
-	struct blob_store **storep;
-
-	i_assert(mail_blob_sync_running == NULL);
-	timeout_remove(&mail_blob_sync_to);
-	mail_blob_sync_due = false;
-	mail_blob_sync_running = job;
-	array_init(&job->transactions, system_pool,
-		   array_count(&mail_blob_sync_waiting));
-	array_init(&job->stores, system_pool, 8);
-	array_foreach(&mail_blob_sync_waiting, tp) {
-		struct blob_store *store = (*tp)->box->user->blobs;
-		bool seen = false;
-		array_push(&job->transactions, *tp);
-		array_foreach(&job->stores, storep)
-			seen = seen || *storep == store;
-		if (!seen)
-			array_push(&job->stores, store);
-		/* the sync thread pool lives while a user has joined it,
-		   and this user lives until its transaction is done */
-		mail_sync_workers_join((*tp)->box->user);
-	}
-	array_clear(&mail_blob_sync_waiting);
-	if (worker_pool_run(mail_sync_workers, mail_blob_group_sync_work,
-			    mail_blob_group_sync_done, job) == NULL) {
-		/* every thread busy and the queue full: sync here */
-		mail_blob_group_sync_work(job);
-		mail_blob_group_sync_done(job);
-	}
-}
-
-static void mail_blob_group_sync_add(struct mailbox_transaction *t)
-{
-	/* not again to the commit queue meanwhile */
-	t->queued = true;
-	if (!array_is_created(&mail_blob_sync_waiting))
-		array_init(&mail_blob_sync_waiting, system_pool, 16);
-	array_push(&mail_blob_sync_waiting, t);
-	if (array_count(&mail_blob_sync_waiting) >= MAIL_BLOB_SYNC_GROUP_MAX) {
-		timeout_remove(&mail_blob_sync_to);
-		mail_blob_sync_due = true;
-	} else if (!mail_blob_sync_due && mail_blob_sync_to == NULL) {
-		mail_blob_sync_to = timeout_add(MAIL_BLOB_SYNC_DELAY_MSECS,
-			mail_blob_group_sync_timeout, NULL);
-	}
-	if (mail_blob_sync_due && mail_blob_sync_running == NULL)
-		mail_blob_group_sync_start();
-}
-
 static void mail_transaction_check_ready(struct mailbox_transaction *t)
 {
 	if (!t->commit_requested || t->puts_pending > 0 || t->queued)
@@ -1070,11 +886,6 @@ static void mail_transaction_check_ready(struct mailbox_transaction *t)
 	if (t->callback == NULL) {
 		/* rolled back while its puts were finishing */
 		mailbox_transaction_free(t, true);
-		return;
-	}
-	if ((t->flags & MAILBOX_TRANSACTION_FLAG_GROUP_SYNC) != 0 &&
-	    !t->blobs_synced && !t->failed && array_count(&t->saves) > 0) {
-		mail_blob_group_sync_add(t);
 		return;
 	}
 	mail_user_commit_queue_add(t->box->user, t);

@@ -137,8 +137,6 @@ struct mailbox_transaction {
 	ARRAY(struct mail_save_context *) saves;
 	unsigned int puts_pending;
 	bool commit_requested, failed, queued;
-	/* GROUP_SYNC: its blobs are durable (the group sync covered them) */
-	bool blobs_synced;
 	mailbox_transaction_callback_t *callback;
 	void *context;
 	struct mail_error_state error;

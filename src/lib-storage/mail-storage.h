@@ -303,14 +303,6 @@ enum mailbox_transaction_flags {
 	   commit (one index sync). A commit's success still means every
 	   message of the transaction is on disk. */
 	MAILBOX_TRANSACTION_FLAG_BULK = 0x02,
-	/* without SYNC, for writers whose data is durable elsewhere until
-	   the commit's callback (the LMTP journal): the blobs are written
-	   without their own fsync()s; once they are written the transaction
-	   waits for one blob_store_sync() shared with every transaction of
-	   the process waiting meanwhile, and only then commits its index
-	   rows. A commit's success still means every message of the
-	   transaction is on disk. */
-	MAILBOX_TRANSACTION_FLAG_GROUP_SYNC = 0x04,
 };
 
 struct mail_transaction_commit_result {

@@ -6,7 +6,6 @@
 #include "ioloop.h"
 #include "blob.h"
 #include "mail-blob-meta.h"
-#include <dlfcn.h>
 #include <sys/stat.h>
 
 static const char *test_msg =
@@ -373,136 +372,6 @@ static void test_save_async(void)
 	test_end();
 }
 
-/* fsync() and syncfs() calls of this process, counted; syncfs() fails
-   with EIO while test_syncfs_fail is set (test_save_async_group_sync) */
-static unsigned int test_fsync_calls, test_syncfs_calls;
-static bool test_syncfs_fail;
-
-int fsync(int fd)
-{
-	static int (*real_fsync)(int);
-
-	if (real_fsync == NULL)
-		real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	test_fsync_calls++;
-	return real_fsync(fd);
-}
-
-int syncfs(int fd)
-{
-	static int (*real_syncfs)(int);
-
-	if (real_syncfs == NULL)
-		real_syncfs = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
-	test_syncfs_calls++;
-	if (test_syncfs_fail) {
-		errno = EIO;
-		return -1;
-	}
-	return real_syncfs(fd);
-}
-
-/* n async saves in each of two users' INBOXes at once, committed with
-   flags; the calls counted while they ran */
-static void save_async_two_users(struct ioloop *ioloop, struct mailbox *box1,
-				 struct mailbox *box2, unsigned int n,
-				 enum mailbox_transaction_flags flags,
-				 struct async_ctx *ctx, unsigned int *fsyncs_r,
-				 unsigned int *syncfs_r)
-{
-	unsigned int fsyncs = test_fsync_calls, syncfs_calls = test_syncfs_calls;
-
-	memset(ctx, 0, sizeof(*ctx));
-	for (unsigned int i = 0; i < 2 * n; i++) {
-		struct mailbox_transaction *t =
-			mailbox_transaction_begin(i % 2 == 0 ? box1 : box2, flags);
-		struct mail_save_context *save = mail_save_begin(t, 0, NULL, 0, 0);
-		test_assert(save != NULL);
-		test_assert(mail_save_write(save, test_msg, strlen(test_msg)) == 0);
-		test_assert(mail_save_finish(&save) == 0);
-		mailbox_transaction_commit(&t, async_commit_cb, ctx);
-	}
-	uint64_t end = ioloop_msecs_monotonic() + 20000;
-	while (ctx->done < 2 * n && ioloop_msecs_monotonic() < end)
-		ioloop_run_once(ioloop, 100);
-	test_assert(ctx->done == 2 * n);
-	*fsyncs_r = test_fsync_calls - fsyncs;
-	*syncfs_r = test_syncfs_calls - syncfs_calls;
-}
-
-static void test_save_async_group_sync(void)
-{
-	struct ioloop *ioloop = ioloop_create();
-	struct mail_user *user1 = test_user_init(NULL);
-	struct mail_user *user2 = test_user_init(NULL);
-	struct mailbox *box1, *box2;
-	struct async_ctx ctx;
-	const unsigned int n = 8;
-	unsigned int plain_fsyncs, plain_syncfs, group_fsyncs, group_syncfs;
-
-	test_begin("save async: GROUP_SYNC, one blob sync for many saves");
-	box_create_open(user1, "INBOX", &box1);
-	box_create_open(user2, "INBOX", &box2);
-	/* the first save of a user creates its fan-out directory */
-	(void)test_save(box1, test_msg, 0, NULL);
-	(void)test_save(box2, test_msg, 0, NULL);
-
-	save_async_two_users(ioloop, box1, box2, n, 0, &ctx,
-			     &plain_fsyncs, &plain_syncfs);
-	test_assert(ctx.failed == 0);
-	/* each blob and its directory */
-	test_assert(plain_fsyncs >= 4 * n && plain_syncfs == 0);
-
-	save_async_two_users(ioloop, box1, box2, n,
-			     MAILBOX_TRANSACTION_FLAG_GROUP_SYNC, &ctx,
-			     &group_fsyncs, &group_syncfs);
-	test_assert(ctx.failed == 0 && ctx.count == 2 * n);
-	/* no blob fsync()s; syncfs()s shared by the saves ready at once
-	   (both users' stores are on one filesystem) */
-	test_assert(group_fsyncs + 4 * n <= plain_fsyncs);
-	test_assert(group_syncfs >= 1 && group_syncfs < 2 * n);
-	/* every message whole and indexed */
-	for (unsigned int i = 0; i < ctx.count; i++) {
-		buffer_t *body = t_str_new(256);
-		struct mail_section_request req = {
-			.section = "TEXT", .partial_size = UINT64_MAX };
-		bool found =
-			mail_fetch_section_sync(box1, ctx.uids[i], &req, body) == 0 ||
-			mail_fetch_section_sync(box2, ctx.uids[i], &req, body) == 0;
-		test_assert_idx(found && strcmp(str_c(body),
-			"Hi Bob,\r\nthis is the body.\r\n") == 0, i);
-	}
-	struct mail_index_status status;
-	test_assert(mail_index_mailbox_status(mail_user_get_index(user1),
-		mailbox_get_id(box1), &status) == 0 && status.messages == 1 + 2 * n);
-
-	/* a failed blob sync fails the commits: nothing indexed, the blobs
-	   go */
-	unsigned int blobs = count_message_blobs(user1);
-	test_syncfs_fail = true;
-	test_expect_log(LOG_TYPE_ERROR, "syncfs(");
-	save_async_two_users(ioloop, box1, box2, 2,
-			     MAILBOX_TRANSACTION_FLAG_GROUP_SYNC, &ctx,
-			     &group_fsyncs, &group_syncfs);
-	test_syncfs_fail = false;
-	test_assert(ctx.failed == 4 && group_syncfs >= 1);
-	for (unsigned int i = 0; i < 20; i++)
-		ioloop_run_once(ioloop, 10);
-	test_assert(count_message_blobs(user1) == blobs);
-	test_assert(mail_index_mailbox_status(mail_user_get_index(user1),
-		mailbox_get_id(box1), &status) == 0 && status.messages == 1 + 2 * n);
-	const char *text, *internal;
-	(void)mail_user_get_last_error(user1, &text, &internal);
-	test_assert(internal != NULL && strstr(internal, "syncfs") != NULL);
-
-	mailbox_close(&box1);
-	mailbox_close(&box2);
-	mail_user_deinit(&user1);
-	mail_user_deinit(&user2);
-	ioloop_destroy(&ioloop);
-	test_end();
-}
-
 static void test_save_blob_failure(void)
 {
 	const char *home = t_strdup_printf("%s/user-randomfail", test_dir());
@@ -551,7 +420,6 @@ test_func_t *const test_mail_save_tests[] = {
 	test_copy_move_expunge,
 	test_mailbox_ops,
 	test_save_async,
-	test_save_async_group_sync,
 	test_save_blob_failure,
 	NULL
 };

@@ -13,11 +13,15 @@
    appended while an fdatasync() runs wait for the next one, which covers
    all of them (group commit, across connections and users). The entry is
    then saved into each recipient's storage by the ordinary durable path
-   in the background; when several copies' saves start together their
-   blobs get no fsync() of their own but share one blob store sync
-   before their index rows commit (MAILBOX_TRANSACTION_FLAG_GROUP_SYNC:
-   the journal holds the message meanwhile). When every recipient has
-   it, its space in the journal is free.
+   in the background; when every recipient has it, its space in the
+   journal is free. (Tried and reverted: blobs of saves that start
+   together written without their fsync()s, then one syncfs() for the
+   group before the index commits. It cut disk flushes per message from
+   2.9 to 1.9 with four connections and 1.6 to 0.6 with sixteen, but
+   a syncfs() writes back every dirty page of the filesystem, the other
+   users' index WALs too, and the journal's fdatasync() waited behind
+   it: bench/run --only e, 100 users, 642 against 759 msg/s with four
+   connections, 800 against 889 with sixteen.)
 
    The path to `250` is kept short: once the fdatasync() returns, the
    replies go out first, then the next fdatasync() starts, and only then
@@ -89,16 +93,6 @@
 /* durable records' saves start with the next fdatasync() or after this
    long, whichever comes first (1-2 ms: the ioloop counts milliseconds) */
 #define LMTP_JOURNAL_APPLY_DELAY_MSECS 2
-/* From this many copies whose saves start together, their blobs share
-   one blob store sync (MAILBOX_TRANSACTION_FLAG_GROUP_SYNC) instead of
-   an fsync() of each blob and of its directory. A syncfs() costs more
-   than those two fsync()s, so a lone copy (one connection: each save
-   starts alone) keeps them: grouped, one connection measured 8 %
-   slower (478 against 518 msg/s, median of six runs) for 2.6 against
-   4.0 disk flushes per message. Four connections: 727 against 619
-   msg/s, 1.9 against 2.9 flushes; sixteen: 1143 against 1027, 0.6
-   against 1.6 (medians of three, 4 KB messages to three users). */
-#define LMTP_JOURNAL_GROUP_SYNC_MIN_COPIES 2
 
 struct lmtp_journal_header {
 	uint64_t magic;
@@ -130,8 +124,6 @@ struct lmtp_journal_apply {
 	bool done;
 	/* the delivery's quota reservation, until the save commits */
 	struct mail_quota_reservation *quota;
-	/* its blob is synced with other saves' (GROUP_SYNC) */
-	bool group_sync;
 };
 
 struct lmtp_journal_record {
@@ -670,22 +662,14 @@ static void lmtp_journal_record_free(struct lmtp_journal_record *rec)
 static void lmtp_journal_apply_durable(struct lmtp_journal *j)
 {
 	struct lmtp_journal_record *rec;
-	unsigned int copies = 0;
 
 	timeout_remove(&j->to_apply);
-	for (rec = j->head; rec != NULL && rec->durable; rec = rec->next) {
-		if (!rec->applying)
-			copies += rec->entry.rcpt_count;
-	}
 	for (rec = j->head; rec != NULL && rec->durable; rec = rec->next) {
 		if (rec->applying)
 			continue;
 		rec->applying = true;
-		for (unsigned int i = 0; i < rec->entry.rcpt_count; i++) {
-			rec->applies[i].group_sync =
-				copies >= LMTP_JOURNAL_GROUP_SYNC_MIN_COPIES;
+		for (unsigned int i = 0; i < rec->entry.rcpt_count; i++)
 			lmtp_journal_apply_start(&rec->applies[i]);
-		}
 	}
 }
 
@@ -940,9 +924,7 @@ static void lmtp_journal_apply_start(struct lmtp_journal_apply *ap)
 				}
 				lmtp_journal_apply_open(ap, rcpt->mailbox);
 				t = ap->box == NULL ? NULL :
-					mailbox_transaction_begin(ap->box,
-						ap->group_sync ?
-						MAILBOX_TRANSACTION_FLAG_GROUP_SYNC : 0);
+					mailbox_transaction_begin(ap->box, 0);
 				save = t == NULL ? NULL :
 					mail_save_begin_guid(t, 0, entry->date,
 							     0, rcpt->guid);
