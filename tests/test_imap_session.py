@@ -632,9 +632,20 @@ def test_store_reports_other_sessions_changes(srv, user):
     untagged, tagged = a.ok(b"STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Deleted)"
                             % max(modseqs[1], modseqs[2]))
     assert b"[MODIFIED 2]" in tagged, tagged
-    f = fetches(untagged)
-    assert len(f) == 1 and f[0].startswith(b"* 1 FETCH (FLAGS (") and \
+    f = sorted(fetches(untagged))
+    assert len(f) == 2 and f[0].startswith(b"* 1 FETCH (FLAGS (") and \
         b"\\Deleted" in f[0] and b"MODSEQ (" in f[0], f
+    # b's change to the message that failed is reported (RFC 9051 §6.4.6,
+    # RFC 7162 §3.1.3 example 6), with its new MODSEQ
+    assert f[1].startswith(b"* 2 FETCH (FLAGS (") and \
+        b"\\Flagged" in f[1] and b"\\Deleted" not in f[1], f
+    m2 = int(re.search(rb"MODSEQ \((\d+)\)", f[1]).group(1))
+    assert m2 > modseqs[2], (m2, modseqs)
+    # the same STORE again: 2 still fails, but nothing new to report of it
+    untagged, tagged = a.ok(b"STORE 2 (UNCHANGEDSINCE %d) +FLAGS.SILENT "
+                            b"(\\Deleted)" % modseqs[2])
+    assert b"[MODIFIED 2]" in tagged, tagged
+    assert fetches(untagged) == [], untagged
     b.close()
     a.close()
 

@@ -156,6 +156,13 @@ bool cmd_store(struct client_command_context *cmd)
 		client_send_storage_error(cmd);
 		return true;
 	}
+	/* A message that failed UNCHANGEDSINCE was changed by another
+	   session: the sync reports that change like any other (RFC 7162
+	   §3.1.3 example 6, RFC 9051 §6.4.6), as this STORE sends none for
+	   it. */
+	const struct seq_range *mod;
+	array_foreach(&modified, mod)
+		(void)seq_range_array_remove_range(&uids, mod->seq1, mod->seq2);
 	int ret = imap_sync_own_changes(client, &uids);
 	if (ret < 0) {
 		/* the flags are stored; the FETCH responses come from the
