@@ -139,6 +139,16 @@ static void idle_callback(void *context)
 	ctx->notified++;
 }
 
+/* Run the ioloop until the change notification came (5 s at most). */
+static void test_wait_notified(struct ioloop *ioloop, struct idle_ctx *ctx)
+{
+	uint64_t end = ioloop_msecs_monotonic() + 5000;
+
+	while (ctx->notified == 0 && ioloop_msecs_monotonic() < end)
+		ioloop_run_once(ioloop, 100);
+	test_assert(ctx->notified > 0);
+}
+
 static void test_sync_notify(void)
 {
 	struct ioloop *ioloop = ioloop_create();
@@ -154,10 +164,7 @@ static void test_sync_notify(void)
 	test_assert(mailbox_open(user2, "INBOX", &box2) == 0);
 	test_assert(mailbox_notify_changes(box2, idle_callback, &ctx) == 0);
 	test_save(box1, msg, 0, NULL);
-	uint64_t end = ioloop_msecs_monotonic() + 5000;
-	while (ctx.notified == 0 && ioloop_msecs_monotonic() < end)
-		ioloop_run_once(ioloop, 100);
-	test_assert(ctx.notified > 0);
+	test_wait_notified(ioloop, &ctx);
 	test_assert_strcmp(sync_str(box2, 0), "E1");
 	test_assert(mailbox_notify_changes(box2, NULL, NULL) == 0);
 	mailbox_close(&box1);
@@ -442,10 +449,7 @@ static void test_sync_stamp_bounded(void)
 	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
 	box2->sync_stamp = mail_index_get_commit_stamp(index2);
 	test_assert(box2->sync_stamp != 0);
-	uint64_t end = ioloop_msecs_monotonic() + 5000;
-	while (ctx.notified == 0 && ioloop_msecs_monotonic() < end)
-		ioloop_run_once(ioloop, 100);
-	test_assert(ctx.notified > 0);
+	test_wait_notified(ioloop, &ctx);
 	test_assert_strcmp(sync_str(box2, 0), "F2=2");
 	test_assert(mailbox_notify_changes(box2, NULL, NULL) == 0);
 
