@@ -59,10 +59,24 @@ def as_internal_user():
     return demote_to(pw.pw_uid, pw.pw_gid)
 
 
+# Every port free_port() has handed out in this test process. The kernel
+# may give the same free port to two bind(port 0) calls in a row once the
+# first socket is closed, and a server configured with one port twice
+# refuses to start ("... is also used by ...").
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never one this process has
+    already handed out."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no loopback port left that was not handed out before")
 
 
 def make_cert(directory, name="localhost", alt_names=None):
