@@ -544,8 +544,6 @@ int mail_index_update_flags_results(struct mail_index_transaction *t,
 		sqlite3_bind_int64(stmt, 5, (sqlite3_int64)modseq);
 		if (mail_index_step(index, stmt, "update flags") < 0)
 			return -1;
-		seq_range_array_add(&mail_index_tx_mailbox(t, mailbox_id)->flags,
-				    row->uid);
 		if (changed_r != NULL)
 			seq_range_array_add(changed_r, row->uid);
 		if (results_r != NULL) {

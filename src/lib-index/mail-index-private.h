@@ -29,8 +29,9 @@ struct mail_index_reservation {
 struct mail_index_tx_mailbox {
 	uint32_t mailbox_id;
 	uint64_t modseq;
-	/* change-log ranges, written at commit */
-	ARRAY_TYPE(seq_range) appends, flags, expunges;
+	/* change-log ranges, written at commit (flag changes are not
+	   logged: mail_index_tx_write_changes()) */
+	ARRAY_TYPE(seq_range) appends, expunges;
 };
 
 struct mail_index_transaction {

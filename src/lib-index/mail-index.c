@@ -724,7 +724,6 @@ mail_index_tx_mailbox(struct mail_index_transaction *t, uint32_t mailbox_id)
 	box = p_new(t->pool, struct mail_index_tx_mailbox, 1);
 	box->mailbox_id = mailbox_id;
 	array_init(&box->appends, t->pool, 4);
-	array_init(&box->flags, t->pool, 4);
 	array_init(&box->expunges, t->pool, 4);
 	array_push(&t->mailboxes, box);
 	return box;
@@ -817,8 +816,13 @@ static int mail_index_tx_log_ranges(struct mail_index_transaction *t,
 	return 0;
 }
 
-/* Write the change log of the transaction: message changes as UID ranges
-   with the mailbox's new modseq, mailbox-level changes after them. */
+/* Write the change log of the transaction: appends and expunges as UID
+   ranges with the mailbox's new modseq, mailbox-level changes after them.
+   Flag and keyword changes are not logged: the message row carries the
+   modseq of its last change, which is all a reader needs (messages with
+   modseq > n, mail_index_mailbox_get_changes()), while a log row cost a
+   STORE three of its seven WAL pages (the row, its index, the
+   AUTOINCREMENT sequence). */
 static int mail_index_tx_write_changes(struct mail_index_transaction *t)
 {
 	struct mail_index_tx_mailbox *const *boxp;
@@ -830,8 +834,6 @@ static int mail_index_tx_write_changes(struct mail_index_transaction *t)
 			continue;
 		if (mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_APPEND,
 					     &box->appends) < 0 ||
-		    mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_FLAGS,
-					     &box->flags) < 0 ||
 		    mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_EXPUNGE,
 					     &box->expunges) < 0)
 			return -1;

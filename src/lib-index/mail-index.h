@@ -799,6 +799,9 @@ int mail_index_search(struct mail_index *index, uint32_t mailbox_id,
 
 enum mail_index_change_type {
 	MAIL_INDEX_CHANGE_APPEND = 1,
+	/* flag and keyword changes: no longer logged (a message's modseq
+	   tells them: mail_index_mailbox_get_changes()); an index written
+	   by an earlier build may hold such entries until they are pruned */
 	MAIL_INDEX_CHANGE_FLAGS = 2,
 	MAIL_INDEX_CHANGE_EXPUNGE = 3,
 	MAIL_INDEX_CHANGE_MAILBOX_CREATE = 10,
@@ -858,8 +861,8 @@ int mail_index_mailbox_get_changes(struct mail_index *index,
 
 /* --- change-log pruning ---
    The change log would grow forever; old entries are pruned on a policy.
-   Appends and flag changes need no log to be answered (the messages
-   carry their modseq); expunges do, so each mailbox remembers the highest
+   Appends need no log to be answered (the messages carry their modseq;
+   flag changes are not even logged); expunges do, so each mailbox remembers the highest
    modseq of a pruned expunge entry, and a request for changes since an
    older modseq gets every missing UID instead (expunged_all_missing
    above). Mailbox-level entries (create, delete, rename...) are pruned
