@@ -362,6 +362,20 @@ void mailbox_view_unshare(struct mailbox *box)
 	mail_index_select_view_unref(&box->view_shared);
 }
 
+/* Apply the expunges kept back for a later sync, unless this one keeps
+   them back too. */
+static void sync_apply_pending_expunges(struct mailbox *box,
+					enum mailbox_sync_flags flags,
+					struct mailbox_sync_result *result_r)
+{
+	if ((flags & MAILBOX_SYNC_FLAG_NO_EXPUNGES) != 0 ||
+	    array_count(&box->pending_expunges) == 0)
+		return;
+	mailbox_view_unshare(box);
+	sync_apply_expunges(box, &box->pending_expunges, result_r);
+	array_clear(&box->pending_expunges);
+}
+
 int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 		 pool_t pool, struct mailbox_sync_result *result_r)
 {
@@ -380,13 +394,7 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 		/* No process has committed anything since the view was
 		   current: a snapshot would find what the last one did.
 		   Only expunges kept back then may be due now. */
-		if ((flags & MAILBOX_SYNC_FLAG_NO_EXPUNGES) == 0 &&
-		    array_count(&box->pending_expunges) > 0) {
-			mailbox_view_unshare(box);
-			sync_apply_expunges(box, &box->pending_expunges,
-					    result_r);
-			array_clear(&box->pending_expunges);
-		}
+		sync_apply_pending_expunges(box, flags, result_r);
 		result_r->messages_count = array_count(&box->view);
 		result_r->expunges_pending =
 			array_count(&box->pending_expunges) > 0;
@@ -413,11 +421,7 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	if (array_count(&changes.records) > 0 ||
 	    array_count(&box->pending_expunges) > 0)
 		mailbox_view_unshare(box);
-	if ((flags & MAILBOX_SYNC_FLAG_NO_EXPUNGES) == 0 &&
-	    array_count(&box->pending_expunges) > 0) {
-		sync_apply_expunges(box, &box->pending_expunges, result_r);
-		array_clear(&box->pending_expunges);
-	}
+	sync_apply_pending_expunges(box, flags, result_r);
 
 	uint32_t old_count = array_count(&box->view);
 	array_foreach(&changes.records, rec) {
