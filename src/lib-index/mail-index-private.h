@@ -45,6 +45,8 @@ struct mail_index_transaction {
 	   it are savepoints; for each open one, the array sizes to go
 	   back to if it rolls back */
 	bool batch;
+	/* mail_index_transaction_set_deferred_sync() */
+	bool deferred_sync;
 	unsigned int nested;
 	struct {
 		unsigned int mailboxes, mailbox_changes;

@@ -907,6 +907,10 @@ mail_index_tx_durability(const struct mail_index_transaction *t)
 	/* FULL synced in the COMMIT, NEVER never syncs */
 	if (!mail_index_durable_is_grouped(index))
 		return MAIL_INDEX_COMMIT_NO_SYNC;
+	/* durable elsewhere until the caller's own sync: no slot either,
+	   so readers do not wait for one */
+	if (t->deferred_sync)
+		return MAIL_INDEX_COMMIT_NO_SYNC;
 	if (index->fsync_mode == MAIL_INDEX_FSYNC_OPTIMIZED &&
 	    !mail_index_tx_has_appends(t))
 		return MAIL_INDEX_COMMIT_NO_SYNC;
@@ -1000,6 +1004,11 @@ void mail_index_batch_rollback(struct mail_index *index)
 bool mail_index_in_batch(struct mail_index *index)
 {
 	return index->t != NULL && index->t->batch;
+}
+
+void mail_index_transaction_set_deferred_sync(struct mail_index_transaction *t)
+{
+	t->deferred_sync = true;
 }
 
 int mail_index_transaction_commit(struct mail_index_transaction **_t)

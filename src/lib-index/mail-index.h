@@ -395,6 +395,14 @@ void mail_index_reservation_free(struct mail_index_reservation **res);
 int mail_index_transaction_begin(struct mail_index *index,
 				 struct mail_index_transaction **t_r)
 	ATTR_WARN_UNUSED;
+/* The commit writes its WAL frames without an fdatasync() and without
+   taking a slot that makes readers wait for one, whatever the fsync
+   mode: for a caller that holds what it commits durably elsewhere (the
+   LMTP journal) until it made the index's filesystem durable itself
+   (syncfs()). A power failure before that may lose the commit; any
+   later synced commit of the index covers it (the WAL is sequential).
+   With synchronous=FULL (no shared sync file) the COMMIT still syncs. */
+void mail_index_transaction_set_deferred_sync(struct mail_index_transaction *t);
 /* Commit, sync as the fsync mode says (see enum mail_index_fsync_mode)
    and announce the change. Returns 0 or -1; either way *t is set to
    NULL. */
@@ -584,15 +592,22 @@ int mail_index_update_flags(struct mail_index_transaction *t,
 /* A message's flags as mail_index_update_flags_results() left them. */
 struct mail_index_flag_result {
 	uint32_t uid;
+	/* the flags now */
 	enum mail_flags flags;
+	/* the message's modseq before this update (if changed, the new one
+	   is the transaction's) */
+	uint64_t old_modseq;
+	/* this update changed the message (it is in changed_r) */
+	bool changed;
 	/* its keywords changed too (the result does not carry them) */
 	bool keywords_changed;
 };
 ARRAY_DEFINE_TYPE(mail_index_flag_result, struct mail_index_flag_result);
-/* The same, and each message of changed_r with its new flags in
-   results_r (their modseq is the transaction's): for a
-   caller that applies its own change to a view instead of reading it
-   back. */
+/* The same, and in results_r each message the update applied to (not
+   those in modified_r), changed or not, with its flags and its modseq
+   before the update: for a caller that applies its own change to a view
+   instead of reading it back, and tells which messages something else
+   changed since its view was read. */
 int mail_index_update_flags_results(struct mail_index_transaction *t,
 				    uint32_t mailbox_id,
 				    const ARRAY_TYPE(seq_range) *uids,
