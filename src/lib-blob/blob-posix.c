@@ -1874,6 +1874,13 @@ static int posix_sync(struct blob_store *store, const char **error_r)
 	return 0;
 }
 
+static int posix_get_syncfs_fd(struct blob_store *store)
+{
+	struct posix_store *pstore = POSIX_STORE(store);
+
+	return pstore->fsync ? pstore->root_fd : -1;
+}
+
 static int posix_cleanup_temp(struct blob_store *store,
 			      unsigned int min_age_secs,
 			      unsigned int *removed_r, const char **error_r)
@@ -1937,4 +1944,5 @@ const struct blob_store_vfuncs blob_driver_posix = {
 	.request = posix_request,
 	.cleanup_temp = posix_cleanup_temp,
 	.sync = posix_sync,
+	.get_syncfs_fd = posix_get_syncfs_fd,
 };

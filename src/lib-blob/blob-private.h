@@ -143,6 +143,8 @@ struct blob_store_vfuncs {
 			    unsigned int *removed_r, const char **error_r);
 	/* blob_store_sync(); NULL: every put is durable on its own */
 	int (*sync)(struct blob_store *store, const char **error_r);
+	/* blob_store_get_syncfs_fd(); NULL: -1 */
+	int (*get_syncfs_fd)(struct blob_store *store);
 };
 
 struct blob_store {

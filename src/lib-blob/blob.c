@@ -346,6 +346,13 @@ int blob_store_sync(struct blob_store *store, const char **error_r)
 	return store->v->sync(store, error_r);
 }
 
+int blob_store_get_syncfs_fd(struct blob_store *store)
+{
+	if (store->v->get_syncfs_fd == NULL)
+		return -1;
+	return store->v->get_syncfs_fd(store);
+}
+
 void blob_store_callback_enter(struct blob_store *store)
 {
 	store->callback_depth++;

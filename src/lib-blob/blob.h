@@ -174,6 +174,15 @@ int blob_store_cleanup_temp(struct blob_store *store,
 int blob_store_sync(struct blob_store *store, const char **error_r)
 	ATTR_WARN_UNUSED;
 
+/* An fd on the filesystem holding the store's objects, for a caller that
+   makes objects put with BLOB_FLAG_NO_SYNC durable itself with one
+   syncfs() covering many stores (the LMTP journal), or -1 when the store
+   is not a plain local directory that needs syncing (S3, stacked
+   drivers, posix with fsync off): then only blob_store_sync() makes its
+   NO_SYNC objects durable. The fd belongs to the store (do not close it;
+   dup() it to keep it past the store's life). */
+int blob_store_get_syncfs_fd(struct blob_store *store);
+
 /* --- one-shot requests: head, delete, copy, put from memory ---
    The callback runs once, from the ioloop. The returned handle is valid
    until then; blob_request_cancel() means the callback is never called,
