@@ -10,7 +10,11 @@
    reporting them), and the transactions' callbacks follow from the
    ioloop when it is done: one user's disk sync does not stall the other
    sessions of the process. A copy streams the source blob into a new one: the copy needs
-   its own metadata (mailbox, UID) and blob metadata cannot be changed. */
+   its own metadata (mailbox, UID) and blob metadata cannot be changed.
+   Saves whose message the caller holds durably elsewhere (the LMTP
+   journal, MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC) skip the blob's and
+   the index's syncs; the caller syncfs()es their filesystems later, and
+   its replay checks their blobs (mailbox_verify_saved_blob()). */
 #include "lib.h"
 #include "ioloop.h"
 #include "event.h"
@@ -53,6 +57,9 @@ mailbox_transaction_begin(struct mailbox *box,
 	t->box = box;
 	t->pool = pool;
 	t->flags = flags;
+	t->deferred_sync = (flags & MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC) != 0 &&
+		(flags & MAILBOX_TRANSACTION_FLAG_SYNC) == 0 &&
+		blob_store_get_syncfs_fd(box->user->blobs) >= 0;
 	array_init(&t->saves, pool, 4);
 	box->user->open_transactions++;
 	return t;
@@ -182,11 +189,14 @@ mail_save_alloc(struct mailbox_transaction *t, uint32_t uid,
 	ctx->blob_key = p_strdup(t->pool, mail_blob_key(user->blob_prefix,
 		box->guid, ctx->uid, ctx->guid));
 
+	enum blob_flags blob_flags =
+		(t->flags & MAILBOX_TRANSACTION_FLAG_REPLACE_BLOBS) != 0 ?
+		BLOB_FLAG_OVERWRITE : 0;
+	if ((t->flags & MAILBOX_TRANSACTION_FLAG_BULK) != 0 || t->deferred_sync)
+		blob_flags |= BLOB_FLAG_NO_SYNC;
 	ctx->put = mailbox_transaction_is_sync(t) ?
-		blob_put_begin_sync(user->blobs, ctx->blob_key,
-			(t->flags & MAILBOX_TRANSACTION_FLAG_BULK) != 0 ?
-			BLOB_FLAG_NO_SYNC : 0) :
-		blob_put_begin(user->blobs, ctx->blob_key, 0);
+		blob_put_begin_sync(user->blobs, ctx->blob_key, blob_flags) :
+		blob_put_begin(user->blobs, ctx->blob_key, blob_flags);
 	struct mail_blob_meta meta = {
 		.mailbox_guid = box->guid,
 		.mailbox_name = box->name,
@@ -811,6 +821,15 @@ static void mail_user_commit_flush(void *context)
 			array_push(&applied, *tp);
 		}
 	}
+	/* deferred saves alone: their caller makes them durable (a
+	   syncfs()); one ordinary save among them syncs them all */
+	bool deferred = array_count(&applied) > 0;
+	array_foreach(&applied, tp) {
+		if (!(*tp)->deferred_sync)
+			deferred = false;
+	}
+	if (deferred)
+		mail_index_transaction_set_deferred_sync(it);
 	struct mail_index_commit_sync *sync;
 	if (mail_index_transaction_commit_async(&it, &sync) < 0) {
 		mail_user_set_index_error(user);
@@ -1008,4 +1027,144 @@ void mailbox_transaction_rollback(struct mailbox_transaction **_t)
 		return;
 	}
 	mailbox_transaction_free(t, true);
+}
+
+/* --- deferred saves: their targets, and a replay's check --- */
+
+bool mail_user_get_syncfs_targets(struct mail_user *user, int *blob_fd_r,
+				  const char **index_path_r)
+{
+	int fd = blob_store_get_syncfs_fd(user->blobs);
+
+	if (fd < 0)
+		return false;
+	*blob_fd_r = fd;
+	*index_path_r = mail_index_get_path(user->index);
+	return true;
+}
+
+/* The index row of the message with guid: looked for from the highest
+   UIDs down, where a replayed delivery is (no index on guid). Returns 1,
+   0 if there is none, -1 on error. */
+static int mailbox_find_guid(struct mailbox *box, const char *guid,
+			     pool_t pool, struct mail_index_record *rec_r)
+{
+	struct mail_index *index = box->user->index;
+	ARRAY_TYPE(mail_uid) uids;
+	ARRAY_TYPE(mail_index_record) recs;
+	ARRAY_TYPE(seq_range) range;
+	const struct mail_index_record *rec;
+
+	array_init(&uids, pool_datastack, 64);
+	if (mail_index_get_uids(index, box->id, &uids) < 0)
+		return mail_user_set_index_error(box->user);
+	for (unsigned int end = array_count(&uids); end > 0; ) {
+		unsigned int start = end > 64 ? end - 64 : 0;
+		array_init(&range, pool_datastack, 1);
+		seq_range_array_add_range(&range, uids.v[start], uids.v[end - 1]);
+		array_init(&recs, pool, end - start);
+		if (mail_index_fetch(index, box->id, &range,
+				     MAIL_INDEX_FETCH_DETAILS, pool, &recs) < 0)
+			return mail_user_set_index_error(box->user);
+		array_foreach(&recs, rec) {
+			if (rec->guid != NULL && strcmp(rec->guid, guid) == 0) {
+				*rec_r = *rec;
+				return 1;
+			}
+		}
+		end = start;
+	}
+	return 0;
+}
+
+/* Whether the blob at key holds exactly data1 + data2 and metadata naming
+   uid and guid. */
+static bool mailbox_blob_matches(struct mail_user *user,
+				 const struct mail_index_record *rec,
+				 const void *data1, size_t size1,
+				 const void *data2, size_t size2)
+{
+	struct blob_info info;
+	struct blob_result result;
+	struct mail_blob_meta meta;
+	const char *error;
+
+	if (blob_head_sync(user->blobs, rec->blob_key, pool_datastack, &info,
+			   &result) < 0 || info.size != size1 + size2 ||
+	    mail_blob_meta_parse(&info, pool_datastack, &meta, &error) < 0 ||
+	    meta.uid != rec->uid || meta.guid == NULL ||
+	    strcmp(meta.guid, rec->guid) != 0)
+		return false;
+
+	struct blob_get *get = blob_get_begin_sync(user->blobs, rec->blob_key,
+						   0, UINT64_MAX);
+	const unsigned char *data;
+	size_t size, pos = 0;
+	bool same = true;
+	int ret;
+	while (same && (ret = blob_get_read_data(get, &data, &size)) > 0) {
+		for (size_t done = 0; done < size && same; ) {
+			const unsigned char *want = pos < size1 ?
+				(const unsigned char *)data1 + pos :
+				(const unsigned char *)data2 + (pos - size1);
+			size_t left = pos < size1 ? size1 - pos :
+				size1 + size2 - pos;
+			size_t n = I_MIN(left, size - done);
+			if (n == 0 || memcmp(data + done, want, n) != 0)
+				same = false;
+			done += n;
+			pos += n;
+		}
+		blob_get_skip(get, size);
+	}
+	if (blob_get_end(&get, NULL) < 0)
+		same = false;
+	return same && pos == size1 + size2;
+}
+
+int mailbox_verify_saved_blob(struct mailbox *box, const char *guid,
+			      const void *data1, size_t size1,
+			      const void *data2, size_t size2)
+{
+	struct mail_user *user = box->user;
+	struct mail_index_record rec = { .uid = 0 };
+	struct blob_result result;
+	int ret;
+
+	if ((ret = mailbox_find_guid(box, guid, pool_datastack, &rec)) <= 0) {
+		if (ret == 0) {
+			mail_user_set_error(user, MAIL_ERROR_NOTFOUND,
+					    "No message with this GUID.");
+		}
+		return -1;
+	}
+	if (mailbox_blob_matches(user, &rec, data1, size1, data2, size2))
+		return 0;
+
+	/* written again as the save wrote it: the same key and metadata */
+	struct blob_put *put = blob_put_begin_sync(user->blobs, rec.blob_key,
+						   BLOB_FLAG_OVERWRITE);
+	struct mail_blob_meta meta = {
+		.mailbox_guid = box->guid,
+		.mailbox_name = box->name,
+		.uid = rec.uid,
+		.uidvalidity = box->uidvalidity,
+		.save_date = rec.save_date,
+		.internal_date = rec.internal_date,
+		.internal_tz = rec.internal_tz,
+		.flags = rec.flags,
+		.keywords = rec.keywords,
+		.guid = rec.guid,
+	};
+	mail_blob_meta_set(put, &meta);
+	(void)blob_put_write(put, data1, size1);
+	(void)blob_put_write(put, data2, size2);
+	if (blob_put_finish_sync(&put, &result) < 0) {
+		return mail_user_set_blob_error(user, t_strdup_printf(
+			"put(%s)", rec.blob_key), &result);
+	}
+	e_warning(user->event, "The blob of message %s (UID %u) in %s was "
+		  "missing or damaged: written again from the LMTP journal",
+		  rec.guid, rec.uid, box->name);
+	return 1;
 }

@@ -137,6 +137,8 @@ struct mailbox_transaction {
 	ARRAY(struct mail_save_context *) saves;
 	unsigned int puts_pending;
 	bool commit_requested, failed, queued;
+	/* MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC, and the store can */
+	bool deferred_sync;
 	mailbox_transaction_callback_t *callback;
 	void *context;
 	struct mail_error_state error;

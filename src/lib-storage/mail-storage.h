@@ -269,12 +269,16 @@ const ARRAY_TYPE(seq_range) *mailbox_get_recent_uids(const struct mailbox *box);
 
 /* --- flags, expunge, search, fetch of records --- */
 
-/* See mail_index_update_flags(); commits at once. */
+/* See mail_index_update_flags(); commits at once. external_r (may be
+   NULL) gets the messages the update applied to that another commit
+   changed since the view was last synced: their flags are not only this
+   update's doing. */
 int mailbox_update_flags(struct mailbox *box,
 			 const ARRAY_TYPE(seq_range) *uids,
 			 const struct mail_index_flag_update *update,
 			 ARRAY_TYPE(seq_range) *modified_r,
-			 ARRAY_TYPE(seq_range) *changed_r) ATTR_WARN_UNUSED;
+			 ARRAY_TYPE(seq_range) *changed_r,
+			 ARRAY_TYPE(seq_range) *external_r) ATTR_WARN_UNUSED;
 /* Expunge (the index rows commit, then the blobs are deleted). uids NULL
    = every message. */
 int mailbox_expunge(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
@@ -303,6 +307,25 @@ enum mailbox_transaction_flags {
 	   commit (one index sync). A commit's success still means every
 	   message of the transaction is on disk. */
 	MAILBOX_TRANSACTION_FLAG_BULK = 0x02,
+	/* Asynchronous saves whose messages the caller holds durably
+	   elsewhere (the LMTP journal) until it has made them durable
+	   itself. With a local blob store (mail_user_get_syncfs_targets()
+	   returns true) the blobs are written without fsync()s and the
+	   index rows commit without an fdatasync(), and without making
+	   readers wait for one: the callback's success then means written
+	   and visible, not on disk. A syncfs() of the filesystems
+	   mail_user_get_syncfs_targets() names, started after the
+	   callback, makes them durable; until it returns, a power failure
+	   may lose the row, the blob, or leave the row pointing to a
+	   missing or short blob, and the caller must be able to redo the
+	   save (mailbox_verify_saved_blob()). Other stores (S3): as
+	   without the flag. */
+	MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC = 0x04,
+	/* Saves replace a blob already under their key instead of failing
+	   (a replay re-saving a message whose earlier, deferred save left
+	   its blob but lost its index row: the UID, and so the key, may be
+	   handed out again). */
+	MAILBOX_TRANSACTION_FLAG_REPLACE_BLOBS = 0x08,
 };
 
 struct mail_transaction_commit_result {
@@ -377,6 +400,28 @@ void mail_save_set_drained_callback(struct mail_save_context *ctx,
    durable. Returns -1 if the save already failed. *ctx is set to NULL
    (the transaction owns it). */
 int mail_save_finish(struct mail_save_context **ctx) ATTR_WARN_UNUSED;
+
+/* Whether the user's MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC saves are
+   deferred (the blob store is a local directory that needs syncing). If
+   so, *blob_fd_r is an fd on the blob store's filesystem (the store's:
+   valid while the user is, dup() it to keep it) and *index_path_r the
+   index database's path (valid while the user is): a syncfs() of the
+   filesystems of both makes the user's deferred saves durable. */
+bool mail_user_get_syncfs_targets(struct mail_user *user, int *blob_fd_r,
+				  const char **index_path_r);
+/* For a replay of a save whose bytes the caller holds (the LMTP
+   journal): box has a message with guid, whose blob must be exactly
+   data1 followed by data2 with its metadata. Reads the blob; if it is
+   missing, short, different or without metadata (a power failure after
+   a deferred save), writes it again under the same key with the
+   metadata of its index row, durably. Returns 1 if it was rewritten, 0
+   if it was intact (it may not be on disk yet: see
+   mail_user_get_syncfs_targets()), -1 on error (NOTFOUND if there is no
+   message with guid). Blocks. */
+int mailbox_verify_saved_blob(struct mailbox *box, const char *guid,
+			      const void *data1, size_t size1,
+			      const void *data2, size_t size2)
+	ATTR_WARN_UNUSED;
 
 /* Copy (or move: the source is expunged when the transaction commits)
    message src_uid of src into the transaction's mailbox, with its own new

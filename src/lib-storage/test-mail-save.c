@@ -6,6 +6,7 @@
 #include "ioloop.h"
 #include "blob.h"
 #include "mail-blob-meta.h"
+#include <dlfcn.h>
 #include <sys/stat.h>
 
 static const char *test_msg =
@@ -244,7 +245,7 @@ static void test_copy_move_expunge(void)
 	array_init(&uids, pool_datastack, 2);
 	array_init(&expunged, pool_datastack, 2);
 	seq_range_array_add(&uids, 2);
-	test_assert(mailbox_update_flags(inbox, &uids, &del, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(inbox, &uids, &del, NULL, NULL, NULL) == 0);
 	test_assert(mailbox_expunge(inbox, NULL, true, &expunged) == 0);
 	test_assert(seq_range_count(&expunged) == 1 && seq_range_exists(&expunged, 2));
 	test_assert(count_message_blobs(user) == 4);
@@ -372,6 +373,176 @@ static void test_save_async(void)
 	test_end();
 }
 
+/* fsync() and fdatasync() calls of this process (any thread), counted */
+static unsigned int test_sync_calls;
+
+int fsync(int fd)
+{
+	static int (*real_fsync)(int);
+
+	if (real_fsync == NULL)
+		real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	__atomic_add_fetch(&test_sync_calls, 1, __ATOMIC_SEQ_CST);
+	return real_fsync(fd);
+}
+
+int fdatasync(int fd)
+{
+	static int (*real_fdatasync)(int);
+
+	if (real_fdatasync == NULL)
+		real_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	__atomic_add_fetch(&test_sync_calls, 1, __ATOMIC_SEQ_CST);
+	return real_fdatasync(fd);
+}
+
+/* n async saves with flags, waited for; the syncs counted meanwhile */
+static unsigned int save_async_counted(struct ioloop *ioloop,
+				       struct mailbox *box, unsigned int n,
+				       enum mailbox_transaction_flags flags,
+				       struct async_ctx *ctx)
+{
+	unsigned int before = __atomic_load_n(&test_sync_calls, __ATOMIC_SEQ_CST);
+
+	memset(ctx, 0, sizeof(*ctx));
+	for (unsigned int i = 0; i < n; i++) {
+		struct mailbox_transaction *t = mailbox_transaction_begin(box, flags);
+		struct mail_save_context *save = mail_save_begin(t, 0, NULL, 0, 0);
+		test_assert(save != NULL);
+		test_assert(mail_save_write(save, test_msg, strlen(test_msg)) == 0);
+		test_assert(mail_save_finish(&save) == 0);
+		mailbox_transaction_commit(&t, async_commit_cb, ctx);
+	}
+	uint64_t end = ioloop_msecs_monotonic() + 20000;
+	while (ctx->done < n && ioloop_msecs_monotonic() < end)
+		ioloop_run_once(ioloop, 100);
+	test_assert(ctx->done == n && ctx->failed == 0);
+	return __atomic_load_n(&test_sync_calls, __ATOMIC_SEQ_CST) - before;
+}
+
+static void test_save_async_deferred_sync(void)
+{
+	struct ioloop *ioloop = ioloop_create();
+	struct mail_user *user = test_user_init(NULL);
+	struct mailbox *box;
+	struct async_ctx ctx;
+	const unsigned int n = 8;
+	const char *index_path;
+	int blob_fd;
+
+	test_begin("save async: DEFERRED_SYNC writes blobs and rows, no sync");
+	box_create_open(user, "INBOX", &box);
+	/* the first save creates the fan-out directories */
+	(void)test_save(box, test_msg, 0, NULL);
+	test_assert(mail_user_get_syncfs_targets(user, &blob_fd, &index_path));
+	test_assert(blob_fd >= 0 && strstr(index_path, "index.db") != NULL);
+
+	/* each blob, its directory, the index's WAL */
+	test_assert(save_async_counted(ioloop, box, n, 0, &ctx) >= 2 * n);
+	test_assert(save_async_counted(ioloop, box, n,
+		MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC, &ctx) == 0);
+	/* indexed and whole */
+	for (unsigned int i = 0; i < ctx.count; i++) {
+		buffer_t *body = t_str_new(256);
+		struct mail_section_request req = {
+			.section = "TEXT", .partial_size = UINT64_MAX };
+		test_assert_idx(mail_fetch_section_sync(box, ctx.uids[i], &req,
+							body) == 0 &&
+				strcmp(str_c(body),
+				       "Hi Bob,\r\nthis is the body.\r\n") == 0, i);
+	}
+	test_assert(ctx.count == n);
+	mailbox_close(&box);
+	mail_user_deinit(&user);
+
+	/* a store that is not a plain directory: the ordinary path */
+	const char *home = t_strdup_printf("%s/deferred-rf", test_dir());
+	(void)mkdir(home, 0700);
+	struct mail_user_settings set = {
+		.username = "testuser",
+		.index_path = t_strdup_printf("%s/index.db", home),
+		.blob_spec = t_strdup_printf("randomfail:fail=0:seed=1:posix:%s/blobs", home),
+	};
+	const char *error;
+	test_assert(mail_user_init(&set, &user, &error) == 0);
+	test_assert(!mail_user_get_syncfs_targets(user, &blob_fd, &index_path));
+	box_create_open(user, "INBOX", &box);
+	(void)test_save(box, test_msg, 0, NULL);
+	test_assert(save_async_counted(ioloop, box, n,
+		MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC, &ctx) >= 2 * n);
+	mailbox_close(&box);
+	mail_user_deinit(&user);
+	ioloop_destroy(&ioloop);
+	test_end();
+}
+
+static void test_verify_saved_blob(void)
+{
+	struct mail_user *user = test_user_init(NULL);
+	struct mailbox *box;
+	struct blob_result result;
+	static const char guid[] = "0123456789abcdef0123456789abcdef";
+	const char *hdr = "Delivered-To: bob@example.org\n";
+
+	test_begin("verify saved blob: missing, short or different is rewritten");
+	box_create_open(user, "INBOX", &box);
+	struct mailbox_transaction *t =
+		mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_SYNC);
+	struct mail_save_context *save = mail_save_begin_guid(t, 0, 0, 0, guid);
+	struct mail_transaction_commit_result res;
+	test_assert(mail_save_write(save, hdr, strlen(hdr)) == 0);
+	test_assert(mail_save_write(save, test_msg, strlen(test_msg)) == 0);
+	test_assert(mail_save_finish(&save) == 0);
+	test_assert(mailbox_transaction_commit_sync(&t, pool_datastack, &res) == 0);
+	const struct mail_index_record *rec = fetch_rec(box, 1);
+	test_assert(rec != NULL);
+	const char *key = t_strdup(rec->blob_key);
+	struct blob_store *store = mail_user_get_blob_store(user);
+	buffer_t *want = t_str_new(256), *got = t_str_new(256);
+	test_assert(blob_get_data_sync(store, key, want, &result) == 0);
+
+	/* intact */
+	test_assert(mailbox_verify_saved_blob(box, guid, hdr, strlen(hdr),
+		test_msg, strlen(test_msg)) == 0);
+	/* missing */
+	test_assert(blob_delete_sync(store, key, &result) == 0);
+	test_expect_log(LOG_TYPE_WARNING, "written again");
+	test_assert(mailbox_verify_saved_blob(box, guid, hdr, strlen(hdr),
+		test_msg, strlen(test_msg)) == 1);
+	test_assert(blob_get_data_sync(store, key, got, &result) == 0);
+	test_assert(got->used == want->used &&
+		    memcmp(got->data, want->data, got->used) == 0);
+	/* short, then different: what the journal holds is what counts */
+	test_assert(blob_put_data_sync(store, key, test_msg, 10, NULL, 0,
+				       BLOB_FLAG_OVERWRITE, &result) == 0);
+	test_expect_log(LOG_TYPE_WARNING, "written again");
+	test_assert(mailbox_verify_saved_blob(box, guid, hdr, strlen(hdr),
+		test_msg, strlen(test_msg)) == 1);
+	test_expect_log(LOG_TYPE_WARNING, "written again");
+	test_assert(mailbox_verify_saved_blob(box, guid, hdr, strlen(hdr),
+		"Subject: other\n", 15) == 1);
+	test_assert(mailbox_verify_saved_blob(box, guid, hdr, strlen(hdr),
+		"Subject: other\n", 15) == 0);
+	test_expect_log(LOG_TYPE_WARNING, "written again");
+	test_assert(mailbox_verify_saved_blob(box, guid, hdr, strlen(hdr),
+		test_msg, strlen(test_msg)) == 1);
+	/* the metadata came back too: a rebuild could use it */
+	struct blob_info info;
+	struct mail_blob_meta meta;
+	const char *error;
+	test_assert(blob_head_sync(store, key, pool_datastack, &info, &result) == 0 &&
+		    mail_blob_meta_parse(&info, pool_datastack, &meta, &error) == 0 &&
+		    meta.uid == 1 && strcmp(meta.guid, guid) == 0 &&
+		    strcmp(meta.mailbox_guid, mailbox_get_guid(box)) == 0);
+	/* no such message */
+	test_assert(mailbox_verify_saved_blob(box, "ffffffffffffffffffffffffffffffff",
+		hdr, strlen(hdr), test_msg, strlen(test_msg)) < 0);
+	test_assert(mail_user_get_last_error(user, NULL, NULL) == MAIL_ERROR_NOTFOUND);
+	mailbox_close(&box);
+	mail_user_deinit(&user);
+	test_end();
+}
+
 static void test_save_blob_failure(void)
 {
 	const char *home = t_strdup_printf("%s/user-randomfail", test_dir());
@@ -420,6 +591,8 @@ test_func_t *const test_mail_save_tests[] = {
 	test_copy_move_expunge,
 	test_mailbox_ops,
 	test_save_async,
+	test_save_async_deferred_sync,
+	test_verify_saved_blob,
 	test_save_blob_failure,
 	NULL
 };
