@@ -608,6 +608,24 @@ def test_store_reports_other_sessions_changes(srv, user):
     untagged, _ = a.ok(b"NOOP")
     f = fetches(untagged)
     assert len(f) == 1 and f[0].startswith(b"* 4 FETCH"), untagged
+    # .SILENT on a message b changed too: a gets the flags both made (RFC
+    # 9051 §6.4.6: a change from an external source is reported even
+    # with .SILENT), once
+    b.ok(b"STORE 3 +FLAGS.SILENT (\\Answered)")
+    untagged, _ = a.ok(b"STORE 3 +FLAGS.SILENT (\\Flagged)")
+    f = fetches(untagged)
+    assert len(f) == 1 and f[0].startswith(b"* 3 FETCH (FLAGS ("), untagged
+    assert all(fl in f[0] for fl in (b"\\Answered", b"\\Flagged",
+                                     b"\\Seen")), f
+    # ... and when a's STORE itself changes nothing there
+    b.ok(b"STORE 3 +FLAGS.SILENT (\\Draft)")
+    untagged, _ = a.ok(b"STORE 3 +FLAGS.SILENT (\\Flagged)")
+    f = fetches(untagged)
+    assert len(f) == 1 and b"\\Draft" in f[0], untagged
+    untagged, _ = a.ok(b"NOOP")
+    assert fetches(untagged) == [], untagged
+    b.ok(b"STORE 3 -FLAGS.SILENT (\\Answered \\Flagged \\Draft)")
+    a.ok(b"NOOP")
 
     # a new message from b: EXISTS with a's STORE
     append(b, 10)

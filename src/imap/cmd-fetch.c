@@ -482,7 +482,7 @@ static int fetch_set_seen(struct client_command_context *cmd,
 	if (array_count(&uids) == 0)
 		return 0;
 	if (mailbox_update_flags(client->mailbox, &uids, &update, NULL,
-				 &ctx->seen_uids) < 0)
+				 &ctx->seen_uids, NULL) < 0)
 		return -1;
 	if (imap_sync_own_changes(client, &ctx->seen_uids) < 0)
 		e_warning(client->event, "FETCH: sync after setting \\Seen failed");

@@ -89,7 +89,7 @@ bool cmd_store(struct client_command_context *cmd)
 	struct client *client = cmd->client;
 	const struct imap_arg *args = cmd->args, *flag_args;
 	struct mail_index_flag_update update;
-	ARRAY_TYPE(seq_range) seqs, uids, modified, changed;
+	ARRAY_TYPE(seq_range) seqs, uids, modified, changed, external;
 	const char *set_str, *item, *error;
 	enum imap_flag flags;
 	bool silent;
@@ -149,19 +149,28 @@ bool cmd_store(struct client_command_context *cmd)
 	array_init(&uids, cmd->pool, 8);
 	array_init(&modified, cmd->pool, 4);
 	array_init(&changed, cmd->pool, 8);
+	array_init(&external, cmd->pool, 4);
 	mailbox_seqs_to_uids(client->mailbox, &seqs, &uids);
 	if (array_count(&uids) > 0 &&
 	    mailbox_update_flags(client->mailbox, &uids, &update, &modified,
-				 &changed) < 0) {
+				 &changed, &external) < 0) {
 		client_send_storage_error(cmd);
 		return true;
 	}
 	/* A message that failed UNCHANGEDSINCE was changed by another
 	   session: the sync reports that change like any other (RFC 7162
 	   §3.1.3 example 6, RFC 9051 §6.4.6), as this STORE sends none for
-	   it. */
+	   it. So does a message another session changed since this one
+	   last synced, when .SILENT keeps this STORE's FETCH back: "the
+	   server SHOULD send an untagged FETCH response if a change to a
+	   message's flags from an external source is observed" (RFC 9051
+	   §6.4.6). */
 	const struct seq_range *mod;
 	array_foreach(&modified, mod)
+		(void)seq_range_array_remove_range(&uids, mod->seq1, mod->seq2);
+	if (!silent)
+		array_clear(&external);
+	array_foreach(&external, mod)
 		(void)seq_range_array_remove_range(&uids, mod->seq1, mod->seq2);
 	int ret = imap_sync_own_changes(client, &uids);
 	if (ret < 0) {
@@ -181,7 +190,8 @@ bool cmd_store(struct client_command_context *cmd)
 	array_foreach(&seqs, r) {
 		for (uint32_t seq = r->seq1; seq <= r->seq2; seq++) {
 			uint32_t uid = mailbox_seq_to_uid(client->mailbox, seq);
-			if (seq_range_exists(&modified, uid))
+			if (seq_range_exists(&modified, uid) ||
+			    seq_range_exists(&external, uid))
 				continue;
 			if (silent && !(report_changed &&
 					seq_range_exists(&changed, uid)))

@@ -527,6 +527,13 @@ int mail_index_update_flags_results(struct mail_index_transaction *t,
 		    memcmp(new_bits->data, row->keywords->data,
 			   new_bits->used) == 0) {
 			/* nothing changes: the modseq stays (RFC 7162 3.1) */
+			if (results_r != NULL) {
+				struct mail_index_flag_result *res =
+					array_append_space(results_r);
+				res->uid = row->uid;
+				res->flags = new_flags;
+				res->old_modseq = row->modseq;
+			}
 			continue;
 		}
 		uint64_t modseq = mail_index_tx_modseq(t, mailbox_id);
@@ -551,6 +558,8 @@ int mail_index_update_flags_results(struct mail_index_transaction *t,
 				array_append_space(results_r);
 			res->uid = row->uid;
 			res->flags = new_flags;
+			res->old_modseq = row->modseq;
+			res->changed = true;
 			res->keywords_changed =
 				new_bits->used != row->keywords->used ||
 				memcmp(new_bits->data, row->keywords->data,

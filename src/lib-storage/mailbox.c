@@ -597,22 +597,28 @@ mailbox_view_apply_own_flags(struct mailbox *box, uint64_t prev_stamp,
 
 	if (stamp == 0)
 		return;
-	if (array_count(results) == 0) {
-		/* the commit changed nothing */
-		box->sync_stamp = stamp;
-		return;
-	}
+	unsigned int changed = 0;
 	array_foreach(results, res) {
+		if (!res->changed)
+			continue;
+		changed++;
 		unsigned int idx = view_lower_bound(box, res->uid);
 		/* keywords are read back (the view interns their names) */
 		if (res->keywords_changed || idx >= array_count(&box->view) ||
 		    box->view.v[idx].uid != res->uid)
 			return;
 	}
+	if (changed == 0) {
+		/* the commit changed nothing */
+		box->sync_stamp = stamp;
+		return;
+	}
 	if (modseq <= box->highestmodseq)
 		return;
 	mailbox_view_unshare(box);
 	array_foreach(results, res) {
+		if (!res->changed)
+			continue;
 		struct mail_index_flags_rec *v =
 			&box->view.v[view_lower_bound(box, res->uid)];
 		v->flags = res->flags;
@@ -626,7 +632,8 @@ int mailbox_update_flags(struct mailbox *box,
 			 const ARRAY_TYPE(seq_range) *uids,
 			 const struct mail_index_flag_update *update,
 			 ARRAY_TYPE(seq_range) *modified_r,
-			 ARRAY_TYPE(seq_range) *changed_r)
+			 ARRAY_TYPE(seq_range) *changed_r,
+			 ARRAY_TYPE(seq_range) *external_r)
 {
 	struct mail_index *index = box->user->index;
 	struct mail_index_transaction *t;
@@ -646,8 +653,18 @@ int mailbox_update_flags(struct mailbox *box,
 		return mail_user_set_index_error(box->user);
 	}
 	uint64_t modseq = mail_index_transaction_get_modseq(t, box->id);
+	/* before the view moves on: a modseq above the view's was given by
+	   a commit the view has not read */
+	uint64_t view_modseq = box->highestmodseq;
 	if (mail_index_transaction_commit(&t) < 0)
 		return mail_user_set_index_error(box->user);
+	if (external_r != NULL) {
+		const struct mail_index_flag_result *res;
+		array_foreach(&results, res) {
+			if (res->old_modseq > view_modseq)
+				seq_range_array_add(external_r, res->uid);
+		}
+	}
 	if (prev_stamp != 0)
 		mailbox_view_apply_own_flags(box, prev_stamp, modseq, &results);
 	return 0;

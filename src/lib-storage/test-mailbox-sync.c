@@ -66,7 +66,7 @@ static void test_sync_two_sessions(void)
 	array_init(&uids, pool_datastack, 4);
 	seq_range_array_add(&uids, 4);
 	seq_range_array_add(&uids, 5);
-	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL, NULL) == 0);
 	array_clear(&uids);
 	seq_range_array_add(&uids, 2);
 	seq_range_array_add(&uids, 3);
@@ -293,7 +293,7 @@ static void test_sync_keywords_bounded(void)
 			.keywords = round % 2 == 0 ? kw_a : kw_b,
 		};
 		test_assert(mailbox_update_flags(box1, &uids, &upd, NULL,
-						 NULL) == 0);
+						 NULL, NULL) == 0);
 		struct mailbox_sync_result res;
 		test_assert(mailbox_sync(box2, 0, pool_datastack, &res) == 0);
 		test_assert_idx(array_count(&res.events) == 50, round);
@@ -348,7 +348,7 @@ static void test_sync_stamp(void)
 	seq_range_array_add(&uids, 2);
 	uint64_t stamp1 = box1->sync_stamp;
 	test_assert(stamp1 != 0);
-	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL, NULL) == 0);
 	test_assert(box1->sync_stamp == stamp1 + 1);
 	const struct mail_index_flags_rec *rec = mailbox_get_message(box1, 2);
 	test_assert(rec != NULL && rec->flags == MAIL_FLAGGED);
@@ -366,11 +366,11 @@ static void test_sync_stamp(void)
 	   not take its own stamp (it never read uid 1's change) */
 	array_clear(&uids);
 	seq_range_array_add(&uids, 1);
-	test_assert(mailbox_update_flags(box2, &uids, &upd, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(box2, &uids, &upd, NULL, NULL, NULL) == 0);
 	array_clear(&uids);
 	seq_range_array_add(&uids, 3);
 	stamp1 = box1->sync_stamp;
-	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL, NULL) == 0);
 	test_assert(box1->sync_stamp == stamp1);
 	test_assert_strcmp(sync_str(box1, 0), "F1=2 F3=2");
 	test_assert_strcmp(sync_str(box2, 0), "F3=2");
@@ -379,7 +379,7 @@ static void test_sync_stamp(void)
 
 	/* an update that changes nothing moves the stamp on too */
 	stamp1 = box1->sync_stamp;
-	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL, NULL) == 0);
 	test_assert(box1->sync_stamp == stamp1 + 1);
 	test_assert_strcmp(sync_str(box1, 0), "");
 	test_assert_strcmp(sync_str(box2, 0), "");
@@ -431,7 +431,7 @@ static void test_sync_stamp_bounded(void)
 
 	array_init(&uids, pool_datastack, 4);
 	seq_range_array_add(&uids, 1);
-	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL, NULL) == 0);
 	box2->sync_stamp = mail_index_get_commit_stamp(index2);
 	test_assert(box2->sync_stamp != 0);
 	/* within the second the stamp is trusted */
@@ -446,7 +446,7 @@ static void test_sync_stamp_bounded(void)
 	test_assert(mailbox_notify_changes(box2, idle_callback, &ctx) == 0);
 	array_clear(&uids);
 	seq_range_array_add(&uids, 2);
-	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL) == 0);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL, NULL) == 0);
 	box2->sync_stamp = mail_index_get_commit_stamp(index2);
 	test_assert(box2->sync_stamp != 0);
 	test_wait_notified(ioloop, &ctx);

@@ -316,7 +316,7 @@ int pop3_client_update(struct pop3_client *client)
 			.type = MAIL_INDEX_MODIFY_ADD, .flags = MAIL_SEEN,
 		};
 		if (mailbox_update_flags(client->box, &seen, &upd, NULL,
-					 NULL) < 0)
+					 NULL, NULL) < 0)
 			return -1;
 		for (uint32_t i = 0; i < client->count; i++) {
 			if (client->msgs[i].seen_pending)
@@ -330,7 +330,8 @@ int pop3_client_update(struct pop3_client *client)
 		const struct mail_index_flag_update upd = {
 			.type = MAIL_INDEX_MODIFY_ADD, .keywords = keywords,
 		};
-		if (mailbox_update_flags(client->box, &del, &upd, NULL, NULL) < 0)
+		if (mailbox_update_flags(client->box, &del, &upd, NULL, NULL,
+					 NULL) < 0)
 			return -1;
 	} else {
 		if (mailbox_expunge(client->box, &del, false, NULL) < 0)
