@@ -362,6 +362,17 @@ void mailbox_view_unshare(struct mailbox *box)
 	mail_index_select_view_unref(&box->view_shared);
 }
 
+/* The view is the index as it is now: no process has begun a commit
+   since the view was current, and the view read the index less than
+   MAILBOX_SYNC_STAMP_MAX_MSECS ago (a writer the stamps cannot count is
+   seen within that). */
+static bool mailbox_view_is_current(struct mailbox *box)
+{
+	return mail_index_unchanged_since(box->user->index, box->sync_stamp) &&
+		ioloop_msecs_monotonic() - box->sync_read_msecs <
+		MAILBOX_SYNC_STAMP_MAX_MSECS;
+}
+
 /* Apply the expunges kept back for a later sync, unless this one keeps
    them back too. */
 static void sync_apply_pending_expunges(struct mailbox *box,
@@ -388,9 +399,7 @@ int mailbox_sync(struct mailbox *box, enum mailbox_sync_flags flags,
 	array_init(&result_r->events, pool, 8);
 	array_init(&result_r->expunged_uids, pool, 4);
 
-	if (mail_index_unchanged_since(index, box->sync_stamp) &&
-	    ioloop_msecs_monotonic() - box->sync_read_msecs <
-	    MAILBOX_SYNC_STAMP_MAX_MSECS) {
+	if (mailbox_view_is_current(box)) {
 		/* No process has committed anything since the view was
 		   current: a snapshot would find what the last one did.
 		   Only expunges kept back then may be due now. */
@@ -628,6 +637,36 @@ mailbox_view_apply_own_flags(struct mailbox *box, uint64_t prev_stamp,
 	box->sync_stamp = stamp;
 }
 
+/* True if adding or removing update's system flags changes none of the
+   messages, by a view that is the index as it is now: then there is
+   nothing to commit. Not for keywords (the view holds their names, the
+   index their bits) nor UNCHANGEDSINCE or REPLACE (kept simple). */
+static bool
+mailbox_update_flags_is_noop(struct mailbox *box,
+			     const ARRAY_TYPE(seq_range) *uids,
+			     const struct mail_index_flag_update *update)
+{
+	const struct seq_range *r;
+
+	if (update->keywords != NULL || update->unchangedsince_set ||
+	    update->type == MAIL_INDEX_MODIFY_REPLACE ||
+	    mail_index_in_batch(box->user->index) ||
+	    !mailbox_view_is_current(box))
+		return false;
+	array_foreach(uids, r) {
+		unsigned int idx = view_lower_bound(box, r->seq1);
+		for (; idx < array_count(&box->view) &&
+		     box->view.v[idx].uid <= r->seq2; idx++) {
+			enum mail_flags old = box->view.v[idx].flags;
+			enum mail_flags new = update->type == MAIL_INDEX_MODIFY_ADD ?
+				old | update->flags : old & ~update->flags;
+			if ((new & MAIL_FLAGS_MASK) != (old & MAIL_FLAGS_MASK))
+				return false;
+		}
+	}
+	return true;
+}
+
 int mailbox_update_flags(struct mailbox *box,
 			 const ARRAY_TYPE(seq_range) *uids,
 			 const struct mail_index_flag_update *update,
@@ -639,6 +678,10 @@ int mailbox_update_flags(struct mailbox *box,
 	struct mail_index_transaction *t;
 	ARRAY_TYPE(mail_index_flag_result) results;
 
+	/* a client setting a flag the message has (\Seen again): no write
+	   transaction, no commit to wake the user's other sessions */
+	if (mailbox_update_flags_is_noop(box, uids, update))
+		return 0;
 	/* inside a batch nothing is committed here: the view must read
 	   the batch's result once it is */
 	uint64_t prev_stamp = mail_index_in_batch(index) ||

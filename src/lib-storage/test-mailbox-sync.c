@@ -377,12 +377,35 @@ static void test_sync_stamp(void)
 	rec = mailbox_get_message(box1, 1);
 	test_assert(rec != NULL && rec->flags == MAIL_FLAGGED);
 
-	/* an update that changes nothing moves the stamp on too */
+	/* an update that changes nothing, by a current view, commits
+	   nothing: the stamps stay */
 	stamp1 = box1->sync_stamp;
+	uint64_t index_stamp =
+		mail_index_get_commit_stamp(mail_user_get_index(user1));
 	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, NULL, NULL) == 0);
-	test_assert(box1->sync_stamp == stamp1 + 1);
+	test_assert(box1->sync_stamp == stamp1);
+	test_assert(mail_index_get_commit_stamp(mail_user_get_index(user1)) ==
+		    index_stamp);
 	test_assert_strcmp(sync_str(box1, 0), "");
 	test_assert_strcmp(sync_str(box2, 0), "");
+	/* the same update after session 2 took the flag off: session 1's
+	   view is no longer current, the update commits */
+	struct mail_index_flag_update unflag = {
+		.type = MAIL_INDEX_MODIFY_REMOVE, .flags = MAIL_FLAGGED,
+	};
+	test_assert(mailbox_update_flags(box2, &uids, &unflag, NULL, NULL,
+					 NULL) == 0);
+	ARRAY_TYPE(seq_range) changed, external;
+	array_init(&changed, pool_datastack, 4);
+	array_init(&external, pool_datastack, 4);
+	test_assert(mailbox_update_flags(box1, &uids, &upd, NULL, &changed,
+					 &external) == 0);
+	test_assert(seq_range_exists(&changed, 3) &&
+		    seq_range_exists(&external, 3));
+	test_assert_strcmp(sync_str(box1, 0), "F3=2");
+	rec = mailbox_get_message(box1, 3);
+	test_assert(rec != NULL && rec->flags == MAIL_FLAGGED);
+	test_assert_strcmp(sync_str(box2, 0), "F3=2");
 
 	/* an expunge by session 2 kept back, then let through by a sync
 	   that reads nothing */
