@@ -136,3 +136,171 @@ def test_journal_replay_after_kill(tmpdir_columba, conns):
         stop(server)
     # a graceful stop saves everything and removes the journal
     assert os.listdir(journal_dir) == []
+
+
+# --- deferred durability: saves from the journal are written without
+# syncs, and the journal keeps each record until one syncfs() per
+# filesystem (every lmtp_journal_sync_interval) has covered them ---
+
+def deliver_numbered(server, user, prefix, count):
+    """count deliveries to user, each acknowledged; their bodies by
+    subject."""
+    bodies = {}
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO deferred.test")
+    for n in range(count):
+        subject = "%s-%d" % (prefix, n)
+        line = ("%s line %%d " % subject).encode()
+        body = b"".join(line % i + b"y" * 50 + b"\r\n" for i in range(60))
+        assert c.cmd("MAIL FROM:<s@deferred.test>")[0] == 250
+        assert c.cmd("RCPT TO:<%s@example.com>" % user)[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(b"Subject: " + subject.encode() + b"\r\n\r\n" + body + b".\r\n")
+        assert c.reply()[0] == 250
+        bodies[subject] = body
+    c.close()
+    return bodies
+
+
+def imap_messages(server, user):
+    """subject -> list of full messages (RFC822) in the user's INBOX."""
+    import imaplib
+    i = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    try:
+        i.login("%s@example.com" % user, "x")
+        i.select("INBOX")
+        typ, data = i.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        assert typ == "OK", data
+        out = {}
+        for item in data:
+            if not isinstance(item, tuple):
+                continue
+            msg = item[1]
+            m = re.search(rb"^Subject: (\S+)\r\n", msg, re.M)
+            out.setdefault(m.group(1).decode() if m else None, []).append(msg)
+        i.logout()
+    finally:
+        try:
+            i.shutdown()
+        except OSError:
+            pass
+    return out
+
+
+def blob_files(server, user):
+    """subject -> path of each message blob file of the user."""
+    out = {}
+    for root, _, files in os.walk(os.path.join(server.home, user)):
+        for name in files:
+            path = os.path.join(root, name)
+            if "/tmp" in path[len(server.home):]:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(65536)
+            except OSError:
+                continue
+            m = re.search(rb"\r\nSubject: (\S+)\r\n", head)
+            if m and b"SQLite format" not in head[:16]:
+                out[m.group(1).decode()] = path
+    return out
+
+
+def kill_mail_and_restart(server):
+    mail = server.child_pids("mail")
+    assert len(mail) == 1, server.log()
+    os.kill(mail[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while mail[0] in server.child_pids("mail"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # the next mail process replays the dead one's journal as it starts
+    c = Raw(server.lmtp_port)
+    c.cmd("LHLO restart.test")
+    c.close()
+
+
+def test_deferred_saves_rewritten_after_lost_blobs(tmpdir_columba):
+    """Deliveries acknowledged and saved (deferred: no fsync of their
+    blobs) but not yet covered by a durability point: the process dies
+    and the blobs a power failure would have lost (deleted, truncated,
+    damaged here) are written again from the journal at the next start.
+    Every message is then there once, with its full content."""
+    server = start(tmpdir_columba, "lmtp_journal_sync_interval = 1 hour\n")
+    try:
+        bodies = deliver_numbered(server, "alice", "lost", 12)
+        got = wait_subjects(server, "alice", len(bodies))
+        assert sum(got.values()) == len(bodies), got
+        # the saves are committed, their blobs written
+        deadline = time.monotonic() + 30
+        while len(blob_files(server, "alice")) < len(bodies):
+            assert time.monotonic() < deadline, blob_files(server, "alice")
+            time.sleep(0.1)
+        files = blob_files(server, "alice")
+        victims = sorted(files)[:6]
+        os.unlink(files[victims[0]])
+        os.unlink(files[victims[1]])
+        os.truncate(files[victims[2]], 0)
+        os.truncate(files[victims[3]], os.path.getsize(files[victims[3]]) // 2)
+        with open(files[victims[4]], "r+b") as f:
+            f.seek(-10, os.SEEK_END)
+            f.write(b"XXXXXXXXXX")
+        os.truncate(files[victims[5]], os.path.getsize(files[victims[5]]) - 1)
+        kill_mail_and_restart(server)
+        deadline = time.monotonic() + 30
+        while "replayed" not in server.log():
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.1)
+        msgs = imap_messages(server, "alice")
+        assert sorted(s for s in msgs if s) == sorted(bodies), msgs.keys()
+        for subject, body in bodies.items():
+            assert len(msgs[subject]) == 1, (subject, len(msgs[subject]))
+            assert msgs[subject][0].endswith(b"\r\n\r\n" + body), subject
+        log = server.log()
+        assert log.count("written again from the LMTP journal") == 6, log[-3000:]
+    finally:
+        stop(server)
+
+
+def test_durability_point_retires_records(tmpdir_columba):
+    """With the default interval the journal's records go once a
+    syncfs() has covered their saves: a process killed a little later
+    leaves nothing to replay."""
+    server = start(tmpdir_columba, "lmtp_journal_sync_interval = 100 ms\n")
+    try:
+        bodies = deliver_numbered(server, "bob", "kept", 8)
+        got = wait_subjects(server, "bob", len(bodies))
+        assert sum(got.values()) == len(bodies), got
+        # a point (100 ms) and the head's header (100 ms after it)
+        time.sleep(1.5)
+        kill_mail_and_restart(server)
+        time.sleep(1)
+        assert "replayed" not in server.log(), server.log()[-3000:]
+        msgs = imap_messages(server, "bob")
+        assert sorted(s for s in msgs if s) == sorted(bodies)
+    finally:
+        stop(server)
+
+
+def test_durability_point_pending_is_replayed(tmpdir_columba):
+    """The same with a long interval: the records stay until the point,
+    so a process killed before it leaves them to the next one's replay,
+    which finds every copy saved already and saves none twice."""
+    server = start(tmpdir_columba, "lmtp_journal_sync_interval = 1 hour\n")
+    try:
+        bodies = deliver_numbered(server, "carol", "pending", 8)
+        got = wait_subjects(server, "carol", len(bodies))
+        assert sum(got.values()) == len(bodies), got
+        time.sleep(0.5)
+        kill_mail_and_restart(server)
+        deadline = time.monotonic() + 30
+        while "replayed" not in server.log():
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.1)
+        assert re.search(r"replayed 8 deliveries, 0 copies saved now",
+                         server.log()), server.log()[-3000:]
+        msgs = imap_messages(server, "carol")
+        assert sorted(s for s in msgs if s) == sorted(bodies)
+        assert all(len(v) == 1 for v in msgs.values())
+    finally:
+        stop(server)

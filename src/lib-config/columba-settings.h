@@ -206,6 +206,10 @@ struct columba_settings {
 	uint64_t lmtp_max_message_size;
 	/* LMTP RCPT TO checks the recipient's quota (Dovecot's name) */
 	bool lmtp_rcpt_check_quota;
+	/* how long the LMTP journal keeps delivered messages whose saves
+	   were written without syncs before one syncfs() makes them all
+	   durable (lmtp-journal.c); 0 = at once */
+	unsigned int lmtp_journal_sync_interval;
 	/* Quota (Dovecot's quota plugin settings, top-level here; userdb
 	   fields of the same names override them per user; syntax in
 	   config-quota.h). quota_rule..quota_rule3: "*:storage=1G:messages=N"

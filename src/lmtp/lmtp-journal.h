@@ -3,8 +3,9 @@
    fdatasync() of that file covers it; every delivery of the process that
    was appended meanwhile (any connection, any user) shares the same
    fdatasync(). The copy in the journal is then saved to each recipient's
-   storage (the ordinary durable save path) in the background, and its
-   journal space is reused once that is done. A journal left by a process
+   storage in the background without syncs of its own, and its journal
+   space is reused once a syncfs() of the storage's filesystems has
+   covered those saves. A journal left by a process
    that died is replayed into the storage by the next mail process that
    starts. */
 #ifndef COLUMBA_LMTP_JOURNAL_H
