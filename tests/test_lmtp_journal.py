@@ -19,7 +19,9 @@ from test_lmtp import Raw, start, stop
 
 USERS = ("alice", "bob", "carol")
 # bodies up to 700 KB: above the journal's limit (512 KiB) the delivery
-# goes the direct way; ~100-400 KB ones make the 8 MiB ring wrap
+# goes the direct way; ~100-400 KB ones make the ring wrap (the test's
+# journal is 8 MiB, lmtp_journal_size: the default 32 MiB would seldom
+# wrap before a kill)
 SIZES = (300, 4000, 100000, 250000, 400000, 700000)
 
 
@@ -88,7 +90,7 @@ def wait_subjects(server, user, count, timeout=30):
 # not even started
 @pytest.mark.parametrize("conns", [4, 1])
 def test_journal_replay_after_kill(tmpdir_columba, conns):
-    server = start(tmpdir_columba)
+    server = start(tmpdir_columba, "lmtp_journal_size = 8M\n")
     journal_dir = os.path.join(server.dir, "state", "lmtp")
     rnd = random.Random(int(os.environ.get("LMTP_CRASH_SEED", time.time())))
     acked, seen, lock = set(), set(), threading.Lock()

@@ -489,6 +489,7 @@ static const struct config_setting_def columba_setting_defs[] = {
 	DEF(SIZE, lmtp_max_message_size, "0"),
 	DEF(BOOL, lmtp_rcpt_check_quota, "no"),
 	DEF(TIME_MSECS, lmtp_journal_sync_interval, "250 ms"),
+	DEF(SIZE, lmtp_journal_size, "32M"),
 	DEF(STR, quota_rule, NULL),
 	DEF(STR, quota_rule2, NULL),
 	DEF(STR, quota_rule3, NULL),

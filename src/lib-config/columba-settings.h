@@ -210,6 +210,9 @@ struct columba_settings {
 	   were written without syncs before one syncfs() makes them all
 	   durable (lmtp-journal.c); 0 = at once */
 	unsigned int lmtp_journal_sync_interval;
+	/* the LMTP journal file of each mail process (whole MiB, at least
+	   2 MiB) */
+	uint64_t lmtp_journal_size;
 	/* Quota (Dovecot's quota plugin settings, top-level here; userdb
 	   fields of the same names override them per user; syntax in
 	   config-quota.h). quota_rule..quota_rule3: "*:storage=1G:messages=N"

@@ -28,6 +28,7 @@ static const char test_default_dump[] =
 	"imap_utf8_accept = no\n"
 	"import_environment = TZ\n"
 	"listen = *, ::\n"
+	"lmtp_journal_size = 32M\n"
 	"lmtp_journal_sync_interval = 250 ms\n"
 	"lmtp_max_message_size = 0\n"
 	"lmtp_max_recipients = 1000\n"

@@ -107,15 +107,17 @@
 #include <unistd.h>
 
 #define LMTP_JOURNAL_PAGE 4096ULL
-/* records stay until a durability point covers their saves: at 1,000
-   deliveries of 4 KB a second (8 KiB records) the ring holds 4 s of
-   them, and a point starts early at half of it */
-#define LMTP_JOURNAL_FILE_SIZE (32ULL * 1024 * 1024)
+/* The file's size is lmtp_journal_size (32 MiB by default: records stay
+   until a durability point covers their saves, and at 1,000 deliveries
+   of 4 KB a second, 8 KiB records, the ring holds 4 s of them; a point
+   starts early at half of it), in MiB, at least this; a replay takes the
+   size of the file it finds. */
+#define LMTP_JOURNAL_MIN_FILE_SIZE (2ULL * 1024 * 1024)
 #define LMTP_JOURNAL_FIRST (2 * LMTP_JOURNAL_PAGE)
-#define LMTP_JOURNAL_RING (LMTP_JOURNAL_FILE_SIZE - LMTP_JOURNAL_FIRST)
 /* a record may take about a megabyte (an eighth of the 8 MiB ring the
-   journal had first): larger deliveries go the direct way (they are
-   few, and long to write anyway) */
+   journal had first) and an eighth of the ring at most: larger
+   deliveries go the direct way (they are few, and long to write
+   anyway) */
 #define LMTP_JOURNAL_MAX_RECORD ((8ULL * 1024 * 1024 - LMTP_JOURNAL_FIRST) / 8)
 #define LMTP_JOURNAL_HDR_MAGIC 0x4a50544d4c6c6f43ULL /* "ColLMTPJ" */
 #define LMTP_JOURNAL_REC_MAGIC 0x4c4d5452U
@@ -199,6 +201,9 @@ struct lmtp_journal_record {
 struct lmtp_journal {
 	char *dir, *path;
 	int fd;
+	/* the file's size, its ring (after the two header pages), the
+	   largest record */
+	uint64_t file_size, ring, max_record;
 	struct worker_pool *workers;
 	/* records in sequence order, oldest first */
 	struct lmtp_journal_record *head, *tail;
@@ -269,9 +274,9 @@ static uint64_t lmtp_journal_align(uint64_t n)
 	return (n + LMTP_JOURNAL_PAGE - 1) & ~(LMTP_JOURNAL_PAGE - 1);
 }
 
-static uint64_t lmtp_journal_phys(uint64_t lpos)
+static uint64_t lmtp_journal_phys(const struct lmtp_journal *j, uint64_t lpos)
 {
-	return LMTP_JOURNAL_FIRST + lpos % LMTP_JOURNAL_RING;
+	return LMTP_JOURNAL_FIRST + lpos % j->ring;
 }
 
 /* --- payload encoding --- */
@@ -541,7 +546,8 @@ out:
 	return ret;
 }
 
-static bool lmtp_journal_read_header(int fd, struct lmtp_journal_header *hdr_r)
+static bool lmtp_journal_read_header(int fd, uint64_t file_size,
+				     struct lmtp_journal_header *hdr_r)
 {
 	struct lmtp_journal_header hdr[2];
 	bool found = false;
@@ -552,7 +558,7 @@ static bool lmtp_journal_read_header(int fd, struct lmtp_journal_header *hdr_r)
 		    hdr[i].magic != LMTP_JOURNAL_HDR_MAGIC ||
 		    hdr[i].checksum != lmtp_journal_hdr_checksum(&hdr[i]) ||
 		    hdr[i].head_off < LMTP_JOURNAL_FIRST ||
-		    hdr[i].head_off >= LMTP_JOURNAL_FILE_SIZE)
+		    hdr[i].head_off >= file_size)
 			continue;
 		if (!found || hdr[i].gen > hdr_r->gen)
 			*hdr_r = hdr[i];
@@ -562,15 +568,16 @@ static bool lmtp_journal_read_header(int fd, struct lmtp_journal_header *hdr_r)
 }
 
 /* Read the record at off if it is the one with sequence seq. */
-static bool lmtp_journal_read_record(int fd, uint64_t off, uint64_t seq,
-				     buffer_t *payload, uint64_t *len_r)
+static bool lmtp_journal_read_record(int fd, uint64_t file_size, uint64_t off,
+				     uint64_t seq, buffer_t *payload,
+				     uint64_t *len_r)
 {
 	struct lmtp_journal_rec_header rh;
 
-	if (off + sizeof(rh) > LMTP_JOURNAL_FILE_SIZE ||
+	if (off + sizeof(rh) > file_size ||
 	    pread(fd, &rh, sizeof(rh), (off_t)off) != sizeof(rh) ||
 	    rh.magic != LMTP_JOURNAL_REC_MAGIC || rh.seq != seq ||
-	    off + sizeof(rh) + rh.size > LMTP_JOURNAL_FILE_SIZE)
+	    off + sizeof(rh) + rh.size > file_size)
 		return false;
 	buffer_set_used_size(payload, 0);
 	void *data = buffer_append_space(payload, rh.size);
@@ -592,7 +599,15 @@ static int lmtp_journal_replay(int fd, const char *path)
 	uint64_t len;
 	int ret = 0;
 
-	if (!lmtp_journal_read_header(fd, &hdr)) {
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		i_error("lmtp journal: fstat(%s) failed: %m", path);
+		return -1;
+	}
+	/* the size this file was created with (lmtp_journal_size may
+	   have changed since) */
+	uint64_t file_size = (uint64_t)st.st_size;
+	if (!lmtp_journal_read_header(fd, file_size, &hdr)) {
 		/* the header is written and synced before the first record:
 		   nothing was ever acknowledged from this file */
 		return 0;
@@ -601,11 +616,13 @@ static int lmtp_journal_replay(int fd, const char *path)
 	array_init(&fs, system_pool, 4);
 	uint64_t off = hdr.head_off, seq = hdr.head_seq;
 	for (;;) {
-		if (!lmtp_journal_read_record(fd, off, seq, payload, &len)) {
+		if (!lmtp_journal_read_record(fd, file_size, off, seq, payload,
+					      &len)) {
 			/* the next record did not fit at the end of the
 			   ring: it is at the start */
 			off = LMTP_JOURNAL_FIRST;
-			if (!lmtp_journal_read_record(fd, off, seq, payload, &len))
+			if (!lmtp_journal_read_record(fd, file_size, off, seq,
+						      payload, &len))
 				break;
 		}
 		T_BEGIN {
@@ -630,7 +647,7 @@ static int lmtp_journal_replay(int fd, const char *path)
 		} T_END;
 		entries++;
 		off += len;
-		if (off >= LMTP_JOURNAL_FILE_SIZE)
+		if (off >= file_size)
 			off = LMTP_JOURNAL_FIRST;
 		seq++;
 	}
@@ -693,7 +710,7 @@ static int lmtp_journal_write_header(struct lmtp_journal *j, uint64_t head_lpos,
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = LMTP_JOURNAL_HDR_MAGIC;
 	hdr.gen = ++j->gen;
-	hdr.head_off = lmtp_journal_phys(head_lpos);
+	hdr.head_off = lmtp_journal_phys(j, head_lpos);
 	hdr.head_seq = head_seq;
 	hdr.checksum = lmtp_journal_hdr_checksum(&hdr);
 	if (pwrite(j->fd, &hdr, sizeof(hdr),
@@ -727,7 +744,7 @@ static int lmtp_journal_create(struct lmtp_journal *j)
 	/* every block written once: an fdatasync() of a record then writes
 	   data only, no allocation for the filesystem's journal */
 	zero = i_malloc(1024 * 1024);
-	for (uint64_t off = 0; off < LMTP_JOURNAL_FILE_SIZE; off += 1024 * 1024) {
+	for (uint64_t off = 0; off < j->file_size; off += 1024 * 1024) {
 		if (pwrite(j->fd, zero, 1024 * 1024, (off_t)off) != 1024 * 1024) {
 			i_error("lmtp journal: write(%s) failed: %m", tmp_path);
 			i_free(zero);
@@ -957,7 +974,7 @@ static void lmtp_journal_point_schedule(struct lmtp_journal *j)
 	if (!wanted)
 		return;
 	if (j->sync_interval_msecs == 0 ||
-	    j->tail_lpos - j->durable_head_lpos > LMTP_JOURNAL_RING / 2) {
+	    j->tail_lpos - j->durable_head_lpos > j->ring / 2) {
 		timeout_remove(&j->to_point);
 		lmtp_journal_point_start(j);
 	} else if (j->to_point == NULL) {
@@ -1248,7 +1265,8 @@ bool lmtp_journal_is_enabled(void)
 size_t lmtp_journal_max_body_size(void)
 {
 	/* room for the recipients' headers */
-	return LMTP_JOURNAL_MAX_RECORD / 2;
+	return (journal != NULL ? journal->max_record :
+		LMTP_JOURNAL_MAX_RECORD) / 2;
 }
 
 bool lmtp_journal_append(const struct lmtp_journal_entry *entry,
@@ -1264,17 +1282,17 @@ bool lmtp_journal_append(const struct lmtp_journal_entry *entry,
 	memset(buffer_append_space(payload, sizeof(rh)), 0, sizeof(rh));
 	lmtp_journal_encode(payload, entry);
 	uint64_t len = lmtp_journal_align(payload->used);
-	if (len > LMTP_JOURNAL_MAX_RECORD) {
+	if (len > j->max_record) {
 		buffer_free(&payload);
 		return false;
 	}
 	uint64_t lpos = j->tail_lpos;
-	if (lpos % LMTP_JOURNAL_RING + len > LMTP_JOURNAL_RING) {
+	if (lpos % j->ring + len > j->ring) {
 		/* to the start of the ring: the replay looks there when
 		   the next record is not where the last one ended */
-		lpos += LMTP_JOURNAL_RING - lpos % LMTP_JOURNAL_RING;
+		lpos += j->ring - lpos % j->ring;
 	}
-	if (lpos + len - j->durable_head_lpos > LMTP_JOURNAL_RING) {
+	if (lpos + len - j->durable_head_lpos > j->ring) {
 		/* full of entries not saved yet (or whose saving is not
 		   durably recorded yet) */
 		buffer_free(&payload);
@@ -1289,7 +1307,7 @@ bool lmtp_journal_append(const struct lmtp_journal_entry *entry,
 						payload->data + sizeof(rh));
 	memcpy(payload->data, &rh, sizeof(rh));
 	if (pwrite(j->fd, payload->data, payload->used,
-		   (off_t)lmtp_journal_phys(lpos)) != (ssize_t)payload->used) {
+		   (off_t)lmtp_journal_phys(j, lpos)) != (ssize_t)payload->used) {
 		i_error("lmtp journal: write(%s) failed: %m", j->path);
 		buffer_free(&payload);
 		return false;
@@ -1350,6 +1368,13 @@ void lmtp_journal_init(const char *dir)
 	j = i_new(struct lmtp_journal, 1);
 	j->dir = i_strdup(dir);
 	j->fd = -1;
+	/* whole MiB: the file is written a MiB at a time */
+	j->file_size = lmtp.set->lmtp_journal_size & ~(1024ULL * 1024 - 1);
+	if (j->file_size < LMTP_JOURNAL_MIN_FILE_SIZE)
+		j->file_size = LMTP_JOURNAL_MIN_FILE_SIZE;
+	j->ring = j->file_size - LMTP_JOURNAL_FIRST;
+	j->max_record = I_MIN(LMTP_JOURNAL_MAX_RECORD,
+			      (j->ring / 8) & ~(LMTP_JOURNAL_PAGE - 1));
 	j->next_seq = 1;
 	if (lmtp_journal_create(j) < 0) {
 		i_warning("lmtp journal: delivering without a journal");
