@@ -10,6 +10,7 @@ import pytest
 import random
 import re
 import signal
+import subprocess
 import sqlite3
 import threading
 import time
@@ -208,7 +209,7 @@ def blob_files(server, user):
     return out
 
 
-def kill_mail_and_restart(server):
+def kill_mail(server):
     mail = server.child_pids("mail")
     assert len(mail) == 1, server.log()
     os.kill(mail[0], signal.SIGKILL)
@@ -216,10 +217,18 @@ def kill_mail_and_restart(server):
     while mail[0] in server.child_pids("mail"):
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def restart_mail(server):
     # the next mail process replays the dead one's journal as it starts
     c = Raw(server.lmtp_port)
     c.cmd("LHLO restart.test")
     c.close()
+
+
+def kill_mail_and_restart(server):
+    kill_mail(server)
+    restart_mail(server)
 
 
 def test_deferred_saves_rewritten_after_lost_blobs(tmpdir_columba):
@@ -301,8 +310,157 @@ def test_durability_point_pending_is_replayed(tmpdir_columba):
             time.sleep(0.1)
         assert re.search(r"replayed 8 deliveries, 0 copies saved now",
                          server.log()), server.log()[-3000:]
+        # the same boot: the page cache lost nothing, no UID is skipped
+        assert "skips UIDs" not in server.log(), server.log()[-3000:]
         msgs = imap_messages(server, "carol")
         assert sorted(s for s in msgs if s) == sorted(bodies)
         assert all(len(v) == 1 for v in msgs.values())
+    finally:
+        stop(server)
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def journal_from_another_boot(server):
+    """Rewrites the boot id in the dead process's journal header (both
+    copies) as if the machine had restarted since it was written."""
+    import struct
+    jdir = os.path.join(server.dir, "state", "lmtp")
+    names = [n for n in os.listdir(jdir) if n.startswith("journal.")]
+    assert len(names) == 1, names
+    with open(os.path.join(jdir, names[0]), "r+b") as f:
+        for off in (0, 4096):
+            f.seek(off)
+            hdr = bytearray(f.read(88))
+            if hdr[:8] != struct.pack("<Q", 0x4a50544d4c6c6f43):
+                continue
+            hdr[40:80] = b"another-boot".ljust(40, b"\0")
+            hdr[80:88] = struct.pack("<Q", fnv1a64(bytes(hdr[:80])))
+            f.seek(off)
+            f.write(hdr)
+
+
+def imap_uids(server, user):
+    """subject -> UID in the user's INBOX."""
+    import imaplib
+    i = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    try:
+        i.login("%s@example.com" % user, "x")
+        i.select("INBOX")
+        typ, data = i.uid("FETCH", "1:*",
+                          "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert typ == "OK", data
+        out = {}
+        for item in data:
+            if isinstance(item, tuple):
+                uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+                subj = re.search(rb"Subject: (\S+)", item[1]).group(1)
+                out[subj.decode()] = uid
+        i.logout()
+    finally:
+        try:
+            i.shutdown()
+        except OSError:
+            pass
+    return out
+
+
+def lose_tail_and_boot(server, cut, lost_blobs):
+    """With the master stopped: kills the mail process, then makes its
+    user alice's state what a power failure before a durability point
+    leaves: the rows of UIDs cut and up gone (and all that hangs on
+    them), the UID counter back at cut, those blobs gone, and the
+    journal from another boot."""
+    mail = server.child_pids("mail")
+    assert len(mail) == 1, server.log()
+    os.kill(mail[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:
+        with open("/proc/%d/stat" % mail[0]) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    index = os.path.join(server.home, "alice", "index.db")
+    st = os.stat(index)
+
+    def as_owner():
+        os.setgid(st.st_gid)
+        os.setuid(st.st_uid)
+    script = (
+        "import sqlite3,sys\n"
+        "c = sqlite3.connect(sys.argv[1]); cut = int(sys.argv[2])\n"
+        "c.execute('PRAGMA foreign_keys = ON')\n"
+        "for (t,) in c.execute(\"SELECT name FROM sqlite_master WHERE "
+        "type = 'table'\").fetchall():\n"
+        "    cols = [r[1] for r in c.execute('PRAGMA table_info(%s)' % t)]\n"
+        "    if 'uid' in cols and 'mailbox_id' in cols:\n"
+        "        c.execute('DELETE FROM %s WHERE uid >= ?' % t, (cut,))\n"
+        "c.execute('DELETE FROM flag_snapshots')\n"
+        "c.execute(\"UPDATE mailboxes SET uid_alloc_next = ?, uidnext = ? "
+        "WHERE name = 'INBOX'\", (cut, cut))\n"
+        "c.commit()\n")
+    subprocess.run(["python3", "-c", script, index, str(cut)],
+                   check=True, preexec_fn=as_owner)
+    for path in lost_blobs:
+        os.unlink(path)
+    journal_from_another_boot(server)
+
+
+def test_replay_after_power_failure_skips_seen_uids(tmpdir_columba):
+    """The machine went down before a durability point: the index lost
+    the WAL tail holding the last deferred saves (their rows and the UID
+    counter), after IMAP had shown their UIDs. The replay, seeing a
+    journal of another boot, saves them again above every UID a client
+    may have seen, never under one of those UIDs."""
+    server = start(tmpdir_columba, "lmtp_journal_sync_interval = 1 hour\n")
+    try:
+        bodies = deliver_numbered(server, "alice", "pf", 10)
+        got = wait_subjects(server, "alice", len(bodies))
+        assert sum(got.values()) == len(bodies), got
+        deadline = time.monotonic() + 30
+        while len(blob_files(server, "alice")) < len(bodies):
+            assert time.monotonic() < deadline, blob_files(server, "alice")
+            time.sleep(0.1)
+        seen = imap_uids(server, "alice")
+        assert len(seen) == 10, seen
+        max_seen = max(seen.values())
+        lost = sorted(seen, key=seen.get)[5:]
+        cut = min(seen[s] for s in lost)
+        blobs = blob_files(server, "alice")
+        # the master held still, so that no mail process replays the
+        # journal before the power failure's losses are in place
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            lose_tail_and_boot(server, cut, [blobs[s] for s in lost])
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+
+        restart_mail(server)
+        deadline = time.monotonic() + 30
+        while "replayed" not in server.log():
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.1)
+        log = server.log()
+        assert re.search(r"replayed 10 deliveries, 5 copies saved now", log), \
+            log[-3000:]
+        assert "skips UIDs" in log, log[-3000:]
+        now = imap_uids(server, "alice")
+        assert sorted(now) == sorted(seen), now
+        for s in seen:
+            if s in lost:
+                # saved again: above every UID shown before
+                assert now[s] > max_seen, (s, now[s], max_seen)
+            else:
+                assert now[s] == seen[s], (s, now[s], seen[s])
+        msgs = imap_messages(server, "alice")
+        for subject, body in bodies.items():
+            assert len(msgs[subject]) == 1, subject
+            assert msgs[subject][0].endswith(b"\r\n\r\n" + body), subject
     finally:
         stop(server)

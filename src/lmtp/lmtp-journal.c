@@ -75,9 +75,15 @@
    metadata), and written again from the record, durably, if it is
    missing, short or different (mailbox_verify_saved_blob()). Then one
    syncfs() per filesystem the replay touched, and only then does the
-   file go. A copy whose index row was lost comes back with a new UID
-   (a client that saw the old UID may see it again on another message:
-   the UID counter went back with the WAL tail). A message that was
+   file go. A copy whose index row was lost comes back with a new UID.
+   The lost WAL tail also took the UID counter back, and a client may
+   have seen the lost UIDs: so a journal written in another boot (the
+   header carries the boot id; a crash of the process alone loses no
+   page and needs nothing of this) makes the replay skip, in each
+   mailbox where it saves a copy again, as many UIDs as the journal has
+   records before the first such save (lmtp_journal_replay_skip_uids()):
+   every lost UID belonged to a copy in the journal, so none is handed to
+   another message. A message that was
    saved and then expunged before its record was retired comes back
    after a crash: the one duplicate this allows, and its window is the
    durability interval (250 ms and the syncfs()), no longer
@@ -89,6 +95,7 @@
    it at start (a journal is owned by whoever holds its flock()). */
 #include "lib.h"
 #include "ioloop.h"
+#include "hash.h"
 #include "worker.h"
 #include "master-service.h"
 #include "mail-storage.h"
@@ -136,7 +143,14 @@ struct lmtp_journal_header {
 	uint64_t gen;
 	uint64_t head_off;
 	uint64_t head_seq;
+	/* of the fields above: all a journal of an earlier version has */
 	uint64_t checksum;
+	/* the boot the header was written in (/proc/sys/kernel/random/
+	   boot_id, NUL-padded), and a checksum of everything before it:
+	   absent or not matching in a file of an earlier version, which
+	   counts as "another boot" */
+	char boot_id[40];
+	uint64_t boot_checksum;
 };
 
 struct lmtp_journal_rec_header {
@@ -267,6 +281,41 @@ static uint64_t lmtp_journal_hdr_checksum(const struct lmtp_journal_header *hdr)
 {
 	return lmtp_journal_fnv(0xcbf29ce484222325ULL, hdr,
 				offsetof(struct lmtp_journal_header, checksum));
+}
+
+static uint64_t
+lmtp_journal_hdr_boot_checksum(const struct lmtp_journal_header *hdr)
+{
+	return lmtp_journal_fnv(0xcbf29ce484222325ULL, hdr,
+				offsetof(struct lmtp_journal_header,
+					 boot_checksum));
+}
+
+/* This boot's id, NUL-padded; all zero if the kernel does not say. */
+static void lmtp_journal_get_boot_id(char boot_id_r[40])
+{
+	static char boot_id[40];
+	static bool read_once = false;
+
+	if (!read_once) {
+		int fd = open("/proc/sys/kernel/random/boot_id",
+			      O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd == -1 ? -1 :
+			read(fd, boot_id, sizeof(boot_id) - 1);
+		if (fd != -1)
+			(void)close(fd);
+		if (n <= 0)
+			memset(boot_id, 0, sizeof(boot_id));
+		else {
+			/* the trailing newline goes */
+			while (n > 0 && (boot_id[n - 1] == '\n' ||
+					 boot_id[n - 1] == '\0'))
+				n--;
+			memset(boot_id + n, 0, sizeof(boot_id) - (size_t)n);
+		}
+		read_once = true;
+	}
+	memcpy(boot_id_r, boot_id, sizeof(boot_id));
 }
 
 static uint64_t lmtp_journal_align(uint64_t n)
@@ -469,6 +518,51 @@ static void lmtp_journal_fs_free(ARRAY_TYPE(lmtp_journal_fs) *fs)
 
 /* --- replay (start-up, synchronous) --- */
 
+struct lmtp_journal_replay_ctx {
+	/* the filesystems the replay touched: synced before the file goes */
+	ARRAY_TYPE(lmtp_journal_fs) fs;
+	/* UIDs to skip in a mailbox before its first copy saved again, 0
+	   for none: see lmtp_journal_replay_skip_uids() */
+	unsigned int skip_uids;
+	/* "username\tmailbox id" of the mailboxes skipped in */
+	struct hash_table *skipped;
+	pool_t pool;
+};
+
+/* The journal was written in another boot: a power failure or a crash of
+   the machine may have lost the tail of an index's WAL that only
+   deferred saves had written, and with it UIDs that IMAP clients were
+   shown. Saving those copies again would hand the same UIDs to other
+   messages. Every such UID belongs to a copy still in the journal, so
+   the mailbox's next ctx->skip_uids UIDs (the number of records in the
+   journal) are reserved and dropped, once, before its first copy is
+   saved again: the copies come back above any UID a client saw. */
+static int lmtp_journal_replay_skip_uids(struct lmtp_journal_replay_ctx *ctx,
+					 const char *username,
+					 struct mail_index *index,
+					 uint32_t mailbox_id)
+{
+	struct mail_index_reservation *res;
+
+	if (ctx->skip_uids == 0)
+		return 0;
+	const char *key = t_strdup_printf("%s\t%u", username, mailbox_id);
+	if (hash_table_lookup(ctx->skipped, key) != NULL)
+		return 0;
+	if (mail_index_reserve_uids(index, mailbox_id, ctx->skip_uids,
+				    &res) < 0)
+		return -1;
+	i_info("lmtp journal: replay after a restart of the machine: %s's "
+	       "mailbox %u skips UIDs %u-%u (any of them may have been seen "
+	       "before its index lost them)", str_sanitize(username, 200),
+	       mailbox_id, mail_index_reservation_get_uid1(res),
+	       mail_index_reservation_get_uid2(res));
+	mail_index_reservation_free(&res);
+	char *pkey = p_strdup(ctx->pool, key);
+	hash_table_insert(ctx->skipped, pkey, pkey);
+	return 0;
+}
+
 /* Save one recipient's copy unless the mailbox has it already; one that
    is there has its blob checked (a deferred save's blob may be lost or
    short after a power failure) and written again if it must. The
@@ -478,7 +572,7 @@ static void lmtp_journal_fs_free(ARRAY_TYPE(lmtp_journal_fs) *fs)
    (logged). */
 static int lmtp_journal_replay_rcpt(const struct lmtp_journal_entry *entry,
 				    const struct lmtp_journal_rcpt *rcpt,
-				    ARRAY_TYPE(lmtp_journal_fs) *fs)
+				    struct lmtp_journal_replay_ctx *ctx)
 {
 	struct mail_user *user;
 	struct mailbox *box = NULL;
@@ -500,7 +594,7 @@ static int lmtp_journal_replay_rcpt(const struct lmtp_journal_entry *entry,
 	}
 	if (box == NULL)
 		goto out;
-	(void)lmtp_journal_fs_touch(fs, user);
+	(void)lmtp_journal_fs_touch(&ctx->fs, user);
 	struct mail_index *index = mail_user_get_index(user);
 	if (mail_index_mailbox_lookup(index, name, pool_datastack, &ibox) <= 0)
 		goto out;
@@ -512,6 +606,9 @@ static int lmtp_journal_replay_rcpt(const struct lmtp_journal_entry *entry,
 		goto out;
 	}
 	if (exists < 0)
+		goto out;
+	if (lmtp_journal_replay_skip_uids(ctx, rcpt->username, index,
+					  ibox.id) < 0)
 		goto out;
 	/* a lost index row may have left its blob: the UID, and so the
 	   key, can come again */
@@ -588,12 +685,45 @@ static bool lmtp_journal_read_record(int fd, uint64_t file_size, uint64_t off,
 	return true;
 }
 
+/* Read the record with sequence seq at *off, or at the start of the ring
+   when it did not fit at the end (*off is moved there). */
+static bool lmtp_journal_next_record(int fd, uint64_t file_size,
+				     uint64_t *off, uint64_t seq,
+				     buffer_t *payload, uint64_t *len_r)
+{
+	if (lmtp_journal_read_record(fd, file_size, *off, seq, payload, len_r))
+		return true;
+	*off = LMTP_JOURNAL_FIRST;
+	return lmtp_journal_read_record(fd, file_size, *off, seq, payload,
+					len_r);
+}
+
+/* The number of records in the chain from the header's head. */
+static unsigned int
+lmtp_journal_count_records(int fd, uint64_t file_size,
+			   const struct lmtp_journal_header *hdr,
+			   buffer_t *payload)
+{
+	uint64_t off = hdr->head_off, seq = hdr->head_seq, len;
+	unsigned int count = 0;
+
+	while (lmtp_journal_next_record(fd, file_size, &off, seq, payload,
+					&len)) {
+		count++;
+		off += len;
+		if (off >= file_size)
+			off = LMTP_JOURNAL_FIRST;
+		seq++;
+	}
+	return count;
+}
+
 /* Save every entry of a dead process's journal. Returns 0 if all are in
    their users' storage now. */
 static int lmtp_journal_replay(int fd, const char *path)
 {
 	struct lmtp_journal_header hdr = { .magic = 0 };
-	ARRAY_TYPE(lmtp_journal_fs) fs;
+	struct lmtp_journal_replay_ctx ctx;
 	buffer_t *payload;
 	unsigned int entries = 0, saved = 0;
 	uint64_t len;
@@ -613,18 +743,21 @@ static int lmtp_journal_replay(int fd, const char *path)
 		return 0;
 	}
 	payload = buffer_create(system_pool, 8192);
-	array_init(&fs, system_pool, 4);
+	memset(&ctx, 0, sizeof(ctx));
+	array_init(&ctx.fs, system_pool, 4);
+	ctx.pool = pool_alloconly_create("lmtp journal replay", 1024);
+	ctx.skipped = hash_table_create_str(system_pool, 16);
+	char boot_id[40];
+	lmtp_journal_get_boot_id(boot_id);
+	if (boot_id[0] == '\0' ||
+	    hdr.boot_checksum != lmtp_journal_hdr_boot_checksum(&hdr) ||
+	    memcmp(hdr.boot_id, boot_id, sizeof(boot_id)) != 0) {
+		ctx.skip_uids = lmtp_journal_count_records(fd, file_size, &hdr,
+							   payload);
+	}
 	uint64_t off = hdr.head_off, seq = hdr.head_seq;
-	for (;;) {
-		if (!lmtp_journal_read_record(fd, file_size, off, seq, payload,
-					      &len)) {
-			/* the next record did not fit at the end of the
-			   ring: it is at the start */
-			off = LMTP_JOURNAL_FIRST;
-			if (!lmtp_journal_read_record(fd, file_size, off, seq,
-						      payload, &len))
-				break;
-		}
+	while (lmtp_journal_next_record(fd, file_size, &off, seq, payload,
+					&len)) {
 		T_BEGIN {
 			struct lmtp_journal_entry entry;
 			if (!lmtp_journal_decode(pool_datastack, payload->data,
@@ -637,7 +770,7 @@ static int lmtp_journal_replay(int fd, const char *path)
 			} else {
 				for (unsigned int i = 0; i < entry.rcpt_count; i++) {
 					int r = lmtp_journal_replay_rcpt(&entry,
-							&entry.rcpts[i], &fs);
+							&entry.rcpts[i], &ctx);
 					if (r < 0)
 						ret = -1;
 					else
@@ -655,13 +788,15 @@ static int lmtp_journal_replay(int fd, const char *path)
 	/* what was found saved may be in the page cache only: on disk
 	   before the journal goes */
 	const struct lmtp_journal_fs *f;
-	array_foreach(&fs, f) {
+	array_foreach(&ctx.fs, f) {
 		if (syncfs(f->fd) < 0) {
 			i_error("lmtp journal: %s: syncfs() failed: %m", path);
 			ret = -1;
 		}
 	}
-	lmtp_journal_fs_free(&fs);
+	lmtp_journal_fs_free(&ctx.fs);
+	hash_table_destroy(&ctx.skipped);
+	pool_unref(&ctx.pool);
 	if (entries > 0) {
 		i_info("lmtp journal: %s: replayed %u deliveries, %u copies saved "
 		       "now (the others were saved before)%s", path, entries,
@@ -713,6 +848,8 @@ static int lmtp_journal_write_header(struct lmtp_journal *j, uint64_t head_lpos,
 	hdr.head_off = lmtp_journal_phys(j, head_lpos);
 	hdr.head_seq = head_seq;
 	hdr.checksum = lmtp_journal_hdr_checksum(&hdr);
+	lmtp_journal_get_boot_id(hdr.boot_id);
+	hdr.boot_checksum = lmtp_journal_hdr_boot_checksum(&hdr);
 	if (pwrite(j->fd, &hdr, sizeof(hdr),
 		   (off_t)((hdr.gen % 2) * LMTP_JOURNAL_PAGE)) != sizeof(hdr)) {
 		i_error("lmtp journal: write(%s) failed: %m", j->path);
