@@ -209,6 +209,19 @@ def blob_files(server, user):
     return out
 
 
+def deliver_saved(server, user, prefix, count):
+    """deliver_numbered(), then wait until every message is in the index
+    and its blob written."""
+    bodies = deliver_numbered(server, user, prefix, count)
+    got = wait_subjects(server, user, len(bodies))
+    assert sum(got.values()) == len(bodies), got
+    deadline = time.monotonic() + 30
+    while len(blob_files(server, user)) < len(bodies):
+        assert time.monotonic() < deadline, blob_files(server, user)
+        time.sleep(0.1)
+    return bodies
+
+
 def kill_mail(server):
     mail = server.child_pids("mail")
     assert len(mail) == 1, server.log()
@@ -239,14 +252,7 @@ def test_deferred_saves_rewritten_after_lost_blobs(tmpdir_columba):
     Every message is then there once, with its full content."""
     server = start(tmpdir_columba, "lmtp_journal_sync_interval = 1 hour\n")
     try:
-        bodies = deliver_numbered(server, "alice", "lost", 12)
-        got = wait_subjects(server, "alice", len(bodies))
-        assert sum(got.values()) == len(bodies), got
-        # the saves are committed, their blobs written
-        deadline = time.monotonic() + 30
-        while len(blob_files(server, "alice")) < len(bodies):
-            assert time.monotonic() < deadline, blob_files(server, "alice")
-            time.sleep(0.1)
+        bodies = deliver_saved(server, "alice", "lost", 12)
         files = blob_files(server, "alice")
         victims = sorted(files)[:6]
         os.unlink(files[victims[0]])
@@ -420,13 +426,7 @@ def test_replay_after_power_failure_skips_seen_uids(tmpdir_columba):
     may have seen, never under one of those UIDs."""
     server = start(tmpdir_columba, "lmtp_journal_sync_interval = 1 hour\n")
     try:
-        bodies = deliver_numbered(server, "alice", "pf", 10)
-        got = wait_subjects(server, "alice", len(bodies))
-        assert sum(got.values()) == len(bodies), got
-        deadline = time.monotonic() + 30
-        while len(blob_files(server, "alice")) < len(bodies):
-            assert time.monotonic() < deadline, blob_files(server, "alice")
-            time.sleep(0.1)
+        bodies = deliver_saved(server, "alice", "pf", 10)
         seen = imap_uids(server, "alice")
         assert len(seen) == 10, seen
         max_seen = max(seen.values())

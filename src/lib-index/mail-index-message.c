@@ -439,6 +439,20 @@ static void bitmap_apply(buffer_t *dest, const buffer_t *change,
 	mail_index_bitmap_trim(dest);
 }
 
+/* The result for a message the update applied to: its flags now and its
+   modseq before. */
+static struct mail_index_flag_result *
+flag_result_add(ARRAY_TYPE(mail_index_flag_result) *results,
+		const struct flag_row *row, enum mail_flags new_flags)
+{
+	struct mail_index_flag_result *res = array_append_space(results);
+
+	res->uid = row->uid;
+	res->flags = new_flags;
+	res->old_modseq = row->modseq;
+	return res;
+}
+
 int mail_index_update_flags(struct mail_index_transaction *t,
 			    uint32_t mailbox_id,
 			    const ARRAY_TYPE(seq_range) *uids,
@@ -527,13 +541,8 @@ int mail_index_update_flags_results(struct mail_index_transaction *t,
 		    memcmp(new_bits->data, row->keywords->data,
 			   new_bits->used) == 0) {
 			/* nothing changes: the modseq stays (RFC 7162 3.1) */
-			if (results_r != NULL) {
-				struct mail_index_flag_result *res =
-					array_append_space(results_r);
-				res->uid = row->uid;
-				res->flags = new_flags;
-				res->old_modseq = row->modseq;
-			}
+			if (results_r != NULL)
+				(void)flag_result_add(results_r, row, new_flags);
 			continue;
 		}
 		uint64_t modseq = mail_index_tx_modseq(t, mailbox_id);
@@ -555,10 +564,7 @@ int mail_index_update_flags_results(struct mail_index_transaction *t,
 			seq_range_array_add(changed_r, row->uid);
 		if (results_r != NULL) {
 			struct mail_index_flag_result *res =
-				array_append_space(results_r);
-			res->uid = row->uid;
-			res->flags = new_flags;
-			res->old_modseq = row->modseq;
+				flag_result_add(results_r, row, new_flags);
 			res->changed = true;
 			res->keywords_changed =
 				new_bits->used != row->keywords->used ||
