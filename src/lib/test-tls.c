@@ -1161,8 +1161,11 @@ static void test_tls_data_only_close(void)
 	struct mallinfo2 after = mallinfo2();
 	test_assert(tls_conn_is_data_only(conn_get_tls(s.conn)));
 #ifndef __SANITIZE_ADDRESS__
-	/* OpenSSL's ~13 KiB go, the record layer's ~2.6 KiB stay */
-	test_assert(after.uordblks + 8 * 1024 < before.uordblks);
+	/* OpenSSL's state goes, the record layer's ~2.6 KiB stay: 8.3-9.0
+	   KiB given back over 90 runs, below 8 KiB once in CI (what OpenSSL
+	   holds at that moment varies); kept, the difference would be
+	   negative */
+	test_assert(after.uordblks + 4 * 1024 < before.uordblks);
 	printf("  data-only: %zu bytes given back\n",
 	       before.uordblks - after.uordblks);
 #else
