@@ -200,7 +200,10 @@ def test_import_mbox_and_prune(tmpdir_columba):
     uidvalidity, msgs = index_state(os.path.join(home, "index.db"), "Archive")
     assert [(uid, flags) for uid, flags, _ in msgs] == [(1, 8), (2, 2)]
 
-    # the change log holds the appends; a count limit of 1 prunes the rest
+    # the change log holds the mailboxes' creations (appends are not
+    # logged): a second one, then a count limit of 1 prunes the rest
+    r = run_mail("import-mbox", *user, mbox, "Old", config=conf)
+    assert r.returncode == 0, r.stderr
     with open(conf, "a") as f:
         f.write("mail_index_log_max_changes = 1\n")
     r = run_mail("prune-changes", *user, config=conf)

@@ -816,13 +816,14 @@ static int mail_index_tx_log_ranges(struct mail_index_transaction *t,
 	return 0;
 }
 
-/* Write the change log of the transaction: appends and expunges as UID
-   ranges with the mailbox's new modseq, mailbox-level changes after them.
-   Flag and keyword changes are not logged: the message row carries the
-   modseq of its last change, which is all a reader needs (messages with
-   modseq > n, mail_index_mailbox_get_changes()), while a log row cost a
-   STORE three of its seven WAL pages (the row, its index, the
-   AUTOINCREMENT sequence). */
+/* Write the change log of the transaction: expunges as UID ranges with
+   the mailbox's new modseq, mailbox-level changes after them. Appends and
+   flag and keyword changes are not logged: the message row carries the
+   modseq of its insert or last change, which is all a reader needs
+   (messages with modseq > n, mail_index_mailbox_get_changes()), while a
+   log row costs a commit three WAL pages (the row, its index, the
+   AUTOINCREMENT sequence): three of a STORE's seven, three of the
+   seventeen of a delivery's two commits. */
 static int mail_index_tx_write_changes(struct mail_index_transaction *t)
 {
 	struct mail_index_tx_mailbox *const *boxp;
@@ -832,9 +833,7 @@ static int mail_index_tx_write_changes(struct mail_index_transaction *t)
 		const struct mail_index_tx_mailbox *box = *boxp;
 		if (box->modseq == 0)
 			continue;
-		if (mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_APPEND,
-					     &box->appends) < 0 ||
-		    mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_EXPUNGE,
+		if (mail_index_tx_log_ranges(t, box, MAIL_INDEX_CHANGE_EXPUNGE,
 					     &box->expunges) < 0)
 			return -1;
 	}

@@ -813,10 +813,11 @@ int mail_index_search(struct mail_index *index, uint32_t mailbox_id,
 /* --- changes --- */
 
 enum mail_index_change_type {
+	/* appends, flag and keyword changes: no longer logged (a message's
+	   modseq tells them: mail_index_mailbox_get_changes()); an index
+	   written by an earlier build may hold such entries until they are
+	   pruned */
 	MAIL_INDEX_CHANGE_APPEND = 1,
-	/* flag and keyword changes: no longer logged (a message's modseq
-	   tells them: mail_index_mailbox_get_changes()); an index written
-	   by an earlier build may hold such entries until they are pruned */
 	MAIL_INDEX_CHANGE_FLAGS = 2,
 	MAIL_INDEX_CHANGE_EXPUNGE = 3,
 	MAIL_INDEX_CHANGE_MAILBOX_CREATE = 10,
