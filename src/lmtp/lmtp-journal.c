@@ -221,6 +221,12 @@ struct lmtp_journal {
 	struct worker_pool *workers;
 	/* records in sequence order, oldest first */
 	struct lmtp_journal_record *head, *tail;
+	/* the first record not durable yet, and the first whose saves have
+	   not started (NULL: none). Both flags are set in sequence order,
+	   and only records with both are freed, so a flush or an apply
+	   starts here instead of walking the records that wait for a
+	   durability point (hundreds of them: 250 ms of deliveries) */
+	struct lmtp_journal_record *first_undurable, *first_unapplying;
 	/* logical positions: the ring offset is lpos % RING */
 	uint64_t tail_lpos, next_seq;
 	/* the head the last durable header names */
@@ -971,13 +977,14 @@ static void lmtp_journal_apply_durable(struct lmtp_journal *j)
 	struct lmtp_journal_record *rec;
 
 	timeout_remove(&j->to_apply);
-	for (rec = j->head; rec != NULL && rec->durable; rec = rec->next) {
-		if (rec->applying)
-			continue;
+	for (rec = j->first_unapplying; rec != NULL && rec->durable;
+	     rec = rec->next) {
+		i_assert(!rec->applying);
 		rec->applying = true;
 		for (unsigned int i = 0; i < rec->entry.rcpt_count; i++)
 			lmtp_journal_apply_start(&rec->applies[i]);
 	}
+	j->first_unapplying = rec;
 }
 
 static void lmtp_journal_apply_timeout(void *context)
@@ -1007,12 +1014,13 @@ static void lmtp_journal_flush_done(void *context)
 	j->fdatasyncs++;
 	j->durable_head_lpos = j->flush_head_lpos;
 	/* the replies first: nothing else on the way to them */
-	for (rec = j->head; rec != NULL; rec = rec->next) {
-		if (rec->durable || rec->seq >= j->flush_seq_end)
-			continue;
+	for (rec = j->first_undurable; rec != NULL &&
+	     rec->seq < j->flush_seq_end; rec = rec->next) {
+		i_assert(!rec->durable);
 		rec->durable = true;
 		rec->callback(rec->context);
 	}
+	j->first_undurable = rec;
 	/* then the next fdatasync(), which starts the saves of these
 	   records while it waits for the disk; without one, they start a
 	   little later (a delivery is likely to be appended meanwhile) */
@@ -1078,6 +1086,8 @@ static void lmtp_journal_retire_head(struct lmtp_journal *j)
 {
 	while (j->head != NULL && j->head->retired) {
 		struct lmtp_journal_record *first = j->head;
+		i_assert(first != j->first_undurable &&
+			 first != j->first_unapplying);
 		j->head = first->next;
 		if (j->head == NULL)
 			j->tail = NULL;
@@ -1476,6 +1486,10 @@ bool lmtp_journal_append(const struct lmtp_journal_entry *entry,
 	else
 		j->tail->next = rec;
 	j->tail = rec;
+	if (j->first_undurable == NULL)
+		j->first_undurable = rec;
+	if (j->first_unapplying == NULL)
+		j->first_unapplying = rec;
 	j->appends++;
 	lmtp_journal_flush_start(j, false);
 	lmtp_journal_update_busy(j);
