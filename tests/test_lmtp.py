@@ -234,6 +234,38 @@ def test_pipelining(server):
     assert len(stored(server, "bob", count=1)) == 1
 
 
+def test_pipelined_replies_leave_together(server):
+    """The replies to a pipelined MAIL, RCPTs and DATA are held while the
+    RCPTs wait for userdb and leave in one send: the first read after
+    the commands has all of them, in order (before, MAIL's reply went
+    out alone while the first RCPT was looked up)."""
+    c = Raw(server.lmtp_port)
+    assert c.cmd("LHLO p.test")[0] == 250
+    for n in range(3):
+        c.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<alice@example.com>\r\n"
+               "RCPT TO:<x@example.com>\r\nRCPT TO:<bob@example.com>\r\n"
+               "DATA\r\n")
+        first = c.sock.recv(65536)
+        codes = [line[:3] for line in first.split(b"\r\n") if line]
+        assert codes == [b"250", b"250", b"550", b"250", b"354"], first
+        c.send("Subject: t%d\r\n\r\nbody\r\n.\r\n" % n)
+        assert c.reply()[0] == 250
+        assert c.reply()[0] == 250
+    # a command cut in two: the held replies go once the buffered part
+    # has been read, they do not wait for the rest
+    c.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<alice@example.com>\r\nDA")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    c.send("TA\r\n")
+    assert c.reply()[0] == 354
+    c.send("Subject: cut\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 221
+    c.close()
+    assert len(stored(server, "alice", count=4)) == 4
+    assert len(stored(server, "bob", count=3)) == 3
+
+
 def test_bdat_binary(server):
     c = Raw(server.lmtp_port)
     c.cmd("LHLO b.test")

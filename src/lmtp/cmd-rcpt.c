@@ -74,6 +74,7 @@ static void rcpt_lookup_callback(enum auth_master_result result,
 		break;
 	}
 	lmtp_client_command_done(client);
+	lmtp_client_release_replies(client, false);
 }
 
 void cmd_rcpt(struct lmtp_client *client, const char *args)
@@ -130,6 +131,7 @@ void cmd_rcpt(struct lmtp_client *client, const char *args)
 		.session_id = client->session_id,
 	};
 	client->lookup_rcpt = rcpt;
+	lmtp_client_hold_replies(client);
 	lmtp_client_pause(client);
 	client->lookup = auth_master_user_lookup(lmtp.auth, &req,
 						 rcpt_lookup_callback, client);

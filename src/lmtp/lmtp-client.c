@@ -117,6 +117,32 @@ void lmtp_client_pause(struct lmtp_client *client)
 	conn_set_input_paused(client->conn, true);
 }
 
+void lmtp_client_hold_replies(struct lmtp_client *client)
+{
+	if (client->replies_held ||
+	    conn_input_buffered_size(client->conn) == 0)
+		return;
+	client->replies_held = true;
+	conn_cork(client->conn);
+}
+
+void lmtp_client_release_replies(struct lmtp_client *client, bool force)
+{
+	if (!client->replies_held)
+		return;
+	/* held while the buffered commands can still be handled: a lookup
+	   is running, or input resumes on the buffered commands (unless
+	   the output is full, when input waits for it to drain) */
+	if (!force && !conn_is_disconnected(client->conn) &&
+	    (client->lookup != NULL ||
+	     (conn_input_buffered_size(client->conn) > 0 &&
+	      !conn_input_is_paused(client->conn) &&
+	      !conn_output_is_full(client->conn))))
+		return;
+	client->replies_held = false;
+	conn_uncork(client->conn);
+}
+
 void lmtp_client_command_done(struct lmtp_client *client)
 {
 	if (client->stopping && client->delivery == NULL &&
@@ -285,6 +311,11 @@ static void lmtp_client_input(struct conn *conn)
 		    conn_input_is_paused(conn) || conn_is_disconnected(conn))
 			break;
 	}
+	/* what could be handled without the client was: unless a RCPT
+	   waits for userdb, the held replies go (with those of this call:
+	   input() runs corked) */
+	if (!client->destroyed && client->lookup == NULL)
+		lmtp_client_release_replies(client, true);
 }
 
 static void lmtp_client_disconnected(struct conn *conn, const char *reason)

@@ -77,6 +77,9 @@ struct lmtp_client {
 	/* a RCPT waiting for userdb */
 	struct auth_master_lookup *lookup;
 	struct lmtp_recipient *lookup_rcpt;
+	/* the output is corked while a RCPT waits for userdb with more
+	   commands pipelined behind it (lmtp_client_hold_replies()) */
+	bool replies_held;
 	/* DATA or the first BDAT started it */
 	struct lmtp_delivery *delivery;
 	/* BDAT was used in this transaction: DATA is refused */
@@ -115,6 +118,15 @@ void lmtp_client_error(struct lmtp_client *client, const char *fmt, ...)
    if the process is stopping or the client left meanwhile). */
 void lmtp_client_command_done(struct lmtp_client *client);
 void lmtp_client_pause(struct lmtp_client *client);
+/* Before an asynchronous step: if more commands are buffered behind
+   this one, hold the replies until they are handled, so that the
+   replies to a pipelined MAIL, RCPT and DATA leave in one send
+   (RFC 2920 section 3.2 lets the server batch them) instead of one each.
+   lmtp_client_release_replies() sends what is held when no lookup runs
+   and input() will not run on buffered commands (force: input() just
+   ran, and whatever it could handle was). */
+void lmtp_client_hold_replies(struct lmtp_client *client);
+void lmtp_client_release_replies(struct lmtp_client *client, bool force);
 /* End the mail transaction (after DATA/BDAT LAST, RSET, a new LHLO). */
 void lmtp_client_transaction_reset(struct lmtp_client *client);
 void lmtp_client_disconnect(struct lmtp_client *client, const char *reason);
