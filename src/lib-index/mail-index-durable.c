@@ -763,6 +763,13 @@ void mail_index_get_checkpoint_stats(struct mail_index *index,
 	*sync_r = index->durable->checkpoints_sync;
 }
 
+void mail_index_wait_checkpoints(void)
+{
+	/* the count drops after the thread's last SQLite call */
+	while (atomic_load(&checkpoint_threads) > 0)
+		(void)usleep(1000);
+}
+
 bool mail_index_checkpoint_running(struct mail_index *index)
 {
 	return index->durable != NULL && index->durable->checkpoint != NULL &&

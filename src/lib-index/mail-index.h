@@ -140,6 +140,11 @@ int mail_index_open(const struct mail_index_settings *set,
 /* Reservations still held are released. Sets *index to NULL. An index
    still being created (mail_index_is_creating()) is discarded. */
 void mail_index_close(struct mail_index **index);
+/* Wait until no WAL checkpoint thread of this process runs (a closed
+   index's may still be running). For fork() without exec(): a child
+   forked while such a thread holds one of SQLite's mutexes blocks on it
+   forever. Checkpoint threads start only in this thread's commits. */
+void mail_index_wait_checkpoints(void);
 /* The index was opened with create_deferred and did not exist: what is
    written goes to a temporary database that no other process sees. */
 bool mail_index_is_creating(const struct mail_index *index);

@@ -143,6 +143,7 @@ static void test_notify_other_process(void)
 	test_begin("change notification reaches another process < 100 ms");
 	uint32_t id = test_mailbox_create(index, "INBOX");
 	test_assert(pipe(ready) == 0 && pipe(result) == 0);
+	mail_index_wait_checkpoints();
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(ready[0]);
@@ -214,6 +215,7 @@ static void test_wait_change(void)
 	uint32_t id = test_mailbox_create(index, "INBOX");
 	/* the first call sets the watch up: nothing has changed since */
 	test_assert(mail_index_wait_change(index, 10) == 0);
+	mail_index_wait_checkpoints();
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct mail_index *child = test_index_open_path(path);
@@ -327,10 +329,12 @@ static void test_concurrent_appends(void)
 
 	test_begin("concurrent appenders: UIDs unique, visible in order");
 	uint32_t id = test_mailbox_create(index, "INBOX");
+	mail_index_wait_checkpoints();
 	pids[WRITERS] = fork();
 	if (pids[WRITERS] == 0)
 		_exit(watcher_child(path, id, total));
 	for (unsigned int i = 0; i < WRITERS; i++) {
+		mail_index_wait_checkpoints();
 		pids[i] = fork();
 		if (pids[i] == 0)
 			_exit(writer_child(path, id, i + 1));

@@ -53,6 +53,7 @@ static bool test_wait_requested(struct mail_index *index, uint64_t target)
 /* A child appending one message; reports its sync statistics. */
 static pid_t test_fork_appender(const char *path, uint32_t mailbox_id, int fd)
 {
+	mail_index_wait_checkpoints();
 	pid_t pid = fork();
 
 	if (pid != 0)
@@ -157,6 +158,7 @@ static void test_reader_waits_for_sync(void)
 	test_assert(test_wait_requested(index, base + 1));
 
 	/* the reader forks too: it must block until the lock is released */
+	mail_index_wait_checkpoints();
 	pid_t r = fork();
 	if (r == 0) {
 		ARRAY_TYPE(mail_index_record) recs;
@@ -197,6 +199,7 @@ static void test_dead_writer_slot(void)
 
 	test_begin("durable: a writer killed before its sync leaves no stuck slot");
 	(void)test_mailbox_create(index, "INBOX");
+	mail_index_wait_checkpoints();
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct mail_index *w = test_index_open_path(path);

@@ -288,6 +288,7 @@ static void test_append_stale_reservation(void)
 	test_assert(mail_index_open(&set, &index2, &error) == 0);
 
 	/* a reservation of a dead process is dropped at once */
+	mail_index_wait_checkpoints();
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct mail_index *child = test_index_open_path(path);

@@ -204,6 +204,7 @@ static void test_quota_concurrent_processes(void)
 	for (unsigned int i = 0; i < QUOTA_WRITERS; i++)
 		boxes[i] = test_mailbox_create(index, t_strdup_printf("b%u", i));
 	for (unsigned int i = 0; i < QUOTA_WRITERS; i++) {
+		mail_index_wait_checkpoints();
 		pids[i] = fork();
 		if (pids[i] == 0)
 			_exit(quota_writer_child(path, boxes[i]));

@@ -75,6 +75,7 @@ static void test_stamp_other_process(void)
 	uint64_t stamp = mail_index_get_commit_stamp(index);
 	test_assert(stamp != 0);
 
+	mail_index_wait_checkpoints();
 	pid_t pid = fork();
 	if (pid == 0) {
 		struct mail_index *child = test_index_open_path(path);

@@ -226,6 +226,7 @@ static void test_crash(void)
 		if (pipe(fds) < 0)
 			i_fatal("pipe() failed: %m");
 		for (unsigned int w = 0; w < writers; w++) {
+			mail_index_wait_checkpoints();
 			pids[w] = fork();
 			if (pids[w] == 0) {
 				close(fds[0]);
