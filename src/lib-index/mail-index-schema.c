@@ -209,12 +209,20 @@ static const char *const migration_5 =
 "    ON DELETE CASCADE\n"
 ") WITHOUT ROWID;\n";
 
+/* uid_reservations holds the saves in flight (a few rows): the index on
+   (mailbox_id, uid1) saved no reads worth having and cost every save two
+   WAL pages, one when its reservation was inserted and one when it was
+   deleted with the message's row. */
+static const char *const migration_6 =
+"DROP INDEX IF EXISTS uid_reservations_mailbox;\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
 	migration_4,
 	migration_5,
+	migration_6,
 };
 
 unsigned int mail_index_get_schema_version(void)

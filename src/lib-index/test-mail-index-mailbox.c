@@ -427,7 +427,7 @@ static void test_schema(void)
 	sqlite3_close(db);
 	test_assert(mail_index_open(&set, &index, &error) < 0);
 	test_assert(strstr(error, "newer") != NULL);
-	test_assert(mail_index_get_schema_version() == 5);
+	test_assert(mail_index_get_schema_version() == 6);
 	/* a version-1 database (before change-log pruning) is brought
 	   forward, keeping its data */
 	index = test_index_open(&path);
@@ -453,11 +453,20 @@ static void test_schema(void)
 	struct mail_index_prune_settings prune = { .max_changes = 1 };
 	test_assert(mail_index_changes_prune(index, &prune, &pruned) == 0);
 	mail_index_close(&index);
+	/* ... and loses the reservations' index (version 6) */
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	sqlite3_stmt *stmt;
+	test_assert(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master "
+		"WHERE name = 'uid_reservations_mailbox'", -1, &stmt,
+		NULL) == SQLITE_OK);
+	test_assert(sqlite3_step(stmt) == SQLITE_ROW &&
+		    sqlite3_column_int(stmt, 0) == 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
 	/* journal mode is WAL */
 	index = test_index_open(&path);
 	mail_index_close(&index);
 	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
-	sqlite3_stmt *stmt;
 	test_assert(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL) == SQLITE_OK);
 	test_assert(sqlite3_step(stmt) == SQLITE_ROW);
 	test_assert_strcmp((const char *)sqlite3_column_text(stmt, 0), "wal");
