@@ -12,20 +12,21 @@ import subprocess
 import time
 
 import pytest
+import resource
 
 from authclient import wait_socket
 from conftest import (BUILD, LOG_CRASH_OR_SANITIZER, ColumbaServer, free_port,
                       stop_checked, wait_port)
 
 
-def start(tmpdir, extra=""):
+def start(tmpdir, extra="", names=("alice", "bob", "carol"), service_mail=""):
     users = os.path.join(tmpdir, "users")
     home = os.path.join(tmpdir, "home")
     # the mail process runs as the internal user and creates the homes
     os.makedirs(home, exist_ok=True)
     os.chmod(home, 0o1777)
     with open(users, "w") as f:
-        for name in ("alice", "bob", "carol"):
+        for name in names:
             f.write("%s@example.com:{PLAIN}x::::%s/%s::\n" % (name, home, name))
     os.chmod(users, 0o644)
     port = free_port()
@@ -34,8 +35,8 @@ def start(tmpdir, extra=""):
         "hostname = mx.test\n"
         "passdb {\n  driver = passwd-file\n  args = %s\n}\n"
         "userdb {\n  driver = passwd-file\n  args = %s\n}\n"
-        "service mail {\n  inet_listener lmtp {\n    port = %d\n  }\n}\n"
-        % (users, users, port)) + extra
+        "service mail {\n%s  inet_listener lmtp {\n    port = %d\n  }\n}\n"
+        % (users, users, service_mail, port)) + extra
     server = ColumbaServer(tmpdir, extra_config=config).start()
     server.lmtp_port = port
     server.lmtp_path = os.path.join(server.base_dir, "lmtp")
@@ -264,6 +265,50 @@ def test_pipelined_replies_leave_together(server):
     c.close()
     assert len(stored(server, "alice", count=4)) == 4
     assert len(stored(server, "bob", count=3)) == 3
+
+
+def test_user_cache_closes_least_recently_used(tmpdir_columba):
+    """With room for few users (a low fd limit: 130 / 2 / 8 = 8 users'
+    worth of fds, src/mail/mail-user-cache.c; 4 of them for users kept for
+    IMAP, 4 for LMTP's cache), deliveries to more users close the least
+    recently used idle ones: the mail process holds at most 8 users'
+    indexes, and every delivery succeeds, to a closed user again too."""
+    names = ["u%d" % i for i in range(12)]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # the master and the processes it forks inherit the limit; it only
+    # raises it to client_limit * 2 + 128
+    resource.setrlimit(resource.RLIMIT_NOFILE, (130, hard))
+    try:
+        srv = start(tmpdir_columba, names=names,
+                    service_mail="  client_limit = 1\n")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        c = smtplib.LMTP("127.0.0.1", srv.lmtp_port)
+        c.ehlo("x")
+        for name in names + ["u0", "u11", "u5"]:
+            c.sendmail("a@b.test", [name + "@example.com"],
+                       "Subject: to %s\r\n\r\nbody\r\n" % name)
+            assert len(stored(srv, name, count=1)) >= 1
+        c.quit()
+        assert len(stored(srv, "u0", count=2)) == 2
+        assert len(stored(srv, "u5", count=2)) == 2
+        assert len(stored(srv, "u11", count=2)) == 2
+        (mail_pid,) = srv.child_pids("mail")
+        fd_dir = "/proc/%d/fd" % mail_pid
+        indexes = set()
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.endswith("/index.db"):
+                indexes.add(target)
+        assert 1 <= len(indexes) <= 8, indexes
+        # the most recently used are the ones kept
+        assert os.path.join(srv.home, "u5", "index.db") in indexes
+    finally:
+        stop(srv)
 
 
 def test_bdat_binary(server):

@@ -21,6 +21,7 @@
    250 only for a copy that is durable, 451/452 for one that failed (the
    MTA retries just that recipient), so nothing is lost or duplicated. */
 #include "lib.h"
+#include "hash.h"
 #include "conn.h"
 #include "ioloop.h"
 #include "columba-settings.h"
@@ -49,6 +50,8 @@
 #define LMTP_USER_CACHE_MAX 1000
 
 struct lmtp_cached_user {
+	/* LRU order, least recently used first */
+	struct lmtp_cached_user *lru_prev, *lru_next;
 	char *username;
 	struct mail_user *user;
 	unsigned int refcount;
@@ -59,8 +62,11 @@ struct lmtp_cached_user {
 	unsigned int box_refs;
 	bool box_stale;
 };
-/* least recently used first */
-static ARRAY(struct lmtp_cached_user *) lmtp_user_cache;
+/* username -> struct lmtp_cached_user, and the LRU list of the same
+   users (a delivery found its user by a strcmp() walk of the list: 2-3 %
+   of the mail process's time with 100 users) */
+static struct hash_table *lmtp_user_cache;
+static struct lmtp_cached_user *lmtp_user_lru_head, *lmtp_user_lru_tail;
 static unsigned int lmtp_user_cache_max;
 static struct timeout *lmtp_user_cache_to;
 
@@ -170,23 +176,52 @@ static void lmtp_cached_user_free(struct lmtp_cached_user *cu)
 	free(cu);
 }
 
+static void lmtp_user_lru_unlink(struct lmtp_cached_user *cu)
+{
+	if (cu->lru_prev != NULL)
+		cu->lru_prev->lru_next = cu->lru_next;
+	else
+		lmtp_user_lru_head = cu->lru_next;
+	if (cu->lru_next != NULL)
+		cu->lru_next->lru_prev = cu->lru_prev;
+	else
+		lmtp_user_lru_tail = cu->lru_prev;
+	cu->lru_prev = cu->lru_next = NULL;
+}
+
+/* as the most recently used */
+static void lmtp_user_lru_append(struct lmtp_cached_user *cu)
+{
+	cu->lru_prev = lmtp_user_lru_tail;
+	cu->lru_next = NULL;
+	if (lmtp_user_lru_tail != NULL)
+		lmtp_user_lru_tail->lru_next = cu;
+	else
+		lmtp_user_lru_head = cu;
+	lmtp_user_lru_tail = cu;
+}
+
+static void lmtp_user_cache_remove(struct lmtp_cached_user *cu)
+{
+	lmtp_user_lru_unlink(cu);
+	if (!hash_table_remove(lmtp_user_cache, cu->username))
+		i_unreached();
+	lmtp_cached_user_free(cu);
+}
+
 /* Close users idle long enough (all idle ones with force). */
 static void lmtp_user_cache_expire(bool force)
 {
-	unsigned int i = 0;
+	struct lmtp_cached_user *cu, *next;
 	time_t now = time(NULL);
 
-	while (i < array_count(&lmtp_user_cache)) {
-		struct lmtp_cached_user *cu = *array_idx(&lmtp_user_cache, i);
+	for (cu = lmtp_user_lru_head; cu != NULL; cu = next) {
+		next = cu->lru_next;
 		if (cu->refcount == 0 &&
-		    (force || cu->last_used + LMTP_USER_CACHE_IDLE_SECS <= now)) {
-			array_delete(&lmtp_user_cache, i, 1);
-			lmtp_cached_user_free(cu);
-		} else {
-			i++;
-		}
+		    (force || cu->last_used + LMTP_USER_CACHE_IDLE_SECS <= now))
+			lmtp_user_cache_remove(cu);
 	}
-	if (array_count(&lmtp_user_cache) == 0 && lmtp_user_cache_to != NULL)
+	if (lmtp_user_lru_head == NULL && lmtp_user_cache_to != NULL)
 		timeout_remove(&lmtp_user_cache_to);
 }
 
@@ -195,11 +230,10 @@ static void lmtp_user_cache_expire(bool force)
    deliveries finish (they hold the users anyway). */
 static void lmtp_user_cache_make_room(void)
 {
-	for (unsigned int i = 0; i < array_count(&lmtp_user_cache); i++) {
-		struct lmtp_cached_user *cu = *array_idx(&lmtp_user_cache, i);
+	for (struct lmtp_cached_user *cu = lmtp_user_lru_head; cu != NULL;
+	     cu = cu->lru_next) {
 		if (cu->refcount == 0) {
-			array_delete(&lmtp_user_cache, i, 1);
-			lmtp_cached_user_free(cu);
+			lmtp_user_cache_remove(cu);
 			return;
 		}
 	}
@@ -225,11 +259,12 @@ static void lmtp_user_cache_timeout(void *context ATTR_UNUSED)
 
 void lmtp_user_cache_deinit(void)
 {
-	if (!array_is_created(&lmtp_user_cache))
+	if (lmtp_user_cache == NULL)
 		return;
 	lmtp_user_cache_expire(true);
 	/* deliveries still running own the rest; the process is exiting */
-	array_free(&lmtp_user_cache);
+	hash_table_destroy(&lmtp_user_cache);
+	lmtp_user_lru_head = lmtp_user_lru_tail = NULL;
 }
 
 struct lmtp_cached_user *
@@ -239,32 +274,26 @@ lmtp_user_cache_ref(const char *username, const char *const *userdb_fields,
 	struct lmtp_cached_user *cu = NULL;
 	struct mail_user *user;
 
-	if (!array_is_created(&lmtp_user_cache)) {
-		array_init(&lmtp_user_cache, system_pool, 16);
+	if (lmtp_user_cache == NULL) {
+		lmtp_user_cache = hash_table_create_str(system_pool, 64);
 		lmtp_user_cache_max = lmtp_user_cache_get_max();
 	}
-	for (unsigned int i = array_count(&lmtp_user_cache); i > 0; i--) {
-		/* from the most recently used end: a user delivered to
-		   now is likely to get the next message too */
-		cu = *array_idx(&lmtp_user_cache, i - 1);
-		if (strcmp(cu->username, username) == 0) {
-			/* most recently used: to the end */
-			array_delete(&lmtp_user_cache, i - 1, 1);
-			array_push(&lmtp_user_cache, cu);
-			break;
-		}
-		cu = NULL;
-	}
-	if (cu == NULL) {
+	cu = hash_table_lookup(lmtp_user_cache, username);
+	if (cu != NULL) {
+		/* most recently used: to the end */
+		lmtp_user_lru_unlink(cu);
+		lmtp_user_lru_append(cu);
+	} else {
 		if (mail_user_setup(lmtp.set, username, userdb_fields, NULL,
 				    &user, error_r) < 0)
 			return NULL;
-		if (array_count(&lmtp_user_cache) >= lmtp_user_cache_max)
+		if (hash_table_count(lmtp_user_cache) >= lmtp_user_cache_max)
 			lmtp_user_cache_make_room();
 		cu = i_new(struct lmtp_cached_user, 1);
 		cu->username = i_strdup(username);
 		cu->user = user;
-		array_push(&lmtp_user_cache, cu);
+		hash_table_insert(lmtp_user_cache, cu->username, cu);
+		lmtp_user_lru_append(cu);
 		if (lmtp_user_cache_to == NULL) {
 			lmtp_user_cache_to = timeout_add(
 				LMTP_USER_CACHE_IDLE_SECS * 1000 / 2,
