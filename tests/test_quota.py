@@ -563,7 +563,8 @@ def test_cli_get_and_recalc(make_server):
     out = quota_cli(srv, "get", "bob")
     assert "STORAGE\t0\t-\t0" in out and "MESSAGE\t0\t-\t0" in out, out
 
-    # a usage row that went wrong (edited by hand) is put right
+    # mailbox counters that went wrong (edited by hand; the usage is
+    # their sum) are put right
     index = os.path.join(srv.home, "alice", "index.db")
     st = os.stat(index)
 
@@ -572,7 +573,8 @@ def test_cli_get_and_recalc(make_server):
         os.setuid(st.st_uid)
     subprocess.run(["python3", "-c",
                     "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
-                    "c.execute('UPDATE quota_usage SET storage=5, messages=77');"
+                    "c.execute(\"UPDATE mailboxes SET size=5, messages=77 "
+                    "WHERE name='INBOX'\");"
                     " c.commit()", index],
                    check=True, preexec_fn=as_owner)
     out = quota_cli(srv, "recalc", "alice")

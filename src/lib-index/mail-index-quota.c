@@ -1,6 +1,7 @@
-/* Quota usage in the index (see mail-index-quota.h). The triggers that
-   keep the quota_usage row are in mail-index-schema.c's migration 4;
-   this file reads the row and recounts it. */
+/* Quota usage in the index (see mail-index-quota.h): the sums of the
+   mailboxes' counters, which the triggers of mail-index-schema.c keep
+   in the same transactions as the message rows; this file reads them
+   and counts them again. */
 #include "lib.h"
 #include "mail-index-private.h"
 #include "mail-index-quota.h"
@@ -18,21 +19,12 @@ static int quota_read(struct mail_index *index,
 		      struct mail_index_quota_usage *usage_r)
 {
 	sqlite3_stmt *stmt = mail_index_stmt(index,
-		"SELECT storage, messages FROM quota_usage WHERE id = 1");
-	int ret;
+		"SELECT coalesce(sum(size), 0), coalesce(sum(messages), 0) "
+		"FROM mailboxes");
 
 	memset(usage_r, 0, sizeof(*usage_r));
-	if (stmt == NULL)
+	if (stmt == NULL || mail_index_step(index, stmt, "quota usage") <= 0)
 		return -1;
-	ret = mail_index_step(index, stmt, "quota usage");
-	if (ret < 0)
-		return -1;
-	if (ret == 0) {
-		/* the migration inserts the row; a missing one is a broken
-		   index, which recalc puts right */
-		return mail_index_set_internal_error(index, MAIL_ERROR_TEMP,
-			"quota_usage row is missing (run columba mail quota recalc)");
-	}
 	usage_r->storage = quota_column(stmt, 0);
 	usage_r->messages = quota_column(stmt, 1);
 	sqlite3_reset(stmt);
@@ -108,47 +100,31 @@ int mail_index_quota_recalc(struct mail_index *index,
 			    struct mail_index_quota_usage *new_r)
 {
 	struct mail_index_transaction *t;
-	struct mail_index_quota_usage old, new;
-	sqlite3_stmt *stmt;
-	int ret;
+	struct mail_index_quota_usage old;
 
-	memset(&old, 0, sizeof(old));
 	memset(new_r, 0, sizeof(*new_r));
 	if (mail_index_transaction_begin(index, &t) < 0)
 		return -1;
-	stmt = mail_index_stmt(index,
-		"SELECT storage, messages FROM quota_usage WHERE id = 1");
-	if (stmt == NULL)
+	if (quota_read(index, &old) < 0)
 		goto failed;
-	ret = mail_index_step(index, stmt, "quota usage");
-	if (ret < 0)
+	/* every counter the triggers keep, from the rows */
+	if (mail_index_exec(index,
+		"UPDATE mailboxes SET "
+		"messages = (SELECT count(*) FROM messages m "
+		"  WHERE m.mailbox_id = mailboxes.id), "
+		"size = (SELECT coalesce(sum(rfc822_size), 0) FROM messages m "
+		"  WHERE m.mailbox_id = mailboxes.id), "
+		"unseen = (SELECT count(*) FROM messages m "
+		"  WHERE m.mailbox_id = mailboxes.id AND (m.flags & 8) = 0), "
+		"deleted = (SELECT count(*) FROM messages m "
+		"  WHERE m.mailbox_id = mailboxes.id AND (m.flags & 4) != 0)") < 0)
 		goto failed;
-	if (ret > 0) {
-		old.storage = quota_column(stmt, 0);
-		old.messages = quota_column(stmt, 1);
-		sqlite3_reset(stmt);
-	}
-	stmt = mail_index_stmt(index,
-		"SELECT coalesce(sum(rfc822_size), 0), count(*) FROM messages");
-	if (stmt == NULL || mail_index_step(index, stmt, "quota count") <= 0)
-		goto failed;
-	new.storage = quota_column(stmt, 0);
-	new.messages = quota_column(stmt, 1);
-	sqlite3_reset(stmt);
-	stmt = mail_index_stmt(index,
-		"INSERT OR REPLACE INTO quota_usage (id, storage, messages) "
-		"VALUES (1, ?1, ?2)");
-	if (stmt == NULL)
-		goto failed;
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)new.storage);
-	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)new.messages);
-	if (mail_index_step(index, stmt, "quota store") < 0)
+	if (quota_read(index, new_r) < 0)
 		goto failed;
 	if (mail_index_transaction_commit(&t) < 0)
 		return -1;
 	if (old_r != NULL)
 		*old_r = old;
-	*new_r = new;
 	return 0;
 failed:
 	mail_index_transaction_rollback(&t);

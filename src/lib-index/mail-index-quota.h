@@ -1,10 +1,11 @@
 /* A user's quota usage as the index accounts it: the sum of the
-   RFC822.SIZEs of every message in every mailbox and their count. The
-   quota_usage table holds both in one row, kept by triggers on the
-   messages table, so every save, copy, move, expunge and mailbox delete
-   changes it in the same SQLite transaction as the rows themselves
-   (whichever process commits, and however concurrently). A migration
-   computes it for indexes made before it existed. */
+   RFC822.SIZEs of every message in every mailbox and their count, read
+   as the sums of the mailboxes' counters (size, messages). Triggers on
+   the messages table keep those, so every save, copy, move, expunge and
+   mailbox delete changes the usage in the same SQLite transaction as the
+   rows themselves (whichever process commits, and however
+   concurrently). Until schema 7 a quota_usage row held the sums too, at
+   the cost of a WAL page per saved and expunged message. */
 #ifndef COLUMBA_MAIL_INDEX_QUOTA_H
 #define COLUMBA_MAIL_INDEX_QUOTA_H
 
@@ -16,9 +17,9 @@ struct mail_index_quota_usage {
 	uint64_t messages;
 };
 
-/* The usage as committed now (one row read; reads of a snapshot see
-   commits made meanwhile by any process). Returns 0, or -1 with the
-   index error set. */
+/* The usage as committed now (one read of the mailboxes' rows; reads
+   of a snapshot see commits made meanwhile by any process). Returns 0,
+   or -1 with the index error set. */
 int mail_index_quota_get(struct mail_index *index,
 			 struct mail_index_quota_usage *usage_r)
 	ATTR_WARN_UNUSED;
@@ -35,11 +36,11 @@ int mail_index_quota_get_uids(struct mail_index *index, uint32_t mailbox_id,
 int mail_index_quota_get_deleted(struct mail_index *index,
 				 uint32_t mailbox_id, uint64_t *bytes_r)
 	ATTR_WARN_UNUSED;
-/* Count the usage again from the messages themselves and store it (in
-   one write transaction, so no save or expunge slips between the count
-   and the store). *old_r (may be NULL) gets what was stored before,
-   *new_r what is stored now. Blocks. Returns 0, or -1 with the error
-   set. */
+/* Count every mailbox's counters (messages, size, unseen, deleted)
+   again from the messages themselves and store them (in one write
+   transaction, so no save or expunge slips between the count and the
+   store). *old_r (may be NULL) gets the usage before, *new_r the usage
+   now. Blocks. Returns 0, or -1 with the error set. */
 int mail_index_quota_recalc(struct mail_index *index,
 			    struct mail_index_quota_usage *old_r,
 			    struct mail_index_quota_usage *new_r)

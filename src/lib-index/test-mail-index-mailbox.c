@@ -427,7 +427,7 @@ static void test_schema(void)
 	sqlite3_close(db);
 	test_assert(mail_index_open(&set, &index, &error) < 0);
 	test_assert(strstr(error, "newer") != NULL);
-	test_assert(mail_index_get_schema_version() == 6);
+	test_assert(mail_index_get_schema_version() == 7);
 	/* a version-1 database (before change-log pruning) is brought
 	   forward, keeping its data */
 	index = test_index_open(&path);
@@ -439,10 +439,11 @@ static void test_schema(void)
 		"ALTER TABLE mailboxes DROP COLUMN changes_pruned_modseq;"
 		"ALTER TABLE mailboxes DROP COLUMN recent_uidvalidity;"
 		"ALTER TABLE mailboxes DROP COLUMN first_recent_uid;"
-		"DROP TRIGGER quota_messages_insert;"
-		"DROP TRIGGER quota_messages_delete;"
-		"DROP TRIGGER quota_messages_size;"
-		"DROP TABLE quota_usage;"
+		"DROP TRIGGER IF EXISTS quota_messages_insert;"
+		"DROP TRIGGER IF EXISTS quota_messages_delete;"
+		"DROP TRIGGER IF EXISTS quota_messages_size;"
+		"DROP TABLE IF EXISTS quota_usage;"
+		"DROP TRIGGER messages_size;"
 		"DROP TABLE message_search;"
 		"DELETE FROM schema_version WHERE version >= 2",
 		NULL, NULL, NULL) == SQLITE_OK);

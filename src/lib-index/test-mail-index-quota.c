@@ -92,37 +92,35 @@ static void test_quota_recalc(void)
 	struct mail_index_quota_usage old, new;
 	sqlite3 *db;
 
-	test_begin("quota usage: recalc repairs a wrong or missing row");
+	test_begin("quota usage: recalc repairs wrong mailbox counters");
 	uint32_t inbox = test_mailbox_create(index, "INBOX");
+	uint32_t other = test_mailbox_create(index, "Other");
 	(void)test_append(index, inbox, 2, 0, NULL);
+	(void)test_append(index, other, 1, 0, NULL);
+	test_quota_usage_is(index, 221 + 110, 3);
 	mail_index_close(&index);
 
+	/* the usage is the mailboxes' counters: edited by hand, both are
+	   wrong until recalc counts them again */
 	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
 	test_assert(sqlite3_exec(db,
-		"UPDATE quota_usage SET storage = 5, messages = 99",
+		"UPDATE mailboxes SET size = 5, messages = 99, unseen = 7, "
+		"deleted = 3 WHERE name = 'INBOX';"
+		"UPDATE mailboxes SET size = -40 WHERE name = 'Other'",
 		NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	index = test_index_open_path(path);
-	test_quota_usage_is(index, 5, 99);
+	test_quota_usage_is(index, 0, 100);
 	test_assert(mail_index_quota_recalc(index, &old, &new) == 0);
-	test_assert(old.storage == 5 && old.messages == 99);
-	test_assert(new.storage == 221 && new.messages == 2);
-	test_quota_usage_is(index, 221, 2);
-	mail_index_close(&index);
-
-	/* a missing row is an error until recalc puts it back */
-	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
-	test_assert(sqlite3_exec(db, "DELETE FROM quota_usage",
-				 NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
-	index = test_index_open_path(path);
-	struct mail_index_quota_usage usage;
-	test_expect_log(LOG_TYPE_ERROR, "quota_usage row is missing");
-	test_assert(mail_index_quota_get(index, &usage) < 0);
-	test_assert(mail_index_quota_recalc(index, NULL, &new) == 0);
-	test_assert(new.storage == 221 && new.messages == 2);
-	(void)test_append(index, inbox, 1, 0, NULL);
+	test_assert(old.storage == 0 && old.messages == 100);
+	test_assert(new.storage == 331 && new.messages == 3);
 	test_quota_usage_is(index, 331, 3);
+	struct mail_index_status status;
+	test_assert(mail_index_mailbox_status(index, inbox, &status) == 0);
+	test_assert(status.messages == 2 && status.unseen == 2 &&
+		    status.deleted == 0);
+	(void)test_append(index, inbox, 1, 0, NULL);
+	test_quota_usage_is(index, 331 + 110, 4);
 	mail_index_close(&index);
 	test_end();
 }
@@ -144,10 +142,11 @@ static void test_quota_migration(void)
 	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
 	test_assert(sqlite3_exec(db,
 		"DROP TABLE IF EXISTS message_search;"
-		"DROP TRIGGER quota_messages_insert;"
-		"DROP TRIGGER quota_messages_delete;"
-		"DROP TRIGGER quota_messages_size;"
-		"DROP TABLE quota_usage;"
+		"DROP TRIGGER IF EXISTS quota_messages_insert;"
+		"DROP TRIGGER IF EXISTS quota_messages_delete;"
+		"DROP TRIGGER IF EXISTS quota_messages_size;"
+		"DROP TABLE IF EXISTS quota_usage;"
+		"DROP TRIGGER messages_size;"
 		"DELETE FROM schema_version WHERE version >= 4",
 		NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
