@@ -784,14 +784,20 @@ static void mail_user_commit_flush(void *context)
 		if (!(*tp)->failed)
 			mail_transaction_get_reservations(*tp, &batch_res);
 	}
-	/* failed ones first: nothing to commit; those that would only wait
-	   for other writers stay queued without taking the lock */
+	/* failed ones first: nothing to commit; those that found a lower
+	   UID of another writer pending and would still only wait for it
+	   stay queued without taking the lock. A first attempt goes
+	   straight to the check under the lock (mail_transaction_apply()):
+	   without another writer, which is nearly always, the check
+	   before it was a second query of the reservations per commit
+	   (2.3 % of the mail process's samples in LMTP deliveries) */
 	unsigned int runnable = 0;
 	array_foreach(&batch, tp) {
 		if ((*tp)->failed) {
 			mail_transaction_finish_async(*tp, false);
 			*tp = NULL;
-		} else if (mail_transaction_must_wait(*tp, &batch_res)) {
+		} else if ((*tp)->commit_waited &&
+			   mail_transaction_must_wait(*tp, &batch_res)) {
 			array_push(&waiting, *tp);
 			*tp = NULL;
 		} else {
@@ -815,6 +821,7 @@ static void mail_user_commit_flush(void *context)
 			goto fail_all;
 		}
 		if (ret == 0) {
+			(*tp)->commit_waited = true;
 			array_push(&waiting, *tp);
 			*tp = NULL;
 		} else {

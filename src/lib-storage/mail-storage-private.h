@@ -139,6 +139,9 @@ struct mailbox_transaction {
 	bool commit_requested, failed, queued;
 	/* MAILBOX_TRANSACTION_FLAG_DEFERRED_SYNC, and the store can */
 	bool deferred_sync;
+	/* an asynchronous commit found another writer's lower UID pending:
+	   later flushes check for that before taking the write lock */
+	bool commit_waited;
 	mailbox_transaction_callback_t *callback;
 	void *context;
 	struct mail_error_state error;
