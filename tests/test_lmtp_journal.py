@@ -264,10 +264,7 @@ def test_deferred_saves_rewritten_after_lost_blobs(tmpdir_columba):
             f.write(b"XXXXXXXXXX")
         os.truncate(files[victims[5]], os.path.getsize(files[victims[5]]) - 1)
         kill_mail_and_restart(server)
-        deadline = time.monotonic() + 30
-        while "replayed" not in server.log():
-            assert time.monotonic() < deadline, server.log()[-3000:]
-            time.sleep(0.1)
+        assert server.wait_log("replayed", 30), server.log()[-3000:]
         msgs = imap_messages(server, "alice")
         assert sorted(s for s in msgs if s) == sorted(bodies), msgs.keys()
         for subject, body in bodies.items():
@@ -310,10 +307,7 @@ def test_durability_point_pending_is_replayed(tmpdir_columba):
         assert sum(got.values()) == len(bodies), got
         time.sleep(0.5)
         kill_mail_and_restart(server)
-        deadline = time.monotonic() + 30
-        while "replayed" not in server.log():
-            assert time.monotonic() < deadline, server.log()[-3000:]
-            time.sleep(0.1)
+        assert server.wait_log("replayed", 30), server.log()[-3000:]
         assert re.search(r"replayed 8 deliveries, 0 copies saved now",
                          server.log()), server.log()[-3000:]
         # the same boot: the page cache lost nothing, no UID is skipped
@@ -442,10 +436,7 @@ def test_replay_after_power_failure_skips_seen_uids(tmpdir_columba):
             os.kill(server.proc.pid, signal.SIGCONT)
 
         restart_mail(server)
-        deadline = time.monotonic() + 30
-        while "replayed" not in server.log():
-            assert time.monotonic() < deadline, server.log()[-3000:]
-            time.sleep(0.1)
+        assert server.wait_log("replayed", 30), server.log()[-3000:]
         log = server.log()
         assert re.search(r"replayed 10 deliveries, 5 copies saved now", log), \
             log[-3000:]
