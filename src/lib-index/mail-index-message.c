@@ -978,19 +978,30 @@ failed:
 	return -1;
 }
 
-int mail_index_message_guid_exists(struct mail_index *index,
-				   uint32_t mailbox_id, const char *guid)
+int mail_index_message_guid_uid(struct mail_index *index,
+				uint32_t mailbox_id, const char *guid,
+				uint32_t *uid_r)
 {
 	/* no index on guid: a scan of one mailbox's rows, for recovery
 	   (the LMTP journal's replay), not for a hot path */
 	sqlite3_stmt *stmt = mail_index_stmt(index,
-		"SELECT 1 FROM messages WHERE mailbox_id = ?1 AND guid = ?2 "
-		"LIMIT 1");
+		"SELECT uid FROM messages WHERE mailbox_id = ?1 AND guid = ?2 "
+		"ORDER BY uid LIMIT 1");
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
 	sqlite3_bind_text(stmt, 2, guid, -1, SQLITE_STATIC);
 	int ret = mail_index_step(index, stmt, "guid lookup");
+	if (ret > 0)
+		*uid_r = (uint32_t)sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);
 	return ret;
+}
+
+int mail_index_message_guid_exists(struct mail_index *index,
+				   uint32_t mailbox_id, const char *guid)
+{
+	uint32_t uid;
+
+	return mail_index_message_guid_uid(index, mailbox_id, guid, &uid);
 }

@@ -514,8 +514,15 @@ int mail_index_append(struct mail_index_transaction *t,
 		      struct mail_index_reservation *res, uint32_t uid,
 		      const struct mail_index_new_message *msg)
 	ATTR_WARN_UNUSED;
+/* 1 with *uid_r if the mailbox holds a message with this GUID (the
+   lowest UID if several do), 0 if not, -1 on error. One query that
+   scans the mailbox's rows (no index on guid): for recovery paths. */
+int mail_index_message_guid_uid(struct mail_index *index,
+				uint32_t mailbox_id, const char *guid,
+				uint32_t *uid_r)
+	ATTR_WARN_UNUSED;
 /* 1 if the mailbox holds a message with this GUID, 0 if not, -1 on
-   error. Scans the mailbox (no index on guid): for recovery paths. */
+   error (mail_index_message_guid_uid()). */
 int mail_index_message_guid_exists(struct mail_index *index,
 				   uint32_t mailbox_id, const char *guid)
 	ATTR_WARN_UNUSED;

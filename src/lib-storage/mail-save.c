@@ -1050,38 +1050,35 @@ bool mail_user_get_syncfs_targets(struct mail_user *user, int *blob_fd_r,
 	return true;
 }
 
-/* The index row of the message with guid: looked for from the highest
-   UIDs down, where a replayed delivery is (no index on guid). Returns 1,
-   0 if there is none, -1 on error. */
+/* The index row of the message with guid: its UID from one query (a
+   scan of the mailbox's rows in SQLite, no index on guid), then that
+   row's details. It read every row's details, 64 at a time, from the
+   highest UID down: per replayed copy, the size of the mailbox. Returns
+   1, 0 if there is none, -1 on error. */
 static int mailbox_find_guid(struct mailbox *box, const char *guid,
 			     pool_t pool, struct mail_index_record *rec_r)
 {
 	struct mail_index *index = box->user->index;
-	ARRAY_TYPE(mail_uid) uids;
 	ARRAY_TYPE(mail_index_record) recs;
 	ARRAY_TYPE(seq_range) range;
-	const struct mail_index_record *rec;
+	uint32_t uid;
+	int ret;
 
-	array_init(&uids, pool_datastack, 64);
-	if (mail_index_get_uids(index, box->id, &uids) < 0)
+	ret = mail_index_message_guid_uid(index, box->id, guid, &uid);
+	if (ret <= 0)
+		return ret < 0 ? mail_user_set_index_error(box->user) : 0;
+	array_init(&range, pool_datastack, 1);
+	seq_range_array_add(&range, uid);
+	array_init(&recs, pool, 1);
+	if (mail_index_fetch(index, box->id, &range, MAIL_INDEX_FETCH_DETAILS,
+			     pool, &recs) < 0)
 		return mail_user_set_index_error(box->user);
-	for (unsigned int end = array_count(&uids); end > 0; ) {
-		unsigned int start = end > 64 ? end - 64 : 0;
-		array_init(&range, pool_datastack, 1);
-		seq_range_array_add_range(&range, uids.v[start], uids.v[end - 1]);
-		array_init(&recs, pool, end - start);
-		if (mail_index_fetch(index, box->id, &range,
-				     MAIL_INDEX_FETCH_DETAILS, pool, &recs) < 0)
-			return mail_user_set_index_error(box->user);
-		array_foreach(&recs, rec) {
-			if (rec->guid != NULL && strcmp(rec->guid, guid) == 0) {
-				*rec_r = *rec;
-				return 1;
-			}
-		}
-		end = start;
+	if (array_count(&recs) == 0) {
+		/* expunged between the two reads */
+		return 0;
 	}
-	return 0;
+	*rec_r = recs.v[0];
+	return 1;
 }
 
 /* Whether the blob at key holds exactly data1 + data2 and metadata naming
