@@ -22,6 +22,7 @@
    MTA retries just that recipient), so nothing is lost or duplicated. */
 #include "lib.h"
 #include "hash.h"
+#include "llist.h"
 #include "conn.h"
 #include "ioloop.h"
 #include "columba-settings.h"
@@ -51,7 +52,7 @@
 
 struct lmtp_cached_user {
 	/* LRU order, least recently used first */
-	struct lmtp_cached_user *lru_prev, *lru_next;
+	struct lmtp_cached_user *prev, *next;
 	char *username;
 	struct mail_user *user;
 	unsigned int refcount;
@@ -176,34 +177,9 @@ static void lmtp_cached_user_free(struct lmtp_cached_user *cu)
 	free(cu);
 }
 
-static void lmtp_user_lru_unlink(struct lmtp_cached_user *cu)
-{
-	if (cu->lru_prev != NULL)
-		cu->lru_prev->lru_next = cu->lru_next;
-	else
-		lmtp_user_lru_head = cu->lru_next;
-	if (cu->lru_next != NULL)
-		cu->lru_next->lru_prev = cu->lru_prev;
-	else
-		lmtp_user_lru_tail = cu->lru_prev;
-	cu->lru_prev = cu->lru_next = NULL;
-}
-
-/* as the most recently used */
-static void lmtp_user_lru_append(struct lmtp_cached_user *cu)
-{
-	cu->lru_prev = lmtp_user_lru_tail;
-	cu->lru_next = NULL;
-	if (lmtp_user_lru_tail != NULL)
-		lmtp_user_lru_tail->lru_next = cu;
-	else
-		lmtp_user_lru_head = cu;
-	lmtp_user_lru_tail = cu;
-}
-
 static void lmtp_user_cache_remove(struct lmtp_cached_user *cu)
 {
-	lmtp_user_lru_unlink(cu);
+	DLLIST2_REMOVE(&lmtp_user_lru_head, &lmtp_user_lru_tail, cu);
 	if (!hash_table_remove(lmtp_user_cache, cu->username))
 		i_unreached();
 	lmtp_cached_user_free(cu);
@@ -216,7 +192,7 @@ static void lmtp_user_cache_expire(bool force)
 	time_t now = time(NULL);
 
 	for (cu = lmtp_user_lru_head; cu != NULL; cu = next) {
-		next = cu->lru_next;
+		next = cu->next;
 		if (cu->refcount == 0 &&
 		    (force || cu->last_used + LMTP_USER_CACHE_IDLE_SECS <= now))
 			lmtp_user_cache_remove(cu);
@@ -231,7 +207,7 @@ static void lmtp_user_cache_expire(bool force)
 static void lmtp_user_cache_make_room(void)
 {
 	for (struct lmtp_cached_user *cu = lmtp_user_lru_head; cu != NULL;
-	     cu = cu->lru_next) {
+	     cu = cu->next) {
 		if (cu->refcount == 0) {
 			lmtp_user_cache_remove(cu);
 			return;
@@ -281,8 +257,8 @@ lmtp_user_cache_ref(const char *username, const char *const *userdb_fields,
 	cu = hash_table_lookup(lmtp_user_cache, username);
 	if (cu != NULL) {
 		/* most recently used: to the end */
-		lmtp_user_lru_unlink(cu);
-		lmtp_user_lru_append(cu);
+		DLLIST2_REMOVE(&lmtp_user_lru_head, &lmtp_user_lru_tail, cu);
+		DLLIST2_APPEND(&lmtp_user_lru_head, &lmtp_user_lru_tail, cu);
 	} else {
 		if (mail_user_setup(lmtp.set, username, userdb_fields, NULL,
 				    &user, error_r) < 0)
@@ -293,7 +269,7 @@ lmtp_user_cache_ref(const char *username, const char *const *userdb_fields,
 		cu->username = i_strdup(username);
 		cu->user = user;
 		hash_table_insert(lmtp_user_cache, cu->username, cu);
-		lmtp_user_lru_append(cu);
+		DLLIST2_APPEND(&lmtp_user_lru_head, &lmtp_user_lru_tail, cu);
 		if (lmtp_user_cache_to == NULL) {
 			lmtp_user_cache_to = timeout_add(
 				LMTP_USER_CACHE_IDLE_SECS * 1000 / 2,

@@ -2,6 +2,7 @@
    users lent to sessions are tracked by pointer, users kept after their
    session ended sit in a list from least to most recently closed. */
 #include "lib.h"
+#include "llist.h"
 #include "str.h"
 #include "hash.h"
 #include "ioloop.h"
@@ -50,15 +51,7 @@ static void cache_entry_free(struct mail_user_cache_entry *entry)
 
 static void cache_unlink(struct mail_user_cache_entry *entry)
 {
-	if (entry->prev != NULL)
-		entry->prev->next = entry->next;
-	else
-		cache_head = entry->next;
-	if (entry->next != NULL)
-		entry->next->prev = entry->prev;
-	else
-		cache_tail = entry->prev;
-	entry->prev = entry->next = NULL;
+	DLLIST2_REMOVE(&cache_head, &cache_tail, entry);
 	cache_count--;
 }
 
@@ -105,12 +98,7 @@ static bool cache_release(struct mail_user *user, bool reusable)
 		cache_evict(cache_head);
 	mail_user_detach(user);
 	entry->kept_msecs = ioloop_msecs_monotonic();
-	entry->prev = cache_tail;
-	if (cache_tail != NULL)
-		cache_tail->next = entry;
-	else
-		cache_head = entry;
-	cache_tail = entry;
+	DLLIST2_APPEND(&cache_head, &cache_tail, entry);
 	cache_count++;
 	if (cache_to == NULL) {
 		/* a kept user lives MAIL_USER_CACHE_SECS to
