@@ -165,28 +165,31 @@ def deliver_numbered(server, user, prefix, count):
     return bodies
 
 
-def imap_messages(server, user):
-    """subject -> list of full messages (RFC822) in the user's INBOX."""
+def imap_fetch_inbox(server, user, items):
+    """The (envelope, literal) pairs of UID FETCH 1:* items in the
+    user's INBOX."""
     import imaplib
     i = imaplib.IMAP4("127.0.0.1", server.imap_port)
     try:
         i.login("%s@example.com" % user, "x")
         i.select("INBOX")
-        typ, data = i.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        typ, data = i.uid("FETCH", "1:*", items)
         assert typ == "OK", data
-        out = {}
-        for item in data:
-            if not isinstance(item, tuple):
-                continue
-            msg = item[1]
-            m = re.search(rb"^Subject: (\S+)\r\n", msg, re.M)
-            out.setdefault(m.group(1).decode() if m else None, []).append(msg)
         i.logout()
     finally:
         try:
             i.shutdown()
         except OSError:
             pass
+    return [item for item in data if isinstance(item, tuple)]
+
+
+def imap_messages(server, user):
+    """subject -> list of full messages (RFC822) in the user's INBOX."""
+    out = {}
+    for _, msg in imap_fetch_inbox(server, user, "(BODY.PEEK[])"):
+        m = re.search(rb"^Subject: (\S+)\r\n", msg, re.M)
+        out.setdefault(m.group(1).decode() if m else None, []).append(msg)
     return out
 
 
@@ -347,26 +350,12 @@ def journal_from_another_boot(server):
 
 def imap_uids(server, user):
     """subject -> UID in the user's INBOX."""
-    import imaplib
-    i = imaplib.IMAP4("127.0.0.1", server.imap_port)
-    try:
-        i.login("%s@example.com" % user, "x")
-        i.select("INBOX")
-        typ, data = i.uid("FETCH", "1:*",
-                          "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        assert typ == "OK", data
-        out = {}
-        for item in data:
-            if isinstance(item, tuple):
-                uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
-                subj = re.search(rb"Subject: (\S+)", item[1]).group(1)
-                out[subj.decode()] = uid
-        i.logout()
-    finally:
-        try:
-            i.shutdown()
-        except OSError:
-            pass
+    out = {}
+    for env, hdr in imap_fetch_inbox(
+            server, user, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"):
+        uid = int(re.search(rb"UID (\d+)", env).group(1))
+        subj = re.search(rb"Subject: (\S+)", hdr).group(1)
+        out[subj.decode()] = uid
     return out
 
 
